@@ -1,0 +1,34 @@
+# The two commands: `make run` (embedded defaults: SQLite, eager Celery, console mail)
+# and `make test` (the whole suite). Both create the virtualenv when needed.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install worker migrate clean
+
+$(STAMP): requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+run: migrate
+	$(PY) manage.py load_default_templates
+	$(PY) manage.py ensure_admin
+	$(PY) manage.py runserver 0.0.0.0:8000
+
+worker: install
+	$(VENV)/bin/celery -A config worker -Q urgent,default,bulk -l INFO
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .test-db-*.sqlite3*

@@ -1,0 +1,190 @@
+"""Settings, read from the environment (and an optional `.env`) with django-environ.
+
+Every variable is listed with its default and meaning in `.env.example` and in
+`../shared/design/CONTRACT.md`. The defaults give the embedded development setup:
+SQLite, Celery in eager mode, mail written to the console.
+"""
+from email.utils import formataddr
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+ENVIRONMENT = env.str("ENVIRONMENT", default="development")
+ENVIRONMENTS = ("development", "preview", "staging", "production")
+if ENVIRONMENT not in ENVIRONMENTS:
+    raise environ.ImproperlyConfigured(
+        f"ENVIRONMENT must be one of {', '.join(ENVIRONMENTS)}; got {ENVIRONMENT!r}."
+    )
+IS_PRODUCTION = ENVIRONMENT == "production"
+IS_DEVELOPMENT = ENVIRONMENT == "development"
+
+DEBUG = env.bool("DEBUG", default=IS_DEVELOPMENT)
+SECRET_KEY = env.str(
+    "SECRET_KEY",
+    default="development-only-insecure-key" if IS_DEVELOPMENT else environ.Env.NOTSET,
+)
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if IS_DEVELOPMENT else []
+)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "anymail",
+    "notifications",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A worker process and the web process share the file: wait for locks instead of
+    # failing at once, and let readers proceed while a writer commits.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="fr")
+LANGUAGES = [("fr", "Français"), ("en", "English")]
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Mail delivery ---------------------------------------------------------------------
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default=(
+        "django.core.mail.backends.console.EmailBackend"
+        if IS_DEVELOPMENT
+        else "django.core.mail.backends.smtp.EmailBackend"
+    ),
+)
+SMTP_ACTIVE = env.bool("SMTP_ACTIVE", default=True)
+EMAIL_HOST = env.str("SMTP_HOST", default="localhost")
+EMAIL_PORT = env.int("SMTP_PORT", default=587)
+EMAIL_HOST_USER = env.str("SMTP_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("SMTP_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("SMTP_USE_TLS", default=True)
+EMAIL_USE_SSL = env.bool("SMTP_USE_SSL", default=False)
+if EMAIL_USE_SSL:
+    # Implicit TLS and STARTTLS exclude each other; SSL is the more specific request.
+    EMAIL_USE_TLS = False
+EMAIL_TIMEOUT = env.int("SMTP_TIMEOUT_SECONDS", default=30)
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "sent_emails"))
+
+SMTP_FROM_NAME = env.str("SMTP_FROM_NAME", default="Notifications")
+SMTP_FROM_EMAIL = env.str("SMTP_FROM_EMAIL", default="noreply@localhost")
+SMTP_REPLY_TO = env.str("SMTP_REPLY_TO", default="")
+DEFAULT_FROM_EMAIL = formataddr((SMTP_FROM_NAME, SMTP_FROM_EMAIL))
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+SMTP_RETRY_MAX_ATTEMPTS = env.int("SMTP_RETRY_MAX_ATTEMPTS", default=3)
+
+# --- Sending policy ----------------------------------------------------------------------
+EMAIL_RATE_LIMIT_TRANSACTIONAL = env.str("EMAIL_RATE_LIMIT_TRANSACTIONAL", default="unlimited")
+EMAIL_RATE_LIMIT_MARKETING = env.str("EMAIL_RATE_LIMIT_MARKETING", default="1/day")
+EMAIL_MAX_RECIPIENTS_PER_REQUEST = env.int("EMAIL_MAX_RECIPIENTS_PER_REQUEST", default=50)
+EMAIL_MAX_ATTACHMENT_SIZE_MB = env.float("EMAIL_MAX_ATTACHMENT_SIZE_MB", default=10)
+EMAIL_ALLOWED_ATTACHMENT_TYPES = env.list(
+    "EMAIL_ALLOWED_ATTACHMENT_TYPES", default=["pdf", "png", "jpg", "json", "csv"]
+)
+EMAIL_AUDIT_RETENTION_DAYS = env.int("EMAIL_AUDIT_RETENTION_DAYS", default=365)
+EMAIL_AUTO_ANONYMIZE_AFTER_DAYS = env.int("EMAIL_AUTO_ANONYMIZE_AFTER_DAYS", default=90)
+EMAIL_REDIRECT_DOMAINS = env.list("EMAIL_REDIRECT_DOMAINS", default=[])
+EMAIL_REDIRECT_TO_ADDRESS = env.str("EMAIL_REDIRECT_TO_ADDRESS", default="")
+EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE = env.bool(
+    "EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE", default=False
+)
+
+# --- Templates ---------------------------------------------------------------------------
+EMAIL_TEMPLATES_DIR = Path(env.str("EMAIL_TEMPLATES_DIR", default=str(BASE_DIR / "templates/emails")))
+if not EMAIL_TEMPLATES_DIR.is_absolute():
+    EMAIL_TEMPLATES_DIR = BASE_DIR / EMAIL_TEMPLATES_DIR
+EMAIL_LAYOUTS_DIR = EMAIL_TEMPLATES_DIR / "layouts"
+EMAIL_DEFAULT_TEMPLATES_DIR = BASE_DIR / "fixtures" / "email_templates"
+NOTIFICATIONS_PRODUCT_NAME = env.str("NOTIFICATIONS_PRODUCT_NAME", default=SMTP_FROM_NAME)
+EMAIL_RENDER_MAX_BYTES = env.int("EMAIL_RENDER_MAX_BYTES", default=2 * 1024 * 1024)
+
+NOTIFICATIONS_ENCRYPTION_KEY = env.str("NOTIFICATIONS_ENCRYPTION_KEY", default="")
+
+# --- Celery ------------------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+if not CELERY_BROKER_URL:
+    CELERY_BROKER_URL = "memory://"
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- anymail -----------------------------------------------------------------------------
+ANYMAIL = {
+    key: value
+    for key, value in {
+        "SENDGRID_API_KEY": env.str("SENDGRID_API_KEY", default=""),
+        "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default=""),
+    }.items()
+    if value
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}

@@ -1,0 +1,29 @@
+"""Settings for the test suite: eager Celery, fast hashing, no real mail unless a test asks.
+
+Tests that need a real worker start one with its own broker (see
+`notifications/tests/support/`); everything else runs tasks in-process.
+"""
+import os
+
+from .base import *  # noqa: F403
+from .base import BASE_DIR, DATABASES
+
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_URL = "memory://"
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+EMAIL_USE_TLS = False
+EMAIL_USE_SSL = False
+EMAIL_TIMEOUT = 10
+SMTP_FROM_NAME = "RGZ Notifications"
+SMTP_FROM_EMAIL = "noreply@rgz.bj"
+SMTP_REPLY_TO = "support@rgz.bj"
+DEFAULT_FROM_EMAIL = "RGZ Notifications <noreply@rgz.bj>"
+NOTIFICATIONS_PRODUCT_NAME = "RGZ Access"
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory, so that worker processes started by a test see the same data.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".test-db-{worker}.sqlite3")}

@@ -1,0 +1,132 @@
+"""Admin registrations: templates, immutable versions, and the read-only audit trail.
+
+Saving a version in the admin goes through the same service (and validation) as the
+API: an "edit" is always a new version.
+"""
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+
+from notifications.exceptions import NotificationError
+from notifications.models import EmailAttachment, EmailMessage, EmailTemplate, EmailTemplateVersion
+from notifications.services.templates import create_template_version, validate_version_content
+
+
+class VersionInline(admin.TabularInline):
+    model = EmailTemplateVersion
+    fields = ("language", "version", "subject", "is_active", "created_by", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(EmailTemplate)
+class EmailTemplateAdmin(admin.ModelAdmin):
+    list_display = ("key", "name", "category", "kind", "lane", "max_attempts", "is_active", "updated_at")
+    list_filter = ("category", "kind", "lane", "is_active")
+    search_fields = ("key", "name", "description")
+    readonly_fields = ("created_at", "updated_at", "created_by", "updated_by")
+    inlines = [VersionInline]
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            obj.created_by = request.user
+        obj.updated_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+class VersionForm(forms.ModelForm):
+    class Meta:
+        model = EmailTemplateVersion
+        fields = ("template", "language", "subject", "preheader", "html_content", "text_content")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        template = data.get("template")
+        if template is not None and not self.errors:
+            try:
+                validate_version_content(
+                    template=template,
+                    subject=data.get("subject", ""),
+                    html_content=data.get("html_content", ""),
+                    text_content=data.get("text_content", ""),
+                    preheader=data.get("preheader", ""),
+                )
+            except NotificationError as exc:
+                field = exc.field if exc.field in self.fields else None
+                raise ValidationError({field: exc.message} if field else exc.message) from None
+        return data
+
+
+@admin.register(EmailTemplateVersion)
+class EmailTemplateVersionAdmin(admin.ModelAdmin):
+    """Adding saves a new version; existing versions are shown read-only."""
+
+    form = VersionForm
+    list_display = ("template", "language", "version", "subject", "is_active", "created_by", "created_at")
+    list_filter = ("language", "is_active", "template__category")
+    search_fields = ("template__key", "subject")
+    list_select_related = ("template", "created_by")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        data = form.cleaned_data
+        version = create_template_version(
+            template=data["template"],
+            language=data["language"],
+            subject=data["subject"],
+            preheader=data.get("preheader", ""),
+            html_content=data["html_content"],
+            text_content=data.get("text_content", ""),
+            created_by=request.user,
+        )
+        # The admin's redirect and log entry use `obj`: point it at the saved row.
+        obj.pk, obj.version, obj._state.adding = version.pk, version.version, False
+
+
+class AttachmentInline(admin.TabularInline):
+    model = EmailAttachment
+    fields = ("filename", "content_type", "size_bytes", "sha256", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(EmailMessage)
+class EmailMessageAdmin(admin.ModelAdmin):
+    """The audit log: searchable by recipient, never editable."""
+
+    list_display = ("created_at", "recipient_email", "template_key", "subject", "status", "attempts", "sent_at")
+    list_filter = ("status", "lane", "source_endpoint", "template_key")
+    search_fields = ("recipient_email", "subject", "provider_message_id", "=id")
+    date_hierarchy = "created_at"
+    inlines = [AttachmentInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("html_content", "text_content")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

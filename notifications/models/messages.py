@@ -1,0 +1,92 @@
+"""The audit trail: one `EmailMessage` row per recipient, and its attachments.
+
+A row holds exactly what was (or will be) sent: the rendering is done once, when the
+message is queued, so retries and resends never render differently and the audit never
+depends on a template that may since have changed.
+"""
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from .templates import EmailTemplateVersion, Lane
+
+
+class Status(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled"
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    BOUNCED = "bounced", "Bounced"
+    COMPLAINT = "complaint", "Complaint"
+    FAILED = "failed", "Failed"
+    SUPPRESSED = "suppressed", "Suppressed"
+    RATE_LIMITED = "rate_limited", "Rate limited"
+
+
+class BounceType(models.TextChoices):
+    PERMANENT = "permanent", "Permanent"
+    TEMPORARY = "temporary", "Temporary"
+
+
+class EmailMessage(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    template_key = models.CharField(max_length=100, blank=True, db_index=True)
+    template_version = models.ForeignKey(
+        EmailTemplateVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+    )
+    language = models.CharField(max_length=10, blank=True)
+    recipient_email = models.EmailField(max_length=254, db_index=True)
+    from_email = models.CharField(max_length=320)
+    reply_to = models.JSONField(default=list, blank=True)
+    cc = models.JSONField(default=list, blank=True)
+    bcc = models.JSONField(default=list, blank=True)
+    subject = models.TextField()
+    html_content = models.TextField(blank=True)
+    text_content = models.TextField(blank=True)
+    variables = models.JSONField(default=dict, blank=True, help_text="As given, sensitive ones masked.")
+    attachments_count = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    lane = models.CharField(max_length=20, choices=Lane.choices, default=Lane.DEFAULT)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=1)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    send_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    bounce_type = models.CharField(max_length=20, choices=BounceType.choices, blank=True)
+    bounce_subtype = models.CharField(max_length=50, blank=True)
+    error_message = models.TextField(blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True, db_index=True)
+    source_endpoint = models.CharField(max_length=100, default="internal")
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="message_status_due")]
+
+    def __str__(self) -> str:
+        return f"{self.template_key or 'simple'} → {self.recipient_email} ({self.status})"
+
+
+class EmailAttachment(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    message = models.ForeignKey(EmailMessage, on_delete=models.CASCADE, related_name="attachments")
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size_bytes = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    data = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "filename"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.size_bytes} bytes)"

@@ -1,0 +1,136 @@
+"""Email templates and their immutable versions.
+
+A template holds what stays the same across edits (its key, category, policy and declared
+variables); each edit of its wording adds an `EmailTemplateVersion`, so every message can
+point at the exact text it was rendered from. Versions are created only through
+`notifications.services.templates.create_template_version`, which validates them.
+"""
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from notifications.exceptions import ImmutableVersionError
+
+
+class Category(models.TextChoices):
+    BILLING = "billing", "Billing"
+    INCIDENT = "incident", "Incident"
+    ONBOARDING = "onboarding", "Onboarding"
+    RMA = "rma", "RMA"
+    SUPPORT = "support", "Support"
+    MARKETING = "marketing", "Marketing"
+    ACCOUNT = "account", "Account"
+    OTHER = "other", "Other"
+
+
+class Kind(models.TextChoices):
+    TRANSACTIONAL = "transactional", "Transactional"
+    MARKETING = "marketing", "Marketing"
+
+
+class Lane(models.TextChoices):
+    """The Celery queue a template's messages are delivered on."""
+
+    URGENT = "urgent", "Urgent"
+    DEFAULT = "default", "Default"
+    BULK = "bulk", "Bulk"
+
+
+def _default_max_attempts() -> int:
+    return settings.SMTP_RETRY_MAX_ATTEMPTS
+
+
+class EmailTemplate(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    key = models.SlugField(max_length=100, unique=True, help_text="Stable name callers use.")
+    name = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    category = models.CharField(max_length=50, choices=Category.choices, default=Category.OTHER)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.TRANSACTIONAL)
+    lane = models.CharField(max_length=20, choices=Lane.choices, default=Lane.DEFAULT)
+    required_variables = models.JSONField(default=list, blank=True)
+    optional_variables = models.JSONField(
+        default=dict, blank=True, help_text="Name → default. A default may use globals: {{ today }}."
+    )
+    sensitive_variables = models.JSONField(default=list, blank=True)
+    attachments_allowed = models.BooleanField(default=False)
+    max_attempts = models.PositiveSmallIntegerField(default=_default_max_attempts)
+    default_language = models.CharField(max_length=10, default="fr")
+    extra_recipients = models.JSONField(
+        default=list, blank=True, help_text="Addresses that receive every message of this template."
+    )
+    sample_variables = models.JSONField(default=dict, blank=True)
+    layout = models.CharField(
+        max_length=100, default="default", blank=True, help_text="Shared layout; empty for none."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+    @property
+    def declared_variables(self) -> set[str]:
+        return set(self.required_variables) | set(self.optional_variables)
+
+
+class EmailTemplateVersion(models.Model):
+    """One immutable wording of a template in one language.
+
+    Only `is_active` may change after creation (a newer version takes over); rewriting the
+    content would make past messages lie about what they were rendered from.
+    """
+
+    CONTENT_FIELDS = ("template_id", "language", "version", "subject", "preheader",
+                      "html_content", "text_content", "created_by_id")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    template = models.ForeignKey(EmailTemplate, on_delete=models.PROTECT, related_name="versions")
+    language = models.CharField(max_length=10)
+    version = models.PositiveIntegerField()
+    subject = models.TextField()
+    preheader = models.TextField(blank=True)
+    html_content = models.TextField()
+    text_content = models.TextField(blank=True, help_text="Generated from the HTML when empty.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["template__key", "language", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["template", "language", "version"], name="unique_template_language_version"
+            ),
+            models.UniqueConstraint(
+                fields=["template", "language"],
+                condition=Q(is_active=True),
+                name="one_active_version_per_language",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template.key} [{self.language}] v{self.version}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            update_fields = kwargs.get("update_fields")
+            if update_fields is None or set(update_fields) - {"is_active"}:
+                raise ImmutableVersionError(
+                    "A template version cannot be changed once written; save a new version instead."
+                )
+        super().save(*args, **kwargs)

@@ -1,0 +1,72 @@
+"""What a template version uses, checked before it is saved.
+
+Every variable a version uses must be declared by its template (required, or optional
+with a default) and every declared variable must be used: a typo in either place would
+otherwise surface only when a message fails to render, or silently drop a value.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from jinja2 import TemplateNotFound, TemplateSyntaxError, meta
+
+from notifications.exceptions import TemplateDeclarationError, TemplateSyntaxProblem
+
+from .environment import RENDER_GLOBALS, environments
+
+PARTS = ("subject", "preheader", "html_content", "text_content")
+PART_LABELS = {
+    "subject": "subject",
+    "preheader": "preheader",
+    "html_content": "HTML",
+    "text_content": "text",
+}
+
+
+def used_variables(sources: Mapping[str, str]) -> set[str]:
+    """Names the given parts read from their context, without globals.
+
+    Raises `TemplateSyntaxProblem` naming the part and line of the first syntax error.
+    """
+    html_env, text_env = environments()
+    used: set[str] = set()
+    for part, source in sources.items():
+        if not source:
+            continue
+        env = html_env if part == "html_content" else text_env
+        try:
+            tree = env.parse(source)
+        except TemplateSyntaxError as exc:
+            raise TemplateSyntaxProblem(
+                f"Syntax error in the {PART_LABELS.get(part, part)}, line {exc.lineno}: {exc.message}",
+                field=part,
+            ) from None
+        for name in meta.find_referenced_templates(tree):
+            if name is None:
+                continue
+            try:
+                env.get_template(name)
+            except TemplateNotFound:
+                raise TemplateDeclarationError(
+                    f"The {PART_LABELS.get(part, part)} imports {name!r}, which is not a shared layout file.",
+                    field=part,
+                ) from None
+        used |= meta.find_undeclared_variables(tree)
+    return used - set(html_env.globals) - RENDER_GLOBALS
+
+
+def check_declarations(
+    sources: Mapping[str, str], *, required: list[str], optional: Mapping[str, object]
+) -> None:
+    """Refuse a version whose used and declared variables differ, naming every difference."""
+    used = used_variables(sources)
+    declared = set(required) | set(optional)
+    problems = []
+    undeclared = sorted(used - declared)
+    unused = sorted(declared - used)
+    if undeclared:
+        problems.append("uses undeclared variables: " + ", ".join(undeclared))
+    if unused:
+        problems.append("does not use declared variables: " + ", ".join(unused))
+    if problems:
+        raise TemplateDeclarationError("The version " + "; and ".join(problems) + ".")

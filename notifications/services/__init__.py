@@ -1,0 +1,1 @@
+"""Writes and side effects; views, admin actions and tasks call these and nothing lower."""

@@ -1,0 +1,104 @@
+"""Deliver one queued message through the configured email backend.
+
+The claim is a conditional UPDATE from `queued` to `sending`: whichever worker (or
+redelivered task) wins it is the only one that sends, on any database and any number of
+workers. Everything else reads the row the claim produced; the message is built from the
+stored rendering, never re-rendered.
+"""
+from __future__ import annotations
+
+import logging
+from email.utils import parseaddr
+
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db.models import F
+from django.utils import timezone
+
+from notifications.models import EmailMessage, Status
+
+logger = logging.getLogger(__name__)
+
+CLAIMED, SKIPPED, SENT, FAILED = "claimed", "skipped", "sent", "failed"
+
+
+def claim(message_id) -> bool:
+    """Move the message from `queued` to `sending`; False when someone else has it."""
+    return bool(
+        EmailMessage.objects.filter(pk=message_id, status=Status.QUEUED).update(
+            status=Status.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
+        )
+    )
+
+
+def message_id_header(message: EmailMessage) -> str:
+    """Our own Message-ID, derived from the row's id, so replies and bounces map back to it."""
+    domain = parseaddr(message.from_email)[1].rpartition("@")[2] or "localhost"
+    return f"<{message.pk.hex}@{domain}>"
+
+
+def build_email(message: EmailMessage, *, connection=None) -> EmailMultiAlternatives:
+    """The Django email for a stored message: text body, HTML alternative, attachments."""
+    email = EmailMultiAlternatives(
+        subject=message.subject,
+        body=message.text_content,
+        from_email=message.from_email,
+        to=[message.recipient_email],
+        cc=message.cc,
+        bcc=message.bcc,
+        reply_to=message.reply_to,
+        headers={"Message-ID": message_id_header(message), "X-Notification-Id": str(message.pk)},
+        connection=connection,
+    )
+    if message.html_content:
+        email.attach_alternative(message.html_content, "text/html")
+    for attachment in message.attachments.all():
+        email.attach(attachment.filename, bytes(attachment.data), attachment.content_type)
+    # anymail sends these as the ESP's metadata, so webhook events can be matched back.
+    email.metadata = {"notification_id": str(message.pk)}
+    return email
+
+
+def provider_message_id(email: EmailMultiAlternatives) -> str:
+    status = getattr(email, "anymail_status", None)
+    if status is not None and status.message_id:
+        return str(status.message_id)
+    return email.extra_headers.get("Message-ID", "")
+
+
+def deliver(message_id) -> str:
+    """Claim, send and record one message. Returns SENT, FAILED or SKIPPED."""
+    if not claim(message_id):
+        logger.info("Message %s is not queued (already claimed or finished); skipping.", message_id)
+        return SKIPPED
+    message = EmailMessage.objects.get(pk=message_id)
+    try:
+        email = build_email(message, connection=get_connection(fail_silently=False))
+        if email.send(fail_silently=False) != 1:
+            raise RuntimeError("The email backend reported that nothing was sent.")
+    except Exception as exc:  # noqa: BLE001 - every backend error is recorded on the row
+        return handle_delivery_error(message, exc)
+    EmailMessage.objects.filter(pk=message.pk, status=Status.SENDING).update(
+        status=Status.SENT,
+        sent_at=timezone.now(),
+        provider_message_id=provider_message_id(email)[:255],
+        error_message="",
+        updated_at=timezone.now(),
+    )
+    return SENT
+
+
+def handle_delivery_error(message: EmailMessage, exc: Exception) -> str:
+    """The one place a delivery error is decided.
+
+    Today every error fails the message. The retry policy (transient errors re-queued with
+    backoff until `max_attempts`) belongs here and nowhere else.
+    """
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    logger.warning("Delivery of message %s failed: %s", message.pk, error)
+    EmailMessage.objects.filter(pk=message.pk, status=Status.SENDING).update(
+        status=Status.FAILED, error_message=error, updated_at=timezone.now()
+    )
+    return FAILED
+
+
+__all__ = ["build_email", "claim", "deliver", "handle_delivery_error", "message_id_header"]

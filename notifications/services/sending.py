@@ -1,0 +1,236 @@
+"""The public sending API: `send_mail_template()` and `send_simple_mail()`.
+
+Both validate everything first, render once, then write the audit rows and their
+attachments in one transaction and queue delivery only once that transaction commits.
+A refused request therefore leaves no row, and an accepted one is never lost: the row
+exists before any worker is asked to send it.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Mapping, Sequence
+from email.utils import formataddr
+
+from django.conf import settings
+from django.db import transaction
+from django.utils.html import format_html, format_html_join
+
+from notifications.attachments import Attachment, check_attachment
+from notifications.exceptions import AttachmentError, TemplateError
+from notifications.models import EmailAttachment, EmailMessage, EmailTemplate, Lane, Status
+from notifications.recipients import check_recipient_count, parse_addresses
+from notifications.rendering import RenderedEmail, VersionSource, render
+
+from .templates import get_template, select_version
+
+AttachmentInput = Attachment | Mapping[str, object] | tuple
+
+
+def default_from_email() -> str:
+    return formataddr((settings.SMTP_FROM_NAME, settings.SMTP_FROM_EMAIL))
+
+
+def send_mail_template(
+    template_key: str,
+    to: str | Sequence[str],
+    variables: Mapping[str, object] | None = None,
+    *,
+    language: str | None = None,
+    attachments: Iterable[AttachmentInput] = (),
+    cc: str | Sequence[str] = (),
+    bcc: str | Sequence[str] = (),
+    reply_to: str | None = None,
+    source_endpoint: str = "internal",
+    sent_by=None,
+    idempotency_key: str = "",
+) -> list[EmailMessage]:
+    """Render the template for each recipient and queue one audited message per address.
+
+    `to` is an address, a comma-separated string or a list; the template's
+    `extra_recipients` are added. Returns the messages (status `queued`, or `suppressed`
+    when `SMTP_ACTIVE` is off). Raises a `NotificationError` naming the field at fault.
+    """
+    if variables is None:
+        variables = {}
+    if not isinstance(variables, Mapping):
+        raise TemplateError("Variables must be an object of name → value.", field="variables")
+    template = get_template(template_key)
+    recipients = parse_addresses(to, field="to", allow_empty=False)
+    check_recipient_count(recipients, limit=settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST)
+    recipients = parse_addresses(recipients + list(template.extra_recipients), field="to")
+    copies = _copies(cc=cc, bcc=bcc, reply_to=reply_to)
+    checked = _check_attachments(attachments, template=template)
+
+    version = select_version(template, language=language)
+    rendered = render(
+        VersionSource.of(version),
+        variables=variables,
+        required=template.required_variables,
+        optional=template.optional_variables,
+        layout_name=template.layout,
+    )
+    return _write_and_queue(
+        recipients=recipients,
+        rendered=rendered,
+        attachments=checked,
+        fields={
+            "template_key": template.key,
+            "template_version": version,
+            "language": version.language,
+            "variables": _masked(variables, template.sensitive_variables),
+            "lane": template.lane,
+            "max_attempts": template.max_attempts,
+            "source_endpoint": source_endpoint,
+            "sent_by": sent_by,
+            "idempotency_key": idempotency_key,
+            **copies,
+        },
+    )
+
+
+def send_simple_mail(
+    to: str | Sequence[str],
+    subject: str,
+    text: str,
+    *,
+    links: Iterable[tuple[str, str] | str] = (),
+    source_endpoint: str = "internal",
+    sent_by=None,
+) -> list[EmailMessage]:
+    """Send a plain message with an optional list of links, without a template (001).
+
+    Links are `(label, url)` pairs or bare URLs. The HTML part is built from the text with
+    everything escaped; the message is audited exactly like a templated one.
+    """
+    recipients = parse_addresses(to, field="to", allow_empty=False)
+    check_recipient_count(recipients, limit=settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST)
+    if not isinstance(subject, str) or not subject.strip():
+        raise TemplateError("A subject is required.", field="subject")
+    if any(ch in subject for ch in "\r\n\x00"):
+        raise TemplateError("The subject must be one line.", field="subject")
+    if not isinstance(text, str) or not text.strip():
+        raise TemplateError("A text is required.", field="text")
+    pairs = [(link, link) if isinstance(link, str) else tuple(link) for link in links]
+    for label, url in pairs:
+        if not str(url).startswith(("https://", "http://", "mailto:")):
+            raise TemplateError(f"Link {url!r} must be an http(s) or mailto URL.", field="links")
+    paragraphs = format_html_join("", "<p>{}</p>", ((p,) for p in text.strip().split("\n\n")))
+    link_list = format_html_join("", '<li><a href="{}">{}</a></li>', ((url, label) for label, url in pairs))
+    html = format_html("{}{}", paragraphs, format_html("<ul>{}</ul>", link_list) if pairs else "")
+    text_part = text.strip() + ("\n\n" + "\n".join(f"{label}: {url}" for label, url in pairs) if pairs else "")
+    rendered = RenderedEmail(subject=subject.strip(), html=str(html), text=text_part + "\n", preheader="")
+    return _write_and_queue(
+        recipients=recipients,
+        rendered=rendered,
+        attachments=[],
+        fields={
+            "lane": Lane.DEFAULT,
+            "max_attempts": settings.SMTP_RETRY_MAX_ATTEMPTS,
+            "source_endpoint": source_endpoint,
+            "sent_by": sent_by,
+            "language": settings.LANGUAGE_CODE,
+        },
+    )
+
+
+def _copies(*, cc, bcc, reply_to) -> dict[str, list[str]]:
+    reply = parse_addresses(reply_to, field="reply_to") if reply_to else []
+    if not reply and settings.SMTP_REPLY_TO:
+        reply = [settings.SMTP_REPLY_TO]
+    return {
+        "cc": parse_addresses(cc, field="cc"),
+        "bcc": parse_addresses(bcc, field="bcc"),
+        "reply_to": reply,
+    }
+
+
+def _check_attachments(items: Iterable[AttachmentInput], *, template: EmailTemplate) -> list[Attachment]:
+    items = list(items or ())
+    if items and not template.attachments_allowed:
+        raise AttachmentError(f"Email template {template.key!r} does not allow attachments.")
+    max_bytes = int(settings.EMAIL_MAX_ATTACHMENT_SIZE_MB * 1024 * 1024)
+    checked = []
+    for index, item in enumerate(items):
+        filename, content, content_type = _unpack_attachment(item, index)
+        checked.append(
+            check_attachment(
+                filename=filename,
+                content_type=content_type,
+                content=content,
+                allowed=settings.EMAIL_ALLOWED_ATTACHMENT_TYPES,
+                max_bytes=max_bytes,
+                index=index,
+            )
+        )
+    return checked
+
+
+def _unpack_attachment(item: AttachmentInput, index: int) -> tuple[str, bytes, str]:
+    """Accept an `Attachment`, Django's `(filename, content, mimetype)` or a dict."""
+    if isinstance(item, Attachment):
+        return item.filename, item.content, item.content_type
+    if isinstance(item, tuple) and len(item) == 3:
+        filename, content, content_type = item
+        return str(filename), content.encode() if isinstance(content, str) else content, str(content_type)
+    if isinstance(item, Mapping):
+        content = item.get("content")
+        if content is None and "data_base64" in item:
+            try:
+                content = base64.b64decode(str(item["data_base64"]), validate=True)
+            except (binascii.Error, ValueError):
+                raise AttachmentError(f"Attachment {index + 1}: data_base64 is not valid base64.") from None
+        if isinstance(content, str):
+            content = content.encode()
+        return str(item.get("filename") or ""), content, str(item.get("content_type") or "")
+    raise AttachmentError(
+        f"Attachment {index + 1}: expected {{filename, content_type, content}} or (filename, content, type)."
+    )
+
+
+def _masked(variables: Mapping[str, object], sensitive: Iterable[str]) -> dict[str, object]:
+    hidden = set(sensitive)
+    return {name: ("••••••" if name in hidden else value) for name, value in variables.items()}
+
+
+@transaction.atomic
+def _write_and_queue(
+    *, recipients: list[str], rendered: RenderedEmail, attachments: list[Attachment], fields: dict
+) -> list[EmailMessage]:
+    active = settings.SMTP_ACTIVE
+    status = Status.QUEUED if active else Status.SUPPRESSED
+    error = "" if active else "Sending disabled (SMTP_ACTIVE is false): nothing was delivered."
+    messages = [
+        EmailMessage(
+            recipient_email=address,
+            from_email=default_from_email(),
+            subject=rendered.subject,
+            html_content=rendered.html,
+            text_content=rendered.text,
+            attachments_count=len(attachments),
+            status=status,
+            error_message=error,
+            **fields,
+        )
+        for address in recipients
+    ]
+    EmailMessage.objects.bulk_create(messages)
+    EmailAttachment.objects.bulk_create(
+        EmailAttachment(
+            message=message,
+            filename=item.filename,
+            content_type=item.content_type,
+            size_bytes=item.size,
+            sha256=item.sha256,
+            data=item.content,
+        )
+        for message in messages
+        for item in attachments
+    )
+    if active:
+        from notifications.tasks import enqueue_delivery
+
+        for message in messages:
+            transaction.on_commit(lambda m=message: enqueue_delivery(m), robust=True)
+    return messages
+

@@ -1,0 +1,120 @@
+"""Writes and lookups for templates and their versions.
+
+An edit never rewrites a version: `create_template_version` adds the next number for the
+language and makes it the active one, in a transaction that locks the template row so
+two editors saving at once get consecutive numbers instead of a constraint error.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.conf import settings
+from django.db import transaction
+
+from notifications.exceptions import TemplateError, TemplateInactive, TemplateNotFound
+from notifications.models import EmailTemplate, EmailTemplateVersion
+from notifications.rendering import check_declarations
+from notifications.rendering.environment import layout
+
+
+def get_template(key: str, *, require_active: bool = True) -> EmailTemplate:
+    if not isinstance(key, str) or not key:
+        raise TemplateNotFound("A template key is required.")
+    try:
+        template = EmailTemplate.objects.get(key=key)
+    except EmailTemplate.DoesNotExist:
+        raise TemplateNotFound(f"No email template with key {key!r}.") from None
+    if require_active and not template.is_active:
+        raise TemplateInactive(f"Email template {key!r} is inactive; activate it before sending.")
+    return template
+
+
+def select_version(template: EmailTemplate, *, language: str | None = None) -> EmailTemplateVersion:
+    """The active version in `language`, else in the template's default language."""
+    versions = {v.language: v for v in template.versions.filter(is_active=True)}
+    for candidate in (language, (language or "").split("-")[0], template.default_language):
+        if candidate and candidate in versions:
+            return versions[candidate]
+    raise TemplateError(
+        f"Email template {template.key!r} has no active version in {language or template.default_language!r} "
+        f"nor in its default language {template.default_language!r}.",
+        field="template_key",
+    )
+
+
+def validate_version_content(
+    *,
+    template: EmailTemplate,
+    subject: str,
+    html_content: str,
+    text_content: str = "",
+    preheader: str = "",
+) -> None:
+    """Everything a save must satisfy: syntax, declarations, a known layout, a one-line subject."""
+    if not subject or not subject.strip():
+        raise TemplateError("A subject is required.", field="subject")
+    if "\n" in subject.strip() or "\r" in subject:
+        raise TemplateError("The subject template must be one line.", field="subject")
+    if not html_content or not html_content.strip():
+        raise TemplateError("HTML content is required.", field="html_content")
+    check_declarations(
+        {"subject": subject, "preheader": preheader, "html_content": html_content, "text_content": text_content},
+        required=template.required_variables,
+        optional=template.optional_variables,
+    )
+    if template.layout:
+        try:
+            layout(template.layout, html=True)
+            layout(template.layout, html=False)
+        except Exception:  # noqa: BLE001 - any loader error means the layout is unusable
+            raise TemplateError(
+                f"Layout {template.layout!r} does not exist in {settings.EMAIL_LAYOUTS_DIR}.", field="layout"
+            ) from None
+
+
+@transaction.atomic
+def create_template_version(
+    *,
+    template: EmailTemplate,
+    language: str,
+    subject: str,
+    html_content: str,
+    text_content: str = "",
+    preheader: str = "",
+    created_by=None,
+) -> EmailTemplateVersion:
+    """Validate and add a version; it becomes the active one for its language."""
+    languages = {code for code, _ in settings.LANGUAGES}
+    if language not in languages:
+        raise TemplateError(
+            f"Unknown language {language!r}; expected one of {', '.join(sorted(languages))}.", field="language"
+        )
+    validate_version_content(
+        template=template, subject=subject, html_content=html_content, text_content=text_content, preheader=preheader
+    )
+    locked = EmailTemplate.objects.select_for_update().get(pk=template.pk)
+    versions = EmailTemplateVersion.objects.filter(template=locked, language=language)
+    last = versions.order_by("-version").values_list("version", flat=True).first() or 0
+    versions.filter(is_active=True).update(is_active=False)
+    return EmailTemplateVersion.objects.create(
+        template=locked,
+        language=language,
+        version=last + 1,
+        subject=subject.strip(),
+        preheader=preheader.strip(),
+        html_content=html_content,
+        text_content=text_content,
+        created_by=created_by,
+        is_active=True,
+    )
+
+
+@transaction.atomic
+def create_template(*, versions: Mapping[str, Mapping[str, str]], created_by=None, **fields) -> EmailTemplate:
+    """Create a template and one version per language (`{language: {subject, html_content, ...}}`)."""
+    template = EmailTemplate(created_by=created_by, updated_by=created_by, **fields)
+    template.full_clean()
+    template.save()
+    for language, parts in versions.items():
+        create_template_version(template=template, language=language, created_by=created_by, **parts)
+    return template

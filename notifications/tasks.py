@@ -1,0 +1,18 @@
+"""Celery tasks: thin wrappers that take an id and call a service."""
+from __future__ import annotations
+
+from celery import shared_task
+
+from notifications.models import EmailMessage
+from notifications.services import delivery
+
+
+@shared_task(name="notifications.deliver_message", acks_late=True, ignore_result=True)
+def deliver_message(message_id: str) -> str:
+    """Deliver one queued message; a duplicate or late task finds it claimed and skips."""
+    return delivery.deliver(message_id)
+
+
+def enqueue_delivery(message: EmailMessage) -> None:
+    """Queue delivery on the message's lane (urgent / default / bulk)."""
+    deliver_message.apply_async(args=[str(message.pk)], queue=message.lane)

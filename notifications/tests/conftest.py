@@ -1,0 +1,97 @@
+"""Shared fixtures: real SMTP servers, SMTP-backed settings, default templates, workers."""
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+from notifications.tests.support.smtp import SMTPServer
+from notifications.tests.support.worker import RedisServer, WorkerProcess
+
+
+@pytest.fixture
+def smtp_server(request):
+    """A real SMTP server; `@pytest.mark.smtp_delay(seconds)` makes it answer DATA slowly."""
+    marker = request.node.get_closest_marker("smtp_delay")
+    server = SMTPServer(delay=marker.args[0] if marker else 0.0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_backend(settings, smtp_server):
+    """Deliver through Django's SMTP backend to the test's aiosmtpd server.
+
+    pytest-django swaps the backend for locmem; SMTP tests set it back explicitly.
+    """
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = smtp_server.host
+    settings.EMAIL_PORT = smtp_server.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    return smtp_server
+
+
+@pytest.fixture
+def default_templates(db):
+    call_command("load_default_templates", verbosity=0)
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def broker(redis_server, monkeypatch):
+    """Point this process's Celery app at the test's own Redis, with eager mode off.
+
+    Celery reads `CELERY_BROKER_URL` from the environment before its config (CI sets
+    it), so both are changed.
+    """
+    from config.celery import app
+
+    def reset_connections() -> None:
+        # Producers are pooled on first use; drop them so the next publish connects to
+        # the broker configured now.
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    monkeypatch.setenv("CELERY_BROKER_URL", redis_server.url)
+
+    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
+    app.conf.update(broker_url=redis_server.url, task_always_eager=False)
+    reset_connections()
+    yield redis_server
+    reset_connections()
+    app.conf.update(saved)
+
+
+@pytest.fixture
+def start_worker(broker, smtp_server, tmp_path):
+    """Start real worker processes delivering to the test's SMTP server; stopped afterwards."""
+    workers: list[WorkerProcess] = []
+
+    def start(*, name: str = "w1", wait: bool = True) -> WorkerProcess:
+        worker = WorkerProcess(
+            broker_url=broker.url,
+            logfile=tmp_path / f"{name}.log",
+            name=name,
+            env={
+                "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                "SMTP_HOST": smtp_server.host,
+                "SMTP_PORT": str(smtp_server.port),
+                "SMTP_USE_TLS": "false",
+                "SMTP_USER": "",
+                "SMTP_PASSWORD": "",
+            },
+        )
+        workers.append(worker)
+        return worker.start(wait=wait)
+
+    yield start
+    for worker in workers:
+        worker.stop()

@@ -1,0 +1,1 @@
+"""Helpers for tests that use real components: SMTP servers, brokers, workers, databases."""

@@ -1,0 +1,84 @@
+"""Management commands used by `make run`."""
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from notifications.exceptions import ImmutableVersionError
+from notifications.models import EmailTemplate, EmailTemplateVersion
+from notifications.services.templates import create_template_version
+
+pytestmark = pytest.mark.django_db
+
+EXPECTED = {
+    "billing_invoice_monthly": ("billing", "default", 3, True),
+    "incident_alert_critical": ("incident", "urgent", 5, False),
+    "onboarding_welcome": ("onboarding", "default", 2, False),
+    "onboarding_approved": ("onboarding", "default", 2, False),
+    "cutover_reminder": ("onboarding", "bulk", 1, False),
+    "rma_confirmation": ("rma", "default", 2, False),
+    "sla_credit_notification": ("billing", "default", 2, False),
+    "support_ticket_created": ("support", "default", 2, False),
+    "account_creation_invitation": ("account", "default", 3, False),
+}
+
+
+def test_default_templates_load_with_their_policies(default_templates):
+    templates = {t.key: t for t in EmailTemplate.objects.all()}
+    assert set(templates) == set(EXPECTED)
+    for key, (category, lane, attempts, attachments) in EXPECTED.items():
+        template = templates[key]
+        assert (template.category, template.lane, template.max_attempts, template.attachments_allowed) == (
+            category, lane, attempts, attachments), key
+        assert template.versions.filter(is_active=True).count() == 1, key
+    assert templates["incident_alert_critical"].extra_recipients == ["noc@rgz.bj"]
+    assert "invoice_date" in templates["billing_invoice_monthly"].optional_variables
+
+
+def test_every_default_template_renders_its_sample_variables(default_templates):
+    from notifications.rendering import VersionSource, render
+
+    for template in EmailTemplate.objects.all():
+        version = template.versions.get(is_active=True)
+        out = render(
+            VersionSource.of(version), variables=template.sample_variables,
+            required=template.required_variables, optional=template.optional_variables, layout_name=template.layout,
+        )
+        assert out.subject and out.html.startswith("<!DOCTYPE") or "<html" in out.html, template.key
+        assert "{{" not in out.html and "{{" not in out.text, template.key
+
+
+def test_loading_again_never_overwrites_an_edit(default_templates):
+    template = EmailTemplate.objects.get(key="rma_confirmation")
+    create_template_version(
+        template=template, language="fr", subject="Édité {{ rma_number }} {{ serial_number }}",
+        html_content="<p>{{ status }} {{ link_tracking }}</p>",
+    )
+    out = io.StringIO()
+    call_command("load_default_templates", stdout=out)
+    assert "0 created" in out.getvalue()
+    assert template.versions.get(is_active=True).subject.startswith("Édité")
+    assert EmailTemplateVersion.objects.filter(template=template).count() == 2
+
+
+def test_versions_are_immutable(default_templates):
+    version = EmailTemplateVersion.objects.first()
+    version.subject = "rewritten"
+    with pytest.raises(ImmutableVersionError):
+        version.save()
+
+
+def test_ensure_admin_creates_one_superuser_once():
+    out = io.StringIO()
+    call_command("ensure_admin", stdout=out)
+    assert "password:" in out.getvalue()
+    password = out.getvalue().split("password: ")[1].split()[0]
+    user = get_user_model().objects.get(username="admin")
+    assert user.is_superuser and user.check_password(password)
+    again = io.StringIO()
+    call_command("ensure_admin", stdout=again)
+    assert "password" not in again.getvalue().split("A superuser exists")[0]
+    assert get_user_model().objects.count() == 1

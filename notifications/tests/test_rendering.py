@@ -1,0 +1,175 @@
+"""Rendering: escaping, header injection, sandbox escapes and resource bounds, variables."""
+from __future__ import annotations
+
+import tracemalloc
+
+import pytest
+
+from notifications.exceptions import (
+    HeaderInjection,
+    MissingVariables,
+    NotificationError,
+    RenderLimitExceeded,
+    TemplateDeclarationError,
+    TemplateError,
+    TemplateSecurityError,
+    TemplateSyntaxProblem,
+)
+from notifications.rendering import VersionSource, check_declarations, render
+
+
+def render_html(html: str, variables=None, *, subject="S", text="", required=(), optional=None, layout=""):
+    return render(
+        VersionSource(subject=subject, html_content=html, text_content=text, language="fr"),
+        variables=variables or {},
+        required=list(required),
+        optional=optional or {},
+        layout_name=layout,
+    )
+
+
+def test_html_variables_are_escaped_and_text_is_not():
+    out = render_html(
+        "<p>{{ v }}</p>", {"v": "<script>alert(1)</script>"}, text="T {{ v }}", required=["v"]
+    )
+    assert "<script>" not in out.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out.html
+    assert out.text.strip() == "T <script>alert(1)</script>"
+
+
+@pytest.mark.parametrize("value", ["x\r\nBcc: y", "x\nBcc: y", "x\rBcc: y", "x\u2028Bcc: y"])
+def test_line_break_in_subject_variable_is_refused(value):
+    with pytest.raises(HeaderInjection) as info:
+        render_html("<p>x</p>", {"s": value}, subject="Re: {{ s }}", required=["s"])
+    assert info.value.field == "subject"
+
+
+ESCAPES = {
+    "mro": "{{ ''.__class__.__mro__ }}",
+    "cycler_globals": "{{ cycler.__init__.__globals__ }}",
+    "lipsum_globals": "{{ lipsum.__globals__ }}",
+    "attr_filter": "{{ ''|attr('__class__') }}",
+    "attr_chain": "{{ (''|attr('__class__')|attr('__mro__'))[1].__subclasses__() }}",
+    "format_escape": "{{ '{0.__class__}'.format('') }}",
+    "self": "{{ self.__init__.__globals__ }}",
+    "namespace": "{{ namespace.__init__.__globals__ }}",
+}
+
+
+@pytest.mark.parametrize("source", ESCAPES.values(), ids=ESCAPES.keys())
+def test_sandbox_escapes_fail_with_our_error_and_leak_nothing(source):
+    with pytest.raises(NotificationError) as info:
+        render_html(source)
+    assert isinstance(info.value, TemplateError)
+    message = str(info.value)
+    for leak in ("<class", "object at 0x", "__builtins__", "os.", "subprocess", "function", "module"):
+        assert leak not in message, message
+
+
+BOMBS = {
+    "repeat": "{{ 'a' * 10**9 }}",
+    "range_list": "{{ range(10**8)|list }}",
+    "list_repeat": "{{ ['a'] * 10**9 }}",
+    "huge_power": "{{ (10**1000)**1000 }}",
+    "concat_doubling": "{% set ns = namespace(x='a') %}{% for i in range(80) %}"
+    "{% set ns.x = ns.x ~ ns.x %}{% endfor %}{{ ns.x|length }}",
+    "map_join": "{{ range(100000)|map('center', 10000)|join }}",
+    "references": "{% set l = ['a' * 1000000] * 100000 %}{{ l|length }}",
+    "macro_nesting": "{% macro m(x) %}{{ x }}{{ x }}{% endmacro %}" + "{{ " + "m(" * 40 + "'ab'" + ")" * 40 + " }}",
+    "padding": "{{ 'a'.ljust(10**9) }}",
+    "format_width": "{{ '%0999999999d' % 1 }}",
+    "replace": "{{ ('a' * 100000).replace('a', 'b' * 10000) }}",
+    "nested_loops": "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
+    "output_loop": "{% for a in range(100000) %}{{ 'x' * 10000 }}{% endfor %}",
+}
+
+
+@pytest.mark.parametrize("source", BOMBS.values(), ids=BOMBS.keys())
+def test_resource_bombs_fail_with_our_error_without_exhausting_memory(source, settings):
+    settings.EMAIL_RENDER_MAX_BYTES = 2 * 1024 * 1024
+    tracemalloc.start()
+    try:
+        with pytest.raises(RenderLimitExceeded):
+            render_html(source)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_missing_required_variables_are_all_named_at_once():
+    with pytest.raises(MissingVariables) as info:
+        render_html("{{ a }}{{ b }}{{ c }}", {"b": 1}, required=["a", "b", "c"])
+    assert info.value.names == ["a", "c"]
+    assert "a, c" in str(info.value)
+    assert info.value.field == "variables"
+
+
+def test_optional_variables_take_defaults_including_today():
+    out = render_html(
+        "<p>{{ when }}|{{ note }}</p>", {}, optional={"when": "{{ today }}", "note": "aucune"}
+    )
+    assert "aucune" in out.html
+    when = out.html.split("<p>")[1].split("|")[0]
+    assert len(when.split("/")) == 3  # French short date, e.g. 23/11/2026
+
+
+def test_given_optional_value_wins_over_default():
+    out = render_html("<p>{{ note }}</p>", {"note": "donnée"}, optional={"note": "aucune"})
+    assert "donnée" in out.html
+
+
+def test_text_part_is_generated_from_html_when_missing():
+    out = render_html('<h1>Titre</h1><p>Voir <a href="https://x.test/a">le lien</a></p>')
+    assert "Titre" in out.text
+    assert "https://x.test/a" in out.text
+    assert "<p>" not in out.text
+
+
+def test_layout_wraps_body_with_product_name_preheader_and_inlined_css(settings):
+    out = render(
+        VersionSource(subject="Sujet", html_content="<p>Corps</p>", preheader="Aperçu {{ n }}", language="fr"),
+        variables={"n": 1},
+        required=["n"],
+        optional={},
+        layout_name="default",
+    )
+    assert settings.NOTIFICATIONS_PRODUCT_NAME in out.html
+    assert "Aperçu 1" in out.html
+    assert "<p>Corps</p>" in out.html or "Corps" in out.html
+    assert 'lang="fr"' in out.html
+    assert settings.NOTIFICATIONS_PRODUCT_NAME in out.text
+
+
+def test_undefined_names_fail_strictly():
+    with pytest.raises(TemplateError):
+        render_html("{{ missing_thing }}")
+
+
+def test_syntax_errors_name_part_and_line():
+    with pytest.raises(TemplateSyntaxProblem) as info:
+        check_declarations({"html_content": "<p>\n{{ a </p>"}, required=["a"], optional={})
+    assert "HTML" in str(info.value) and "line" in str(info.value)
+
+
+def test_declarations_must_match_use_both_ways():
+    with pytest.raises(TemplateDeclarationError) as info:
+        check_declarations(
+            {"subject": "{{ a }}", "html_content": "{{ b }} {{ _product_name }} {{ today }}"},
+            required=["a", "c"],
+            optional={"d": "x"},
+        )
+    message = str(info.value)
+    assert "undeclared variables: b" in message
+    assert "declared variables: c, d" in message
+
+
+def test_declarations_ignore_loop_variables_and_macros():
+    check_declarations(
+        {
+            "html_content": '{% from "components.html" import spacer %}'
+            "{% for item in items %}{{ item }}{% endfor %}{% set total = items|length %}{{ total }}{{ spacer() }}"
+        },
+        required=["items"],
+        optional={},
+    )
