@@ -1,7 +1,11 @@
-"""URL configuration: admin, and (in later issues) the API, its schema and webhooks."""
+"""URL configuration: admin, the API under /api/v1/email/, its schema and docs."""
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/email/", include("notifications.api.urls")),
+    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -6,11 +6,18 @@ API: an "edit" is always a new version.
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
 from notifications.exceptions import NotificationError
-from notifications.models import EmailAttachment, EmailMessage, EmailTemplate, EmailTemplateVersion
+from notifications.models import (
+    APIKey,
+    DeliveryEvent,
+    EmailAttachment,
+    EmailMessage,
+    EmailTemplate,
+    EmailTemplateVersion,
+)
 from notifications.services.templates import create_template_version, validate_version_content
 
 
@@ -106,6 +113,17 @@ class AttachmentInline(admin.TabularInline):
         return False
 
 
+class EventInline(admin.TabularInline):
+    model = DeliveryEvent
+    fields = ("occurred_at", "event_type", "provider", "detail")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(EmailMessage)
 class EmailMessageAdmin(admin.ModelAdmin):
     """The audit log: searchable by recipient, never editable."""
@@ -114,7 +132,7 @@ class EmailMessageAdmin(admin.ModelAdmin):
     list_filter = ("status", "lane", "source_endpoint", "template_key")
     search_fields = ("recipient_email", "subject", "provider_message_id", "=id")
     date_hierarchy = "created_at"
-    inlines = [AttachmentInline]
+    inlines = [AttachmentInline, EventInline]
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("html_content", "text_content")
@@ -130,3 +148,38 @@ class EmailMessageAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class APIKeyForm(forms.ModelForm):
+    class Meta:
+        model = APIKey
+        fields = ("user", "name", "is_test")
+
+
+@admin.register(APIKey)
+class APIKeyAdmin(admin.ModelAdmin):
+    """Keys are created here or with `create_api_key`; the secret is shown once, then only its prefix."""
+
+    form = APIKeyForm
+    list_display = ("name", "user", "prefix", "is_test", "created_at", "last_used_at", "revoked_at")
+    list_filter = ("is_test", "revoked_at")
+    search_fields = ("name", "prefix", "user__username")
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return ("user", "name", "is_test", "prefix", "created_at", "last_used_at", "revoked_at")
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            return
+        key, raw = APIKey.generate(user=obj.user, name=obj.name, is_test=obj.is_test)
+        obj.pk, obj._state.adding = key.pk, False
+        self.message_user(request, f"New API key (shown only now, store it): {raw}", messages.WARNING)
+
+    @admin.action(description="Revoke selected keys", permissions=["change"])
+    def revoke(self, request, queryset) -> None:
+        for key in queryset.filter(revoked_at__isnull=True):
+            key.revoke()
+        self.message_user(request, "Revoked.")

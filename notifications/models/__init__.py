@@ -1,8 +1,14 @@
 """The service's tables; see ARCHITECTURE.md's domain table."""
+from .access import APIKey, IdempotencyRecord
+from .events import DeliveryEvent, EventType
 from .messages import BounceType, EmailAttachment, EmailMessage, Status
 from .templates import Category, EmailTemplate, EmailTemplateVersion, Kind, Lane
 
 __all__ = [
+    "APIKey",
+    "DeliveryEvent",
+    "EventType",
+    "IdempotencyRecord",
     "BounceType",
     "Category",
     "EmailAttachment",

@@ -64,12 +64,14 @@ class EmailMessage(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     idempotency_key = models.CharField(max_length=255, blank=True)
+    is_test = models.BooleanField(default=False, help_text="Sent with a test key: simulated, never delivered.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="message_status_due")]
+        permissions = [("send_email", "Can send email")]
 
     def __str__(self) -> str:
         return f"{self.template_key or 'simple'} → {self.recipient_email} ({self.status})"

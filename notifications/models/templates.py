@@ -77,6 +77,7 @@ class EmailTemplate(models.Model):
 
     class Meta:
         ordering = ["key"]
+        permissions = [("test_emailtemplate", "Can test-render and test-send templates")]
 
     def __str__(self) -> str:
         return self.key

@@ -71,6 +71,11 @@ def deliver(message_id) -> str:
         logger.info("Message %s is not queued (already claimed or finished); skipping.", message_id)
         return SKIPPED
     message = EmailMessage.objects.get(pk=message_id)
+    if message.is_test:
+        from notifications.services.simulator import simulate
+
+        simulate(message)
+        return SENT
     try:
         email = build_email(message, connection=get_connection(fail_silently=False))
         if email.send(fail_silently=False) != 1:

@@ -44,11 +44,15 @@ def send_mail_template(
     source_endpoint: str = "internal",
     sent_by=None,
     idempotency_key: str = "",
+    is_test: bool = False,
+    include_extra_recipients: bool = True,
 ) -> list[EmailMessage]:
     """Render the template for each recipient and queue one audited message per address.
 
     `to` is an address, a comma-separated string or a list; the template's
-    `extra_recipients` are added. Returns the messages (status `queued`, or `suppressed`
+    `extra_recipients` are added. `is_test` (a test API key) renders and audits but never
+    delivers: see `services.simulator`. A test send leaves out `extra_recipients`
+    (`include_extra_recipients=False`) so trying a template never alerts the NOC. Returns the messages (status `queued`, or `suppressed`
     when `SMTP_ACTIVE` is off). Raises a `NotificationError` naming the field at fault.
     """
     if variables is None:
@@ -58,7 +62,8 @@ def send_mail_template(
     template = get_template(template_key)
     recipients = parse_addresses(to, field="to", allow_empty=False)
     check_recipient_count(recipients, limit=settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST)
-    recipients = parse_addresses(recipients + list(template.extra_recipients), field="to")
+    if include_extra_recipients:
+        recipients = parse_addresses(recipients + list(template.extra_recipients), field="to")
     copies = _copies(cc=cc, bcc=bcc, reply_to=reply_to)
     checked = _check_attachments(attachments, template=template)
 
@@ -84,6 +89,7 @@ def send_mail_template(
             "source_endpoint": source_endpoint,
             "sent_by": sent_by,
             "idempotency_key": idempotency_key,
+            "is_test": is_test,
             **copies,
         },
     )

@@ -1,0 +1,54 @@
+"""Bearer API keys. A key acts with its user's permissions; `request.auth` is the key."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+
+from notifications.models import APIKey
+from notifications.models.access import hash_key
+
+#: `last_used_at` is refreshed at most this often, so a busy key costs no write per request.
+TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+class APIKeyAuthentication(BaseAuthentication):
+    """`Authorization: Bearer <key>`; keys are looked up by their SHA-256 digest."""
+
+    keyword = "bearer"
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword.encode():
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("Invalid Authorization header: expected 'Bearer <key>'.")
+        try:
+            raw = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("Invalid API key.") from None
+        key = APIKey.objects.active().select_related("user").filter(key_hash=hash_key(raw)).first()
+        if key is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        now = timezone.now()
+        if key.last_used_at is None or now - key.last_used_at > TOUCH_INTERVAL:
+            APIKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        return key.user, key
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'
+
+
+class APIKeyScheme(OpenApiAuthenticationExtension):
+    target_class = APIKeyAuthentication
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "An API key from `python manage.py create_api_key <username>`.",
+        }

@@ -1,0 +1,215 @@
+"""Input and output shapes of the API (API.md). Input serializers refuse unknown fields."""
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from notifications.exceptions import InvalidRecipient
+from notifications.models import DeliveryEvent, EmailAttachment, EmailMessage, EmailTemplate, EmailTemplateVersion
+from notifications.recipients import parse_addresses
+from notifications.selectors import default_version
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, naming each: a typo must not be silently dropped."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "description": "One address, or several separated by commas."},
+            {"type": "array", "items": {"type": "string", "format": "email"}},
+        ]
+    }
+)
+class AddressesField(serializers.Field):
+    """An address, a comma-separated string of addresses, or a list of addresses."""
+
+    def __init__(self, *, allow_empty: bool = True, **kwargs) -> None:
+        self.allow_empty = allow_empty
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> list[str]:
+        try:
+            return parse_addresses(data, field=self.field_name, allow_empty=self.allow_empty)
+        except InvalidRecipient as exc:
+            raise serializers.ValidationError(exc.message) from None
+
+    def to_representation(self, value):
+        return value
+
+
+class AttachmentInput(StrictSerializer):
+    filename = serializers.CharField(max_length=255)
+    content_type = serializers.CharField(max_length=100)
+    data_base64 = serializers.CharField(trim_whitespace=True, help_text="The file's bytes, base64-encoded.")
+
+    def validate_data_base64(self, value: str) -> bytes:
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise serializers.ValidationError("Not valid base64.") from None
+
+    def to_internal_value(self, data):
+        values = super().to_internal_value(data)
+        return {"filename": values["filename"], "content_type": values["content_type"], "content": values["data_base64"]}
+
+
+class VariablesField(serializers.DictField):
+    """A JSON object of template variables (values of any JSON type)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(child=serializers.JSONField(), **kwargs)
+
+
+class SendRequest(StrictSerializer):
+    to = AddressesField(allow_empty=False)
+    template_key = serializers.CharField(max_length=100)
+    variables = VariablesField(required=False, default=dict)
+    attachments = AttachmentInput(many=True, required=False, default=list)
+    language = serializers.CharField(max_length=10, required=False, allow_null=True, default=None)
+    cc = AddressesField(required=False, default=list)
+    bcc = AddressesField(required=False, default=list)
+    reply_to = serializers.EmailField(required=False, allow_null=True, default=None)
+    source_endpoint = serializers.CharField(max_length=100, required=False, default="api")
+
+    def validate_to(self, value: list[str]) -> list[str]:
+        limit = settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST
+        if len(value) > limit:
+            raise serializers.ValidationError(
+                f"{len(value)} recipients given; at most {limit} are allowed per request."
+            )
+        return value
+
+
+class MessageItem(serializers.ModelSerializer):
+    to = serializers.EmailField(source="recipient_email")
+
+    class Meta:
+        model = EmailMessage
+        fields = ["id", "to", "status"]
+
+
+class SendResponse(serializers.Serializer):
+    items = MessageItem(many=True)
+    total = serializers.IntegerField()
+
+
+class TemplateListItem(serializers.ModelSerializer):
+    subject = serializers.SerializerMethodField()
+    version = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EmailTemplate
+        fields = ["key", "name", "subject", "category", "kind", "version", "is_active"]
+
+    def get_subject(self, template) -> str:
+        version = default_version(template)
+        return version.subject if version else ""
+
+    def get_version(self, template) -> int | None:
+        version = default_version(template)
+        return version.version if version else None
+
+
+class VersionOut(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = EmailTemplateVersion
+        fields = [
+            "id", "language", "version", "subject", "preheader", "html_content", "text_content",
+            "is_active", "created_by", "created_at",
+        ]
+
+
+class TemplateDetail(serializers.ModelSerializer):
+    versions = VersionOut(many=True, source="active_versions")
+
+    class Meta:
+        model = EmailTemplate
+        fields = [
+            "key", "name", "description", "category", "kind", "lane", "required_variables",
+            "optional_variables", "sensitive_variables", "attachments_allowed", "max_attempts",
+            "default_language", "extra_recipients", "sample_variables", "layout", "is_active",
+            "updated_at", "versions",
+        ]
+
+
+class TemplateUpdateRequest(StrictSerializer):
+    """A new version's content; the language defaults to the template's default one."""
+
+    subject = serializers.CharField()
+    html_content = serializers.CharField()
+    text_content = serializers.CharField(required=False, allow_blank=True, default="")
+    preheader = serializers.CharField(required=False, allow_blank=True, default="")
+    language = serializers.CharField(max_length=10, required=False, allow_null=True, default=None)
+
+
+class TestRenderRequest(StrictSerializer):
+    to = AddressesField(allow_empty=False)
+    variables = VariablesField(required=False, default=dict)
+    language = serializers.CharField(max_length=10, required=False, allow_null=True, default=None)
+
+
+class TestRenderResponse(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The first test message's id.")
+    subject = serializers.CharField()
+    html = serializers.CharField()
+    text = serializers.CharField()
+    items = MessageItem(many=True)
+    total = serializers.IntegerField()
+
+
+class MessageListItem(serializers.ModelSerializer):
+    to = serializers.EmailField(source="recipient_email")
+
+    class Meta:
+        model = EmailMessage
+        fields = ["id", "to", "subject", "status", "template_key", "created_at", "sent_at"]
+
+
+class AttachmentOut(serializers.ModelSerializer):
+    class Meta:
+        model = EmailAttachment
+        fields = ["id", "filename", "content_type", "size_bytes", "sha256"]
+
+
+class EventOut(serializers.ModelSerializer):
+    class Meta:
+        model = DeliveryEvent
+        fields = ["id", "event_type", "provider", "occurred_at", "detail"]
+
+
+class MessageDetail(serializers.ModelSerializer):
+    to = serializers.EmailField(source="recipient_email")
+    template_version = serializers.IntegerField(source="template_version.version", allow_null=True, default=None)
+    attachments = AttachmentOut(many=True)
+    events = EventOut(many=True)
+
+    class Meta:
+        model = EmailMessage
+        fields = [
+            "id", "to", "cc", "bcc", "reply_to", "from_email", "template_key", "template_version", "language",
+            "subject", "html_content", "text_content", "status", "lane", "attempts", "max_attempts",
+            "is_test", "source_endpoint", "provider_message_id", "error_message", "bounce_type", "bounce_subtype",
+            "created_at", "sent_at", "delivered_at", "attachments_count", "attachments", "events",
+        ]
+
+
+class ErrorResponse(serializers.Serializer):
+    """`{"detail": "..."}` or `{field: ["message", ...]}`."""
+
+    detail = serializers.CharField(required=False)

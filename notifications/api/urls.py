@@ -1,0 +1,15 @@
+"""Routes of API.md, answered with and without a trailing slash (no redirect)."""
+from django.urls import re_path
+
+from . import views
+
+app_name = "api"
+
+urlpatterns = [
+    re_path(r"^send/?$", views.SendView.as_view(), name="send"),
+    re_path(r"^templates/?$", views.TemplateListView.as_view(), name="templates"),
+    re_path(r"^templates/(?P<key>[-\w]+)/test/?$", views.TemplateTestView.as_view(), name="template-test"),
+    re_path(r"^templates/(?P<key>[-\w]+)/?$", views.TemplateDetailView.as_view(), name="template"),
+    re_path(r"^messages/?$", views.MessageListView.as_view(), name="messages"),
+    re_path(r"^messages/(?P<pk>[0-9a-fA-F-]{32,36})/?$", views.MessageDetailView.as_view(), name="message"),
+]

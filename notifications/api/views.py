@@ -1,0 +1,184 @@
+"""API views: validate the input, call a service or selector, serialize the answer."""
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from notifications.models import EmailMessage, Status
+from notifications.selectors import messages_visible_to, templates_with_active_versions
+from notifications.services.idempotency import run_once
+from notifications.services.sending import send_mail_template
+from notifications.services.templates import create_template_version, get_template
+
+from . import permissions as perms
+from . import serializers as s
+from .pagination import ItemsPagination
+from .throttling import ClientRateThrottle, SendRateThrottle
+
+ERRORS = {
+    400: OpenApiResponse(s.ErrorResponse, description="Bad input; the body names each field at fault."),
+    401: OpenApiResponse(s.ErrorResponse, description="No or invalid credentials."),
+    403: OpenApiResponse(s.ErrorResponse, description="Authenticated, without the permission."),
+    429: OpenApiResponse(s.ErrorResponse, description="Too many requests; see Retry-After."),
+}
+NOT_FOUND = {404: OpenApiResponse(s.ErrorResponse, description="No such object (or not yours).")}
+TOO_LARGE = {413: OpenApiResponse(s.ErrorResponse, description="Body or attachment past the size limit.")}
+IDEMPOTENCY = OpenApiParameter(
+    "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
+    description="Retrying with the same key and body answers the first response and sends nothing more.",
+)
+
+
+def _idempotency_scope(request) -> str:
+    key = request.auth
+    return f"key:{key.pk}" if hasattr(key, "pk") else f"user:{request.user.pk}"
+
+
+def _is_test(request) -> bool:
+    return bool(getattr(request.auth, "is_test", False))
+
+
+class SendView(APIView):
+    required_permissions = {"POST": (perms.SEND,)}
+    throttle_classes = [ClientRateThrottle, SendRateThrottle]
+
+    @extend_schema(
+        operation_id="email_send",
+        request=s.SendRequest,
+        parameters=[IDEMPOTENCY],
+        responses={
+            201: s.SendResponse,
+            **ERRORS,
+            **NOT_FOUND,
+            **TOO_LARGE,
+            422: OpenApiResponse(s.ErrorResponse, description="Idempotency-Key reused with another body."),
+        },
+        summary="Send a templated email to one or more recipients",
+    )
+    def post(self, request):
+        data = s.SendRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key", "")
+
+        def send() -> tuple[int, dict]:
+            messages = send_mail_template(
+                **data.validated_data, sent_by=request.user, is_test=_is_test(request), idempotency_key=key
+            )
+            return status.HTTP_201_CREATED, s.SendResponse({"items": messages, "total": len(messages)}).data
+
+        code, body = run_once(scope=_idempotency_scope(request), key=key, payload=request.data, action=send)
+        return Response(body, status=code)
+
+
+class TemplateListView(generics.ListAPIView):
+    required_permissions = {"GET": (perms.SEND, perms.VIEW_TEMPLATES)}
+    serializer_class = s.TemplateListItem
+    pagination_class = ItemsPagination
+    filter_backends = [filters.DjangoFilterBackend]
+    filterset_fields = {"category": ["exact"], "kind": ["exact"]}
+
+    def get_queryset(self):
+        return templates_with_active_versions().order_by("key")
+
+    @extend_schema(operation_id="email_templates_list", responses={200: s.TemplateListItem(many=True), **ERRORS})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class TemplateDetailView(APIView):
+    required_permissions = {"GET": (perms.SEND, perms.VIEW_TEMPLATES), "PUT": (perms.ADD_VERSION,)}
+
+    def _template(self, key: str):
+        return get_object_or_404(templates_with_active_versions(), key=key)
+
+    @extend_schema(operation_id="email_templates_retrieve", responses={200: s.TemplateDetail, **ERRORS, **NOT_FOUND})
+    def get(self, request, key: str):
+        return Response(s.TemplateDetail(self._template(key)).data)
+
+    @extend_schema(
+        operation_id="email_templates_update",
+        request=s.TemplateUpdateRequest,
+        responses={200: s.VersionOut, **ERRORS, **NOT_FOUND},
+        summary="Add a version (a PUT never overwrites one)",
+    )
+    def put(self, request, key: str):
+        template = get_template(key, require_active=False)
+        data = s.TemplateUpdateRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        version = create_template_version(
+            template=template,
+            language=values.pop("language") or template.default_language,
+            created_by=request.user,
+            **values,
+        )
+        return Response(s.VersionOut(version).data, status=status.HTTP_200_OK)
+
+
+class TemplateTestView(APIView):
+    required_permissions = {"POST": (perms.TEST_TEMPLATE,)}
+    throttle_classes = [ClientRateThrottle, SendRateThrottle]
+
+    @extend_schema(
+        operation_id="email_templates_test",
+        request=s.TestRenderRequest,
+        responses={200: s.TestRenderResponse, **ERRORS, **NOT_FOUND},
+        summary="Render a template and send it to test addresses only",
+    )
+    def post(self, request, key: str):
+        data = s.TestRenderRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        messages = send_mail_template(
+            key, values["to"], values["variables"], language=values["language"],
+            source_endpoint="api-test", sent_by=request.user, is_test=_is_test(request),
+            include_extra_recipients=False,
+        )
+        first = messages[0]
+        body = {
+            "id": first.pk, "subject": first.subject, "html": first.html_content, "text": first.text_content,
+            "items": messages, "total": len(messages),
+        }
+        return Response(s.TestRenderResponse(body).data)
+
+
+class MessageFilter(filters.FilterSet):
+    to = filters.CharFilter(field_name="recipient_email", lookup_expr="iexact")
+    status = filters.ChoiceFilter(choices=Status.choices)
+    template_key = filters.CharFilter()
+
+    class Meta:
+        model = EmailMessage
+        fields = ["to", "status", "template_key"]
+
+
+class MessageListView(generics.ListAPIView):
+    required_permissions = {"GET": (perms.VIEW_MESSAGES, perms.SEND)}
+    serializer_class = s.MessageListItem
+    pagination_class = ItemsPagination
+    filter_backends = [filters.DjangoFilterBackend]
+    filterset_class = MessageFilter
+
+    def get_queryset(self):
+        return messages_visible_to(self.request.user).defer("html_content", "text_content").order_by("-created_at")
+
+    @extend_schema(operation_id="email_messages_list", responses={200: s.MessageListItem(many=True), **ERRORS})
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+
+class MessageDetailView(APIView):
+    required_permissions = {"GET": (perms.VIEW_MESSAGES, perms.SEND)}
+
+    @extend_schema(operation_id="email_messages_retrieve", responses={200: s.MessageDetail, **ERRORS, **NOT_FOUND})
+    def get(self, request, pk):
+        queryset = messages_visible_to(request.user).select_related("template_version").prefetch_related(
+            "attachments", "events"
+        )
+        message = get_object_or_404(queryset, pk=pk)
+        return Response(s.MessageDetail(message).data)
+

@@ -1,0 +1,40 @@
+"""Reads: what a user may see. Views and the admin call these, never raw querysets."""
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from notifications.models import EmailMessage, EmailTemplate, EmailTemplateVersion
+
+VIEW_ALL_MESSAGES = "notifications.view_emailmessage"
+SEND = "notifications.send_email"
+
+
+def messages_visible_to(user) -> QuerySet[EmailMessage]:
+    """Auditors (and administrators) see every message; senders see the ones they sent."""
+    messages = EmailMessage.objects.all()
+    if user.has_perm(VIEW_ALL_MESSAGES):
+        return messages
+    if user.has_perm(SEND):
+        return messages.filter(sent_by=user)
+    return messages.none()
+
+
+def templates_with_active_versions() -> QuerySet[EmailTemplate]:
+    return EmailTemplate.objects.prefetch_related(
+        Prefetch(
+            "versions",
+            queryset=EmailTemplateVersion.objects.filter(is_active=True).order_by("language"),
+            to_attr="active_versions",
+        )
+    )
+
+
+def default_version(template: EmailTemplate) -> EmailTemplateVersion | None:
+    """The active version in the template's default language (else any active one)."""
+    versions = getattr(template, "active_versions", None)
+    if versions is None:
+        versions = list(template.versions.filter(is_active=True))
+    for version in versions:
+        if version.language == template.default_language:
+            return version
+    return versions[0] if versions else None
