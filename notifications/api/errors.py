@@ -22,3 +22,13 @@ def api_exception_handler(exc, context):
             {"detail": "Internal error; it has been logged."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR
         )
     return response
+
+
+def not_found(request, exception=None):
+    """JSON 404 under /api/, Django's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)

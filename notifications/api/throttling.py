@@ -1,4 +1,6 @@
 """Per-client request rates (DRF's throttles), keyed by API key, else user, else address."""
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 
@@ -6,6 +8,15 @@ class ClientRateThrottle(SimpleRateThrottle):
     """The `api` rate for every request; views may add a narrower scope."""
 
     scope = "api"
+
+    def get_rate(self) -> str | None:
+        # DRF copies the rates at import; read them per request so a settings change applies.
+        try:
+            return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+        except KeyError:
+            raise ImproperlyConfigured(
+                f"REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'] needs a rate for the {self.scope!r} scope."
+            ) from None
 
     def get_cache_key(self, request, view):
         if request.auth is not None and hasattr(request.auth, "pk"):

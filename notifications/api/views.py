@@ -1,10 +1,14 @@
 """API views: validate the input, call a service or selector, serialize the answer."""
 from __future__ import annotations
 
+import uuid
+
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -27,6 +31,34 @@ ERRORS = {
 }
 NOT_FOUND = {404: OpenApiResponse(s.ErrorResponse, description="No such object (or not yours).")}
 TOO_LARGE = {413: OpenApiResponse(s.ErrorResponse, description="Body or attachment past the size limit.")}
+SEND_EXAMPLES = [
+    OpenApiExample(
+        "Onboarding welcome (004)",
+        request_only=True,
+        value={
+            "to": "john@techconnect.bj",
+            "template_key": "onboarding_welcome",
+            "variables": {
+                "reseller_name": "Tech Connect SA",
+                "validation_link": "https://admin-rgz.duckdns.org",
+                "estimated_duration": "7-12 jours",
+            },
+        },
+    ),
+    OpenApiExample(
+        "Critical incident to two addresses (004)",
+        request_only=True,
+        value={
+            "to": "noc@rgz.bj,reseller@techconnect.bj",
+            "template_key": "incident_alert_critical",
+            "variables": {
+                "incident_number": "INC-2026-000847", "title": "Fiber cut central",
+                "description": "Central BGP flap, 45 sites offline", "priority": "P0", "affected_sites": 45,
+                "detected_at": "2026-02-21T14:30:00Z", "status_link": "https://status.rgz.bj",
+            },
+        },
+    ),
+]
 IDEMPOTENCY = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
     description="Retrying with the same key and body answers the first response and sends nothing more.",
@@ -50,6 +82,7 @@ class SendView(APIView):
         operation_id="email_send",
         request=s.SendRequest,
         parameters=[IDEMPOTENCY],
+        examples=SEND_EXAMPLES,
         responses={
             201: s.SendResponse,
             **ERRORS,
@@ -174,8 +207,16 @@ class MessageListView(generics.ListAPIView):
 class MessageDetailView(APIView):
     required_permissions = {"GET": (perms.VIEW_MESSAGES, perms.SEND)}
 
-    @extend_schema(operation_id="email_messages_retrieve", responses={200: s.MessageDetail, **ERRORS, **NOT_FOUND})
+    @extend_schema(
+        operation_id="email_messages_retrieve",
+        parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+        responses={200: s.MessageDetail, **ERRORS, **NOT_FOUND},
+    )
     def get(self, request, pk):
+        try:
+            pk = uuid.UUID(pk)
+        except ValueError:
+            raise NotFound("No message with this id.") from None
         queryset = messages_visible_to(request.user).select_related("template_version").prefetch_related(
             "attachments", "events"
         )

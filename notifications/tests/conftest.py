@@ -8,6 +8,16 @@ from notifications.tests.support.smtp import SMTPServer
 from notifications.tests.support.worker import RedisServer, WorkerProcess
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters live in the cache: no test inherits another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def smtp_server(request):
     """A real SMTP server; `@pytest.mark.smtp_delay(seconds)` makes it answer DATA slowly."""

@@ -136,3 +136,25 @@ def test_a_refused_request_does_not_burn_its_key(sender):
     assert sender.post("/api/v1/email/send", {**WELCOME, "to": "bad"}, headers=headers).status_code == 400
     assert IdempotencyRecord.objects.count() == 0
     assert sender.post("/api/v1/email/send", WELCOME, headers=headers).status_code == 201
+
+
+def test_clients_are_throttled_with_a_json_429(default_templates, settings):
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api": "3/minute", "send": "2/minute"}}
+    client = ApiClient(create_key(make_user("busy", SENDERS)))
+    codes = [client.post("/api/v1/email/send", WELCOME).status_code for _ in range(3)]
+    assert codes == [201, 201, 429]
+    limited = client.post("/api/v1/email/send", WELCOME)
+    assert limited.status_code == 429 and int(limited["Retry-After"]) > 0
+    assert "60" in limited.json()["detail"]  # says when to come back (in the site's language)
+    assert EmailMessage.objects.count() == 2
+    other = ApiClient(create_key(make_user("quiet", SENDERS)))
+    assert other.get("/api/v1/email/templates").status_code == 200
+    cache.clear()
+
+
+def test_unknown_api_route_is_a_json_404(sender):
+    response = sender.get("/api/v1/email/nothing-here")
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"

@@ -1,0 +1,66 @@
+"""Races at the API, on PostgreSQL: two requests with one Idempotency-Key arriving at once."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+
+from notifications.groups import SENDERS
+from notifications.models import EmailMessage, IdempotencyRecord
+from notifications.tests.support.api import ApiClient, create_key, make_user
+from notifications.tests.support.services import require_postgres
+from notifications.tests.test_api_examples import WELCOME
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def concurrently(count: int, call) -> list:
+    """Run `call()` in `count` threads released together; each thread has its own connection."""
+    barrier = threading.Barrier(count)
+    results: list = [None] * count
+
+    def worker(index: int) -> None:
+        try:
+            barrier.wait()
+            results[index] = call()
+        except Exception as exc:  # noqa: BLE001 - surfaced by the assertions below
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_two_concurrent_requests_with_one_key_send_once(default_templates, round_):
+    require_postgres()
+    raw = create_key(make_user(f"svc{round_}", SENDERS))
+    headers = {"Idempotency-Key": f"same-{round_}"}
+    responses = concurrently(2, lambda: ApiClient(raw).post("/api/v1/email/send", WELCOME, headers=headers))
+    assert all(not isinstance(r, Exception) for r in responses), responses
+    assert [r.status_code for r in responses] == [201, 201], [r.content for r in responses]
+    assert responses[0].json() == responses[1].json()
+    assert EmailMessage.objects.count() == 1
+    assert IdempotencyRecord.objects.count() == 1
+
+
+def test_concurrent_requests_with_other_keys_all_send(default_templates):
+    require_postgres()
+    raw = create_key(make_user("svc", SENDERS))
+    counter = iter(range(100))
+    lock = threading.Lock()
+
+    def call():
+        with lock:
+            number = next(counter)
+        return ApiClient(raw).post("/api/v1/email/send", WELCOME, headers={"Idempotency-Key": f"k{number}"})
+
+    responses = concurrently(4, call)
+    assert [r.status_code for r in responses] == [201] * 4
+    assert EmailMessage.objects.count() == 4
