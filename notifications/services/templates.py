@@ -18,12 +18,20 @@ from notifications.rendering.environment import layout
 
 
 def get_template(key: str, *, require_active: bool = True) -> EmailTemplate:
+    """The template, with its active versions loaded (`active_versions`) in the same query."""
     if not isinstance(key, str) or not key:
         raise TemplateNotFound("A template key is required.")
-    try:
-        template = EmailTemplate.objects.get(key=key)
-    except EmailTemplate.DoesNotExist:
-        raise TemplateNotFound(f"No email template with key {key!r}.") from None
+    versions = list(
+        EmailTemplateVersion.objects.select_related("template").filter(template__key=key, is_active=True)
+    )
+    if versions:
+        template = versions[0].template
+    else:
+        try:
+            template = EmailTemplate.objects.get(key=key)
+        except EmailTemplate.DoesNotExist:
+            raise TemplateNotFound(f"No email template with key {key!r}.") from None
+    template.active_versions = versions
     if require_active and not template.is_active:
         raise TemplateInactive(f"Email template {key!r} is inactive; activate it before sending.")
     return template
@@ -31,7 +39,10 @@ def get_template(key: str, *, require_active: bool = True) -> EmailTemplate:
 
 def select_version(template: EmailTemplate, *, language: str | None = None) -> EmailTemplateVersion:
     """The active version in `language`, else in the template's default language."""
-    versions = {v.language: v for v in template.versions.filter(is_active=True)}
+    active = getattr(template, "active_versions", None)
+    if active is None:
+        active = template.versions.filter(is_active=True)
+    versions = {v.language: v for v in active}
     for candidate in (language, (language or "").split("-")[0], template.default_language):
         if candidate and candidate in versions:
             return versions[candidate]

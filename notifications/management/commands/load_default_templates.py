@@ -67,6 +67,8 @@ class Command(BaseCommand):
             except NotificationError as exc:
                 raise CommandError(f"{folder.name}: {exc.message}") from None
             created.append(meta["key"])
+        if options.get("verbosity", 1) < 1:
+            return
         self.stdout.write(f"Email templates: {len(created)} created, {len(kept)} already present (kept as edited).")
         for key in created:
             self.stdout.write(f"  + {key}")
