@@ -1,5 +1,6 @@
 """The service's tables; see ARCHITECTURE.md's domain table."""
 from .messages import BounceType, EmailAttachment, EmailMessage, Status
+from .smtp import SMTPSecurity, SMTPServerConfig
 from .templates import Category, EmailTemplate, EmailTemplateVersion, Kind, Lane
 
 __all__ = [
@@ -11,5 +12,7 @@ __all__ = [
     "EmailTemplateVersion",
     "Kind",
     "Lane",
+    "SMTPSecurity",
+    "SMTPServerConfig",
     "Status",
 ]
