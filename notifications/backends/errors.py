@@ -65,7 +65,7 @@ def classify_delivery_error(exc: BaseException) -> DeliveryErrorClass:
     if isinstance(exc, AllSMTPServersFailed):
         members = [(name, address, classify_delivery_error(error)) for name, address, error in exc.failures]
         kind = PERMANENT if all(c.is_permanent for _, _, c in members) else TRANSIENT
-        each = "; ".join(f"{name!r} ({address}) {c}" for name, address, c in members)
+        each = "; ".join(f"{name!r} ({address}): {c}" for name, address, c in members)
         return DeliveryErrorClass(kind, f"no active SMTP server took the message — {each}")
     if isinstance(exc, NoSMTPServerConfigured):
         return DeliveryErrorClass(TRANSIENT, exc.message)

@@ -118,8 +118,8 @@ def test_every_server_unreachable_is_transient_and_names_each(database_smtp, sen
 
     assert message.status == Status.FAILED
     assert message.error_message.startswith("transient: no active SMTP server took the message")
-    assert f"'primary' (127.0.0.1:{first[1]}) transient: the server refused the connection" in message.error_message
-    assert f"'backup' (127.0.0.1:{second[1]}) transient" in message.error_message
+    assert f"'primary' (127.0.0.1:{first[1]}): transient: the server refused the connection" in message.error_message
+    assert f"'backup' (127.0.0.1:{second[1]}): transient" in message.error_message
 
 
 def test_a_refused_recipient_is_permanent_and_not_tried_on_the_next_server(database_smtp, start_smtp_server, send):

@@ -115,7 +115,7 @@ class SMTPServer:
 
         def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
             self.handler.auth_mechanisms.append(mechanism)
-            return AuthResult(success=auth_data == expected, handled=False)
+            return AuthResult(success=auth_data == expected, handled=False, auth_data=auth_data)
 
         return authenticate
 
