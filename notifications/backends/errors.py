@@ -94,7 +94,7 @@ def classify_delivery_error(exc: BaseException) -> DeliveryErrorClass:
         return _anymail(exc, detail)
     if isinstance(exc, ImproperlyConfigured):
         return DeliveryErrorClass(PERMANENT, f"the email backend is misconfigured ({detail})")
-    if isinstance(exc, TimeoutError):
+    if _timed_out(exc):
         return DeliveryErrorClass(TRANSIENT, f"the server did not answer in time ({detail})")
     if isinstance(exc, ConnectionRefusedError):
         return DeliveryErrorClass(TRANSIENT, f"the server refused the connection; is it running? ({detail})")
@@ -106,11 +106,13 @@ def classify_delivery_error(exc: BaseException) -> DeliveryErrorClass:
 def is_connection_lost(exc: BaseException) -> bool:
     """The server closed a connection we kept open (idle timeout, per-connection limit, 421).
 
-    Nothing was accepted on it, so the message is sent again on a new connection.
+    The message is then sent again on a new connection: a server closing an idle or
+    exhausted connection has not accepted anything on it.
     """
     if isinstance(exc, smtplib.SMTPResponseException):
         return exc.smtp_code == 421
-    return isinstance(exc, CONNECTION_LOST)
+    # A timeout is not a drop: the server may still be taking the message.
+    return isinstance(exc, CONNECTION_LOST) and not _timed_out(exc)
 
 
 def is_server_unusable(exc: BaseException) -> bool:
@@ -123,6 +125,13 @@ def is_server_unusable(exc: BaseException) -> bool:
     if isinstance(exc, (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)):
         return exc.smtp_code == 421 if isinstance(exc, smtplib.SMTPResponseException) else False
     return isinstance(exc, (OSError, DecryptionError))  # smtplib's and ssl's errors are OSErrors
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A timeout, including the one smtplib reports as "Connection unexpectedly closed: timed out"."""
+    return isinstance(exc, TimeoutError) or (
+        isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError)
+    )
 
 
 def _recipients_refused(exc: smtplib.SMTPRecipientsRefused) -> DeliveryErrorClass:
