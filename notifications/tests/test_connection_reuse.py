@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from collections import Counter
 
 import pytest
 
 from notifications.models import EmailMessage, SMTPSecurity, SMTPServerConfig, Status
 from notifications.services.sending import send_simple_mail
+from notifications.tests.support.worker import wait_until
 
 BULK = int(os.environ.get("NOTIF_TEST_BULK_COUNT", "200"))
 DROP_EVERY = int(os.environ.get("NOTIF_TEST_DROP_EVERY", "60"))
@@ -71,15 +71,6 @@ def test_in_one_process_a_dropped_connection_is_reopened_and_no_message_is_lost(
     assert set(EmailMessage.objects.values_list("status", "attempts").distinct()) == {(Status.SENT, 1)}
 
 
-def wait_until(predicate, timeout: float = 120.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
-
-
 def all_sent(ids: set[str]):
     return lambda: EmailMessage.objects.filter(pk__in=ids, status=Status.SENT).count() == len(ids)
 
@@ -91,7 +82,7 @@ def test_a_worker_process_delivers_bulk_over_one_smtp_connection(start_worker, s
 
     ids = queue_bulk(BULK)
 
-    assert wait_until(all_sent(ids)), worker.log()[-3000:]
+    assert wait_until(all_sent(ids), timeout=120), worker.log()[-3000:]
     assert_each_arrived_once(smtp_server, ids)
     assert smtp_server.connections == 1
     assert set(EmailMessage.objects.values_list("sent_via", flat=True)) == {f"{smtp_server.host}:{smtp_server.port}"}
@@ -106,7 +97,7 @@ def test_a_worker_loses_no_message_when_the_server_drops_the_connection_midway(s
 
     ids = queue_bulk(BULK)
 
-    assert wait_until(all_sent(ids)), worker.log()[-3000:]
+    assert wait_until(all_sent(ids), timeout=120), worker.log()[-3000:]
     assert_each_arrived_once(server, ids)
     assert server.connections == math.ceil(BULK / DROP_EVERY)
     assert set(EmailMessage.objects.values_list("sent_via", "attempts").distinct()) == {("primary", 1)}
