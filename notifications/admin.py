@@ -1,7 +1,8 @@
-"""Admin registrations: templates, immutable versions, and the read-only audit trail.
+"""Admin registrations: templates, immutable versions, the read-only audit trail, SMTP servers.
 
 Saving a version in the admin goes through the same service (and validation) as the
-API: an "edit" is always a new version.
+API: an "edit" is always a new version. SMTP passwords are write-only: the form never
+renders the stored one (nor its ciphertext) back.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from notifications.models import (
     EmailMessage,
     EmailTemplate,
     EmailTemplateVersion,
+    SMTPServerConfig,
 )
 from notifications.services.templates import create_template_version, validate_version_content
 
@@ -183,3 +185,58 @@ class APIKeyAdmin(admin.ModelAdmin):
         for key in queryset.filter(revoked_at__isnull=True):
             key.revoke()
         self.message_user(request, "Revoked.")
+
+
+class SMTPServerConfigForm(forms.ModelForm):
+    """The stored password is never sent to the browser; an empty field keeps it."""
+
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only: stored encrypted and never shown. Leave empty to keep the stored password.",
+    )
+    clear_password = forms.BooleanField(required=False, label="Remove the stored password")
+
+    class Meta:
+        model = SMTPServerConfig
+        fields = ("name", "host", "port", "security", "username", "timeout_seconds", "from_email", "order",
+                  "is_active")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("password") and data.get("clear_password"):
+            raise ValidationError("Either give a new password or remove the stored one, not both.")
+        return data
+
+    def save(self, commit: bool = True) -> SMTPServerConfig:
+        config = super().save(commit=False)
+        if self.cleaned_data.get("clear_password"):
+            config.set_password("")
+        elif self.cleaned_data.get("password"):
+            config.set_password(self.cleaned_data["password"])
+        if commit:
+            config.save()
+        return config
+
+
+@admin.register(SMTPServerConfig)
+class SMTPServerConfigAdmin(admin.ModelAdmin):
+    """Servers for DatabaseSMTPBackend: the active one with the lowest order sends, the next take over."""
+
+    form = SMTPServerConfigForm
+    list_display = ("name", "host", "port", "security", "username", "password_set", "order", "is_active",
+                    "updated_at")
+    list_editable = ("order", "is_active")
+    list_filter = ("is_active", "security")
+    search_fields = ("name", "host", "username")
+    fieldsets = (
+        (None, {"fields": ("name", "order", "is_active")}),
+        ("Connection", {"fields": ("host", "port", "security", "timeout_seconds")}),
+        ("Login", {"fields": ("username", "password", "clear_password")}),
+        ("Sender", {"fields": ("from_email",)}),
+    )
+
+    @admin.display(boolean=True, description="Password")
+    def password_set(self, obj: SMTPServerConfig) -> bool:
+        return obj.has_password

@@ -1,5 +1,23 @@
+import warnings
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+
+
+def silence_sendgrid_support_warning() -> None:
+    """Silence anymail's "SendGrid is no longer officially supported", and only that warning.
+
+    anymail 15.2 warns each time its SendGrid backend is built (anymail issue #432). 001 uses
+    SendGrid, so we keep it and cover it with our own tests (test_esp_backends.py); every
+    other anymail warning still shows.
+    """
+    from anymail.exceptions import AnymailNotSupportedWarning
+
+    warnings.filterwarnings(
+        "ignore",
+        message=r"django-anymail has dropped official support for SendGrid",
+        category=AnymailNotSupportedWarning,
+    )
 
 
 class NotificationsConfig(AppConfig):
@@ -8,6 +26,8 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from notifications import checks  # noqa: F401 - registers the system checks
         from notifications.groups import on_post_migrate
 
         post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="notifications.sync_groups")
+        silence_sendgrid_support_warning()

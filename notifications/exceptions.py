@@ -96,3 +96,44 @@ class HeaderInjection(TemplateError):
 
 class ImmutableVersionError(NotificationError):
     field = "template"
+
+
+class SecretError(NotificationError):
+    """A secret stored by the service cannot be encrypted or decrypted."""
+
+
+class EncryptionKeyError(SecretError):
+    """`NOTIFICATIONS_ENCRYPTION_KEY` is missing or malformed."""
+
+
+class DecryptionError(SecretError):
+    """A stored secret was not encrypted with any of the configured keys (or was altered)."""
+
+
+class DeliveryError(NotificationError):
+    """A message could not be handed to the provider; `classify_delivery_error` decides its class."""
+
+    status_code = 502
+
+
+class NothingSent(DeliveryError):
+    """The backend returned without error but reported that it sent nothing."""
+
+
+class NoSMTPServerConfigured(DeliveryError):
+    """`DatabaseSMTPBackend` is in use and no SMTP server is active in the admin."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "No active SMTP server is configured: add or activate one in the admin "
+            "(Notifications › SMTP servers), or choose another EMAIL_BACKEND."
+        )
+
+
+class AllSMTPServersFailed(DeliveryError):
+    """Every active SMTP server was unreachable or refused the login; `failures` says why, per server."""
+
+    def __init__(self, failures: list[tuple[str, str, BaseException]]) -> None:
+        self.failures = failures
+        parts = "; ".join(f"{name!r} ({address}): {type(exc).__name__}: {exc}" for name, address, exc in failures)
+        super().__init__(f"No active SMTP server took the message: {parts}")

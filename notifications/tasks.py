@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from celery import shared_task
+from celery.signals import worker_process_shutdown, worker_shutdown
 
+from notifications.backends import connections
 from notifications.models import EmailMessage
 from notifications.services import delivery
 
@@ -16,3 +18,10 @@ def deliver_message(message_id: str) -> str:
 def enqueue_delivery(message: EmailMessage) -> None:
     """Queue delivery on the message's lane (urgent / default / bulk)."""
     deliver_message.apply_async(args=[str(message.pk)], queue=message.lane)
+
+
+@worker_process_shutdown.connect  # prefork children
+@worker_shutdown.connect  # the worker itself: the solo and thread pools deliver there
+def close_connections(**kwargs) -> None:
+    """Say QUIT to the SMTP servers this worker process kept connections open to."""
+    connections.close_all()

@@ -109,7 +109,7 @@ EMAIL_BACKEND = env.str(
     default=(
         "django.core.mail.backends.console.EmailBackend"
         if IS_DEVELOPMENT
-        else "django.core.mail.backends.smtp.EmailBackend"
+        else "notifications.backends.SMTPBackend"
     ),
 )
 SMTP_ACTIVE = env.bool("SMTP_ACTIVE", default=True)
@@ -123,6 +123,9 @@ if EMAIL_USE_SSL:
     # Implicit TLS and STARTTLS exclude each other; SSL is the more specific request.
     EMAIL_USE_TLS = False
 EMAIL_TIMEOUT = env.int("SMTP_TIMEOUT_SECONDS", default=30)
+# CA bundle (PEM) that SMTP servers' certificates are verified against instead of the
+# system's; honoured by notifications.backends.SMTPBackend and DatabaseSMTPBackend.
+SMTP_SSL_CAFILE = env.str("SMTP_SSL_CAFILE", default="")
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "sent_emails"))
 
 SMTP_FROM_NAME = env.str("SMTP_FROM_NAME", default="Notifications")

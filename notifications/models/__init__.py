@@ -2,6 +2,7 @@
 from .access import APIKey, IdempotencyRecord
 from .events import DeliveryEvent, EventType
 from .messages import BounceType, EmailAttachment, EmailMessage, Status
+from .smtp import SMTPSecurity, SMTPServerConfig
 from .templates import Category, EmailTemplate, EmailTemplateVersion, Kind, Lane
 
 __all__ = [
@@ -17,5 +18,7 @@ __all__ = [
     "EmailTemplateVersion",
     "Kind",
     "Lane",
+    "SMTPSecurity",
+    "SMTPServerConfig",
     "Status",
 ]

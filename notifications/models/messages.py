@@ -59,6 +59,10 @@ class EmailMessage(models.Model):
     bounce_subtype = models.CharField(max_length=50, blank=True)
     error_message = models.TextField(blank=True)
     provider_message_id = models.CharField(max_length=255, blank=True, db_index=True)
+    sent_via = models.CharField(
+        max_length=100, blank=True,
+        help_text="What sent it: the SMTP server's name in the admin, the ESP, or host:port.",
+    )
     source_endpoint = models.CharField(max_length=100, default="internal")
     sent_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

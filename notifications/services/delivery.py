@@ -3,17 +3,20 @@
 The claim is a conditional UPDATE from `queued` to `sending`: whichever worker (or
 redelivered task) wins it is the only one that sends, on any database and any number of
 workers. Everything else reads the row the claim produced; the message is built from the
-stored rendering, never re-rendered.
+stored rendering, never re-rendered. It is sent through the process's kept-open backend
+(`notifications.backends.connections`), so a worker reuses one connection per server.
 """
 from __future__ import annotations
 
 import logging
 from email.utils import parseaddr
 
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.db.models import F
 from django.utils import timezone
 
+from notifications.backends.connections import send_email
+from notifications.backends.errors import classify_delivery_error
 from notifications.models import EmailMessage, Status
 
 logger = logging.getLogger(__name__)
@@ -77,15 +80,16 @@ def deliver(message_id) -> str:
         simulate(message)
         return SENT
     try:
-        email = build_email(message, connection=get_connection(fail_silently=False))
-        if email.send(fail_silently=False) != 1:
-            raise RuntimeError("The email backend reported that nothing was sent.")
+        email = build_email(message)
+        sent_via = send_email(email)
     except Exception as exc:  # noqa: BLE001 - every backend error is recorded on the row
         return handle_delivery_error(message, exc)
     EmailMessage.objects.filter(pk=message.pk, status=Status.SENDING).update(
         status=Status.SENT,
         sent_at=timezone.now(),
         provider_message_id=provider_message_id(email)[:255],
+        sent_via=sent_via[:100],
+        from_email=email.from_email,  # a database SMTP server may send under its own address
         error_message="",
         updated_at=timezone.now(),
     )
@@ -95,10 +99,12 @@ def deliver(message_id) -> str:
 def handle_delivery_error(message: EmailMessage, exc: Exception) -> str:
     """The one place a delivery error is decided.
 
-    Today every error fails the message. The retry policy (transient errors re-queued with
-    backoff until `max_attempts`) belongs here and nowhere else.
+    The error is classified (`classify_delivery_error`) and stored as "permanent: ..." or
+    "transient: ...". Today both fail the message; the retry policy (transient errors
+    re-queued with backoff until `max_attempts`) belongs here and nowhere else.
     """
-    error = f"{type(exc).__name__}: {exc}"[:2000]
+    classified = classify_delivery_error(exc)
+    error = str(classified)[:2000]
     logger.warning("Delivery of message %s failed: %s", message.pk, error)
     EmailMessage.objects.filter(pk=message.pk, status=Status.SENDING).update(
         status=Status.FAILED, error_message=error, updated_at=timezone.now()

@@ -18,6 +18,16 @@ def _fresh_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_kept_connections():
+    """Each test starts without the connections a previous one kept open in this process."""
+    from notifications.backends import connections
+
+    connections.close_all()
+    yield
+    connections.close_all()
+
+
 @pytest.fixture
 def smtp_server(request):
     """A real SMTP server; `@pytest.mark.smtp_delay(seconds)` makes it answer DATA slowly."""
@@ -25,6 +35,28 @@ def smtp_server(request):
     server = SMTPServer(delay=marker.args[0] if marker else 0.0).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def start_smtp_server():
+    """Start more real SMTP servers, with any `SMTPServer` options; all stopped afterwards."""
+    servers: list[SMTPServer] = []
+
+    def start(**options) -> SMTPServer:
+        server = SMTPServer(**options).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def database_smtp(settings):
+    """Deliver through `DatabaseSMTPBackend` (pytest-django's locmem swapped back out)."""
+    settings.EMAIL_BACKEND = "notifications.backends.DatabaseSMTPBackend"
+    return settings
 
 
 @pytest.fixture
@@ -85,7 +117,7 @@ def start_worker(broker, smtp_server, tmp_path):
     """Start real worker processes delivering to the test's SMTP server; stopped afterwards."""
     workers: list[WorkerProcess] = []
 
-    def start(*, name: str = "w1", wait: bool = True) -> WorkerProcess:
+    def start(*, name: str = "w1", wait: bool = True, env: dict[str, str] | None = None) -> WorkerProcess:
         worker = WorkerProcess(
             broker_url=broker.url,
             logfile=tmp_path / f"{name}.log",
@@ -97,6 +129,7 @@ def start_worker(broker, smtp_server, tmp_path):
                 "SMTP_USE_TLS": "false",
                 "SMTP_USER": "",
                 "SMTP_PASSWORD": "",
+                **(env or {}),
             },
         )
         workers.append(worker)

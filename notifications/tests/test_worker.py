@@ -9,18 +9,10 @@ import pytest
 from notifications.models import EmailMessage, Status
 from notifications.services.sending import send_mail_template
 from notifications.tests.support.services import require_postgres
+from notifications.tests.support.worker import wait_until
 from notifications.tests.test_sending import INVOICE_VARS
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def wait_until(predicate, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return predicate()
 
 
 def test_a_real_worker_delivers_what_stays_queued_until_it_runs(default_templates, start_worker, smtp_server):

@@ -19,6 +19,16 @@ from .services import database_url, free_port, require
 ROOT = Path(settings.BASE_DIR)
 
 
+def wait_until(predicate, timeout: float = 60.0) -> bool:
+    """Poll `predicate` until it holds or `timeout` seconds pass; returns its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
 class RedisServer:
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()

@@ -1,0 +1,113 @@
+"""One kept-open email backend per process, so a worker reuses its connection.
+
+Opening an SMTP connection (TCP, EHLO, STARTTLS, AUTH) costs more than sending a message
+over it. The delivery service therefore sends through `send_email()`, which keeps the
+configured backend (and so its connection) open between messages, reopens it once when the
+server dropped it, and hands back what sent the message. Sends are serialised by a lock, so
+a process holds at most one connection per server whatever its thread count.
+
+The backend is rebuilt when an email setting changes (tests, `override_settings`) and
+forgotten, never closed, in a forked child: the parent owns those sockets.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from django.core.mail import get_connection
+from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.message import EmailMessage as DjangoEmail
+from django.core.signals import setting_changed
+
+from notifications.exceptions import NothingSent
+
+from .errors import is_connection_lost
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.RLock()
+_backend: BaseEmailBackend | None = None
+SETTING_PREFIXES = ("EMAIL_", "SMTP_", "ANYMAIL", "NOTIFICATIONS_ENCRYPTION_KEY")
+
+
+def send_email(email: DjangoEmail) -> str:
+    """Send one message on this process's backend; returns what sent it (`sent_via`)."""
+    with _lock:
+        backend = _current_backend()
+        send_reusing_connection(backend, email)
+        return getattr(email, "sent_via", "") or backend_label(backend)
+
+
+def send_reusing_connection(backend: BaseEmailBackend, email: DjangoEmail) -> None:
+    """Send on the backend's open connection, opening it if needed, and leave it open.
+
+    When the server had dropped a connection we reused, nothing was accepted on it: the
+    connection is reopened and the message sent once more. A drop on a fresh connection is
+    an error like any other, and any error closes the connection.
+    """
+    reused = backend.open() is False
+    try:
+        try:
+            sent = backend.send_messages([email])
+        except Exception as exc:
+            if not (reused and is_connection_lost(exc)):
+                raise
+            logger.info("The server dropped the kept-open connection of %s; reconnecting.", backend_label(backend))
+            close_quietly(backend)
+            backend.open()
+            sent = backend.send_messages([email])
+    except Exception:
+        # After a failure the session's state is unknown: the next message starts afresh.
+        close_quietly(backend)
+        raise
+    if sent != 1:
+        raise NothingSent(f"The email backend {backend_label(backend)} reported that nothing was sent.")
+
+
+def backend_label(backend: BaseEmailBackend) -> str:
+    """A short name for `sent_via`: the ESP, the SMTP server, or the backend's module."""
+    if getattr(backend, "label", ""):
+        return backend.label
+    if getattr(backend, "esp_name", ""):
+        return backend.esp_name
+    if getattr(backend, "host", ""):
+        return f"{backend.host}:{backend.port}"
+    return type(backend).__module__.rpartition(".")[2]
+
+
+def close_quietly(backend: BaseEmailBackend) -> None:
+    try:
+        backend.close()
+    except Exception:  # noqa: BLE001 - a connection being discarded may fail in any way
+        logger.debug("Closing %s failed; discarding it.", backend_label(backend), exc_info=True)
+
+
+def close_all() -> None:
+    """Close this process's connections (worker shutdown, tests, a settings change)."""
+    global _backend
+    with _lock:
+        backend, _backend = _backend, None
+        if backend is not None:
+            close_quietly(backend)
+
+
+def _current_backend() -> BaseEmailBackend:
+    global _backend
+    if _backend is None:
+        _backend = get_connection(fail_silently=False)
+    return _backend
+
+
+def _forget_in_child() -> None:
+    global _backend, _lock
+    _backend, _lock = None, threading.RLock()
+
+
+def _on_setting_changed(*, setting: str, **kwargs) -> None:
+    if setting.startswith(SETTING_PREFIXES):
+        close_all()
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="notifications.backends.connections")
+os.register_at_fork(after_in_child=_forget_in_child)

@@ -1,0 +1,181 @@
+"""Delivery errors, normalised at the edge into two classes the retry policy acts on.
+
+Every backend raises its own exceptions (smtplib, ssl, sockets, anymail, boto3 through
+anymail, ours). `classify_delivery_error` maps any of them to PERMANENT (sending the same
+message again cannot succeed: a 5xx reply, refused recipients, an ESP rejection, a refused
+login or untrusted certificate that needs an operator) or TRANSIENT (it may succeed later:
+connection refused, timeout, a 4xx reply, an ESP 5xx or 429), with a message a person can
+act on. `delivery.handle_delivery_error` is its only caller on the delivery path.
+
+Two narrower questions live here too, because they are the same knowledge: whether a kept-
+open connection was simply dropped (reopen it and send again) and whether a server is
+unusable as a whole (try the next SMTP server).
+"""
+from __future__ import annotations
+
+import enum
+import smtplib
+import ssl
+from dataclasses import dataclass
+
+from anymail.exceptions import (
+    AnymailAPIError,
+    AnymailConfigurationError,
+    AnymailError,
+    AnymailInvalidAddress,
+    AnymailRecipientsRefused,
+    AnymailSerializationError,
+    AnymailUnsupportedFeature,
+)
+from django.core.exceptions import ImproperlyConfigured
+
+from notifications.exceptions import AllSMTPServersFailed, DecryptionError, NoSMTPServerConfigured, SecretError
+
+
+class ErrorKind(str, enum.Enum):
+    PERMANENT = "permanent"
+    TRANSIENT = "transient"
+
+
+@dataclass(frozen=True)
+class DeliveryErrorClass:
+    """The class of one delivery error and what a person should know about it."""
+
+    kind: ErrorKind
+    message: str
+
+    @property
+    def is_permanent(self) -> bool:
+        return self.kind is ErrorKind.PERMANENT
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}: {self.message}"
+
+
+PERMANENT, TRANSIENT = ErrorKind.PERMANENT, ErrorKind.TRANSIENT
+
+# ESP error codes that mean "slow down", whatever HTTP status carries them (SES v1 used 400).
+THROTTLING_CODES = {"Throttling", "ThrottlingException", "TooManyRequestsException"}
+CONNECTION_LOST = (smtplib.SMTPServerDisconnected, ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
+
+
+def classify_delivery_error(exc: BaseException) -> DeliveryErrorClass:
+    """PERMANENT or TRANSIENT, and why, for any exception a backend raised while sending."""
+    detail = _detail(exc)
+    if isinstance(exc, AllSMTPServersFailed):
+        members = [(name, address, classify_delivery_error(error)) for name, address, error in exc.failures]
+        kind = PERMANENT if all(c.is_permanent for _, _, c in members) else TRANSIENT
+        each = "; ".join(f"{name!r} ({address}): {c}" for name, address, c in members)
+        return DeliveryErrorClass(kind, f"no active SMTP server took the message — {each}")
+    if isinstance(exc, NoSMTPServerConfigured):
+        return DeliveryErrorClass(TRANSIENT, exc.message)
+    if isinstance(exc, SecretError):
+        return DeliveryErrorClass(PERMANENT, exc.message)
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return DeliveryErrorClass(
+            PERMANENT, f"the SMTP server refused the login; check the username and password ({detail})"
+        )
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return _recipients_refused(exc)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        kind = PERMANENT if 500 <= exc.smtp_code < 600 else TRANSIENT
+        return DeliveryErrorClass(kind, f"the SMTP server answered {exc.smtp_code} ({detail})")
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return DeliveryErrorClass(
+            PERMANENT, f"the SMTP server lacks what its security setting requires, e.g. STARTTLS or AUTH ({detail})"
+        )
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return DeliveryErrorClass(
+            PERMANENT,
+            f"the SMTP server's TLS certificate is not trusted ({detail}); trust its CA with SMTP_SSL_CAFILE "
+            "or fix the server's certificate",
+        )
+    if isinstance(exc, AnymailError):
+        return _anymail(exc, detail)
+    if isinstance(exc, ImproperlyConfigured):
+        return DeliveryErrorClass(PERMANENT, f"the email backend is misconfigured ({detail})")
+    if _timed_out(exc):
+        return DeliveryErrorClass(TRANSIENT, f"the server did not answer in time ({detail})")
+    if isinstance(exc, ConnectionRefusedError):
+        return DeliveryErrorClass(TRANSIENT, f"the server refused the connection; is it running? ({detail})")
+    if isinstance(exc, OSError):
+        return DeliveryErrorClass(TRANSIENT, f"network or server error ({detail})")
+    return DeliveryErrorClass(TRANSIENT, f"unexpected error ({detail})")
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """The server closed a connection we kept open (idle timeout, per-connection limit, 421).
+
+    The message is then sent again on a new connection: a server closing an idle or
+    exhausted connection has not accepted anything on it.
+    """
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code == 421
+    # A timeout is not a drop: the server may still be taking the message.
+    return isinstance(exc, CONNECTION_LOST) and not _timed_out(exc)
+
+
+def is_server_unusable(exc: BaseException) -> bool:
+    """The server as a whole cannot take mail from us now: try the next one.
+
+    Unreachable, timed out, dropped, 421, refused the login, no STARTTLS where required, an
+    untrusted certificate, or a stored password we cannot decrypt. A refusal of this message
+    (sender, recipients, content) is not: another server would refuse it too.
+    """
+    if isinstance(exc, (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)):
+        return exc.smtp_code == 421 if isinstance(exc, smtplib.SMTPResponseException) else False
+    return isinstance(exc, (OSError, DecryptionError))  # smtplib's and ssl's errors are OSErrors
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """A timeout, including the one smtplib reports as "Connection unexpectedly closed: timed out"."""
+    return isinstance(exc, TimeoutError) or (
+        isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(exc.__context__, TimeoutError)
+    )
+
+
+def _recipients_refused(exc: smtplib.SMTPRecipientsRefused) -> DeliveryErrorClass:
+    codes = [code for code, _ in exc.recipients.values()]
+    refused = ", ".join(
+        f"{address} ({code} {_text(reply)})" for address, (code, reply) in exc.recipients.items()
+    )
+    kind = PERMANENT if codes and all(500 <= code < 600 for code in codes) else TRANSIENT
+    return DeliveryErrorClass(kind, f"the SMTP server refused the recipients: {refused}")
+
+
+def _anymail(exc: AnymailError, detail: str) -> DeliveryErrorClass:
+    esp = exc.esp_name or "the ESP"
+    if isinstance(exc, AnymailRecipientsRefused):
+        return DeliveryErrorClass(PERMANENT, f"{esp} rejected the recipients as invalid or suppressed ({detail})")
+    if isinstance(exc, (AnymailInvalidAddress, AnymailUnsupportedFeature, AnymailSerializationError)):
+        return DeliveryErrorClass(PERMANENT, f"{esp} cannot send this message as built ({detail})")
+    if isinstance(exc, AnymailConfigurationError):
+        return DeliveryErrorClass(PERMANENT, f"{esp} is misconfigured ({detail})")
+    if isinstance(exc, AnymailAPIError):
+        status, code = _api_status(exc)
+        if status is None:
+            return DeliveryErrorClass(TRANSIENT, f"{esp} could not be reached ({detail})")
+        if status in (408, 429) or status >= 500 or code in THROTTLING_CODES:
+            return DeliveryErrorClass(TRANSIENT, f"{esp} answered {status}, try again later ({detail})")
+        return DeliveryErrorClass(PERMANENT, f"{esp} refused the message with {status} ({detail})")
+    return DeliveryErrorClass(TRANSIENT, f"{esp} error ({detail})")
+
+
+def _api_status(exc: AnymailAPIError) -> tuple[int | None, str]:
+    """HTTP status and error code: from the requests response, or from boto3's parsed response."""
+    if exc.status_code is not None:
+        return exc.status_code, ""
+    response = exc.response if isinstance(exc.response, dict) else {}
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return (int(status) if status else None), str(response.get("Error", {}).get("Code", ""))
+
+
+def _detail(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _text(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)

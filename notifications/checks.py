@@ -1,0 +1,73 @@
+"""System checks: the encryption key, the CA bundle, and database SMTP servers.
+
+Run by `manage.py check`; the database one needs `--database default` (and runs on every
+`migrate`), because checks must not touch the database unless asked to.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.db import DatabaseError
+from django.utils.module_loading import import_string
+
+from notifications import crypto
+
+
+@register(Tags.security)
+def check_encryption_key(app_configs=None, **kwargs) -> list:
+    """SMTP passwords cannot be stored or read without a usable key outside development."""
+    problem = crypto.key_problem()
+    if problem is None:
+        return []
+    return [Error(problem, hint="Set NOTIFICATIONS_ENCRYPTION_KEY in the environment.", id="notifications.E001")]
+
+
+@register()
+def check_ssl_cafile(app_configs=None, **kwargs) -> list:
+    cafile = settings.SMTP_SSL_CAFILE
+    if not cafile:
+        return []
+    if not Path(cafile).is_file():
+        return [Error(f"SMTP_SSL_CAFILE={cafile!r} is not a file.", hint="Give the path of a PEM CA bundle.",
+                      id="notifications.E002")]
+    from notifications.backends import DatabaseSMTPBackend, SMTPBackend
+
+    backend = _email_backend_class()
+    if backend is not None and not issubclass(backend, (SMTPBackend, DatabaseSMTPBackend)):
+        return [Warning(
+            f"SMTP_SSL_CAFILE is set but EMAIL_BACKEND={settings.EMAIL_BACKEND!r} ignores it.",
+            hint="Use notifications.backends.SMTPBackend (Django's SMTP backend plus SMTP_SSL_CAFILE).",
+            id="notifications.W002",
+        )]
+    return []
+
+
+@register(Tags.database)
+def check_database_smtp_servers(app_configs=None, databases=None, **kwargs) -> list:
+    """With DatabaseSMTPBackend and no active server, every message would fail."""
+    from notifications.backends import DatabaseSMTPBackend
+    from notifications.models import SMTPServerConfig
+
+    backend = _email_backend_class()
+    if "default" not in (databases or ()) or backend is None or not issubclass(backend, DatabaseSMTPBackend):
+        return []
+    try:
+        if SMTPServerConfig.objects.usable().exists():
+            return []
+    except DatabaseError:  # not migrated yet: `migrate` runs this check before migrating
+        return []
+    return [Warning(
+        "EMAIL_BACKEND is DatabaseSMTPBackend but no SMTP server is active: every message will "
+        "fail (transient) until one is.",
+        hint="Add or activate one in the admin: Notifications › SMTP servers.",
+        id="notifications.W001",
+    )]
+
+
+def _email_backend_class():
+    try:
+        return import_string(settings.EMAIL_BACKEND)
+    except ImportError:
+        return None  # Django reports an unusable EMAIL_BACKEND itself when sending

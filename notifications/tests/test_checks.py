@@ -1,0 +1,66 @@
+"""System checks: the encryption key, the CA bundle, and DatabaseSMTPBackend without a server."""
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from notifications import checks
+from notifications.models import SMTPServerConfig
+
+
+def ids(messages) -> list[str]:
+    return [message.id for message in messages]
+
+
+def test_a_missing_key_fails_outside_development_only(settings):
+    settings.NOTIFICATIONS_ENCRYPTION_KEY = ""
+    settings.ENVIRONMENT = "development"
+    assert checks.check_encryption_key() == []
+    for environment in ("preview", "staging", "production"):
+        settings.ENVIRONMENT = environment
+        [error] = checks.check_encryption_key()
+        assert error.id == "notifications.E001" and "required outside development" in error.msg
+
+
+def test_a_malformed_key_fails_everywhere_and_a_good_one_passes(settings):
+    settings.NOTIFICATIONS_ENCRYPTION_KEY = "not-a-fernet-key"
+    assert ids(checks.check_encryption_key()) == ["notifications.E001"]
+    settings.ENVIRONMENT, settings.NOTIFICATIONS_ENCRYPTION_KEY = "production", Fernet.generate_key().decode()
+    assert checks.check_encryption_key() == []
+
+
+def test_manage_py_check_fails_clearly_in_production_without_a_key(settings):
+    settings.ENVIRONMENT, settings.NOTIFICATIONS_ENCRYPTION_KEY = "production", ""
+    with pytest.raises(SystemCheckError, match="NOTIFICATIONS_ENCRYPTION_KEY is required outside development"):
+        call_command("check")
+
+
+def test_the_ca_bundle_must_exist_and_be_honoured_by_the_backend(settings, tmp_path):
+    settings.SMTP_SSL_CAFILE = str(tmp_path / "missing.pem")
+    assert ids(checks.check_ssl_cafile()) == ["notifications.E002"]
+
+    (tmp_path / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    settings.SMTP_SSL_CAFILE = str(tmp_path / "ca.pem")
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    assert ids(checks.check_ssl_cafile()) == ["notifications.W002"]
+    for backend in ("notifications.backends.SMTPBackend", "notifications.backends.DatabaseSMTPBackend"):
+        settings.EMAIL_BACKEND = backend
+        assert checks.check_ssl_cafile() == []
+
+
+@pytest.mark.django_db
+def test_database_backend_without_an_active_server_warns(settings):
+    settings.EMAIL_BACKEND = "notifications.backends.DatabaseSMTPBackend"
+    SMTPServerConfig.objects.create(name="retired", host="smtp.rgz.bj", is_active=False)
+
+    [warning] = checks.check_database_smtp_servers(databases=["default"])
+    assert warning.id == "notifications.W001" and "no SMTP server is active" in warning.msg
+    assert checks.check_database_smtp_servers(databases=None) == []  # no database unless asked
+
+    SMTPServerConfig.objects.create(name="primary", host="smtp.rgz.bj")
+    assert checks.check_database_smtp_servers(databases=["default"]) == []
+    settings.EMAIL_BACKEND = "notifications.backends.SMTPBackend"
+    SMTPServerConfig.objects.all().delete()
+    assert checks.check_database_smtp_servers(databases=["default"]) == []
