@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from notifications.models import EmailMessage, EmailTemplate, EmailTemplateVersion
 from notifications.services.sending import send_mail_template
-from notifications.tests.test_sending import INVOICE_VARS
+from notifications.tests.support.payloads import INVOICE_VARS
 from notifications.tests.support.files import make_pdf
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from notifications.groups import ADMINISTRATORS, AUDITORS, SENDERS, TEMPLATE_EDI
 from notifications.models import APIKey, DeliveryEvent, EmailMessage, Status
 from notifications.services.sending import send_mail_template
 from notifications.tests.support.api import ApiClient, create_key, make_user
-from notifications.tests.test_api_examples import INVOICE, TEST_RENDER, WELCOME
+from notifications.tests.support.payloads import INVOICE, TEST_RENDER, WELCOME
 
 pytestmark = pytest.mark.django_db
 

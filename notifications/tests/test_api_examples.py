@@ -10,55 +10,9 @@ from notifications.groups import ADMINISTRATORS, AUDITORS, SENDERS, TEMPLATE_EDI
 from notifications.models import EmailMessage, EmailTemplate, Status
 from notifications.tests.support.api import ApiClient, assert_matches_schema, create_key, make_user
 from notifications.tests.support.files import make_pdf
+from notifications.tests.support.payloads import INCIDENT, INVOICE, TEST_RENDER, WELCOME
 
 pytestmark = pytest.mark.django_db
-
-INVOICE = {
-    "to": "reseller@techconnect.bj",
-    "template_key": "billing_invoice_monthly",
-    "variables": {
-        "reseller_name": "Tech Connect SA",
-        "month": "février",
-        "year": "2026",
-        "amount_fcfa": "450000",
-        "link_portal": "https://admin-rgz.duckdns.org/invoices/latest",
-        "invoice_number": "INV-2026-0001",
-    },
-}
-INCIDENT = {
-    "to": "noc@rgz.bj,reseller@techconnect.bj",
-    "template_key": "incident_alert_critical",
-    "variables": {
-        "incident_number": "INC-2026-000847",
-        "title": "Fiber cut central",
-        "description": "Central BGP flap, 45 sites offline",
-        "priority": "P0",
-        "affected_sites": 45,
-        "detected_at": "2026-02-21T14:30:00Z",
-        "status_link": "https://status.rgz.bj",
-    },
-}
-WELCOME = {
-    "to": "john@techconnect.bj",
-    "template_key": "onboarding_welcome",
-    "variables": {
-        "reseller_name": "Tech Connect SA",
-        "validation_link": "https://admin-rgz.duckdns.org",
-        "estimated_duration": "7-12 jours",
-    },
-}
-TEST_RENDER = {
-    "to": "test@rgz.bj",
-    "variables": {
-        "reseller_name": "Test Company",
-        "month": "février",
-        "year": "2026",
-        "amount_fcfa": "450000",
-        "link_portal": "https://admin-rgz.duckdns.org",
-        "invoice_number": "TEST-001",
-    },
-}
-
 
 @pytest.fixture
 def sender(default_templates):

@@ -9,7 +9,7 @@ from notifications.groups import SENDERS
 from notifications.models import EmailAttachment, EmailMessage, IdempotencyRecord
 from notifications.tests.support.api import ApiClient, create_key, make_user
 from notifications.tests.support.files import make_pdf, make_png
-from notifications.tests.test_api_examples import INCIDENT, INVOICE, WELCOME
+from notifications.tests.support.payloads import INCIDENT, INVOICE, WELCOME
 
 pytestmark = pytest.mark.django_db
 

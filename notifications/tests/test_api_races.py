@@ -10,7 +10,7 @@ from notifications.groups import SENDERS
 from notifications.models import EmailMessage, IdempotencyRecord
 from notifications.tests.support.api import ApiClient, create_key, make_user
 from notifications.tests.support.services import require_postgres
-from notifications.tests.test_api_examples import WELCOME
+from notifications.tests.support.payloads import WELCOME
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

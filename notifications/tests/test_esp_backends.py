@@ -20,7 +20,7 @@ from notifications.models import EmailMessage, Status
 from notifications.services.sending import send_mail_template
 from notifications.tests.support.files import make_pdf
 from notifications.tests.support.http import ESPServer, Reply
-from notifications.tests.test_sending import INVOICE_VARS
+from notifications.tests.support.payloads import INVOICE_VARS
 
 pytestmark = pytest.mark.django_db
 

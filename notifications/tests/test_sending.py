@@ -19,27 +19,9 @@ from notifications.services.sending import send_mail_template, send_simple_mail
 from notifications.services.templates import create_template_version
 from notifications.tests.factories import EmailTemplateFactory
 from notifications.tests.support.files import make_pdf, make_png
+from notifications.tests.support.payloads import INCIDENT_VARS, INVOICE_VARS, WELCOME_VARS
 
 pytestmark = pytest.mark.django_db
-
-INVOICE_VARS = {
-    "reseller_name": "Tech Connect SA",
-    "month": "février",
-    "year": "2026",
-    "amount_fcfa": "450000",
-    "link_portal": "https://admin-rgz.duckdns.org/invoices/latest",
-    "invoice_number": "INV-2026-0001",
-}
-INCIDENT_VARS = {
-    "incident_number": "INC-2026-000847",
-    "title": "Fiber cut central",
-    "description": "Central BGP flap, 45 sites offline",
-    "priority": "P0",
-    "affected_sites": 45,
-    "detected_at": "2026-02-21T14:30:00Z",
-    "status_link": "https://status.rgz.bj",
-}
-
 
 def send(*args, **kwargs):
     return send_mail_template(*args, **kwargs)
@@ -66,10 +48,7 @@ def test_extra_recipients_get_their_own_rows(default_templates, django_capture_o
 
 def test_rows_are_queued_until_the_transaction_commits(default_templates, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        [message] = send("onboarding_welcome", "john@techconnect.bj", {
-            "reseller_name": "Tech Connect SA", "validation_link": "https://admin-rgz.duckdns.org",
-            "estimated_duration": "7-12 jours",
-        })
+        [message] = send("onboarding_welcome", "john@techconnect.bj", WELCOME_VARS)
     message.refresh_from_db()
     assert message.status == Status.QUEUED and len(callbacks) == 1 and mail.outbox == []
     callbacks[0]()

@@ -9,7 +9,7 @@ from notifications.models import EmailMessage, Status
 from notifications.services import delivery
 from notifications.services.sending import send_mail_template
 from notifications.tests.support.files import make_pdf
-from notifications.tests.test_sending import INCIDENT_VARS, INVOICE_VARS
+from notifications.tests.support.payloads import INCIDENT_VARS, INVOICE_VARS, WELCOME_VARS
 
 pytestmark = pytest.mark.django_db
 
@@ -58,10 +58,8 @@ def test_incident_to_two_addresses_is_two_deliveries(default_templates, smtp_bac
 
 def test_cc_and_bcc_travel_with_each_message(default_templates, smtp_backend, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        send_mail_template("onboarding_welcome", "john@techconnect.bj", {
-            "reseller_name": "Tech Connect SA", "validation_link": "https://admin-rgz.duckdns.org",
-            "estimated_duration": "7-12 jours",
-        }, cc=["sales@rgz.bj"], bcc="audit@rgz.bj", reply_to="onboarding@rgz.bj")
+        send_mail_template("onboarding_welcome", "john@techconnect.bj", WELCOME_VARS,
+                           cc=["sales@rgz.bj"], bcc="audit@rgz.bj", reply_to="onboarding@rgz.bj")
     [received] = smtp_backend.wait_for(1)
     assert sorted(received.rcpt_tos) == ["audit@rgz.bj", "john@techconnect.bj", "sales@rgz.bj"]
     assert received.message["Cc"] == "sales@rgz.bj"

@@ -10,7 +10,7 @@ from notifications.models import EmailMessage, Status
 from notifications.services.sending import send_mail_template
 from notifications.tests.support.services import require_postgres
 from notifications.tests.support.worker import wait_until
-from notifications.tests.test_sending import INVOICE_VARS
+from notifications.tests.support.payloads import INVOICE_VARS
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
