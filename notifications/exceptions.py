@@ -102,6 +102,13 @@ class SecretError(NotificationError):
     """A secret stored by the service cannot be encrypted or decrypted."""
 
 
+class SealedContentGone(SecretError):
+    """A masked message's unmasked rendering was deleted after it was sent or failed."""
+
+    field = "message"
+    status_code = 409
+
+
 class EncryptionKeyError(SecretError):
     """`NOTIFICATIONS_ENCRYPTION_KEY` is missing or malformed."""
 

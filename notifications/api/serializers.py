@@ -204,7 +204,7 @@ class MessageDetail(serializers.ModelSerializer):
         fields = [
             "id", "to", "cc", "bcc", "reply_to", "from_email", "template_key", "template_version", "language",
             "subject", "html_content", "text_content", "status", "lane", "attempts", "max_attempts",
-            "is_test", "source_endpoint", "provider_message_id", "error_message", "bounce_type", "bounce_subtype",
+            "is_test", "is_masked", "source_endpoint", "provider_message_id", "error_message", "bounce_type", "bounce_subtype",
             "created_at", "sent_at", "delivered_at", "attachments_count", "attachments", "events",
         ]
 

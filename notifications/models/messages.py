@@ -46,6 +46,13 @@ class EmailMessage(models.Model):
     html_content = models.TextField(blank=True)
     text_content = models.TextField(blank=True)
     variables = models.JSONField(default=dict, blank=True, help_text="As given, sensitive ones masked.")
+    is_masked = models.BooleanField(
+        default=False, help_text="Subject and contents are stored with the sensitive variables masked."
+    )
+    sealed_content = models.TextField(
+        blank=True, editable=False,
+        help_text="The unmasked rendering, encrypted; deleted once the message is sent or failed.",
+    )
     attachments_count = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     lane = models.CharField(max_length=20, choices=Lane.choices, default=Lane.DEFAULT)

@@ -86,6 +86,34 @@ class EmailTemplate(models.Model):
     def declared_variables(self) -> set[str]:
         return set(self.required_variables) | set(self.optional_variables)
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+        from django.core.validators import validate_email
+
+        errors: dict[str, str] = {}
+        if not isinstance(self.required_variables, list) or not all(
+            isinstance(name, str) and name.isidentifier() for name in self.required_variables
+        ):
+            errors["required_variables"] = "A list of variable names (letters, digits, underscores)."
+        if not isinstance(self.optional_variables, dict) or not all(
+            isinstance(name, str) and name.isidentifier() for name in self.optional_variables
+        ):
+            errors["optional_variables"] = "An object of variable name → default value."
+        elif set(self.optional_variables) & set(self.required_variables or []):
+            both = ", ".join(sorted(set(self.optional_variables) & set(self.required_variables)))
+            errors["optional_variables"] = f"Variables cannot be both required and optional: {both}."
+        if not errors:
+            undeclared = sorted(set(self.sensitive_variables or []) - self.declared_variables)
+            if undeclared:
+                errors["sensitive_variables"] = "Not declared by the template: " + ", ".join(undeclared) + "."
+        for address in self.extra_recipients or []:
+            try:
+                validate_email(address)
+            except ValidationError:
+                errors["extra_recipients"] = f"Invalid email address: {address!r}."
+        if errors:
+            raise ValidationError(errors)
+
 
 class EmailTemplateVersion(models.Model):
     """One immutable wording of a template in one language.

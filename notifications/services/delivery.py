@@ -18,6 +18,7 @@ from django.utils import timezone
 from notifications.backends.connections import send_email
 from notifications.backends.errors import classify_delivery_error
 from notifications.models import EmailMessage, Status
+from notifications.services.sealing import content_to_send
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +41,14 @@ def message_id_header(message: EmailMessage) -> str:
 
 
 def build_email(message: EmailMessage, *, connection=None) -> EmailMultiAlternatives:
-    """The Django email for a stored message: text body, HTML alternative, attachments."""
+    """The Django email for a stored message: text body, HTML alternative, attachments.
+
+    A message with sensitive variables is sent from its sealed, unmasked rendering.
+    """
+    subject, html, text = content_to_send(message)
     email = EmailMultiAlternatives(
-        subject=message.subject,
-        body=message.text_content,
+        subject=subject,
+        body=text,
         from_email=message.from_email,
         to=[message.recipient_email],
         cc=message.cc,
@@ -52,8 +57,8 @@ def build_email(message: EmailMessage, *, connection=None) -> EmailMultiAlternat
         headers={"Message-ID": message_id_header(message), "X-Notification-Id": str(message.pk)},
         connection=connection,
     )
-    if message.html_content:
-        email.attach_alternative(message.html_content, "text/html")
+    if html:
+        email.attach_alternative(html, "text/html")
     for attachment in message.attachments.all():
         email.attach(attachment.filename, bytes(attachment.data), attachment.content_type)
     # anymail sends these as the ESP's metadata, so webhook events can be matched back.
@@ -91,6 +96,7 @@ def deliver(message_id) -> str:
         sent_via=sent_via[:100],
         from_email=email.from_email,  # a database SMTP server may send under its own address
         error_message="",
+        sealed_content="",
         updated_at=timezone.now(),
     )
     return SENT
@@ -107,7 +113,7 @@ def handle_delivery_error(message: EmailMessage, exc: Exception) -> str:
     error = str(classified)[:2000]
     logger.warning("Delivery of message %s failed: %s", message.pk, error)
     EmailMessage.objects.filter(pk=message.pk, status=Status.SENDING).update(
-        status=Status.FAILED, error_message=error, updated_at=timezone.now()
+        status=Status.FAILED, error_message=error, sealed_content="", updated_at=timezone.now()
     )
     return FAILED
 

@@ -17,11 +17,12 @@ from django.db import transaction
 from django.utils.html import format_html, format_html_join
 
 from notifications.attachments import Attachment, check_attachment
-from notifications.exceptions import AttachmentError, TemplateError
+from notifications.exceptions import AttachmentError, NotificationError, TemplateError
 from notifications.models import EmailAttachment, EmailMessage, EmailTemplate, Lane, Status
 from notifications.recipients import check_recipient_count, parse_addresses
 from notifications.rendering import RenderedEmail, VersionSource, render
 
+from . import sealing
 from .templates import get_template, select_version
 
 AttachmentInput = Attachment | Mapping[str, object] | tuple
@@ -68,13 +69,21 @@ def send_mail_template(
     checked = _check_attachments(attachments, template=template)
 
     version = select_version(template, language=language)
-    rendered = render(
-        VersionSource.of(version),
-        variables=variables,
-        required=template.required_variables,
-        optional=template.optional_variables,
-        layout_name=template.layout,
-    )
+    source = VersionSource.of(version)
+    options = {
+        "required": template.required_variables,
+        "optional": template.optional_variables,
+        "layout_name": template.layout,
+    }
+    rendered = render(source, variables=variables, **options)
+    hidden = sealing.sensitive_names(template.sensitive_variables, variables)
+    sealed = ""
+    if hidden:
+        sealed = sealing.seal(rendered)
+        try:
+            rendered = render(source, variables=sealing.masked(variables, hidden), **options)
+        except NotificationError:
+            rendered = sealing.withheld()
     return _write_and_queue(
         recipients=recipients,
         rendered=rendered,
@@ -83,7 +92,9 @@ def send_mail_template(
             "template_key": template.key,
             "template_version": version,
             "language": version.language,
-            "variables": _masked(variables, template.sensitive_variables),
+            "variables": sealing.masked(variables, template.sensitive_variables),
+            "is_masked": bool(hidden),
+            "sealed_content": sealed,
             "lane": template.lane,
             "max_attempts": template.max_attempts,
             "source_endpoint": source_endpoint,
@@ -192,11 +203,6 @@ def _unpack_attachment(item: AttachmentInput, index: int) -> tuple[str, bytes, s
     raise AttachmentError(
         f"Attachment {index + 1}: expected {{filename, content_type, content}} or (filename, content, type)."
     )
-
-
-def _masked(variables: Mapping[str, object], sensitive: Iterable[str]) -> dict[str, object]:
-    hidden = set(sensitive)
-    return {name: ("••••••" if name in hidden else value) for name, value in variables.items()}
 
 
 @transaction.atomic

@@ -28,7 +28,8 @@ def simulate(message: EmailMessage) -> str:
     elif address == COMPLAINT_ADDRESS:
         final, event, fields = Status.COMPLAINT, EventType.COMPLAINT, {}
     EmailMessage.objects.filter(pk=message.pk, status=Status.SENDING).update(
-        status=final, sent_at=now, provider_message_id=f"simulated-{message.pk.hex}", updated_at=now, **fields
+        status=final, sent_at=now, provider_message_id=f"simulated-{message.pk.hex}", sealed_content="",
+        updated_at=now, **fields
     )
     DeliveryEvent.objects.bulk_create([
         DeliveryEvent(message=message, event_type=EventType.SENT, provider=PROVIDER, occurred_at=now,
