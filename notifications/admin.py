@@ -18,6 +18,7 @@ from notifications.models import (
     EmailMessage,
     EmailTemplate,
     EmailTemplateVersion,
+    IdempotencyRecord,
     SMTPServerConfig,
 )
 from notifications.services.templates import create_template_version, validate_version_content
@@ -240,3 +241,47 @@ class SMTPServerConfigAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="Password")
     def password_set(self, obj: SMTPServerConfig) -> bool:
         return obj.has_password
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Audit tables: visible to those with the view permission, never edited by hand."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(DeliveryEvent)
+class DeliveryEventAdmin(ReadOnlyAdmin):
+    list_display = ("occurred_at", "event_type", "provider", "message", "detail")
+    list_filter = ("event_type", "provider")
+    search_fields = ("=message__id", "message__recipient_email")
+    list_select_related = ("message",)
+    readonly_fields = ("message", "event_type", "provider", "occurred_at", "detail", "payload", "created_at")
+
+
+@admin.register(EmailAttachment)
+class EmailAttachmentAdmin(ReadOnlyAdmin):
+    """Metadata only: the bytes stay in the database and are never rendered into a page."""
+
+    list_display = ("filename", "content_type", "size_bytes", "message", "created_at")
+    list_filter = ("content_type",)
+    search_fields = ("filename", "sha256", "=message__id")
+    list_select_related = ("message",)
+    fields = ("message", "filename", "content_type", "size_bytes", "sha256", "created_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("data")
+
+
+@admin.register(IdempotencyRecord)
+class IdempotencyRecordAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "scope", "key", "response_status")
+    search_fields = ("key", "scope")
+    readonly_fields = ("scope", "key", "request_hash", "response_status", "response_body", "created_at")

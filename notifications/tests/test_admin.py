@@ -32,6 +32,12 @@ def test_every_admin_page_answers(staff):
         ("admin:notifications_emailtemplateversion_add", ()),
         ("admin:notifications_emailmessage_changelist", ()),
         ("admin:notifications_emailmessage_change", (message.pk,)),
+        ("admin:notifications_emailattachment_changelist", ()),
+        ("admin:notifications_emailattachment_change", (message.attachments.get().pk,)),
+        ("admin:notifications_deliveryevent_changelist", ()),
+        ("admin:notifications_idempotencyrecord_changelist", ()),
+        ("admin:notifications_apikey_changelist", ()),
+        ("admin:notifications_apikey_add", ()),
     ]:
         response = staff.get(reverse(name, args=args))
         assert response.status_code == 200, name
@@ -74,3 +80,38 @@ def test_versions_and_messages_cannot_be_changed_in_the_admin(staff):
     version.refresh_from_db()
     assert version.subject != "changed"
     assert not EmailMessage.objects.exists()
+
+
+def test_an_api_key_made_in_the_admin_is_shown_once_and_can_be_revoked(staff, admin_user):
+    from notifications.models import APIKey
+    from notifications.tests.support.api import ApiClient
+
+    response = staff.post(reverse("admin:notifications_apikey_add"), {"user": admin_user.pk, "name": "ops"}, follow=True)
+    assert response.status_code == 200
+    page = response.content.decode()
+    raw = page.split("store it): ")[1].split("<")[0].strip()
+    key = APIKey.objects.get(name="ops")
+    assert raw.startswith("ntf_live_") and key.key_hash != raw and raw not in staff.get(
+        reverse("admin:notifications_apikey_change", args=[key.pk])).content.decode()
+    assert ApiClient(raw).get("/api/v1/email/templates").status_code == 200
+
+    listing = staff.get(reverse("admin:notifications_apikey_changelist"))
+    assert key.prefix in listing.content.decode()
+    staff.post(reverse("admin:notifications_apikey_changelist"), {"action": "revoke", "_selected_action": [key.pk]})
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert ApiClient(raw).get("/api/v1/email/templates").status_code == 401
+
+
+def test_an_auditor_can_read_the_audit_but_change_nothing(client, default_templates):
+    from notifications.groups import AUDITORS
+    from notifications.tests.support.api import make_user
+
+    [message] = send_mail_template("billing_invoice_monthly", "a@b.test", INVOICE_VARS)
+    auditor = make_user("auditor", AUDITORS)
+    auditor.is_staff = True
+    auditor.save()
+    client.force_login(auditor)
+    assert client.get(reverse("admin:notifications_emailmessage_change", args=[message.pk])).status_code == 200
+    assert client.get(reverse("admin:notifications_emailtemplateversion_add")).status_code == 403
+    assert client.get(reverse("admin:notifications_smtpserverconfig_add")).status_code == 403
