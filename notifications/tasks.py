@@ -7,12 +7,20 @@ from celery.signals import worker_process_shutdown, worker_shutdown
 from notifications.backends import connections
 from notifications.models import EmailMessage
 from notifications.services import delivery
+from notifications.services.sweep import sweep_stranded_messages
 
 
 @shared_task(name="notifications.deliver_message", acks_late=True, ignore_result=True)
 def deliver_message(message_id: str) -> str:
     """Deliver one queued message; a duplicate or late task finds it claimed and skips."""
     return delivery.deliver(message_id)
+
+
+@shared_task(name="notifications.sweep_stranded_messages", ignore_result=True)
+def sweep() -> dict:
+    """Run by Celery beat every minute (CELERY_BEAT_SCHEDULE); see services.sweep."""
+    result = sweep_stranded_messages()
+    return {"released": result.requeued_from_sending, "republished": result.republished}
 
 
 def enqueue_delivery(message: EmailMessage) -> None:

@@ -145,6 +145,10 @@ EMAIL_ALLOWED_ATTACHMENT_TYPES = env.list(
 )
 EMAIL_AUDIT_RETENTION_DAYS = env.int("EMAIL_AUDIT_RETENTION_DAYS", default=365)
 EMAIL_AUTO_ANONYMIZE_AFTER_DAYS = env.int("EMAIL_AUTO_ANONYMIZE_AFTER_DAYS", default=90)
+# A queued message untouched this long has lost its task: the sweep publishes it again.
+EMAIL_SWEEP_QUEUED_AFTER_SECONDS = env.int("EMAIL_SWEEP_QUEUED_AFTER_SECONDS", default=300)
+# A claim older than this belongs to a worker that died: the sweep puts it back to queued.
+EMAIL_SENDING_LEASE_SECONDS = env.int("EMAIL_SENDING_LEASE_SECONDS", default=900)
 EMAIL_REDIRECT_DOMAINS = env.list("EMAIL_REDIRECT_DOMAINS", default=[])
 EMAIL_REDIRECT_TO_ADDRESS = env.str("EMAIL_REDIRECT_TO_ADDRESS", default="")
 EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE = env.bool(
@@ -175,6 +179,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stranded-messages": {"task": "notifications.sweep_stranded_messages", "schedule": 60.0},
+}
 
 # --- anymail -----------------------------------------------------------------------------
 ANYMAIL = {

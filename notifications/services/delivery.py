@@ -59,8 +59,9 @@ def build_email(message: EmailMessage, *, connection=None) -> EmailMultiAlternat
     )
     if html:
         email.attach_alternative(html, "text/html")
-    for attachment in message.attachments.all():
-        email.attach(attachment.filename, bytes(attachment.data), attachment.content_type)
+    if message.attachments_count:
+        for attachment in message.attachments.all():
+            email.attach(attachment.filename, bytes(attachment.data), attachment.content_type)
     # anymail sends these as the ESP's metadata, so webhook events can be matched back.
     email.metadata = {"notification_id": str(message.pk)}
     return email

@@ -75,3 +75,23 @@ def test_the_configured_broker_is_reachable():
             message = queue.get(timeout=5)
             message.ack()
             assert message.payload == {"ping": 1}
+
+
+def test_a_send_while_the_broker_is_down_is_kept_and_delivered_once_it_is_back(
+    default_templates, broker, start_worker, smtp_server, settings
+):
+    """Nothing accepted is lost: the row outlives the failed publish, and the sweep recovers it."""
+    from notifications.services.sweep import sweep_stranded_messages
+
+    broker.stop()
+    [message] = send_mail_template("billing_invoice_monthly", "reseller@techconnect.bj", INVOICE_VARS)
+    message.refresh_from_db()
+    assert message.status == Status.QUEUED  # accepted and audited although nothing was published
+
+    broker.start()
+    worker = start_worker()
+    settings.EMAIL_SWEEP_QUEUED_AFTER_SECONDS = 0
+    assert sweep_stranded_messages().republished == 1
+    received = smtp_server.wait_for(1, timeout=60)
+    assert len(received) == 1, worker.log()
+    assert wait_until(lambda: EmailMessage.objects.get(pk=message.pk).status == Status.SENT), worker.log()
