@@ -57,7 +57,7 @@ class VersionSource:
     cache_key: object | None = None
 
     @classmethod
-    def of(cls, version) -> "VersionSource":
+    def of(cls, version) -> VersionSource:
         return cls(
             subject=version.subject,
             html_content=version.html_content,

@@ -129,7 +129,7 @@ def send_simple_mail(
     if not isinstance(text, str) or not text.strip():
         raise TemplateError("A text is required.", field="text")
     pairs = [(link, link) if isinstance(link, str) else tuple(link) for link in links]
-    for label, url in pairs:
+    for _label, url in pairs:
         if not str(url).startswith(("https://", "http://", "mailto:")):
             raise TemplateError(f"Link {url!r} must be an http(s) or mailto URL.", field="links")
     paragraphs = format_html_join("", "<p>{}</p>", ((p,) for p in text.strip().split("\n\n")))

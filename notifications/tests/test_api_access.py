@@ -54,7 +54,7 @@ def test_permission_matrix(clients, endpoint):
         response = clients[role].request(method, path, BODIES[body])
         got[role] = response.status_code
         assert response["Content-Type"].startswith("application/json"), (role, response["Content-Type"])
-    assert got == dict(zip(ROLES, MATRIX[endpoint])), got
+    assert got == dict(zip(ROLES, MATRIX[endpoint], strict=True)), got
 
 
 def test_a_sender_lists_only_their_own_messages(clients):

@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from notifications.groups import ADMINISTRATORS, AUDITORS, SENDERS, TEMPLATE_EDITORS
+from notifications.groups import ADMINISTRATORS, SENDERS, TEMPLATE_EDITORS
 from notifications.models import EmailMessage, EmailTemplate, Status
 from notifications.tests.support.api import ApiClient, assert_matches_schema, create_key, make_user
 from notifications.tests.support.files import make_pdf

@@ -12,7 +12,6 @@ from notifications.exceptions import (
     RenderLimitExceeded,
     TemplateDeclarationError,
     TemplateError,
-    TemplateSecurityError,
     TemplateSyntaxProblem,
 )
 from notifications.rendering import VersionSource, check_declarations, render

@@ -28,7 +28,7 @@ def test_a_real_worker_delivers_what_stays_queued_until_it_runs(default_template
     [received] = received
     assert received.message["Subject"] == "Facture RGZ — février 2026"
     assert wait_until(lambda: EmailMessage.objects.get(pk=message.pk).status == Status.SENT), worker.log()
-    assert f"notifications.deliver_message[" in worker.log()
+    assert "notifications.deliver_message[" in worker.log()
 
 
 RMA_VARS = {"rma_number": "RMA-1", "serial_number": "SN-1", "status": "ouvert", "link_tracking": "https://rgz.bj/rma/1"}

@@ -55,7 +55,7 @@ class ESPServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
-    def start(self) -> "ESPServer":
+    def start(self) -> ESPServer:
         self._thread.start()
         return self
 

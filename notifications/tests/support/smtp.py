@@ -127,7 +127,7 @@ class SMTPServer:
     def received(self) -> list[Received]:
         return self.handler.received
 
-    def start(self) -> "SMTPServer":
+    def start(self) -> SMTPServer:
         self.controller.start()
         return self
 

@@ -39,7 +39,7 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> "RedisServer":
+    def start(self) -> RedisServer:
         binary = shutil.which("redis-server")
         require(binary is not None, "redis-server is not installed")
         self.process = subprocess.Popen(
@@ -76,7 +76,7 @@ class WorkerProcess:
         self.name = name
         self.process: subprocess.Popen | None = None
 
-    def start(self, *, wait: bool = True) -> "WorkerProcess":
+    def start(self, *, wait: bool = True) -> WorkerProcess:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings.base",
