@@ -30,7 +30,10 @@ ERRORS = {
     429: OpenApiResponse(s.ErrorResponse, description="Too many requests; see Retry-After."),
 }
 NOT_FOUND = {404: OpenApiResponse(s.ErrorResponse, description="No such object (or not yours).")}
-TOO_LARGE = {413: OpenApiResponse(s.ErrorResponse, description="Body or attachment past the size limit.")}
+BODY_ERRORS = {
+    413: OpenApiResponse(s.ErrorResponse, description="Body or attachment past the size limit."),
+    415: OpenApiResponse(s.ErrorResponse, description="The body is not application/json."),
+}
 SEND_EXAMPLES = [
     OpenApiExample(
         "Onboarding welcome (004)",
@@ -87,7 +90,7 @@ class SendView(APIView):
             201: s.SendResponse,
             **ERRORS,
             **NOT_FOUND,
-            **TOO_LARGE,
+            **BODY_ERRORS,
             422: OpenApiResponse(s.ErrorResponse, description="Idempotency-Key reused with another body."),
         },
         summary="Send a templated email to one or more recipients",
@@ -135,7 +138,7 @@ class TemplateDetailView(APIView):
     @extend_schema(
         operation_id="email_templates_update",
         request=s.TemplateUpdateRequest,
-        responses={200: s.VersionOut, **ERRORS, **NOT_FOUND},
+        responses={200: s.VersionOut, **ERRORS, **NOT_FOUND, **BODY_ERRORS},
         summary="Add a version (a PUT never overwrites one)",
     )
     def put(self, request, key: str):
@@ -159,7 +162,7 @@ class TemplateTestView(APIView):
     @extend_schema(
         operation_id="email_templates_test",
         request=s.TestRenderRequest,
-        responses={200: s.TestRenderResponse, **ERRORS, **NOT_FOUND},
+        responses={200: s.TestRenderResponse, **ERRORS, **NOT_FOUND, **BODY_ERRORS},
         summary="Render a template and send it to test addresses only",
     )
     def post(self, request, key: str):

@@ -159,3 +159,19 @@ def test_schema_and_docs_are_served():
     assert schema.status_code == 200 and schema.json()["openapi"].startswith("3.1")
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger-ui" in docs.content
+
+
+def test_every_operation_documents_its_error_responses():
+    from notifications.tests.support.api import served_schema
+
+    schema = served_schema()
+    operations = [(path, method, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
+    assert len(operations) == 7
+    for path, method, operation in operations:
+        documented = set(operation["responses"])
+        assert {"400", "401", "403", "429"} <= documented, (method, path, documented)
+        if method in ("post", "put"):
+            assert {"413", "415"} <= documented, (method, path, documented)
+        if "{" in path or method == "post":
+            assert "404" in documented, (method, path, documented)
+        assert operation.get("security"), (method, path)
