@@ -271,13 +271,13 @@ class EmailAttachmentAdmin(ReadOnlyAdmin):
 
     list_display = ("filename", "content_type", "size_bytes", "message", "created_at")
     list_filter = ("content_type",)
-    search_fields = ("filename", "sha256", "=message__id")
+    search_fields = ("filename", "=blob__sha256", "=message__id")
     list_select_related = ("message",)
     fields = ("message", "filename", "content_type", "size_bytes", "sha256", "created_at")
     readonly_fields = fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer("data")
+        return super().get_queryset(request).select_related("message")
 
 
 @admin.register(IdempotencyRecord)

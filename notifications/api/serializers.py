@@ -182,6 +182,8 @@ class MessageListItem(serializers.ModelSerializer):
 
 
 class AttachmentOut(serializers.ModelSerializer):
+    sha256 = serializers.CharField(source="blob_id", read_only=True)
+
     class Meta:
         model = EmailAttachment
         fields = ["id", "filename", "content_type", "size_bytes", "sha256"]

@@ -88,14 +88,31 @@ class EmailMessage(models.Model):
         return f"{self.template_key or 'simple'} → {self.recipient_email} ({self.status})"
 
 
+class AttachmentBlob(models.Model):
+    """An attachment's bytes, stored once per content (SHA-256).
+
+    A message to fifty recipients, or a hundred messages with the same PDF, keep one copy:
+    each recipient's `EmailAttachment` points at it.
+    """
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    size_bytes = models.PositiveIntegerField()
+    data = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]}… ({self.size_bytes} bytes)"
+
+
 class EmailAttachment(models.Model):
+    """One attachment of one message: its name and type, and the shared bytes."""
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     message = models.ForeignKey(EmailMessage, on_delete=models.CASCADE, related_name="attachments")
     filename = models.CharField(max_length=255)
     content_type = models.CharField(max_length=100)
     size_bytes = models.PositiveIntegerField()
-    sha256 = models.CharField(max_length=64)
-    data = models.BinaryField()
+    blob = models.ForeignKey(AttachmentBlob, on_delete=models.PROTECT, related_name="attachments")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -103,3 +120,7 @@ class EmailAttachment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.size_bytes} bytes)"
+
+    @property
+    def sha256(self) -> str:
+        return self.blob_id

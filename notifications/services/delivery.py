@@ -60,8 +60,8 @@ def build_email(message: EmailMessage, *, connection=None) -> EmailMultiAlternat
     if html:
         email.attach_alternative(html, "text/html")
     if message.attachments_count:
-        for attachment in message.attachments.all():
-            email.attach(attachment.filename, bytes(attachment.data), attachment.content_type)
+        for attachment in message.attachments.select_related("blob"):
+            email.attach(attachment.filename, bytes(attachment.blob.data), attachment.content_type)
     # anymail sends these as the ESP's metadata, so webhook events can be matched back.
     email.metadata = {"notification_id": str(message.pk)}
     return email

@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 
 from notifications.attachments import Attachment, check_attachment
 from notifications.exceptions import AttachmentError, NotificationError, TemplateError
-from notifications.models import EmailAttachment, EmailMessage, EmailTemplate, Lane, Status
+from notifications.models import AttachmentBlob, EmailAttachment, EmailMessage, EmailTemplate, Lane, Status
 from notifications.recipients import check_recipient_count, parse_addresses
 from notifications.rendering import RenderedEmail, VersionSource, render
 
@@ -227,18 +227,23 @@ def _write_and_queue(
         for address in recipients
     ]
     EmailMessage.objects.bulk_create(messages)
-    EmailAttachment.objects.bulk_create(
-        EmailAttachment(
-            message=message,
-            filename=item.filename,
-            content_type=item.content_type,
-            size_bytes=item.size,
-            sha256=item.sha256,
-            data=item.content,
+    if attachments:
+        # One copy of each content, shared by every recipient (and by earlier messages).
+        AttachmentBlob.objects.bulk_create(
+            [AttachmentBlob(sha256=item.sha256, size_bytes=item.size, data=item.content) for item in attachments],
+            ignore_conflicts=True,
         )
-        for message in messages
-        for item in attachments
-    )
+        EmailAttachment.objects.bulk_create(
+            EmailAttachment(
+                message=message,
+                filename=item.filename,
+                content_type=item.content_type,
+                size_bytes=item.size,
+                blob_id=item.sha256,
+            )
+            for message in messages
+            for item in attachments
+        )
     if active:
         from notifications.tasks import enqueue_delivery
 
