@@ -6,6 +6,7 @@ would deliver them.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -60,7 +61,7 @@ with override_settings(**smtp):
 
         profiler = cProfile.Profile()
         elapsed = profiler.runcall(run)
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(30)
+        pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "cumulative")).print_stats(int(os.environ.get("TOP", "30")))
     else:
         elapsed = run()
 server.terminate()
