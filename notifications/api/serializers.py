@@ -94,6 +94,55 @@ class SendRequest(StrictSerializer):
         return value
 
 
+class BatchItemInput(serializers.DictField):
+    """`{to, variables}`; checked item by item by the service, so one bad item is reported
+    in the 201 answer rather than refusing the whole batch."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(child=serializers.JSONField(), **kwargs)
+
+
+class SendBatchRequest(StrictSerializer):
+    template_key = serializers.CharField(max_length=100)
+    items = serializers.ListField(
+        child=BatchItemInput(), min_length=1, help_text="Each item is {to, variables}: one merge per item."
+    )
+    attachments = AttachmentInput(many=True, required=False, default=list)
+    language = serializers.CharField(max_length=10, required=False, allow_null=True, default=None)
+    source_endpoint = serializers.CharField(max_length=100, required=False, default="api")
+
+    def validate_items(self, value: list) -> list:
+        limit = settings.EMAIL_MAX_BATCH_ITEMS
+        if len(value) > limit:
+            raise serializers.ValidationError(f"{len(value)} items given; at most {limit} are allowed per batch.")
+        return value
+
+
+class BatchItemOut(serializers.Serializer):
+    index = serializers.IntegerField(help_text="The item's position in the request.")
+    id = serializers.UUIDField(required=False, help_text="The message's id, when the item was accepted.")
+    to = serializers.CharField(required=False)
+    status = serializers.CharField(required=False)
+    errors = serializers.DictField(required=False, help_text="Why the item was refused: {field: [messages]}.")
+
+
+class SendBatchResponse(serializers.Serializer):
+    items = BatchItemOut(many=True)
+    total = serializers.IntegerField()
+
+    @staticmethod
+    def from_results(results) -> dict:
+        items = []
+        for result in results:
+            if result.errors is not None:
+                items.append({"index": result.index, "errors": result.errors,
+                              **({"to": ", ".join(result.to)} if result.to else {})})
+            for message in result.messages:
+                items.append({"index": result.index, "id": message.pk, "to": message.recipient_email,
+                              "status": message.status})
+        return SendBatchResponse({"items": items, "total": len(items)}).data
+
+
 class MessageItem(serializers.ModelSerializer):
     to = serializers.EmailField(source="recipient_email")
 

@@ -7,6 +7,7 @@ app_name = "api"
 
 urlpatterns = [
     re_path(r"^send/?$", views.SendView.as_view(), name="send"),
+    re_path(r"^send-batch/?$", views.SendBatchView.as_view(), name="send-batch"),
     re_path(r"^templates/?$", views.TemplateListView.as_view(), name="templates"),
     re_path(r"^templates/(?P<key>[-\w]+)/test/?$", views.TemplateTestView.as_view(), name="template-test"),
     re_path(r"^templates/(?P<key>[-\w]+)/?$", views.TemplateDetailView.as_view(), name="template"),

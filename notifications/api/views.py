@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from notifications.models import EmailMessage, Status
 from notifications.selectors import messages_visible_to, templates_with_active_versions
 from notifications.services.idempotency import run_once
-from notifications.services.sending import send_mail_template
+from notifications.services.sending import send_batch, send_mail_template
 from notifications.services.templates import create_template_version, get_template
 
 from . import permissions as perms
@@ -105,6 +105,40 @@ class SendView(APIView):
                 **data.validated_data, sent_by=request.user, is_test=_is_test(request), idempotency_key=key
             )
             return status.HTTP_201_CREATED, s.SendResponse({"items": messages, "total": len(messages)}).data
+
+        code, body = run_once(scope=_idempotency_scope(request), key=key, payload=request.data, action=send)
+        return Response(body, status=code)
+
+
+class SendBatchView(APIView):
+    required_permissions = {"POST": (perms.SEND,)}
+    throttle_classes = [ClientRateThrottle, SendRateThrottle]
+
+    @extend_schema(
+        operation_id="email_send_batch",
+        request=s.SendBatchRequest,
+        parameters=[IDEMPOTENCY],
+        responses={
+            201: s.SendBatchResponse,
+            **ERRORS,
+            **NOT_FOUND,
+            **BODY_ERRORS,
+            422: OpenApiResponse(s.ErrorResponse, description="Idempotency-Key reused with another body."),
+        },
+        summary="Mail merge: one template, each item sent with its own variables",
+        description="An item that cannot be sent is answered with its `errors`; the others are sent. "
+        "When no item can be sent the answer is 400 with every item's errors.",
+    )
+    def post(self, request):
+        data = s.SendBatchRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key", "")
+
+        def send() -> tuple[int, dict]:
+            results = send_batch(
+                **data.validated_data, sent_by=request.user, is_test=_is_test(request), idempotency_key=key
+            )
+            return status.HTTP_201_CREATED, s.SendBatchResponse.from_results(results)
 
         code, body = run_once(scope=_idempotency_scope(request), key=key, payload=request.data, action=send)
         return Response(body, status=code)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from email.utils import formataddr
 
 from django.conf import settings
@@ -53,8 +54,9 @@ def send_mail_template(
     `to` is an address, a comma-separated string or a list; the template's
     `extra_recipients` are added. `is_test` (a test API key) renders and audits but never
     delivers: see `services.simulator`. A test send leaves out `extra_recipients`
-    (`include_extra_recipients=False`) so trying a template never alerts the NOC. Returns the messages (status `queued`, or `suppressed`
-    when `SMTP_ACTIVE` is off). Raises a `NotificationError` naming the field at fault.
+    (`include_extra_recipients=False`) so trying a template never alerts the NOC.
+    Returns the messages (status `queued`, or `suppressed` when `SMTP_ACTIVE` is off).
+    Raises a `NotificationError` naming the field at fault.
     """
     if variables is None:
         variables = {}
@@ -69,6 +71,125 @@ def send_mail_template(
     checked = _check_attachments(attachments, template=template)
 
     version = select_version(template, language=language)
+    draft = _template_draft(
+        template=template,
+        version=version,
+        recipients=recipients,
+        variables=variables,
+        fields={
+            "source_endpoint": source_endpoint,
+            "sent_by": sent_by,
+            "idempotency_key": idempotency_key,
+            "is_test": is_test,
+            **copies,
+        },
+    )
+    return _write_and_queue([draft], attachments=checked)[0]
+
+
+@dataclass(frozen=True)
+class BatchItemResult:
+    """One item of a mail merge: its messages, or why it was refused."""
+
+    index: int
+    to: list[str]
+    messages: list[EmailMessage] = field(default_factory=list)
+    errors: dict | None = None
+
+
+def send_batch(
+    template_key: str,
+    items: Sequence[Mapping[str, object]],
+    *,
+    language: str | None = None,
+    attachments: Iterable[AttachmentInput] = (),
+    source_endpoint: str = "internal",
+    sent_by=None,
+    idempotency_key: str = "",
+    is_test: bool = False,
+) -> list[BatchItemResult]:
+    """A mail merge: one template, each item `{to, variables}` rendered with its own values.
+
+    The template and the attachments are checked once (and the attachments stored once);
+    an item that cannot be sent (bad address, missing variable, ...) is reported with its
+    errors and the others go ahead, all written in one transaction. When no item can be
+    sent, `BatchRefused` reports them all and nothing is written.
+    """
+    if not isinstance(items, (list, tuple)) or not items:
+        raise TemplateError("A non-empty list of {to, variables} items is required.", field="items")
+    if len(items) > settings.EMAIL_MAX_BATCH_ITEMS:
+        raise TemplateError(
+            f"{len(items)} items given; at most {settings.EMAIL_MAX_BATCH_ITEMS} are allowed per batch "
+            "(EMAIL_MAX_BATCH_ITEMS).",
+            field="items",
+        )
+    template = get_template(template_key)
+    version = select_version(template, language=language)
+    checked = _check_attachments(attachments, template=template)
+    common = {"source_endpoint": source_endpoint, "sent_by": sent_by, "idempotency_key": idempotency_key,
+              "is_test": is_test, **_copies(cc=(), bcc=(), reply_to=None)}
+    results: list[BatchItemResult] = []
+    drafts: list[tuple[int, Draft]] = []
+    for index, item in enumerate(items):
+        try:
+            recipients, variables = _batch_item(item, template)
+            draft = _template_draft(template=template, version=version, recipients=recipients,
+                                    variables=variables, fields=common)
+        except NotificationError as exc:
+            to = item.get("to") if isinstance(item, Mapping) else None
+            results.append(BatchItemResult(index=index, to=[to] if isinstance(to, str) else [], errors=exc.as_dict()))
+            continue
+        drafts.append((index, draft))
+    if not drafts:
+        raise BatchRefused(results)
+    written = _write_and_queue([draft for _, draft in drafts], attachments=checked)
+    for (index, draft), messages in zip(drafts, written, strict=True):
+        results.append(BatchItemResult(index=index, to=draft.recipients, messages=messages))
+    return sorted(results, key=lambda result: result.index)
+
+
+class BatchRefused(NotificationError):
+    """No item of a batch could be sent; `results` says why for each."""
+
+    field = "items"
+
+    def __init__(self, results: list[BatchItemResult]) -> None:
+        self.results = results
+        super().__init__("No item of the batch can be sent.")
+
+    def as_dict(self) -> dict:
+        return {"items": [{"index": r.index, "errors": r.errors} for r in self.results]}
+
+
+_BATCH_ITEM_FIELDS = {"to", "variables"}
+
+
+def _batch_item(item: object, template: EmailTemplate) -> tuple[list[str], Mapping[str, object]]:
+    if not isinstance(item, Mapping):
+        raise TemplateError("Each item must be an object {to, variables}.", field="items")
+    unknown = sorted(set(item) - _BATCH_ITEM_FIELDS)
+    if unknown:
+        raise TemplateError("Unknown fields: " + ", ".join(unknown) + ".", field=unknown[0])
+    recipients = parse_addresses(item.get("to"), field="to", allow_empty=False)
+    check_recipient_count(recipients, limit=settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST)
+    variables = item.get("variables") or {}
+    if not isinstance(variables, Mapping):
+        raise TemplateError("Variables must be an object of name → value.", field="variables")
+    return parse_addresses(recipients + list(template.extra_recipients), field="to"), variables
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What one request sends: its recipients, their common rendering and the row's fields."""
+
+    recipients: list[str]
+    rendered: RenderedEmail
+    fields: dict
+
+
+def _template_draft(*, template: EmailTemplate, version, recipients: list[str],
+                    variables: Mapping[str, object], fields: dict) -> Draft:
+    """Render once for these recipients; mask and seal the sensitive variables (sealing.py)."""
     source = VersionSource.of(version)
     options = {
         "required": template.required_variables,
@@ -84,10 +205,9 @@ def send_mail_template(
             rendered = render(source, variables=sealing.masked(variables, hidden), **options)
         except NotificationError:
             rendered = sealing.withheld()
-    return _write_and_queue(
+    return Draft(
         recipients=recipients,
         rendered=rendered,
-        attachments=checked,
         fields={
             "template_key": template.key,
             "template_version": version,
@@ -97,11 +217,7 @@ def send_mail_template(
             "sealed_content": sealed,
             "lane": template.lane,
             "max_attempts": template.max_attempts,
-            "source_endpoint": source_endpoint,
-            "sent_by": sent_by,
-            "idempotency_key": idempotency_key,
-            "is_test": is_test,
-            **copies,
+            **fields,
         },
     )
 
@@ -137,10 +253,9 @@ def send_simple_mail(
     html = format_html("{}{}", paragraphs, format_html("<ul>{}</ul>", link_list) if pairs else "")
     text_part = text.strip() + ("\n\n" + "\n".join(f"{label}: {url}" for label, url in pairs) if pairs else "")
     rendered = RenderedEmail(subject=subject.strip(), html=str(html), text=text_part + "\n", preheader="")
-    return _write_and_queue(
+    draft = Draft(
         recipients=recipients,
         rendered=rendered,
-        attachments=[],
         fields={
             "lane": Lane.DEFAULT,
             "max_attempts": settings.SMTP_RETRY_MAX_ATTEMPTS,
@@ -149,6 +264,7 @@ def send_simple_mail(
             "language": settings.LANGUAGE_CODE,
         },
     )
+    return _write_and_queue([draft], attachments=[])[0]
 
 
 def _copies(*, cc, bcc, reply_to) -> dict[str, list[str]]:
@@ -206,26 +322,32 @@ def _unpack_attachment(item: AttachmentInput, index: int) -> tuple[str, bytes, s
 
 
 @transaction.atomic
-def _write_and_queue(
-    *, recipients: list[str], rendered: RenderedEmail, attachments: list[Attachment], fields: dict
-) -> list[EmailMessage]:
+def _write_and_queue(drafts: list[Draft], *, attachments: list[Attachment]) -> list[list[EmailMessage]]:
+    """Write every draft's rows and attachments in one transaction; queue them on commit.
+
+    Returns the messages of each draft, in order.
+    """
     active = settings.SMTP_ACTIVE
     status = Status.QUEUED if active else Status.SUPPRESSED
     error = "" if active else "Sending disabled (SMTP_ACTIVE is false): nothing was delivered."
-    messages = [
-        EmailMessage(
-            recipient_email=address,
-            from_email=default_from_email(),
-            subject=rendered.subject,
-            html_content=rendered.html,
-            text_content=rendered.text,
-            attachments_count=len(attachments),
-            status=status,
-            error_message=error,
-            **fields,
-        )
-        for address in recipients
+    per_draft = [
+        [
+            EmailMessage(
+                recipient_email=address,
+                from_email=default_from_email(),
+                subject=draft.rendered.subject,
+                html_content=draft.rendered.html,
+                text_content=draft.rendered.text,
+                attachments_count=len(attachments),
+                status=status,
+                error_message=error,
+                **draft.fields,
+            )
+            for address in draft.recipients
+        ]
+        for draft in drafts
     ]
+    messages = [message for group in per_draft for message in group]
     EmailMessage.objects.bulk_create(messages)
     if attachments:
         # One copy of each content, shared by every recipient (and by earlier messages).
@@ -249,5 +371,4 @@ def _write_and_queue(
 
         for message in messages:
             transaction.on_commit(lambda m=message: enqueue_delivery(m), robust=True)
-    return messages
-
+    return per_draft
