@@ -22,6 +22,10 @@ BOMBS = {
     "macro nesting": "{% macro m(x) %}{{ x }}{{ x }}{% endmacro %}{{ " + "m(" * 40 + "'ab'" + ")" * 40 + " }}",
     "nested loops": "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
     "output loop": "{% for a in range(100000) %}{{ 'x' * 10000 }}{% endfor %}",
+    "width via %*": "{{ '%*d' % (10**9, 1) }}",
+    "width via {0:{1}}": "{{ '{0:{1}}'.format('a', 10**9) }}",
+    "batch fill": "{{ [1]|batch(10**9, 'x')|list }}",
+    "quadratic list": "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = ns.l + [i] %}{% endfor %}",
     "mro escape": "{{ ''.__class__.__mro__ }}",
 }
 for name, source in BOMBS.items():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -39,11 +40,16 @@ MAX_WIDTH = 10_000
 MAX_INT_BITS = 4_096
 #: Globals Jinja provides that a template has no use for and that have served escapes.
 REMOVED_GLOBALS = ("lipsum", "cycler", "joiner", "dict")
-#: Filters that pad or indent by a width argument.
-WIDTH_FILTERS = {"center", "indent", "wordwrap", "truncate"}
+#: Filters that pad, indent or fill by a count argument.
+WIDTH_FILTERS = {"center", "indent", "wordwrap", "truncate", "batch", "slice"}
+#: All values one render may produce, added up, as a multiple of `max_size`: quadratic
+#: loops (`ns.l = ns.l + [i]`) stay under every size limit while burning minutes of CPU.
+WORK_FACTOR = 10
 #: `str` methods that pad by a width argument.
 WIDTH_METHODS = {"center", "ljust", "rjust", "zfill"}
 _FORMAT_WIDTH = re.compile(r"(\d+)")
+#: A width or precision taken from the arguments: `%*d`, `%.*f`, `{0:{1}}`.
+_DYNAMIC_WIDTH = re.compile(r"%[-#0 +]*(\d*\.)?\*|\{[^{}]*:[^{}]*\{")
 
 
 @dataclass
@@ -53,6 +59,7 @@ class RenderBudget:
     max_size: int
     max_iterations: int = 1_000_000
     iterations: int = field(default=0)
+    work: int = field(default=0)
 
 
 _budget: ContextVar[RenderBudget | None] = ContextVar("render_budget", default=None)
@@ -83,11 +90,22 @@ def _too_big(what: str) -> RenderLimitExceeded:
     )
 
 
+#: Element types whose contents weigh more than one unit (looked up by exact type, in C).
+_WEIGHTY = frozenset({str, Markup, list, tuple, set, frozenset, dict})
+
+
+def _weighty(items: Iterable[object]) -> Iterator[object]:
+    """The strings and containers among `items`, selected at C speed."""
+    items = list(items)
+    return itertools.compress(items, map(_WEIGHTY.__contains__, map(type, items)))
+
+
 def weigh(value: object, limit: int) -> int:
     """Roughly how much memory `value` holds, in characters; stops counting past `limit`.
 
     Containers count their elements and what they hold, so a list of 100,000 references
-    to one long string weighs what printing or joining it would cost.
+    to one long string weighs what printing or joining it would cost. Numbers inside a
+    container count one each (they are capped at MAX_INT_BITS anyway).
     """
     total = 0
     stack = [value]
@@ -96,12 +114,12 @@ def weigh(value: object, limit: int) -> int:
         if isinstance(item, str):
             total += len(item)
         elif isinstance(item, (list, tuple, set, frozenset)):
-            total += len(item)
-            stack.extend(item)
+            total += 2 * len(item)
+            stack.extend(_weighty(item))
         elif isinstance(item, dict):
-            total += len(item)
-            stack.extend(item.keys())
-            stack.extend(item.values())
+            total += 2 * len(item)
+            stack.extend(_weighty(item.keys()))
+            stack.extend(_weighty(item.values()))
         elif isinstance(item, int) and not isinstance(item, bool):
             total += item.bit_length() // 3 + 1
         else:
@@ -112,9 +130,18 @@ def weigh(value: object, limit: int) -> int:
 
 
 def check_size(value: object, what: str = "a value") -> object:
+    """Refuse a value past `max_size`, and count it against the render's work budget."""
+    current = _budget.get()
     limit = _limit()
-    if weigh(value, limit) > limit:
+    weight = weigh(value, limit)
+    if weight > limit:
         raise _too_big(what)
+    current.work += weight
+    if current.work > WORK_FACTOR * limit:
+        raise RenderLimitExceeded(
+            f"The template builds more than {WORK_FACTOR * limit:,} characters of values in all "
+            "(a loop that keeps copying a growing value?); that is refused."
+        )
     return value
 
 
@@ -130,12 +157,18 @@ def _check_width(value: object, what: str) -> None:
         raise RenderLimitExceeded(f"{what} of {value:,} is larger than the allowed {MAX_WIDTH:,}.")
 
 
-def _check_format_string(fmt: str) -> None:
+def _check_format_string(fmt: str, arguments: Iterable[object] = ()) -> None:
+    """Refuse widths past MAX_WIDTH, written in the format string or passed to it."""
     for digits in _FORMAT_WIDTH.findall(fmt):
         if len(digits) > 6 or int(digits) > MAX_WIDTH:
             raise RenderLimitExceeded(
                 f"A format width or precision in the template is larger than {MAX_WIDTH:,}."
             )
+    if _DYNAMIC_WIDTH.search(fmt):
+        for value in arguments:
+            values = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
+            for item in values:
+                _check_width(item, "A width given to a format string")
 
 
 def bounded_join(separator: str, items: Iterable[object], *, markup: bool = False) -> str:
@@ -171,7 +204,7 @@ def _predict_binop(operator: str, left: object, right: object) -> None:
             if weigh(left, limit) + weigh(right, limit) > limit:
                 raise _too_big("adding values")
     elif operator == "%" and isinstance(left, str):
-        _check_format_string(left)
+        _check_format_string(left, [right])
 
 
 def _precheck_method(method: object, args: tuple, kwargs: dict) -> None:
@@ -193,7 +226,7 @@ def _precheck_method(method: object, args: tuple, kwargs: dict) -> None:
         if len(owner) + count * max(0, len(new) - len(old)) > limit:
             raise _too_big("replacing text")
     elif name in ("format", "format_map"):
-        _check_format_string(owner)
+        _check_format_string(owner, [*args, *kwargs.values()])
 
 
 def _guard_filter(name: str, func):
@@ -210,7 +243,9 @@ def _guard_filter(name: str, func):
                 if isinstance(width, int) and len(text) + (text.count("\n") + 1) * width > _limit():
                     raise _too_big("indenting text")
         elif name == "format":
-            _check_format_string(str(next((a for a in args if isinstance(a, str)), "")))
+            text = next((a for a in args if isinstance(a, str)), "")
+            rest = list(args[args.index(text) + 1:]) if text in args else []
+            _check_format_string(str(text), [*rest, *kwargs.values()])
         elif name == "replace":
             strings = [a for a in args if isinstance(a, str)]
             if len(strings) >= 3:

@@ -77,6 +77,13 @@ BOMBS = {
     "macro_nesting": "{% macro m(x) %}{{ x }}{{ x }}{% endmacro %}" + "{{ " + "m(" * 40 + "'ab'" + ")" * 40 + " }}",
     "padding": "{{ 'a'.ljust(10**9) }}",
     "format_width": "{{ '%0999999999d' % 1 }}",
+    "format_star_width": "{{ '%*d' % (10**9, 1) }}",
+    "format_nested_width": "{{ '{0:{1}}'.format('a', 10**9) }}",
+    "format_keyword_width": "{{ '{x:>{w}}'.format(x='a', w=10**9) }}",
+    "format_map_width": "{{ '{x:>{w}}'.format_map({'x': 'a', 'w': 10**9}) }}",
+    "format_filter_width": "{{ '%*s'|format(10**9, 'a') }}",
+    "batch_fill": "{{ [1]|batch(10**9, 'x')|list }}",
+    "slice_count": "{{ [1]|slice(10**9)|list }}",
     "replace": "{{ ('a' * 100000).replace('a', 'b' * 10000) }}",
     "nested_loops": "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}",
     "output_loop": "{% for a in range(100000) %}{{ 'x' * 10000 }}{% endfor %}",
@@ -94,6 +101,15 @@ def test_resource_bombs_fail_with_our_error_without_exhausting_memory(source, se
     finally:
         tracemalloc.stop()
     assert peak < 64 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_quadratic_work_is_refused(settings):
+    """Each step is small, but copying a growing list 100,000 times would take minutes."""
+    settings.EMAIL_RENDER_MAX_BYTES = 2 * 1024 * 1024
+    with pytest.raises(RenderLimitExceeded, match="in all"):
+        render_html(
+            "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = ns.l + [i] %}{% endfor %}"
+        )
 
 
 def test_missing_required_variables_are_all_named_at_once():
