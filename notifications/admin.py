@@ -127,8 +127,21 @@ class EventInline(admin.TabularInline):
         return False
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Audit tables: visible to those with the view permission, never edited by hand."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(EmailMessage)
-class EmailMessageAdmin(admin.ModelAdmin):
+class EmailMessageAdmin(ReadOnlyAdmin):
     """The audit log: searchable by recipient, never editable."""
 
     list_display = ("created_at", "recipient_email", "template_key", "subject", "status", "attempts", "sent_at")
@@ -142,15 +155,6 @@ class EmailMessageAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [field.name for field in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class APIKeyForm(forms.ModelForm):
@@ -241,19 +245,6 @@ class SMTPServerConfigAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="Password")
     def password_set(self, obj: SMTPServerConfig) -> bool:
         return obj.has_password
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Audit tables: visible to those with the view permission, never edited by hand."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(DeliveryEvent)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 from django.shortcuts import get_object_or_404
 from django_filters import rest_framework as filters
@@ -30,6 +31,7 @@ ERRORS = {
     429: OpenApiResponse(s.ErrorResponse, description="Too many requests; see Retry-After."),
 }
 NOT_FOUND = {404: OpenApiResponse(s.ErrorResponse, description="No such object (or not yours).")}
+IDEMPOTENCY_CONFLICT = {422: OpenApiResponse(s.ErrorResponse, description="Idempotency-Key reused with another body.")}
 BODY_ERRORS = {
     413: OpenApiResponse(s.ErrorResponse, description="Body or attachment past the size limit."),
     415: OpenApiResponse(s.ErrorResponse, description="The body is not application/json."),
@@ -77,6 +79,14 @@ def _is_test(request) -> bool:
     return bool(getattr(request.auth, "is_test", False))
 
 
+def _send_once(request, send: Callable[[str], tuple[int, dict]]) -> Response:
+    """Run `send(idempotency_key)` at most once per Idempotency-Key (services.idempotency)."""
+    key = request.headers.get("Idempotency-Key", "")
+    code, body = run_once(scope=_idempotency_scope(request), key=key, payload=request.data, action=lambda: send(key))
+    return Response(body, status=code)
+
+
+
 class SendView(APIView):
     required_permissions = {"POST": (perms.SEND,)}
     throttle_classes = [ClientRateThrottle, SendRateThrottle]
@@ -91,23 +101,21 @@ class SendView(APIView):
             **ERRORS,
             **NOT_FOUND,
             **BODY_ERRORS,
-            422: OpenApiResponse(s.ErrorResponse, description="Idempotency-Key reused with another body."),
+            **IDEMPOTENCY_CONFLICT,
         },
         summary="Send a templated email to one or more recipients",
     )
     def post(self, request):
         data = s.SendRequest(data=request.data)
         data.is_valid(raise_exception=True)
-        key = request.headers.get("Idempotency-Key", "")
 
-        def send() -> tuple[int, dict]:
+        def send(key: str) -> tuple[int, dict]:
             messages = send_mail_template(
                 **data.validated_data, sent_by=request.user, is_test=_is_test(request), idempotency_key=key
             )
             return status.HTTP_201_CREATED, s.SendResponse({"items": messages, "total": len(messages)}).data
 
-        code, body = run_once(scope=_idempotency_scope(request), key=key, payload=request.data, action=send)
-        return Response(body, status=code)
+        return _send_once(request, send)
 
 
 class SendBatchView(APIView):
@@ -123,7 +131,7 @@ class SendBatchView(APIView):
             **ERRORS,
             **NOT_FOUND,
             **BODY_ERRORS,
-            422: OpenApiResponse(s.ErrorResponse, description="Idempotency-Key reused with another body."),
+            **IDEMPOTENCY_CONFLICT,
         },
         summary="Mail merge: one template, each item sent with its own variables",
         description="An item that cannot be sent is answered with its `errors`; the others are sent. "
@@ -132,16 +140,14 @@ class SendBatchView(APIView):
     def post(self, request):
         data = s.SendBatchRequest(data=request.data)
         data.is_valid(raise_exception=True)
-        key = request.headers.get("Idempotency-Key", "")
 
-        def send() -> tuple[int, dict]:
+        def send(key: str) -> tuple[int, dict]:
             results = send_batch(
                 **data.validated_data, sent_by=request.user, is_test=_is_test(request), idempotency_key=key
             )
             return status.HTTP_201_CREATED, s.SendBatchResponse.from_results(results)
 
-        code, body = run_once(scope=_idempotency_scope(request), key=key, payload=request.data, action=send)
-        return Response(body, status=code)
+        return _send_once(request, send)
 
 
 class TemplateListView(generics.ListAPIView):
