@@ -151,10 +151,11 @@ class EmailMessageAdmin(ReadOnlyAdmin):
     inlines = [AttachmentInline, EventInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).defer("html_content", "text_content")
+        return super().get_queryset(request).defer("html_content", "text_content", "mime")
 
     def get_readonly_fields(self, request, obj=None):
-        return [field.name for field in self.model._meta.fields]
+        # The raw bytes (`mime`) are for the SMTP connection, not for reading here.
+        return [field.name for field in self.model._meta.fields if field.name != "mime"]
 
 
 class APIKeyForm(forms.ModelForm):

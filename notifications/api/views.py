@@ -240,7 +240,7 @@ class MessageListView(generics.ListAPIView):
     filterset_class = MessageFilter
 
     def get_queryset(self):
-        return messages_visible_to(self.request.user).defer("html_content", "text_content").order_by("-created_at")
+        return messages_visible_to(self.request.user).defer("html_content", "text_content", "mime").order_by("-created_at")
 
     @extend_schema(operation_id="email_messages_list", responses={200: s.MessageListItem(many=True), **ERRORS})
     def get(self, request, *args, **kwargs):

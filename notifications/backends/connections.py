@@ -17,6 +17,7 @@ import threading
 
 from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.backends.smtp import EmailBackend as DjangoSMTPBackend
 from django.core.mail.message import EmailMessage as DjangoEmail
 from django.core.signals import setting_changed
 
@@ -37,6 +38,17 @@ def send_email(email: DjangoEmail) -> str:
         backend = _current_backend()
         send_reusing_connection(backend, email)
         return getattr(email, "sent_via", "") or backend_label(backend)
+
+
+def sends_message_bytes() -> bool:
+    """Whether this process's backend sends `email.message().as_bytes()` unchanged.
+
+    Django's SMTP backend and its subclasses (our `SMTPBackend`) do; so a prebuilt message
+    (`services.mime.PrebuiltEmail`) goes through them as it is. `DatabaseSMTPBackend` is not
+    one: a server of its own may change the From.
+    """
+    with _lock:
+        return isinstance(_current_backend(), DjangoSMTPBackend)
 
 
 def send_reusing_connection(backend: BaseEmailBackend, email: DjangoEmail) -> None:

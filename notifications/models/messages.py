@@ -53,6 +53,11 @@ class EmailMessage(models.Model):
         blank=True, editable=False,
         help_text="The unmasked rendering, encrypted; deleted once the message is sent or failed.",
     )
+    mime = models.BinaryField(
+        blank=True, default=b"",
+        help_text="The RFC 5322 bytes as sent over SMTP, built at enqueue; empty for masked messages "
+        "(and rows queued before it existed), which are built at delivery.",
+    )
     attachments_count = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     lane = models.CharField(max_length=20, choices=Lane.choices, default=Lane.DEFAULT)

@@ -3,7 +3,8 @@
 The claim is a conditional UPDATE from `queued` to `sending`: whichever worker (or
 redelivered task) wins it is the only one that sends, on any database and any number of
 workers. Everything else reads the row the claim produced; the message is built from the
-stored rendering, never re-rendered. It is sent through the process's kept-open backend
+stored rendering, never re-rendered, or is the bytes built at enqueue when the backend sends
+bytes as they are (`services.mime`). It is sent through the process's kept-open backend
 (`notifications.backends.connections`), so a worker reuses one connection per server.
 """
 from __future__ import annotations
@@ -15,9 +16,10 @@ from django.core.mail import EmailMultiAlternatives
 from django.db.models import F
 from django.utils import timezone
 
-from notifications.backends.connections import send_email
+from notifications.backends.connections import send_email, sends_message_bytes
 from notifications.backends.errors import classify_delivery_error
 from notifications.models import EmailMessage, Status
+from notifications.services.mime import PrebuiltEmail, django_email
 from notifications.services.sealing import content_to_send
 
 logger = logging.getLogger(__name__)
@@ -46,25 +48,45 @@ def build_email(message: EmailMessage, *, connection=None) -> EmailMultiAlternat
     A message with sensitive variables is sent from its sealed, unmasked rendering.
     """
     subject, html, text = content_to_send(message)
-    email = EmailMultiAlternatives(
-        subject=subject,
-        body=text,
-        from_email=message.from_email,
-        to=[message.recipient_email],
-        cc=message.cc,
-        bcc=message.bcc,
-        reply_to=message.reply_to,
-        headers={"Message-ID": message_id_header(message), "X-Notification-Id": str(message.pk)},
-        connection=connection,
-    )
-    if html:
-        email.attach_alternative(html, "text/html")
+    attachments = []
     if message.attachments_count:
-        for attachment in message.attachments.select_related("blob"):
-            email.attach(attachment.filename, bytes(attachment.blob.data), attachment.content_type)
+        attachments = [
+            (attachment.filename, bytes(attachment.blob.data), attachment.content_type)
+            for attachment in message.attachments.select_related("blob")
+        ]
+    email = django_email(
+        subject=subject, html=html, text=text, from_email=message.from_email, to=[message.recipient_email],
+        cc=message.cc, bcc=message.bcc, reply_to=message.reply_to, headers=message_headers(message),
+        attachments=attachments, connection=connection,
+    )
     # anymail sends these as the ESP's metadata, so webhook events can be matched back.
     email.metadata = {"notification_id": str(message.pk)}
     return email
+
+
+def message_headers(message: EmailMessage) -> dict[str, str]:
+    """The headers of ours every message carries; its Message-ID maps replies back to it."""
+    return {"Message-ID": message_id_header(message), "X-Notification-Id": str(message.pk)}
+
+
+def prebuilt_email(message: EmailMessage) -> PrebuiltEmail:
+    """The email of a message whose bytes were built at enqueue (`EmailMessage.mime`)."""
+    return PrebuiltEmail(
+        message.mime, from_email=message.from_email, to=[message.recipient_email], cc=message.cc,
+        bcc=message.bcc, reply_to=message.reply_to, headers=message_headers(message),
+    )
+
+
+def email_to_send(message: EmailMessage) -> EmailMultiAlternatives:
+    """The stored bytes when the backend sends bytes as they are, else a freshly built email.
+
+    ESP backends need the parts, `DatabaseSMTPBackend` may change the From, and the console,
+    file and locmem backends read the built message; rows queued before `mime` existed, and
+    masked ones (their bytes are never stored), have no bytes.
+    """
+    if message.mime and sends_message_bytes():
+        return prebuilt_email(message)
+    return build_email(message)
 
 
 def provider_message_id(email: EmailMultiAlternatives) -> str:
@@ -86,7 +108,7 @@ def deliver(message_id) -> str:
         simulate(message)
         return SENT
     try:
-        email = build_email(message)
+        email = email_to_send(message)
         sent_via = send_email(email)
     except Exception as exc:  # noqa: BLE001 - every backend error is recorded on the row
         return handle_delivery_error(message, exc)
@@ -119,4 +141,7 @@ def handle_delivery_error(message: EmailMessage, exc: Exception) -> str:
     return FAILED
 
 
-__all__ = ["build_email", "claim", "deliver", "handle_delivery_error", "message_id_header"]
+__all__ = [
+    "build_email", "claim", "deliver", "email_to_send", "handle_delivery_error", "message_headers",
+    "message_id_header", "prebuilt_email",
+]

@@ -11,7 +11,7 @@ import base64
 import binascii
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.utils import formataddr
+from email.utils import formataddr, formatdate
 
 from django.conf import settings
 from django.db import transaction
@@ -23,7 +23,7 @@ from notifications.models import AttachmentBlob, EmailAttachment, EmailMessage, 
 from notifications.recipients import check_recipient_count, parse_addresses
 from notifications.rendering import RenderedEmail, VersionSource, render
 
-from . import sealing
+from . import delivery, mime, sealing
 from .templates import get_template, select_version
 
 AttachmentInput = Attachment | Mapping[str, object] | tuple
@@ -267,6 +267,30 @@ def send_simple_mail(
     return _write_and_queue([draft], attachments=[])[0]
 
 
+def _prebuild(draft: Draft, messages: list[EmailMessage], *, attachments: list[Attachment], date: str) -> None:
+    """Store each row's RFC 5322 bytes (`EmailMessage.mime`): the body built once per draft.
+
+    A masked draft gets none: its bytes would hold the secret the audit masks, so it is built
+    at delivery from the sealed rendering, as before. `date` is when the message was complete
+    and ready to enter the mail system (RFC 5322 3.6.1): the enqueue.
+    """
+    if draft.fields.get("is_masked") or not messages:
+        return
+
+    def headers(message: EmailMessage) -> dict[str, str]:
+        return {"To": message.recipient_email, "Date": date, **delivery.message_headers(message)}
+
+    first = messages[0]
+    template = mime.MimeTemplate.of(mime.django_email(
+        subject=draft.rendered.subject, html=draft.rendered.html, text=draft.rendered.text,
+        from_email=first.from_email, to=[first.recipient_email], cc=first.cc, bcc=first.bcc,
+        reply_to=first.reply_to, headers=headers(first),
+        attachments=[(item.filename, item.content, item.content_type) for item in attachments],
+    ))
+    for message in messages:
+        message.mime = template.for_recipient(headers(message))
+
+
 def _copies(*, cc, bcc, reply_to) -> dict[str, list[str]]:
     reply = parse_addresses(reply_to, field="reply_to") if reply_to else []
     if not reply and settings.SMTP_REPLY_TO:
@@ -347,6 +371,9 @@ def _write_and_queue(drafts: list[Draft], *, attachments: list[Attachment]) -> l
         ]
         for draft in drafts
     ]
+    date = formatdate(localtime=settings.EMAIL_USE_LOCALTIME)
+    for draft, group in zip(drafts, per_draft, strict=True):
+        _prebuild(draft, group, attachments=attachments, date=date)
     messages = [message for group in per_draft for message in group]
     EmailMessage.objects.bulk_create(messages)
     if attachments:

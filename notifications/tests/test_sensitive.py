@@ -19,7 +19,10 @@ URL = f"https://admin-rgz.duckdns.org/accounts/create?token={TOKEN}"
 def stored_columns(message_id) -> str:
     """Every stored column of the row, as text, the way a database dump would show it."""
     row = EmailMessage.objects.filter(pk=message_id).values().get()
-    return " ".join(str(value) for value in row.values())
+    return " ".join(
+        bytes(value).decode("utf-8", "replace") if isinstance(value, (bytes, memoryview)) else str(value)
+        for value in row.values()
+    )
 
 
 def test_the_audit_is_masked_the_recipient_gets_the_real_link_and_the_seal_is_deleted(

@@ -1,0 +1,135 @@
+"""A message's RFC 5322 bytes: built once, when it is queued, and sent as they are.
+
+Building a message with Django's classes (alternatives, base64 attachments, header
+encoding and folding) costs more than sending it. `MimeTemplate.of(email)` does it once for
+what every recipient of one send shares, from the same `EmailMultiAlternatives` a delivery
+would build (`django_email`), and `for_recipient()` fills in the only headers that differ
+per row, `PER_RECIPIENT`, encoded and folded exactly as Django's generator does. The result
+is byte for byte what Django's SMTP backend would send, in Django's header order.
+
+`PrebuiltEmail` carries such bytes through a backend that sends `message().as_bytes()`
+(Django's SMTP backend and ours, see `connections.sends_message_bytes`); every other
+backend gets a message built the usual way.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from email.policy import compat32
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.core.mail.message import forbid_multi_line_headers
+
+#: The headers that differ between the recipients of one send; everything else is shared.
+PER_RECIPIENT = ("To", "Date", "Message-ID", "X-Notification-Id")
+CRLF = b"\r\n"
+# Django's messages use the compat32 policy; its generator folds each header this way.
+_FOLDING = compat32.clone(linesep="\r\n")
+
+
+def django_email(
+    *,
+    subject: str,
+    html: str,
+    text: str,
+    from_email: str,
+    to: Sequence[str],
+    cc: Sequence[str] = (),
+    bcc: Sequence[str] = (),
+    reply_to: Sequence[str] = (),
+    headers: Mapping[str, str],
+    attachments: Iterable[tuple[str, bytes, str]] = (),
+    connection=None,
+) -> EmailMultiAlternatives:
+    """The Django email of a rendering: text body, HTML alternative, attachments."""
+    email = EmailMultiAlternatives(
+        subject=subject, body=text, from_email=from_email, to=list(to), cc=list(cc), bcc=list(bcc),
+        reply_to=list(reply_to), headers=dict(headers), connection=connection,
+    )
+    if html:
+        email.attach_alternative(html, "text/html")
+    for filename, content, content_type in attachments:
+        email.attach(filename, content, content_type)
+    return email
+
+
+@dataclass(frozen=True)
+class MimeTemplate:
+    """A built message with holes for the `PER_RECIPIENT` headers.
+
+    `pieces` are the bytes as built, in order, and in place of each per-recipient header
+    its name. Only the shared part is expensive; filling the holes costs a few header folds.
+    """
+
+    pieces: tuple[bytes | str, ...]
+    encoding: str
+
+    @classmethod
+    def of(cls, email: EmailMultiAlternatives) -> MimeTemplate:
+        """Build `email` once; it must carry every `PER_RECIPIENT` header (any value)."""
+        raw = email.message().as_bytes(linesep="\r\n")
+        head, _, body = raw.partition(CRLF + CRLF)
+        names = {name.lower(): name for name in PER_RECIPIENT}
+        pieces: list[bytes | str] = []
+        for field in _header_fields(head):
+            name = field.partition(b":")[0].decode("ascii").strip().lower()
+            pieces.append(names.get(name, field))
+        missing = set(names.values()) - {piece for piece in pieces if isinstance(piece, str)}
+        if missing:
+            raise ValueError(f"The email lacks the per-recipient headers {sorted(missing)}.")
+        pieces.append(CRLF + body)
+        return cls(tuple(pieces), email.encoding or settings.DEFAULT_CHARSET)
+
+    def for_recipient(self, headers: Mapping[str, str]) -> bytes:
+        """The whole message with these `PER_RECIPIENT` header values."""
+        return b"".join(
+            piece if isinstance(piece, bytes) else self._header(piece, headers[piece]) for piece in self.pieces
+        )
+
+    def _header(self, name: str, value: str) -> bytes:
+        # What Django's SafeMIME classes do on assignment, then what the generator writes.
+        name, value = forbid_multi_line_headers(name, value, self.encoding)
+        return _FOLDING.fold_binary(name, value)
+
+
+def _header_fields(head: bytes) -> list[bytes]:
+    """The header block split into fields, each with its continuation lines and final CRLF."""
+    fields: list[bytes] = []
+    for line in head.split(CRLF):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += line + CRLF
+        else:
+            fields.append(line + CRLF)
+    return fields
+
+
+class PrebuiltEmail(EmailMultiAlternatives):
+    """An email whose message is already built: `message().as_bytes()` are the stored bytes.
+
+    Only for backends that send exactly that (SMTP); the envelope (`from_email`,
+    `recipients()`) and `extra_headers["Message-ID"]` are set as for a built email.
+    """
+
+    def __init__(self, mime: bytes, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.mime = bytes(mime)
+
+    def message(self) -> PrebuiltMessage:
+        return PrebuiltMessage(self.mime)
+
+
+class PrebuiltMessage:
+    """The little of `email.message.Message` an SMTP backend uses: its bytes."""
+
+    def __init__(self, mime: bytes) -> None:
+        self.mime = mime
+
+    def as_bytes(self, unixfrom: bool = False, linesep: str = "\n") -> bytes:
+        return self.mime if linesep == "\r\n" else self.mime.replace(CRLF, linesep.encode())
+
+    def __bytes__(self) -> bytes:
+        return self.as_bytes()
+
+
+__all__ = ["PER_RECIPIENT", "MimeTemplate", "PrebuiltEmail", "django_email"]
