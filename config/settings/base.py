@@ -147,6 +147,8 @@ EMAIL_RATE_LIMIT_TRANSACTIONAL = env.str("EMAIL_RATE_LIMIT_TRANSACTIONAL", defau
 EMAIL_RATE_LIMIT_MARKETING = env.str("EMAIL_RATE_LIMIT_MARKETING", default="1/day")
 EMAIL_MAX_RECIPIENTS_PER_REQUEST = env.int("EMAIL_MAX_RECIPIENTS_PER_REQUEST", default=50)
 EMAIL_MAX_BATCH_ITEMS = env.int("EMAIL_MAX_BATCH_ITEMS", default=500)
+# Messages whose attachments total more are built at delivery, not stored prebuilt per row.
+EMAIL_PREBUILD_MAX_ATTACHMENT_BYTES = env.int("EMAIL_PREBUILD_MAX_ATTACHMENT_BYTES", default=256 * 1024)
 EMAIL_MAX_ATTACHMENT_SIZE_MB = env.float("EMAIL_MAX_ATTACHMENT_SIZE_MB", default=10)
 EMAIL_ALLOWED_ATTACHMENT_TYPES = env.list(
     "EMAIL_ALLOWED_ATTACHMENT_TYPES", default=["pdf", "png", "jpg", "json", "csv"]

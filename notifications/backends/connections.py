@@ -51,6 +51,18 @@ def sends_message_bytes() -> bool:
         return isinstance(_current_backend(), DjangoSMTPBackend)
 
 
+def configured_backend_sends_bytes() -> bool:
+    """Whether `EMAIL_BACKEND` names a backend that sends prebuilt bytes (see above).
+
+    Read from the setting, without building a backend: the sending side asks it before
+    spending time and storage on bytes that the delivery side would not use.
+    """
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    return issubclass(import_string(settings.EMAIL_BACKEND), DjangoSMTPBackend)
+
+
 def send_reusing_connection(backend: BaseEmailBackend, email: DjangoEmail) -> None:
     """Send on the backend's open connection, opening it if needed, and leave it open.
 

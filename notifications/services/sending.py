@@ -23,6 +23,8 @@ from notifications.models import AttachmentBlob, EmailAttachment, EmailMessage, 
 from notifications.recipients import check_recipient_count, parse_addresses
 from notifications.rendering import RenderedEmail, VersionSource, render
 
+from notifications.backends import connections
+
 from . import delivery, mime, sealing
 from .templates import get_template, select_version
 
@@ -271,10 +273,18 @@ def _prebuild(draft: Draft, messages: list[EmailMessage], *, attachments: list[A
     """Store each row's RFC 5322 bytes (`EmailMessage.mime`): the body built once per draft.
 
     A masked draft gets none: its bytes would hold the secret the audit masks, so it is built
-    at delivery from the sealed rendering, as before. `date` is when the message was complete
-    and ready to enter the mail system (RFC 5322 3.6.1): the enqueue.
+    at delivery from the sealed rendering, as before. Nor does a draft whose attachments
+    pass `EMAIL_PREBUILD_MAX_ATTACHMENT_BYTES` (every row would hold its own base64 copy,
+    while the bytes live once in `AttachmentBlob`; encoding them is fast anyway), nor any
+    draft when `EMAIL_BACKEND` does not send prebuilt bytes (ESPs, console, the database
+    SMTP servers). `date` is when the message was complete and ready to enter the mail
+    system (RFC 5322 3.6.1): the enqueue.
     """
     if draft.fields.get("is_masked") or not messages:
+        return
+    if sum(item.size for item in attachments) > settings.EMAIL_PREBUILD_MAX_ATTACHMENT_BYTES:
+        return
+    if not connections.configured_backend_sends_bytes():
         return
 
     def headers(message: EmailMessage) -> dict[str, str]:

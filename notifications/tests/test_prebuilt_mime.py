@@ -17,6 +17,12 @@ from notifications.tests.support.payloads import INVOICE_VARS, WELCOME_VARS
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def prebuilding(settings):
+    """Bytes are prebuilt only for a backend that sends them: configure one (not locmem)."""
+    settings.EMAIL_BACKEND = "notifications.backends.SMTPBackend"
+
 BOUNDARY = re.compile(rb"={15}\d+==")
 DATE = re.compile(rb"^Date: .*?\r\n", re.MULTILINE)
 
@@ -121,11 +127,14 @@ def test_a_row_without_bytes_is_built_at_delivery(default_templates, smtp_backen
     assert "Tech Connect SA" in received.message.get_body(preferencelist=("plain",)).get_content()
 
 
-def test_backends_that_read_the_message_get_a_built_one(default_templates, django_capture_on_commit_callbacks):
+def test_backends_that_read_the_message_get_a_built_one(default_templates, settings, django_capture_on_commit_callbacks):
     from django.core import mail
 
-    with django_capture_on_commit_callbacks(execute=True):
-        [message] = send_invoice("reseller@techconnect.bj")  # pytest-django's locmem backend
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        [message] = send_invoice("reseller@techconnect.bj")
+    assert bytes(EmailMessage.objects.get(pk=message.pk).mime)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # changed before delivery
+    callbacks[0]()
     [sent] = mail.outbox
     assert not isinstance(sent, mime.PrebuiltEmail)
     assert sent.alternatives and sent.attachments[0].filename == "facture février.pdf"
@@ -144,3 +153,22 @@ def test_a_masked_message_stores_no_bytes_and_is_built_from_its_seal(
     [received] = smtp_backend.wait_for(1)
     assert token in received.message.get_body(preferencelist=("plain",)).get_content()
     assert bytes(EmailMessage.objects.get(pk=message.pk).mime) == b""
+
+
+def test_nothing_is_prebuilt_for_a_backend_that_would_not_use_it(default_templates, settings):
+    for backend in ("anymail.backends.sendgrid.EmailBackend", "notifications.backends.DatabaseSMTPBackend",
+                    "django.core.mail.backends.console.EmailBackend"):
+        settings.EMAIL_BACKEND = backend
+        [message] = send_invoice("reseller@techconnect.bj")
+        assert bytes(EmailMessage.objects.get(pk=message.pk).mime) == b"", backend
+
+
+def test_large_attachments_are_not_copied_into_every_row(default_templates, settings):
+    settings.EMAIL_PREBUILD_MAX_ATTACHMENT_BYTES = 1000
+    big = make_pdf("x" * 2000)
+    messages = send_mail_template("billing_invoice_monthly", ["a@rgz.bj", "b@rgz.bj"], INVOICE_VARS,
+                                  attachments=[("big.pdf", big, "application/pdf")])
+    assert all(bytes(EmailMessage.objects.get(pk=m.pk).mime) == b"" for m in messages)
+    settings.EMAIL_PREBUILD_MAX_ATTACHMENT_BYTES = 1_000_000
+    [small] = send_invoice("c@rgz.bj")
+    assert bytes(EmailMessage.objects.get(pk=small.pk).mime)
