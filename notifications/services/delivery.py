@@ -24,7 +24,7 @@ from notifications.services.sealing import content_to_send
 
 logger = logging.getLogger(__name__)
 
-CLAIMED, SKIPPED, SENT, FAILED = "claimed", "skipped", "sent", "failed"
+SKIPPED, SENT, FAILED = "skipped", "sent", "failed"
 
 
 def claim(message_id) -> bool:
