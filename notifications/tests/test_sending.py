@@ -128,14 +128,15 @@ def test_attachment_on_template_that_forbids_them(default_templates):
 
 
 def test_render_error_writes_nothing(db):
-    template = EmailTemplateFactory(required_variables=["name"])
-    with pytest.raises(TemplateError):
-        send(template.key, "a@b.test", {"name": "x\r\nBcc: evil@x.test"},)
-    template_subject = EmailTemplateFactory(
-        required_variables=["name"], versions={"fr": {"subject": "Hi {{ name }}", "html_content": "<p>{{ name }}</p>"}}
+    in_subject = EmailTemplateFactory(required_variables=["name"])  # "Bonjour {{ name }}"
+    with pytest.raises(TemplateError, match="line break"):
+        send(in_subject.key, "a@b.test", {"name": "x\r\nBcc: evil@x.test"})
+    in_body = EmailTemplateFactory(
+        required_variables=["count"],
+        versions={"fr": {"subject": "Parts", "html_content": "<p>{{ 100 // (count|int) }}</p>"}},
     )
-    with pytest.raises(TemplateError):
-        send(template_subject.key, "a@b.test", {"name": "x\r\nBcc: evil@x.test"})
+    with pytest.raises(TemplateError, match="ZeroDivisionError"):
+        send(in_body.key, "a@b.test", {"count": "0"})
     _assert_nothing_written()
 
 

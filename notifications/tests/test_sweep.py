@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from notifications.models import EmailMessage, Status
 from notifications.services.sending import send_mail_template
-from notifications.services.sweep import sweep_stranded_messages
+from notifications.services.sweep import SweepResult, sweep_stranded_messages
 from notifications.tests.support.payloads import WELCOME_VARS
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +35,7 @@ def test_a_claim_left_by_a_dead_worker_is_released_after_its_lease(default_templ
     [message] = send_mail_template("onboarding_welcome", "a@rgz.bj", WELCOME_VARS)
     EmailMessage.objects.filter(pk=message.pk).update(status=Status.SENDING, attempts=1)
     age(message, settings.EMAIL_SENDING_LEASE_SECONDS - 60)
-    assert sweep_stranded_messages() == type(sweep_stranded_messages())(0, 0)
+    assert sweep_stranded_messages() == SweepResult(requeued_from_sending=0, republished=0)
     age(message, settings.EMAIL_SENDING_LEASE_SECONDS + 1)
     result = sweep_stranded_messages()
     assert result.requeued_from_sending == 1 and result.republished == 1
