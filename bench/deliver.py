@@ -1,8 +1,9 @@
 """Delivery speed in one process: N queued messages through the SMTP backend to a local
 aiosmtpd server (its own process, a sink) over one kept-open connection, as a Celery worker
-would deliver them.
+would deliver them: one `deliver_message` task per message, or with --batch in batches of
+EMAIL_DELIVERY_BATCH_SIZE as `deliver_messages` tasks deliver the messages of one send.
 
-    .venv/bin/python bench/deliver.py [N] [--profile]
+    .venv/bin/python bench/deliver.py [N] [--batch] [--profile]
 """
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ setup()
 from django.test.utils import override_settings  # noqa: E402
 
 from notifications.models import EmailMessage, EmailTemplate, Status  # noqa: E402
-from notifications.services import delivery  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from notifications.services import batches, delivery  # noqa: E402
 from notifications.services.sending import send_mail_template  # noqa: E402
 from notifications.tests.support.files import make_pdf  # noqa: E402
 from notifications.tests.support.services import free_port  # noqa: E402
@@ -49,10 +52,17 @@ with override_settings(**smtp):
             attachments=[("invoice.pdf", pdf, "application/pdf")])]
         transaction.get_connection().run_on_commit = []
 
+    batch = "--batch" in sys.argv
+    size = settings.EMAIL_DELIVERY_BATCH_SIZE
+
     def run() -> float:
         started = time.perf_counter()
-        for message_id in ids:
-            delivery.deliver(message_id)
+        if batch:
+            for start in range(0, len(ids), size):
+                batches.deliver_many(message_ids=ids[start:start + size])
+        else:
+            for message_id in ids:
+                delivery.deliver(message_id)
         return time.perf_counter() - started
 
     if "--profile" in sys.argv:
@@ -66,6 +76,7 @@ with override_settings(**smtp):
         elapsed = run()
 server.terminate()
 sent = EmailMessage.objects.filter(status=Status.SENT).count()
+mode = f"in batches of {size}" if batch else "one task each"
 print(f"deliver on {describe_database()}: {count} invoices with a PDF in {elapsed:.2f}s: {count / elapsed:.0f} msg/s; "
-      f"{sent} sent")
+      f"{sent} sent ({mode})")
 print(f"peak RSS {peak_rss_mb():.0f} MB")

@@ -155,6 +155,9 @@ EMAIL_ALLOWED_ATTACHMENT_TYPES = env.list(
 )
 EMAIL_AUDIT_RETENTION_DAYS = env.int("EMAIL_AUDIT_RETENTION_DAYS", default=365)
 EMAIL_AUTO_ANONYMIZE_AFTER_DAYS = env.int("EMAIL_AUTO_ANONYMIZE_AFTER_DAYS", default=90)
+# Messages of one send on the default and bulk lanes share a delivery task, this many at a
+# time (1: a task per message, as on the urgent lane).
+EMAIL_DELIVERY_BATCH_SIZE = env.int("EMAIL_DELIVERY_BATCH_SIZE", default=50)
 # A queued message untouched this long has lost its task: the sweep publishes it again.
 EMAIL_SWEEP_QUEUED_AFTER_SECONDS = env.int("EMAIL_SWEEP_QUEUED_AFTER_SECONDS", default=300)
 # A claim older than this belongs to a worker that died: the sweep puts it back to queued.

@@ -10,6 +10,8 @@ bytes as they are (`services.mime`). It is sent through the process's kept-open 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from datetime import datetime
 from email.utils import parseaddr
 
 from django.core.mail import EmailMultiAlternatives
@@ -102,6 +104,36 @@ def deliver(message_id) -> str:
         logger.info("Message %s is not queued (already claimed or finished); skipping.", message_id)
         return SKIPPED
     message = EmailMessage.objects.get(pk=message_id)
+    outcome = send_claimed(message)
+    if isinstance(outcome, Sent):
+        EmailMessage.objects.filter(pk=message.pk, status=Status.SENDING).update(**outcome.fields())
+        return SENT
+    return outcome
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the backend handed back for one sent message, until the row records it."""
+
+    message_id: object
+    provider_message_id: str
+    sent_via: str
+    from_email: str
+    sent_at: datetime = field(default_factory=timezone.now)
+
+    def fields(self) -> dict:
+        """The columns a `sending` row takes once the backend accepted the message."""
+        return {
+            "status": Status.SENT, "sent_at": self.sent_at, "provider_message_id": self.provider_message_id,
+            "sent_via": self.sent_via,
+            "from_email": self.from_email,  # a database SMTP server may send under its own address
+            "error_message": "", "sealed_content": "", "updated_at": timezone.now(),
+        }
+
+
+def send_claimed(message: EmailMessage) -> Sent | str:
+    """Send a message this worker has claimed: `Sent` for the caller to record, or the final
+    status of a test message (simulated) or of a failure (recorded here)."""
     if message.is_test:
         from notifications.services.simulator import simulate
 
@@ -112,17 +144,7 @@ def deliver(message_id) -> str:
         sent_via = send_email(email)
     except Exception as exc:  # noqa: BLE001 - every backend error is recorded on the row
         return handle_delivery_error(message, exc)
-    EmailMessage.objects.filter(pk=message.pk, status=Status.SENDING).update(
-        status=Status.SENT,
-        sent_at=timezone.now(),
-        provider_message_id=provider_message_id(email)[:255],
-        sent_via=sent_via[:100],
-        from_email=email.from_email,  # a database SMTP server may send under its own address
-        error_message="",
-        sealed_content="",
-        updated_at=timezone.now(),
-    )
-    return SENT
+    return Sent(message.pk, provider_message_id(email)[:255], sent_via[:100], email.from_email)
 
 
 def handle_delivery_error(message: EmailMessage, exc: Exception) -> str:
@@ -142,6 +164,6 @@ def handle_delivery_error(message: EmailMessage, exc: Exception) -> str:
 
 
 __all__ = [
-    "build_email", "claim", "deliver", "email_to_send", "handle_delivery_error", "message_headers",
+    "Sent", "build_email", "claim", "deliver", "send_claimed", "email_to_send", "handle_delivery_error", "message_headers",
     "message_id_header", "prebuilt_email",
 ]

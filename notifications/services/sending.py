@@ -404,8 +404,8 @@ def _write_and_queue(drafts: list[Draft], *, attachments: list[Attachment]) -> l
             for item in attachments
         )
     if active:
-        from notifications.tasks import enqueue_delivery
+        from notifications.tasks import enqueue_deliveries
 
-        for message in messages:
-            transaction.on_commit(lambda m=message: enqueue_delivery(m), robust=True)
+        # If the broker is down, what was not published stays queued for the sweep.
+        transaction.on_commit(lambda: enqueue_deliveries(messages), robust=True)
     return per_draft

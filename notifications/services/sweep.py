@@ -32,7 +32,7 @@ class SweepResult:
 
 def sweep_stranded_messages(*, now=None) -> SweepResult:
     """Re-publish stale `queued` messages and release expired `sending` claims."""
-    from notifications.tasks import enqueue_delivery
+    from notifications.tasks import enqueue_deliveries
 
     now = now or timezone.now()
     lease = now - timedelta(seconds=settings.EMAIL_SENDING_LEASE_SECONDS)
@@ -52,9 +52,14 @@ def sweep_stranded_messages(*, now=None) -> SweepResult:
         .order_by("created_at")
     )
     republished = 0
+    chunk: list[EmailMessage] = []
     for message in due.iterator(chunk_size=500):
-        enqueue_delivery(message)
-        republished += 1
+        chunk.append(message)
+        if len(chunk) == 500:
+            enqueue_deliveries(chunk)
+            republished, chunk = republished + len(chunk), []
+    enqueue_deliveries(chunk)
+    republished += len(chunk)
     if released or republished:
         logger.warning("Sweep: %d expired claims released, %d queued messages re-published.", released, republished)
     return SweepResult(requeued_from_sending=released, republished=republished)

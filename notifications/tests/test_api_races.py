@@ -4,37 +4,15 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection
 
 from notifications.groups import SENDERS
 from notifications.models import EmailMessage, IdempotencyRecord
 from notifications.tests.support.api import ApiClient, create_key, make_user
+from notifications.tests.support.concurrency import concurrently
 from notifications.tests.support.services import require_postgres
 from notifications.tests.support.payloads import WELCOME
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def concurrently(count: int, call) -> list:
-    """Run `call()` in `count` threads released together; each thread has its own connection."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def worker(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = call()
-        except Exception as exc:  # noqa: BLE001 - surfaced by the assertions below
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    return results
 
 
 @pytest.mark.parametrize("round_", range(3))

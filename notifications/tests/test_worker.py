@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
+from django.db import transaction
 
 from notifications.models import EmailMessage, Status
 from notifications.services.sending import send_mail_template
 from notifications.tests.support.services import require_postgres
 from notifications.tests.support.worker import wait_until
-from notifications.tests.support.payloads import INVOICE_VARS
+from notifications.tests.support.payloads import INCIDENT_VARS, INVOICE_VARS
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -36,18 +38,28 @@ RMA_VARS = {"rma_number": "RMA-1", "serial_number": "SN-1", "status": "ouvert", 
 
 @pytest.mark.smtp_delay(0.3)
 def test_two_workers_released_together_on_the_same_ids_send_each_once(default_templates, start_worker, smtp_server):
-    """Every id is queued twice; two workers race for them against a slow SMTP server."""
+    """Each id has two tasks, one after the other, as a broker redelivery would leave them.
+
+    They are published once both workers are idle, so with a prefetch of one the two tasks
+    of the first id reach the two processes together. Across processes the collision is a
+    matter of milliseconds; the claim's atomicity itself is raced deterministically by
+    threads in test_batch_delivery.py. This proves the whole path: ten sent, each once.
+    """
     require_postgres()
     from notifications.tasks import deliver_message
 
-    messages = [
-        send_mail_template("rma_confirmation", f"reseller{index}@techconnect.bj", RMA_VARS)[0] for index in range(10)
-    ]
-    for message in messages:  # a second task for each id, as a broker redelivery would
-        deliver_message.apply_async(args=[str(message.pk)], queue=message.lane)
+    with transaction.atomic():  # rows queued here, their tasks published below in pairs
+        messages = [
+            send_mail_template("rma_confirmation", f"reseller{index}@techconnect.bj", RMA_VARS)[0]
+            for index in range(10)
+        ]
+        transaction.get_connection().run_on_commit.clear()
     first, second = start_worker(name="w1", wait=False), start_worker(name="w2", wait=False)
     first.wait_ready()
     second.wait_ready()
+    for message in messages:
+        for _ in range(2):
+            deliver_message.apply_async(args=[str(message.pk)], queue=message.lane)
     ids = {str(m.pk) for m in messages}
     assert wait_until(lambda: EmailMessage.objects.filter(pk__in=ids, status=Status.SENT).count() == 10, 120)
     time.sleep(1.0)  # any duplicate would be in flight by now
@@ -55,8 +67,51 @@ def test_two_workers_released_together_on_the_same_ids_send_each_once(default_te
     assert len(received) == 10
     assert sorted(r.message["X-Notification-Id"] for r in received) == sorted(ids)
     assert set(EmailMessage.objects.filter(pk__in=ids).values_list("attempts", flat=True)) == {1}
-    both = "notifications.deliver_message[" in first.log() and "notifications.deliver_message[" in second.log()
-    assert both, "both workers should have taken tasks"
+    logs = first.log() + second.log()
+    assert "succeeded in" in first.log() and "succeeded in" in second.log(), "both workers should have taken tasks"
+    assert logs.count("'skipped'") == 10, logs  # every id's second task found it claimed
+
+
+def test_a_send_to_many_shares_one_task_on_the_default_lane_and_urgent_messages_each_get_their_own(
+    default_templates, start_worker, smtp_server
+):
+    batch = send_mail_template("rma_confirmation", [f"reseller{i}@techconnect.bj" for i in range(3)], RMA_VARS)
+    urgent = send_mail_template("incident_alert_critical", "reseller@techconnect.bj", INCIDENT_VARS)
+    assert [m.lane for m in batch] == ["default"] * 3 and [m.lane for m in urgent] == ["urgent"] * 2  # + noc@rgz.bj
+
+    worker = start_worker()
+    received = smtp_server.wait_for(5, timeout=60)
+    assert len(received) == 5, worker.log()
+    ids = [m.pk for m in batch + urgent]
+    assert wait_until(lambda: EmailMessage.objects.filter(pk__in=ids, status=Status.SENT).count() == 5), worker.log()
+    log = worker.log()
+    assert len(task_ids(log, "notifications.deliver_messages")) == 1, log
+    assert len(task_ids(log, "notifications.deliver_message")) == 2, log
+    assert "{'skipped': 0, 'sent': 3}" in log
+
+
+def task_ids(log: str, task: str) -> set[str]:
+    """The ids of the tasks named `task` that the worker logged as received."""
+    return set(re.findall(rf"Task {re.escape(task)}\[([0-9a-f-]+)\] received", log))
+
+
+@pytest.mark.smtp_delay(0.2)
+def test_two_workers_with_batches_of_the_same_ids_send_each_once(default_templates, start_worker, smtp_server):
+    """Each worker gets a batch task holding all ten ids; their claims overlap on PostgreSQL."""
+    require_postgres()
+    from notifications.tasks import deliver_messages
+
+    messages = send_mail_template("rma_confirmation", [f"reseller{i}@techconnect.bj" for i in range(10)], RMA_VARS)
+    ids = [str(m.pk) for m in messages]
+    deliver_messages.apply_async(args=[list(reversed(ids))], queue="default")  # a second batch, in another order
+    first, second = start_worker(name="w1", wait=False), start_worker(name="w2", wait=False)
+    first.wait_ready()
+    second.wait_ready()
+    assert wait_until(lambda: EmailMessage.objects.filter(pk__in=ids, status=Status.SENT).count() == 10, 120)
+    time.sleep(1.0)  # any duplicate would be in flight by now
+    received = smtp_server.received
+    assert sorted(r.message["X-Notification-Id"] for r in received) == sorted(ids)
+    assert set(EmailMessage.objects.filter(pk__in=ids).values_list("attempts", flat=True)) == {1}
 
 
 @pytest.mark.django_db(transaction=False)
