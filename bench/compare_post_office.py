@@ -6,7 +6,8 @@ N (default 500) queued messages are delivered in ONE process over one kept-open 
 an aiosmtpd Sink running in another process; only the delivery step is timed. Our figures come from
 `bench/deliver.py N` (a task per message, as messages sent one call each are delivered) and
 `bench/deliver.py N --batch` (batches of EMAIL_DELIVERY_BATCH_SIZE, as the messages of one multi-recipient
-or send-batch call are delivered), run unchanged with the project's `.venv`. post_office's comes from an inner
+or send-batch call are delivered), run unchanged with the project's `.venv`; `bench/deliver.py N --floor`
+sends the same bytes with bare smtplib and no database, the ceiling this server allows any client. post_office's comes from an inner
 script run in a throwaway virtualenv outside the repo (created on first use, then reused; post_office
 never enters requirements.txt or `.venv`) with Django, django-post_office and aiosmtpd pinned below.
 
@@ -49,6 +50,7 @@ VENV = Path(os.environ.get("POST_OFFICE_BENCH_VENV", "/tmp/notif-bench-post-offi
 PINS = {"Django": "5.2.19", "django-post_office": "3.12.0", "aiosmtpd": "1.4.6"}
 PG_PIN = {"psycopg[binary]": "3.3.9"}  # the project's own psycopg version, only for --postgres
 PG = {"HOST": "127.0.0.1", "PORT": "5432", "USER": "postgres"}
+MODES = {"one task each": [], "batched": ["--batch"], "smtplib floor": ["--floor"]}
 
 RENDER = """
 import base64, json, sys
@@ -250,7 +252,7 @@ def post_office_run(count: int, workload: Path, postgres: bool, profile: bool) -
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def our_run(count: int, postgres: bool, batch: bool) -> dict:
+def our_run(count: int, postgres: bool, mode: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     dbname = f"notif_bench_ours_{os.getpid()}"
     if postgres:
@@ -258,8 +260,7 @@ def our_run(count: int, postgres: bool, batch: bool) -> dict:
         psql(f"CREATE DATABASE {dbname}")
         env["DATABASE_URL"] = f"postgres://{PG['USER']}@{PG['HOST']}:{PG['PORT']}/{dbname}"
     try:
-        out = run([str(OUR_PYTHON), "bench/deliver.py", str(count), *(["--batch"] if batch else [])],
-                  cwd=ROOT, env=env).stdout
+        out = run([str(OUR_PYTHON), "bench/deliver.py", str(count), *MODES[mode]], cwd=ROOT, env=env).stdout
     except subprocess.CalledProcessError as exc:
         sys.exit(f"bench/deliver.py failed:\n{exc.stdout}\n{exc.stderr}")
     finally:
@@ -280,7 +281,7 @@ def compare(count: int, runs: int, postgres: bool, profile: bool, workload: Path
     label = "postgresql" if postgres else "sqlite"
     print(f"\n== {label}: {count} messages, {runs} runs each ==", flush=True)
     theirs: list[float] = []
-    ours: dict[str, list[float]] = {"one task each": [], "batched": []}
+    ours: dict[str, list[float]] = {mode: [] for mode in MODES}
     for index in range(1, runs + 1):
         po = post_office_run(count, workload, postgres, False)
         complete = po["sent"] == po["queued"] == count
@@ -291,7 +292,7 @@ def compare(count: int, runs: int, postgres: bool, profile: bool, workload: Path
         if complete:
             theirs.append(po_rate)
         for mode, rates in ours.items():
-            mine = our_run(count, postgres, batch=mode == "batched")
+            mine = our_run(count, postgres, mode)
             my_rate = count / mine["elapsed"]
             print(f"run {index} ours, {mode}: {count} in {mine['elapsed']:.2f} s = {my_rate:.0f} msg/s "
                   f"({mine['sent']}/{count} sent, on {mine['database']})"

@@ -2,8 +2,10 @@
 aiosmtpd server (its own process, a sink) over one kept-open connection, as a Celery worker
 would deliver them: one `deliver_message` task per message, or with --batch in batches of
 EMAIL_DELIVERY_BATCH_SIZE as `deliver_messages` tasks deliver the messages of one send.
+--floor sends the same stored bytes with bare smtplib and no database: the most any client
+in Python gets from this server, the ceiling for us and for django-post_office alike.
 
-    .venv/bin/python bench/deliver.py [N] [--batch] [--profile]
+    .venv/bin/python bench/deliver.py [N] [--batch | --floor] [--profile]
 """
 from __future__ import annotations
 
@@ -55,8 +57,21 @@ with override_settings(**smtp):
     batch = "--batch" in sys.argv
     size = settings.EMAIL_DELIVERY_BATCH_SIZE
 
+    floor = "--floor" in sys.argv
+    if floor:
+        import smtplib
+
+        stored = list(EmailMessage.objects.filter(pk__in=ids).values_list("recipient_email", "from_email", "mime"))
+
     def run() -> float:
         started = time.perf_counter()
+        if floor:
+            with smtplib.SMTP("127.0.0.1", port) as client:
+                for recipient, sender, mime in stored:
+                    client.sendmail(sender, [recipient], bytes(mime))
+                elapsed = time.perf_counter() - started
+            EmailMessage.objects.filter(pk__in=ids).update(status=Status.SENT)  # counted as sent, untimed
+            return elapsed
         if batch:
             for start in range(0, len(ids), size):
                 batches.deliver_many(message_ids=ids[start:start + size])
@@ -76,7 +91,7 @@ with override_settings(**smtp):
         elapsed = run()
 server.terminate()
 sent = EmailMessage.objects.filter(status=Status.SENT).count()
-mode = f"in batches of {size}" if batch else "one task each"
+mode = "bare smtplib, no database" if floor else f"in batches of {size}" if batch else "one task each"
 print(f"deliver on {describe_database()}: {count} invoices with a PDF in {elapsed:.2f}s: {count / elapsed:.0f} msg/s; "
       f"{sent} sent ({mode})")
 print(f"peak RSS {peak_rss_mb():.0f} MB")
