@@ -123,11 +123,18 @@ def test_same_key_with_another_body_is_a_422(sender):
 
 
 def test_the_same_key_from_another_api_key_is_independent(default_templates):
-    one = ApiClient(create_key(make_user("one", SENDERS)))
-    two = ApiClient(create_key(make_user("two", SENDERS)))
+    """Scoped per API key, not per user: two keys of one service each send once."""
+    user = make_user("svc", SENDERS)
+    one, two = ApiClient(create_key(user)), ApiClient(create_key(user))
     headers = {"Idempotency-Key": "shared"}
-    assert one.post("/api/v1/email/send", WELCOME, headers=headers).status_code == 201
-    assert two.post("/api/v1/email/send", WELCOME, headers=headers).status_code == 201
+    first = one.post("/api/v1/email/send", WELCOME, headers=headers)
+    second = two.post("/api/v1/email/send", WELCOME, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json()["items"][0]["id"] != second.json()["items"][0]["id"]
+    assert EmailMessage.objects.count() == 2
+    assert IdempotencyRecord.objects.filter(key="shared").count() == 2
+    # Each key still answers its own first response to a retry.
+    assert one.post("/api/v1/email/send", WELCOME, headers=headers).json() == first.json()
     assert EmailMessage.objects.count() == 2
 
 

@@ -8,7 +8,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from notifications.exceptions import ImmutableVersionError
-from notifications.models import EmailTemplate, EmailTemplateVersion
+from notifications.models import APIKey, EmailTemplate, EmailTemplateVersion
+from notifications.models.access import hash_key
 from notifications.services.templates import create_template_version
 
 pytestmark = pytest.mark.django_db
@@ -83,3 +84,33 @@ def test_ensure_admin_creates_one_superuser_once():
     call_command("ensure_admin", stdout=again)
     assert again.getvalue().startswith("A superuser exists") and "password:" not in again.getvalue()
     assert get_user_model().objects.count() == 1
+
+
+def test_create_api_key_stores_its_name_and_makes_test_keys_with_test():
+    from django.core.management.base import CommandError
+
+    from notifications.groups import SENDERS
+    from notifications.tests.support.api import make_user
+
+    user = make_user("billing-service", SENDERS)
+
+    def create(*args) -> tuple[str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        call_command("create_api_key", "billing-service", *args, stdout=out, stderr=err)
+        return out.getvalue().strip(), err.getvalue()
+
+    test_raw, test_said = create("--name", "Facturation (CI)", "--test")
+    live_raw, live_said = create("--name", "Facturation")
+    unnamed_raw, _ = create()
+
+    by_raw = {raw: APIKey.objects.get(key_hash=hash_key(raw)) for raw in (test_raw, live_raw, unnamed_raw)}
+    assert {raw: (key.user, key.name, key.is_test) for raw, key in by_raw.items()} == {
+        test_raw: (user, "Facturation (CI)", True),
+        live_raw: (user, "Facturation", False),
+        unnamed_raw: (user, "", False),
+    }
+    assert test_raw.startswith("ntf_test_") and live_raw.startswith("ntf_live_")
+    assert test_said.startswith("Test key for billing-service") and live_said.startswith("Key for billing-service")
+    with pytest.raises(CommandError, match="No user named 'nobody'"):
+        call_command("create_api_key", "nobody", "--name", "x", stdout=io.StringIO(), stderr=io.StringIO())
+    assert APIKey.objects.count() == 3

@@ -188,3 +188,34 @@ def test_declarations_ignore_loop_variables_and_macros():
         required=["items"],
         optional={},
     )
+
+
+@pytest.mark.django_db
+def test_a_saved_version_is_compiled_once_and_the_compiled_template_reused():
+    """Versions are immutable, so their compiled parts are cached under the version's id:
+    the first send compiles them, every later render of that version reuses the same objects."""
+    from notifications.rendering.environment import compile_part
+    from notifications.services.sending import send_mail_template
+    from notifications.tests.factories import EmailTemplateFactory
+
+    template = EmailTemplateFactory(versions={"fr": {
+        "subject": "Bonjour {{ name }}", "html_content": "<p>Salut {{ name }}</p>", "text_content": "Salut {{ name }} !",
+    }})
+    version = template.versions.get()
+    parts = {"subject": False, "html": True, "text": False}
+
+    def cached() -> dict:
+        # Asked under the version's id, the cache answers what the send compiled: not this source.
+        return {part: compile_part("pas compilé", part=part, html=html, cache_key=version.pk)
+                for part, html in parts.items()}
+
+    [first] = send_mail_template(template.key, "awa@rgz.bj", {"name": "Awa"})
+    compiled = cached()
+    assert {part: t.render(name="Kofi") for part, t in compiled.items()} == {
+        "subject": "Bonjour Kofi", "html": "<p>Salut Kofi</p>", "text": "Salut Kofi !",
+    }
+    [second] = send_mail_template(template.key, "kofi@rgz.bj", {"name": "Kofi"})
+    assert (first.subject, second.subject) == ("Bonjour Awa", "Bonjour Kofi")
+    assert all(again is compiled[part] for part, again in cached().items())  # reused, not compiled again
+    # An unsaved preview (no id) is compiled each time and never cached.
+    assert compile_part("Aperçu", part="subject", html=False) is not compile_part("Aperçu", part="subject", html=False)

@@ -15,8 +15,12 @@ pytestmark = pytest.mark.django_db
 
 
 def test_invoice_with_pdf_arrives_with_both_alternatives_and_the_same_pdf(
-    default_templates, smtp_backend, django_capture_on_commit_callbacks
+    default_templates, smtp_backend, settings, django_capture_on_commit_callbacks
 ):
+    # Not the test settings' values: what arrives must come from these settings as they are now.
+    settings.SMTP_FROM_NAME = "Facturation RGZ"
+    settings.SMTP_FROM_EMAIL = "factures@billing.rgz.bj"
+    settings.SMTP_REPLY_TO = "compta@rgz.bj"
     pdf = make_pdf("Facture INV-2026-0001")
     with django_capture_on_commit_callbacks(execute=True):
         [message] = send_mail_template(
@@ -30,8 +34,9 @@ def test_invoice_with_pdf_arrives_with_both_alternatives_and_the_same_pdf(
     mail = received.message
     assert received.rcpt_tos == ["reseller@techconnect.bj"]
     assert mail["Subject"] == "Facture RGZ — février 2026"
-    assert mail["From"] == "RGZ Notifications <noreply@rgz.bj>"
-    assert mail["Reply-To"] == "support@rgz.bj"
+    assert received.mail_from == "factures@billing.rgz.bj"
+    assert mail["From"] == "Facturation RGZ <factures@billing.rgz.bj>"
+    assert mail["Reply-To"] == "compta@rgz.bj"
     text = mail.get_body(preferencelist=("plain",)).get_content()
     html = mail.get_body(preferencelist=("html",)).get_content()
     assert "Tech Connect SA" in text and "INV-2026-0001" in text and "<" not in text.split("\n")[0]

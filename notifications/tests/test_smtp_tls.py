@@ -97,7 +97,7 @@ def test_a_certificate_the_client_does_not_trust_is_refused(
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_wrong_password_is_permanent_clear_and_never_logged(
-    backend, pki, settings, start_smtp_server, django_capture_on_commit_callbacks, caplog
+    backend, pki, settings, start_smtp_server, django_capture_on_commit_callbacks, caplog, capfd
 ):
     wrong = "Wr0ng-but-s3cret!"
     server = start_smtp_server(tls=pki["good"].server_context(), login=(USER, PASSWORD))
@@ -105,7 +105,9 @@ def test_a_wrong_password_is_permanent_clear_and_never_logged(
     BACKENDS[backend](settings, server, security=SMTPSecurity.STARTTLS, password=wrong)
 
     caplog.set_level(logging.DEBUG)
+    capfd.readouterr()  # start from nothing: only what the send printed is checked
     message = send(django_capture_on_commit_callbacks)
+    printed = capfd.readouterr()  # what reached stdout and stderr: smtplib's debug output goes there
 
     assert message.status == Status.FAILED and server.received == []
     assert message.error_message.startswith("permanent: ")
@@ -118,6 +120,8 @@ def test_a_wrong_password_is_permanent_clear_and_never_logged(
     for secret in (wrong, base64.b64encode(wrong.encode()).decode(), PASSWORD):
         assert secret not in text
         assert secret not in message.error_message
+        assert secret not in printed.out
+        assert secret not in printed.err
 
 
 def test_starttls_if_offered_upgrades_when_offered_and_sends_plain_otherwise(
