@@ -1,12 +1,12 @@
-"""Deliver many queued messages in one task: one claim, one read, one write of outcomes.
+"""Deliver many queued messages in one task: one claim that reads them, one write of outcomes.
 
-Delivered one by one (`delivery.deliver`), a message costs three database round trips
-around one SMTP exchange, and on PostgreSQL they cost more than the exchange. A batch
-claims its ids with one `UPDATE … WHERE id IN (…) AND status = 'queued' RETURNING id`
-(PostgreSQL; SQLite 3.35 and later), reads the claimed rows with one SELECT, sends each
-over the process's kept-open connection (`backends.connections`) and records the sent ones
-with one UPDATE per flush. The claim stays atomic per row: two workers holding the same
-ids each send only the rows their own UPDATE returned.
+Delivered one by one (`delivery.deliver`), a message costs two database round trips (its
+claim, which returns the row, and its outcome) around one SMTP exchange, and on PostgreSQL
+they cost about as much as the exchange. A batch claims all its ids in one UPDATE that
+returns their rows (`services.claims`), sends each over the process's kept-open connection
+(`backends.connections`) and records the sent ones with one UPDATE per flush. The claim
+stays atomic per row: two workers holding the same ids each send only the rows their own
+UPDATE returned.
 
 Two windows stay bounded. The sent ones are recorded at least every `FLUSH_SECONDS`, so a
 worker killed mid-batch leaves at most that much to be sent again after its lease. And a
@@ -28,7 +28,8 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from notifications.models import EmailMessage, Status
-from notifications.services.delivery import SKIPPED, Sent, claim, send_claimed
+from notifications.services.claims import claim_many
+from notifications.services.delivery import SKIPPED, Sent, send_claimed
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +45,11 @@ def deliver_many(*, message_ids: Sequence) -> dict[str, int]:
     `released` (put back to `queued` for another task, see the module's docstring).
     """
     wanted = list(dict.fromkeys(EmailMessage._meta.pk.to_python(value) for value in message_ids))
-    claimed = claim_many(wanted)
-    counts = Counter({SKIPPED: len(wanted) - len(claimed)})
-    if not claimed:
+    rows = {message.pk: message for message in claim_many(wanted)}
+    counts = Counter({SKIPPED: len(wanted) - len(rows)})
+    if not rows:
         return dict(counts)
     claimed_at = time.monotonic()
-    rows = EmailMessage.objects.in_bulk(claimed)
     order = [pk for pk in wanted if pk in rows]
     pending: list[Sent] = []
     last_flush = claimed_at
@@ -70,28 +70,6 @@ def deliver_many(*, message_ids: Sequence) -> dict[str, int]:
         # Whatever stopped the loop, what the servers accepted is recorded.
         record_sent(pending)
     return dict(counts)
-
-
-def claim_many(message_ids: Sequence) -> list:
-    """Move the queued ones of `message_ids` to `sending`; returns the ids this call claimed."""
-    if not message_ids:
-        return []
-    if connection.vendor not in {"postgresql", "sqlite"}:  # no UPDATE … RETURNING: one by one
-        return [pk for pk in message_ids if claim(pk)]
-    meta = EmailMessage._meta
-    quote = connection.ops.quote_name
-    status, attempts, updated_at = (quote(meta.get_field(name).column) for name in ("status", "attempts", "updated_at"))
-    pk_column = quote(meta.pk.column)
-    placeholders = ", ".join(["%s"] * len(message_ids))
-    sql = (
-        f"UPDATE {quote(meta.db_table)} SET {status} = %s, {attempts} = {attempts} + 1, {updated_at} = %s "
-        f"WHERE {pk_column} IN ({placeholders}) AND {status} = %s RETURNING {pk_column}"
-    )
-    now = meta.get_field("updated_at").get_db_prep_value(timezone.now(), connection)
-    params = [Status.SENDING, now, *(meta.pk.get_db_prep_value(pk, connection) for pk in message_ids), Status.QUEUED]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [meta.pk.to_python(row[0]) for row in cursor.fetchall()]
 
 
 def record_sent(outcomes: Sequence[Sent]) -> None:

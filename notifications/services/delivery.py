@@ -1,8 +1,8 @@
 """Deliver one queued message through the configured email backend.
 
-The claim is a conditional UPDATE from `queued` to `sending`: whichever worker (or
-redelivered task) wins it is the only one that sends, on any database and any number of
-workers. Everything else reads the row the claim produced; the message is built from the
+The claim (`services.claims`) is a conditional UPDATE from `queued` to `sending` that
+returns the row: whichever worker (or redelivered task) wins it is the only one that sends,
+on any database and any number of workers. The message is built from the
 stored rendering, never re-rendered, or is the bytes built at enqueue when the backend sends
 bytes as they are (`services.mime`). It is sent through the process's kept-open backend
 (`notifications.backends.connections`), so a worker reuses one connection per server.
@@ -15,27 +15,18 @@ from datetime import datetime
 from email.utils import parseaddr
 
 from django.core.mail import EmailMultiAlternatives
-from django.db.models import F
 from django.utils import timezone
 
 from notifications.backends.connections import send_email, sends_message_bytes
 from notifications.backends.errors import classify_delivery_error
 from notifications.models import EmailMessage, Status
+from notifications.services.claims import claim
 from notifications.services.mime import PrebuiltEmail, django_email
 from notifications.services.sealing import content_to_send
 
 logger = logging.getLogger(__name__)
 
 SKIPPED, SENT, FAILED = "skipped", "sent", "failed"
-
-
-def claim(message_id) -> bool:
-    """Move the message from `queued` to `sending`; False when someone else has it."""
-    return bool(
-        EmailMessage.objects.filter(pk=message_id, status=Status.QUEUED).update(
-            status=Status.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
-        )
-    )
 
 
 def message_id_header(message: EmailMessage) -> str:
@@ -100,10 +91,10 @@ def provider_message_id(email: EmailMultiAlternatives) -> str:
 
 def deliver(message_id) -> str:
     """Claim, send and record one message. Returns SENT, FAILED or SKIPPED."""
-    if not claim(message_id):
+    message = claim(message_id)
+    if message is None:
         logger.info("Message %s is not queued (already claimed or finished); skipping.", message_id)
         return SKIPPED
-    message = EmailMessage.objects.get(pk=message_id)
     outcome = send_claimed(message)
     if isinstance(outcome, Sent):
         EmailMessage.objects.filter(pk=message.pk, status=Status.SENDING).update(**outcome.fields())
@@ -164,6 +155,6 @@ def handle_delivery_error(message: EmailMessage, exc: Exception) -> str:
 
 
 __all__ = [
-    "Sent", "build_email", "claim", "deliver", "send_claimed", "email_to_send", "handle_delivery_error", "message_headers",
+    "Sent", "build_email", "deliver", "send_claimed", "email_to_send", "handle_delivery_error", "message_headers",
     "message_id_header", "prebuilt_email",
 ]
