@@ -133,6 +133,8 @@ EMAIL_TIMEOUT = env.int("SMTP_TIMEOUT_SECONDS", default=30)
 # CA bundle (PEM) that SMTP servers' certificates are verified against instead of the
 # system's; honoured by notifications.backends.SMTPBackend and DatabaseSMTPBackend.
 SMTP_SSL_CAFILE = env.str("SMTP_SSL_CAFILE", default="")
+# DatabaseSMTPBackend: a server that failed is tried after the others for this long.
+SMTP_FAILOVER_COOLDOWN_SECONDS = env.int("SMTP_FAILOVER_COOLDOWN_SECONDS", default=30)
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "sent_emails"))
 
 SMTP_FROM_NAME = env.str("SMTP_FROM_NAME", default="Notifications")

@@ -8,13 +8,20 @@ recipients, content) is raised at once: another server would refuse it too.
 
 One connection per server is kept open between messages, and reopened when the row's
 connection settings change. No active row is a transient error: an operator can add one.
+
+A server that failed rests for `SMTP_FAILOVER_COOLDOWN_SECONDS`: meanwhile it is tried only
+after the others, so a primary that times out costs its timeout once, not on every message
+(a batch of fifty behind a blackholed host would otherwise wait fifty timeouts). An edit of
+its connection settings in the admin ends the rest at once.
 """
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from email.utils import formataddr, parseaddr
 
+from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import EmailMessage as DjangoEmail
 
@@ -42,6 +49,7 @@ class DatabaseSMTPBackend(BaseEmailBackend):
     def __init__(self, fail_silently: bool = False, **kwargs) -> None:
         super().__init__(fail_silently=fail_silently)
         self._servers: dict = {}
+        self._resting: dict[tuple, float] = {}  # (pk, connection fingerprint) -> monotonic end of rest
 
     def open(self) -> None:
         """Connections are opened per server, on first use."""
@@ -73,7 +81,7 @@ class DatabaseSMTPBackend(BaseEmailBackend):
         self._forget_servers_except({config.pk for config in configs})
         requested_from = email.from_email
         failures = []
-        for config in configs:
+        for config in self._in_turn(configs):
             email.from_email = _sender(requested_from, config)
             try:
                 send_reusing_connection(self._server(config), email)
@@ -82,16 +90,30 @@ class DatabaseSMTPBackend(BaseEmailBackend):
                     email.from_email = requested_from
                     raise
                 self._forget(config.pk)
+                self._rest(config)
                 failures.append((config.name, config.address, exc))
                 logger.warning(
                     "SMTP server %r (%s) is unusable, trying the next: %s",
                     config.name, config.address, classify_delivery_error(exc),
                 )
                 continue
+            self._resting.pop(_rest_key(config), None)
             email.sent_via = config.name
             return
         email.from_email = requested_from
         raise AllSMTPServersFailed(failures)
+
+    def _in_turn(self, configs: list[SMTPServerConfig]) -> list[SMTPServerConfig]:
+        """The servers in `order`, those resting after a failure moved behind the others."""
+        now = time.monotonic()
+        keys = {_rest_key(config) for config in configs}
+        self._resting = {key: until for key, until in self._resting.items() if key in keys and until > now}
+        return sorted(configs, key=lambda config: _rest_key(config) in self._resting)  # stable: order kept
+
+    def _rest(self, config: SMTPServerConfig) -> None:
+        cooldown = settings.SMTP_FAILOVER_COOLDOWN_SECONDS
+        if cooldown > 0:
+            self._resting[_rest_key(config)] = time.monotonic() + cooldown
 
     def _server(self, config: SMTPServerConfig) -> SMTPBackend:
         """This server's kept-open backend, rebuilt when its connection settings changed."""
@@ -123,6 +145,10 @@ class DatabaseSMTPBackend(BaseEmailBackend):
     def _forget_servers_except(self, keep: set) -> None:
         for pk in set(self._servers) - keep:
             self._forget(pk)
+
+
+def _rest_key(config: SMTPServerConfig) -> tuple:
+    return (config.pk, config.connection_fingerprint())
 
 
 def _sender(requested: str, config: SMTPServerConfig) -> str:

@@ -9,6 +9,7 @@ from django.urls import reverse
 from notifications.models import EmailMessage, SMTPSecurity, SMTPServerConfig, Status
 from notifications.services.sending import send_simple_mail
 from notifications.tests.support.services import free_port
+from notifications.tests.support.smtp import SilentServer
 
 pytestmark = pytest.mark.django_db
 
@@ -183,3 +184,61 @@ def test_a_deactivated_server_is_no_longer_used(database_smtp, start_smtp_server
 
     assert send().sent_via == "backup"
     assert len(first.received) == 1
+
+
+@pytest.fixture
+def silent_server():
+    server = SilentServer().start()
+    yield server
+    server.stop()
+
+
+def test_a_primary_that_times_out_costs_its_timeout_once_then_rests_behind_the_backup(
+    database_smtp, start_smtp_server, send, silent_server, settings
+):
+    settings.SMTP_FAILOVER_COOLDOWN_SECONDS = 300
+    backup = start_smtp_server()
+    primary = server_config("primary", silent_server, order=1)
+    SMTPServerConfig.objects.filter(pk=primary.pk).update(timeout_seconds=1)
+    server_config("backup", backup, order=2)
+
+    messages = [send(subject=f"n{index}") for index in range(4)]
+
+    assert [m.sent_via for m in messages] == ["backup"] * 4
+    assert silent_server.connections == 1  # tried once, then left to rest
+    assert [r.message["Subject"] for r in backup.wait_for(4)] == ["n0", "n1", "n2", "n3"]
+
+    # Fixing the primary in the admin ends its rest: the next message goes through it.
+    fixed = start_smtp_server()
+    SMTPServerConfig.objects.filter(pk=primary.pk).update(host=fixed.host, port=fixed.port)
+    assert send(subject="n4").sent_via == "primary"
+    assert [r.message["Subject"] for r in fixed.wait_for(1)] == ["n4"]
+
+
+def test_with_no_cooldown_a_primary_that_times_out_is_tried_first_for_every_message(
+    database_smtp, start_smtp_server, send, silent_server, settings
+):
+    settings.SMTP_FAILOVER_COOLDOWN_SECONDS = 0
+    backup = start_smtp_server()
+    primary = server_config("primary", silent_server, order=1)
+    SMTPServerConfig.objects.filter(pk=primary.pk).update(timeout_seconds=1)
+    server_config("backup", backup, order=2)
+
+    assert [send(subject=f"n{index}").sent_via for index in range(2)] == ["backup", "backup"]
+    assert silent_server.connections == 2
+
+
+def test_a_resting_server_is_still_tried_when_every_other_one_fails(
+    database_smtp, start_smtp_server, send, settings
+):
+    settings.SMTP_FAILOVER_COOLDOWN_SECONDS = 300
+    host, port = nobody_listening()
+    server_config("primary", (host, port), order=1)
+    backup = start_smtp_server()
+    server_config("backup", backup, order=2)
+    assert send(subject="one").sent_via == "backup"  # the primary failed: it rests
+
+    backup.stop()
+    primary = start_smtp_server(port=port)  # the primary is back on its address, the backup is gone
+    assert send(subject="two").sent_via == "primary"  # tried after the backup, as the last resort
+    assert [r.message["Subject"] for r in primary.wait_for(1)] == ["two"]

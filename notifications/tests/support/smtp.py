@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import socket
 import ssl
 import threading
 import time
@@ -141,3 +142,39 @@ class SMTPServer:
         while len(self.received) < count and time.monotonic() < deadline:
             time.sleep(0.05)
         return list(self.received)
+
+
+class SilentServer:
+    """A host that takes TCP connections and never says a word: a client waits for its timeout.
+
+    It counts the connections it was offered, so a test can tell how often a client tried it.
+    """
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.host, self.port = self._socket.getsockname()[:2]
+        self._held: list[socket.socket] = []
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def connections(self) -> int:
+        return len(self._held)
+
+    def start(self) -> SilentServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._socket.close()
+        for held in self._held:
+            held.close()
+
+    def _accept(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                return
+            self._held.append(connection)  # held open, never answered
