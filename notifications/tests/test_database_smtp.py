@@ -18,8 +18,8 @@ def server_config(name: str, server, *, order: int, **fields) -> SMTPServerConfi
     """A row pointing at a test server (or at a `(host, port)` nobody listens on)."""
     host, port = (server.host, server.port) if hasattr(server, "port") else server
     password = fields.pop("password", "")
-    config = SMTPServerConfig(name=name, host=host, port=port, order=order, security=SMTPSecurity.NONE,
-                              timeout_seconds=5, **fields)
+    fields.setdefault("timeout_seconds", 5)
+    config = SMTPServerConfig(name=name, host=host, port=port, order=order, security=SMTPSecurity.NONE, **fields)
     config.set_password(password)
     config.save()
     return config
@@ -193,14 +193,20 @@ def silent_server():
     server.stop()
 
 
+@pytest.fixture
+def silent_primary(database_smtp, start_smtp_server, silent_server):
+    """A primary that accepts TCP and never greets (1 s timeout) and a working backup server."""
+    primary = server_config("primary", silent_server, order=1, timeout_seconds=1)
+    backup = start_smtp_server()
+    server_config("backup", backup, order=2)
+    return primary, backup
+
+
 def test_a_primary_that_times_out_costs_its_timeout_once_then_rests_behind_the_backup(
-    database_smtp, start_smtp_server, send, silent_server, settings
+    silent_primary, silent_server, start_smtp_server, send, settings
 ):
     settings.SMTP_FAILOVER_COOLDOWN_SECONDS = 300
-    backup = start_smtp_server()
-    primary = server_config("primary", silent_server, order=1)
-    SMTPServerConfig.objects.filter(pk=primary.pk).update(timeout_seconds=1)
-    server_config("backup", backup, order=2)
+    primary, backup = silent_primary
 
     messages = [send(subject=f"n{index}") for index in range(4)]
 
@@ -216,13 +222,9 @@ def test_a_primary_that_times_out_costs_its_timeout_once_then_rests_behind_the_b
 
 
 def test_with_no_cooldown_a_primary_that_times_out_is_tried_first_for_every_message(
-    database_smtp, start_smtp_server, send, silent_server, settings
+    silent_primary, silent_server, send, settings
 ):
     settings.SMTP_FAILOVER_COOLDOWN_SECONDS = 0
-    backup = start_smtp_server()
-    primary = server_config("primary", silent_server, order=1)
-    SMTPServerConfig.objects.filter(pk=primary.pk).update(timeout_seconds=1)
-    server_config("backup", backup, order=2)
 
     assert [send(subject=f"n{index}").sent_via for index in range(2)] == ["backup", "backup"]
     assert silent_server.connections == 2
