@@ -7,6 +7,7 @@ renders the stored one (nor its ciphertext) back.
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 
@@ -52,6 +53,9 @@ class EmailTemplateAdmin(admin.ModelAdmin):
 
 
 class VersionForm(forms.ModelForm):
+    # A choice, not free text: the service refuses other languages, after validation (a 500).
+    language = forms.ChoiceField(choices=lambda: settings.LANGUAGES)
+
     class Meta:
         model = EmailTemplateVersion
         fields = ("template", "language", "subject", "preheader", "html_content", "text_content")

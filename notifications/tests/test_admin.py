@@ -71,6 +71,18 @@ def test_an_invalid_version_is_a_form_error_not_a_500(staff):
     assert template.versions.count() == 1
 
 
+def test_an_unknown_language_is_a_form_error_not_a_500(staff):
+    template = EmailTemplate.objects.get(key="rma_confirmation")
+    response = staff.post(reverse("admin:notifications_emailtemplateversion_add"), {
+        "template": template.pk, "language": "de", "subject": "RMA {{ rma_number }}",
+        "html_content": "<p>{{ rma_number }} {{ serial_number }} {{ status }} {{ link_tracking }}</p>",
+        "text_content": "", "preheader": "",
+    })
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["language"]
+    assert template.versions.count() == 1
+
+
 def test_versions_and_messages_cannot_be_changed_in_the_admin(staff):
     version = EmailTemplateVersion.objects.first()
     response = staff.post(reverse("admin:notifications_emailtemplateversion_change", args=[version.pk]), {
