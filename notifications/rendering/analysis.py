@@ -8,13 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from jinja2 import TemplateNotFound, TemplateSyntaxError, meta
+from jinja2 import TemplateNotFound, TemplateSyntaxError, meta, nodes, sandbox
 
-from notifications.exceptions import TemplateDeclarationError, TemplateSyntaxProblem
+from notifications.exceptions import TemplateDeclarationError, TemplateSecurityError, TemplateSyntaxProblem
 
 from .environment import RENDER_GLOBALS, environments
 
 PARTS = ("subject", "preheader", "html_content", "text_content")
+# Attributes the sandbox refuses at render time, refused at save time too when written out.
+UNSAFE_ATTRIBUTES = frozenset({"mro"}).union(
+    sandbox.UNSAFE_FUNCTION_ATTRIBUTES, sandbox.UNSAFE_METHOD_ATTRIBUTES, sandbox.UNSAFE_GENERATOR_ATTRIBUTES,
+    sandbox.UNSAFE_COROUTINE_ATTRIBUTES, sandbox.UNSAFE_ASYNC_GENERATOR_ATTRIBUTES,
+)
 PART_LABELS = {
     "subject": "subject",
     "preheader": "preheader",
@@ -51,8 +56,32 @@ def used_variables(sources: Mapping[str, str]) -> set[str]:
                     f"The {PART_LABELS.get(part, part)} imports {name!r}, which is not a shared layout file.",
                     field=part,
                 ) from None
+        refuse_unsafe_attributes(tree, part)
         used |= meta.find_undeclared_variables(tree)
     return used - set(html_env.globals) - RENDER_GLOBALS
+
+
+def refuse_unsafe_attributes(tree: nodes.Template, part: str) -> None:
+    """Refuse `x.__class__`, `x['__globals__']`, `x|attr('mro')` and the like, as written.
+
+    The sandbox refuses them when rendering anyway; refusing them at save keeps such a
+    version from becoming active and failing every send. Names built at render time
+    (`'__cl' ~ 'ass__'`) are left to the trial render with the sample variables.
+    """
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        if isinstance(node, nodes.Getattr):
+            name = node.attr
+        elif isinstance(node, nodes.Getitem):
+            name = node.arg.value if isinstance(node.arg, nodes.Const) else None
+        else:
+            first = node.args[0] if node.name == "attr" and node.args else None
+            name = first.value if isinstance(first, nodes.Const) else None
+        if isinstance(name, str) and (name.startswith("_") or name in UNSAFE_ATTRIBUTES):
+            raise TemplateSecurityError(
+                f"The {PART_LABELS.get(part, part)}, line {node.lineno}, reaches {name!r}: templates may only "
+                "read the variables' own values, never attributes starting with '_' or internals.",
+                field=part,
+            )
 
 
 def check_declarations(

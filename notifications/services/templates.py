@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from django.conf import settings
 from django.db import transaction
 
-from notifications.exceptions import TemplateError, TemplateInactive, TemplateNotFound
+from notifications.exceptions import NotificationError, TemplateError, TemplateInactive, TemplateNotFound
 from notifications.models import EmailTemplate, EmailTemplateVersion
-from notifications.rendering import check_declarations
+from notifications.rendering import VersionSource, check_declarations, render
 from notifications.rendering.environment import layout
 
 
@@ -81,6 +81,27 @@ def validate_version_content(
             raise TemplateError(
                 f"Layout {template.layout!r} does not exist in {settings.EMAIL_LAYOUTS_DIR}.", field="layout"
             ) from None
+    trial_render(template=template, source=VersionSource(
+        subject=subject, html_content=html_content, text_content=text_content, preheader=preheader,
+    ))
+
+
+def trial_render(*, template: EmailTemplate, source: VersionSource) -> None:
+    """Render the candidate with the template's sample variables, as a send would.
+
+    What only shows when rendering (a name built at render time to reach an internal, a
+    loop too large, a subject that renders two lines) then refuses the save instead of
+    every send. Skipped when the samples do not cover the required variables: a guess at
+    their values could refuse a sound template.
+    """
+    samples = template.sample_variables or {}
+    if any(samples.get(name) is None for name in template.required_variables):
+        return
+    try:
+        render(source, variables=samples, required=template.required_variables,
+               optional=template.optional_variables, layout_name=template.layout)
+    except NotificationError as exc:
+        raise type(exc)(f"With the template's sample variables: {exc.message}", field=exc.field) from None
 
 
 @transaction.atomic

@@ -149,6 +149,10 @@ def test_put_adds_a_version_and_never_overwrites(default_templates):
     refused = editor.put(path, {**new, "subject": "RMA {{ rma_numbre }}"})
     assert refused.status_code == 400 and "rma_numbre" in str(refused.json())
     assert versions.count() == 2
+    unsafe = editor.put(path, {**new, "html_content": new["html_content"] + "{{ status.__class__ }}"})
+    assert unsafe.status_code == 400, unsafe.content
+    assert "__class__" in unsafe.json()["html_content"][0]
+    assert versions.count() == 2
 
 
 def test_schema_and_docs_are_served():

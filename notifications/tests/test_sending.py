@@ -9,12 +9,14 @@ from notifications.exceptions import (
     AttachmentTooLarge,
     InvalidRecipient,
     MissingVariables,
+    RenderLimitExceeded,
     TemplateError,
     TemplateInactive,
     TemplateNotFound,
+    TemplateSecurityError,
     TooManyRecipients,
 )
-from notifications.models import EmailAttachment, EmailMessage, EmailTemplateVersion, Status
+from notifications.models import EmailAttachment, EmailMessage, EmailTemplate, EmailTemplateVersion, Status
 from notifications.services.sending import send_mail_template, send_simple_mail
 from notifications.services.templates import create_template_version
 from notifications.tests.factories import EmailTemplateFactory
@@ -198,3 +200,30 @@ def test_send_simple_mail_refuses_bad_links_and_subjects(db):
     with pytest.raises(TemplateError, match="one line"):
         send_simple_mail("a@b.test", "S\nBcc: x@y.test", "T")
     _assert_nothing_written()
+
+
+
+@pytest.mark.parametrize("subject, field, error", [
+    ("Facture {{ month.__class__.__mro__ }}", "subject", TemplateSecurityError),
+    ("Facture {{ month['__class__'] }}", "subject", TemplateSecurityError),
+    ("Facture {{ month|attr('__class__') }}", "subject", TemplateSecurityError),
+    ("Facture {{ month.mro }}", "subject", TemplateSecurityError),
+    # Built at render time: only the trial render with the sample variables can see it.
+    ("Facture {{ month|attr('__cl' ~ 'ass__') }}", "template", TemplateSecurityError),
+    ("Facture {{ range(10**8)|list|length }} {{ month }}", "template", RenderLimitExceeded),
+])
+def test_a_version_that_would_fail_every_send_is_refused_at_save_and_nothing_is_written(
+    default_templates, subject, field, error
+):
+    template = EmailTemplate.objects.get(key="billing_invoice_monthly")
+    before = list(template.versions.values_list("pk", "is_active"))
+    html = template.versions.get(is_active=True).html_content
+
+    with pytest.raises(error) as refused:
+        create_template_version(template=template, language="fr", subject=subject, html_content=html)
+
+    assert refused.value.field == field
+    assert list(template.versions.values_list("pk", "is_active")) == before
+    # and the template still sends with its active version
+    [message] = send_mail_template("billing_invoice_monthly", "reseller@techconnect.bj", INVOICE_VARS)
+    assert message.subject == "Facture RGZ — février 2026"
