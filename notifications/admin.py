@@ -59,6 +59,8 @@ class VersionForm(forms.ModelForm):
     class Meta:
         model = EmailTemplateVersion
         fields = ("template", "language", "subject", "preheader", "html_content", "text_content")
+        # The subject and preheader are one line each: a one-line input says so.
+        widgets = {"subject": forms.TextInput(attrs={"size": 100}), "preheader": forms.TextInput(attrs={"size": 100})}
 
     def clean(self) -> dict:
         data = super().clean()
@@ -212,6 +214,13 @@ class SMTPServerConfigForm(forms.ModelForm):
         model = SMTPServerConfig
         fields = ("name", "host", "port", "security", "username", "timeout_seconds", "from_email", "order",
                   "is_active")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.password_encrypted:
+            self.fields["password"].help_text = (
+                "A password is stored (encrypted, never shown). Leave empty to keep it, or type a new one."
+            )
 
     def clean(self) -> dict:
         data = super().clean()

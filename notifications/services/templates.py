@@ -121,6 +121,8 @@ def create_template_version(
         raise TemplateError(
             f"Unknown language {language!r}; expected one of {', '.join(sorted(languages))}.", field="language"
         )
+    # Browsers send a textarea's lines with CRLF: stored sources keep one line ending, LF.
+    html_content, text_content = _lf(html_content), _lf(text_content)
     validate_version_content(
         template=template, subject=subject, html_content=html_content, text_content=text_content, preheader=preheader
     )
@@ -139,6 +141,10 @@ def create_template_version(
         created_by=created_by,
         is_active=True,
     )
+
+
+def _lf(source: str) -> str:
+    return source.replace("\r\n", "\n")
 
 
 @transaction.atomic

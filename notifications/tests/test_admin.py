@@ -51,13 +51,15 @@ def test_adding_a_version_in_the_admin_creates_the_next_version(staff, admin_use
         "template": template.pk, "language": "fr",
         "subject": "RMA {{ rma_number }} — {{ serial_number }}",
         "preheader": "",
-        "html_content": "<p>{{ rma_number }} {{ serial_number }} {{ status }} {{ link_tracking }}</p>",
+        # as a browser sends a textarea: CRLF line endings
+        "html_content": "<p>{{ rma_number }} {{ serial_number }}</p>\r\n<p>{{ status }} {{ link_tracking }}</p>",
         "text_content": "",
     })
     assert response.status_code == 302, response.content.decode()[:2000]
     versions = list(template.versions.order_by("version"))
     assert [(v.version, v.is_active) for v in versions] == [(1, False), (2, True)]
     assert versions[1].created_by == admin_user
+    assert versions[1].html_content == "<p>{{ rma_number }} {{ serial_number }}</p>\n<p>{{ status }} {{ link_tracking }}</p>"
 
 
 def test_an_invalid_version_is_a_form_error_not_a_500(staff):

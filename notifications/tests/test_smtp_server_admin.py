@@ -56,6 +56,9 @@ def test_the_admin_never_shows_the_stored_password(admin_client, key):
     change_page = pages[0].content.decode()
     assert 'type="password" name="password"' in change_page
     assert 'name="password" value=' not in change_page
+    assert "A password is stored" in change_page  # said, never shown
+    add_page = admin_client.get(reverse("admin:notifications_smtpserverconfig_add")).content.decode()
+    assert "A password is stored" not in add_page
 
 
 def test_the_column_holds_no_plain_text_and_another_key_cannot_decrypt_it(admin_client, key, settings):
