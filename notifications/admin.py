@@ -10,6 +10,9 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from notifications.exceptions import NotificationError
 from notifications.models import (
@@ -24,10 +27,12 @@ from notifications.models import (
 )
 from notifications.services.templates import create_template_version, validate_version_content
 
+FROM_VERSION = "from_version"
+
 
 class VersionInline(admin.TabularInline):
     model = EmailTemplateVersion
-    fields = ("language", "version", "subject", "is_active", "created_by", "created_at")
+    fields = ("language", "version", "subject", "is_active", "created_by", "created_at", "edit")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -35,6 +40,12 @@ class VersionInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="Edit")
+    def edit(self, version: EmailTemplateVersion) -> str:
+        """An edit is a new version: this opens the add form filled with this one's content."""
+        url = reverse("admin:notifications_emailtemplateversion_add")
+        return format_html('<a href="{}?{}">New version from this one</a>', url, urlencode({FROM_VERSION: version.pk}))
 
 
 @admin.register(EmailTemplate)
@@ -61,6 +72,12 @@ class VersionForm(forms.ModelForm):
         fields = ("template", "language", "subject", "preheader", "html_content", "text_content")
         # The subject and preheader are one line each: a one-line input says so.
         widgets = {"subject": forms.TextInput(attrs={"size": 100}), "preheader": forms.TextInput(attrs={"size": 100})}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("html_content", "text_content"):  # stored as typed, as the API stores them
+            if name in self.fields:  # absent on the read-only view of a saved version
+                self.fields[name].strip = False
 
     def clean(self) -> dict:
         data = super().clean()
@@ -89,6 +106,22 @@ class EmailTemplateVersionAdmin(admin.ModelAdmin):
     list_filter = ("language", "is_active", "template__category")
     search_fields = ("template__key", "subject")
     list_select_related = ("template", "created_by")
+
+    def get_changeform_initial_data(self, request) -> dict:
+        """`?from_version=<id>` starts the new version from that one's content, not from blank."""
+        initial = super().get_changeform_initial_data(request)
+        source = request.GET.get(FROM_VERSION)
+        if source:
+            try:
+                version = EmailTemplateVersion.objects.get(pk=source)
+            except (EmailTemplateVersion.DoesNotExist, ValidationError, ValueError):
+                messages.warning(request, "The version to start from does not exist; the form starts empty.")
+                return initial
+            initial.update(
+                template=version.template_id, language=version.language, subject=version.subject,
+                preheader=version.preheader, html_content=version.html_content, text_content=version.text_content,
+            )
+        return initial
 
     def has_change_permission(self, request, obj=None) -> bool:
         return obj is None and super().has_change_permission(request, obj)

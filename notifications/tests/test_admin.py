@@ -62,6 +62,29 @@ def test_adding_a_version_in_the_admin_creates_the_next_version(staff, admin_use
     assert versions[1].html_content == "<p>{{ rma_number }} {{ serial_number }}</p>\n<p>{{ status }} {{ link_tracking }}</p>"
 
 
+def test_a_new_version_starts_from_an_existing_one_instead_of_a_blank_form(staff):
+    template = EmailTemplate.objects.get(key="billing_invoice_monthly")
+    current = template.versions.get(is_active=True)
+    page = staff.get(reverse("admin:notifications_emailtemplate_change", args=[template.pk])).content.decode()
+    link = f'{reverse("admin:notifications_emailtemplateversion_add")}?from_version={current.pk}'
+    assert f'href="{link}"' in page
+
+    form = staff.get(link).context["adminform"].form
+    assert form.initial["template"] == template.pk and form.initial["language"] == current.language
+    assert (form.initial["subject"], form.initial["html_content"], form.initial["text_content"]) == (
+        current.subject, current.html_content, current.text_content)
+
+    edited = dict(form.initial, subject=current.subject.replace("Facture", "Votre facture"))
+    response = staff.post(reverse("admin:notifications_emailtemplateversion_add"), edited)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    new = template.versions.get(is_active=True)
+    assert new.version == current.version + 1 and new.subject.startswith("Votre facture")
+    assert new.html_content == current.html_content
+
+    missing = staff.get(reverse("admin:notifications_emailtemplateversion_add") + "?from_version=nope", follow=True)
+    assert missing.status_code == 200 and "does not exist" in missing.content.decode()
+
+
 def test_an_invalid_version_is_a_form_error_not_a_500(staff):
     template = EmailTemplate.objects.get(key="rma_confirmation")
     response = staff.post(reverse("admin:notifications_emailtemplateversion_add"), {

@@ -101,10 +101,12 @@ def test_a_staff_user_adds_a_template_version_and_a_broken_one_is_refused(browse
     page.get_by_role("heading", name="billing_invoice_monthly", exact=True).wait_for()
     assert previous.subject in page.inner_text("#versions-group")
 
-    # The template's page lists its versions read-only, with no way to add one from there:
-    # a new version is added under "Email template versions".
-    page.locator(".breadcrumbs").get_by_role("link", name="Home").click()
-    page.locator("tr.model-emailtemplateversion").get_by_role("link", name="Add").click()
+    # The template's page lists its versions read-only; an edit starts from one of them and
+    # is saved as a new version. The form opens filled with that version's content.
+    page.locator("#versions-group").get_by_role("link", name="New version from this one").click()
+    assert page.input_value("#id_subject") == previous.subject
+    assert page.input_value("#id_html_content") == previous.html_content
+    assert page.input_value("#id_template") == str(template.pk)
 
     def fill_version(**changes: str) -> None:
         values = {
@@ -132,9 +134,8 @@ def test_a_staff_user_adds_a_template_version_and_a_broken_one_is_refused(browse
         (2, True, new_subject),
     ]
     assert versions[1].created_by == superuser
-    # Browsers send a textarea with CRLF line endings and the form strips the ends; Jinja
-    # reads either ending the same, so the template is the one the user pasted.
-    assert versions[1].html_content.replace("\r\n", "\n") == previous.html_content.strip()
+    # Browsers send a textarea with CRLF line endings: stored with LF, nothing trimmed.
+    assert versions[1].html_content == previous.html_content
     previous.refresh_from_db()
     assert {f.name: getattr(previous, f.name) for f in EmailTemplateVersion._meta.fields} == {
         **before, "is_active": False,
