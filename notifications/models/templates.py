@@ -87,30 +87,53 @@ class EmailTemplate(models.Model):
         return set(self.required_variables) | set(self.optional_variables)
 
     def clean(self) -> None:
+        """Refuse what would make every send of this template fail, naming the field."""
         from django.core.exceptions import ValidationError
         from django.core.validators import validate_email
 
         errors: dict[str, str] = {}
-        if not isinstance(self.required_variables, list) or not all(
-            isinstance(name, str) and name.isidentifier() for name in self.required_variables
-        ):
+
+        def names(value) -> bool:
+            return isinstance(value, list) and all(isinstance(n, str) and n.isidentifier() for n in value)
+
+        def name_map(value) -> bool:
+            return isinstance(value, dict) and names(list(value))
+
+        if not names(self.required_variables):
             errors["required_variables"] = "A list of variable names (letters, digits, underscores)."
-        if not isinstance(self.optional_variables, dict) or not all(
-            isinstance(name, str) and name.isidentifier() for name in self.optional_variables
-        ):
+        if not name_map(self.optional_variables):
             errors["optional_variables"] = "An object of variable name → default value."
-        elif set(self.optional_variables) & set(self.required_variables or []):
+        elif names(self.required_variables) and set(self.optional_variables) & set(self.required_variables):
             both = ", ".join(sorted(set(self.optional_variables) & set(self.required_variables)))
             errors["optional_variables"] = f"Variables cannot be both required and optional: {both}."
-        if not errors:
-            undeclared = sorted(set(self.sensitive_variables or []) - self.declared_variables)
+        if not names(self.sensitive_variables):
+            errors["sensitive_variables"] = "A list of variable names (letters, digits, underscores)."
+        elif not errors:
+            undeclared = sorted(set(self.sensitive_variables) - self.declared_variables)
             if undeclared:
                 errors["sensitive_variables"] = "Not declared by the template: " + ", ".join(undeclared) + "."
-        for address in self.extra_recipients or []:
-            try:
-                validate_email(address)
-            except ValidationError:
-                errors["extra_recipients"] = f"Invalid email address: {address!r}."
+        if not name_map(self.sample_variables):
+            errors["sample_variables"] = "An object of variable name → sample value, as a caller would send."
+        if not isinstance(self.extra_recipients, list) or not all(isinstance(a, str) for a in self.extra_recipients):
+            errors["extra_recipients"] = "A list of email addresses."
+        else:
+            for address in self.extra_recipients:
+                try:
+                    validate_email(address)
+                except ValidationError:
+                    errors["extra_recipients"] = f"Invalid email address: {address!r}."
+        if self.max_attempts is not None and self.max_attempts < 1:
+            errors["max_attempts"] = "A message is tried at least 1 time."
+        languages = {code for code, _ in settings.LANGUAGES}
+        if self.default_language not in languages:
+            errors["default_language"] = (
+                f"Unknown language {self.default_language!r}; expected one of {', '.join(sorted(languages))}."
+            )
+        if self.layout:
+            from notifications.rendering.environment import layout_exists
+
+            if not layout_exists(self.layout):
+                errors["layout"] = f"Layout {self.layout!r} does not exist in {settings.EMAIL_LAYOUTS_DIR}."
         if errors:
             raise ValidationError(errors)
 

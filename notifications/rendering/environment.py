@@ -94,3 +94,13 @@ def layout(name: str, *, html: bool) -> Template:
     html_env, text_env = environments()
     filename = f"{name}.{'html' if html else 'txt'}"
     return (html_env if html else text_env).get_template(filename)
+
+
+def layout_exists(name: str) -> bool:
+    """Whether the shared layout `name` has both its HTML and its text file, and both compile."""
+    try:
+        layout(name, html=True)
+        layout(name, html=False)
+    except Exception:  # noqa: BLE001 - any loader or syntax error means the layout is unusable
+        return False
+    return True

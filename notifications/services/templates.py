@@ -14,7 +14,7 @@ from django.db import transaction
 from notifications.exceptions import NotificationError, TemplateError, TemplateInactive, TemplateNotFound
 from notifications.models import EmailTemplate, EmailTemplateVersion
 from notifications.rendering import VersionSource, check_declarations, render
-from notifications.rendering.environment import layout
+from notifications.rendering.environment import layout_exists
 
 
 def get_template(key: str, *, require_active: bool = True) -> EmailTemplate:
@@ -73,14 +73,8 @@ def validate_version_content(
         required=template.required_variables,
         optional=template.optional_variables,
     )
-    if template.layout:
-        try:
-            layout(template.layout, html=True)
-            layout(template.layout, html=False)
-        except Exception:  # noqa: BLE001 - any loader error means the layout is unusable
-            raise TemplateError(
-                f"Layout {template.layout!r} does not exist in {settings.EMAIL_LAYOUTS_DIR}.", field="layout"
-            ) from None
+    if template.layout and not layout_exists(template.layout):
+        raise TemplateError(f"Layout {template.layout!r} does not exist in {settings.EMAIL_LAYOUTS_DIR}.", field="layout")
     trial_render(template=template, source=VersionSource(
         subject=subject, html_content=html_content, text_content=text_content, preheader=preheader,
     ))
@@ -94,7 +88,7 @@ def trial_render(*, template: EmailTemplate, source: VersionSource) -> None:
     every send. Skipped when the samples do not cover the required variables: a guess at
     their values could refuse a sound template.
     """
-    samples = template.sample_variables or {}
+    samples = template.sample_variables if isinstance(template.sample_variables, dict) else {}
     if any(samples.get(name) is None for name in template.required_variables):
         return
     try:
