@@ -150,3 +150,38 @@ def test_a_send_while_the_broker_is_down_is_kept_and_delivered_once_it_is_back(
     received = smtp_server.wait_for(1, timeout=60)
     assert len(received) == 1, worker.log()
     assert wait_until(lambda: EmailMessage.objects.get(pk=message.pk).status == Status.SENT), worker.log()
+
+
+@pytest.mark.smtp_delay(0.25)
+def test_a_worker_killed_mid_batch_loses_nothing_and_resends_at_most_what_it_had_not_recorded(
+    default_templates, start_worker, smtp_server, settings
+):
+    """SIGKILL in the middle of a batch: what was recorded stays sent; the sweep hands the rest on."""
+    from notifications.services.batches import FLUSH_SECONDS
+    from notifications.services.sweep import sweep_stranded_messages
+
+    messages = send_mail_template("rma_confirmation", [f"reseller{i}@techconnect.bj" for i in range(12)], RMA_VARS)
+    ids = [str(m.pk) for m in messages]
+    first = start_worker(name="w1")
+    assert wait_until(lambda: len(smtp_server.received) >= 7, 60), first.log()
+    first.process.kill()  # no warm shutdown: the batch stops wherever it is
+    first.process.wait(10)
+    time.sleep(0.5)  # a message whose DATA was in the server's slow reply may still land
+
+    arrived_before = len(smtp_server.received)
+    rows = EmailMessage.objects.filter(pk__in=ids)
+    recorded = set(rows.filter(status=Status.SENT).values_list("pk", flat=True))
+    assert recorded and len(recorded) < 12, "outcomes are flushed during a batch, not only at its end"
+    assert set(rows.exclude(status=Status.SENT).values_list("status", flat=True)) == {Status.SENDING}
+    # at most the last second's messages were accepted but not yet recorded
+    assert arrived_before - len(recorded) <= FLUSH_SECONDS / 0.25 + 1
+
+    settings.EMAIL_SENDING_LEASE_SECONDS = 0  # the dead worker's claims have expired
+    assert sweep_stranded_messages().requeued_from_sending == 12 - len(recorded)
+    second = start_worker(name="w2")
+    assert wait_until(lambda: rows.filter(status=Status.SENT).count() == 12, 60), second.log()
+    received = [r.message["X-Notification-Id"] for r in smtp_server.received]
+    assert set(received) == set(ids)  # nothing lost
+    resent = len(received) - 12
+    assert resent == arrived_before - len(recorded)  # only what the dead worker had not recorded
+    assert not {str(pk) for pk in recorded} & set(received[arrived_before:])  # recorded ones never again
