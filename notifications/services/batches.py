@@ -4,7 +4,7 @@ Delivered one by one (`delivery.deliver`), a message costs two database round tr
 claim, which returns the row, and its outcome) around one SMTP exchange, and on PostgreSQL
 they cost about as much as the exchange. A batch claims all its ids in one UPDATE that
 returns their rows (`services.claims`), sends each over the process's kept-open connection
-(`backends.connections`) and records the sent ones with one UPDATE per flush. The claim
+(`backends.connections`) and records the sent ones with one UPDATE per flush (`delivery.record_sent`). The claim
 stays atomic per row: two workers holding the same ids each send only the rows their own
 UPDATE returned.
 
@@ -22,14 +22,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from notifications.models import EmailMessage, Status
 from notifications.services.claims import claim_many
-from notifications.services.delivery import SKIPPED, Sent, send_claimed
+from notifications.services.delivery import SKIPPED, Sent, record_sent, send_claimed
 
 logger = logging.getLogger(__name__)
 
@@ -72,45 +71,6 @@ def deliver_many(*, message_ids: Sequence) -> dict[str, int]:
         # Whatever stopped the loop, what the servers accepted is recorded.
         record_sent(pending)
     return dict(counts)
-
-
-def record_sent(outcomes: Sequence[Sent]) -> None:
-    """Mark every message of `outcomes` sent, with its own provider id, server and time, in one UPDATE.
-
-    Like a single delivery, only a row still `sending` moves: the guard keeps a late write
-    from taking a row back from a status it has since reached.
-    """
-    if not outcomes:
-        return
-    if len(outcomes) == 1:
-        (outcome,) = outcomes
-        EmailMessage.objects.filter(pk=outcome.message_id, status=Status.SENDING).update(**outcome.fields())
-        return
-
-    fields = outcomes[0].fields()
-    fields.update({name: per_row(outcomes, name) for name in PER_ROW})
-    EmailMessage.objects.filter(pk__in=[outcome.message_id for outcome in outcomes], status=Status.SENDING).update(
-        **fields
-    )
-
-
-PER_ROW = ("sent_at", "provider_message_id", "sent_via", "from_email")
-
-
-def per_row(outcomes: Sequence[Sent], name: str) -> RawSQL:
-    """`CASE id WHEN … THEN … END`: each row's own value of column `name`, for one UPDATE.
-
-    Written as SQL with parameters rather than `Case(When(pk=…))`: building and resolving
-    fifty `When` filters per column cost more than the UPDATE itself.
-    """
-    meta = EmailMessage._meta
-    target = meta.get_field(name)
-    params: list = []
-    for outcome in outcomes:
-        params += [meta.pk.get_db_prep_value(outcome.message_id, connection),
-                   target.get_db_prep_value(getattr(outcome, name), connection)]
-    whens = " ".join(["WHEN %s THEN %s"] * len(outcomes))
-    return RawSQL(f"CASE {connection.ops.quote_name(meta.pk.column)} {whens} END", params, output_field=target)
 
 
 def release(messages: Iterable[EmailMessage]) -> int:
