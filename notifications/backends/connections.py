@@ -88,6 +88,8 @@ def send_reusing_connection(backend: BaseEmailBackend, email: DjangoEmail) -> No
         close_quietly(backend)
         if data_was_sent(exc):
             raise DeliveryOutcomeUnknown(backend_label(backend), exc) from exc
+        if not getattr(exc, "server", ""):
+            exc.server = backend_label(backend)  # the failed attempt names who refused it, as a sent one does
         raise
     if sent != 1:
         raise NothingSent(f"The email backend {backend_label(backend)} reported that nothing was sent.")
