@@ -5,7 +5,7 @@ import pytest
 from django.core.management import call_command
 
 from notifications.tests.support.smtp import SMTPServer
-from notifications.tests.support.worker import RedisServer, WorkerProcess
+from notifications.tests.support.worker import ALL_LANES, RedisServer, WorkerProcess
 
 
 @pytest.fixture(autouse=True)
@@ -127,15 +127,24 @@ def start_worker(broker, smtp_server, tmp_path):
     """Start real worker processes delivering to the test's SMTP server; stopped afterwards."""
     workers: list[WorkerProcess] = []
 
-    def start(*, name: str = "w1", wait: bool = True, env: dict[str, str] | None = None) -> WorkerProcess:
+    def start(
+        *, name: str = "w1", wait: bool = True, env: dict[str, str] | None = None, queues: str = ALL_LANES,
+        beat: bool = False, smtp: SMTPServer | None = None,
+    ) -> WorkerProcess:
+        """`queues`: the lanes it consumes. `beat`: run the sweep in it, every 0.2 s unless
+        `env` sets EMAIL_SWEEP_SECONDS. `smtp`: deliver there instead of to `smtp_server`."""
+        server = smtp or smtp_server
         worker = WorkerProcess(
             broker_url=broker.url,
             logfile=tmp_path / f"{name}.log",
             name=name,
+            queues=queues,
+            beat=beat,
             env={
+                **({"EMAIL_SWEEP_SECONDS": "0.2"} if beat else {}),
                 "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-                "SMTP_HOST": smtp_server.host,
-                "SMTP_PORT": str(smtp_server.port),
+                "SMTP_HOST": server.host,
+                "SMTP_PORT": str(server.port),
                 "SMTP_USE_TLS": "false",
                 "SMTP_USER": "",
                 "SMTP_PASSWORD": "",

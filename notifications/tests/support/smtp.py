@@ -13,6 +13,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from email import policy
 from email.message import EmailMessage as ParsedMessage
 
@@ -30,6 +31,12 @@ class Received:
     message: ParsedMessage
     tls: bool = False
     login: str | None = None
+    at: float = 0.0  # time.time() when its DATA arrived, before the server answered
+
+    @cached_property
+    def notification_id(self) -> str | None:
+        """Its `X-Notification-Id`, read once (a header lookup parses it each time)."""
+        return self.message["X-Notification-Id"]
 
 
 class RecordingHandler:
@@ -69,7 +76,9 @@ class RecordingHandler:
         tls = server.transport.get_extra_info("ssl_object") is not None
         login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
         with self._lock:
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), raw, parsed, tls, login))
+            self.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), raw, parsed, tls, login, at=time.time())
+            )
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.drop_every:

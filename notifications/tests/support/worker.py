@@ -6,7 +6,9 @@ else on the machine; the worker reaches the test database through DATABASE_URL.
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -66,14 +68,28 @@ class RedisServer:
             self.process.wait(10)
 
 
-class WorkerProcess:
-    """`celery -A config worker` in a subprocess, with its log kept for assertions."""
+ALL_LANES = "urgent,default,bulk"
 
-    def __init__(self, *, broker_url: str, env: dict[str, str], logfile: Path, name: str = "w1") -> None:
+
+class WorkerProcess:
+    """`celery -A config worker` in a subprocess, with its log kept for assertions.
+
+    `queues` are the lanes it consumes (all by default; one for a pool per lane). `beat`
+    runs Celery beat inside it (`-B`), so the sweep runs every `EMAIL_SWEEP_SECONDS` as in
+    production; the sweep task is routed to the `default` queue, so such a worker must
+    consume it.
+    """
+
+    def __init__(
+        self, *, broker_url: str, env: dict[str, str], logfile: Path, name: str = "w1", queues: str = ALL_LANES,
+        beat: bool = False,
+    ) -> None:
         self.broker_url = broker_url
         self.env = env
         self.logfile = logfile
         self.name = name
+        self.queues = queues
+        self.beat = beat
         self.process: subprocess.Popen | None = None
 
     def start(self, *, wait: bool = True) -> WorkerProcess:
@@ -86,12 +102,16 @@ class WorkerProcess:
             "PYTHONPATH": str(ROOT),
             **self.env,
         }
+        command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", self.queues,
+                   "--pool=solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
+                   "-n", f"{self.name}@%h", "-l", "INFO"]
+        if self.beat:
+            if "default" not in self.queues.split(","):
+                raise ValueError("beat publishes the sweep to the default queue: a beat worker must consume it")
+            command += ["-B", "--schedule", str(self.logfile.with_name(f"{self.name}-beat-schedule"))]
         self._log = open(self.logfile, "wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "urgent,default,bulk",
-             "--pool=solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "-n", f"{self.name}@%h", "-l", "INFO"],
-            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
         if wait:
             self.wait_ready()
@@ -113,12 +133,29 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.process.pid
 
+    def children(self) -> list[int]:
+        """The processes this worker forked (Linux's /proc), e.g. beat's."""
+        found: list[int] = []
+        for task in Path(f"/proc/{self.process.pid}/task").glob("*/children"):
+            try:
+                found += [int(pid) for pid in task.read_text().split()]
+            except (OSError, ValueError):
+                continue
+        return found
+
+    def sweeps(self) -> int:
+        """How many sweeps beat has run in this worker so far."""
+        return len(re.findall(r"Task notifications\.sweep_stranded_messages\[[^\]]+\] succeeded", self.log()))
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
+                for child in self.children():  # the beat process it forked would outlive it
+                    os.kill(child, signal.SIGKILL)
                 self.process.kill()
+                self.process.wait(10)
         if getattr(self, "_log", None):
             self._log.close()

@@ -1,0 +1,349 @@
+"""The outbox with real worker processes, their own broker and a real SMTP server (issue 9).
+
+Every message is counted where it lands: at the SMTP server, by its `X-Notification-Id`.
+What the workers did is read from their logs (each drain's counts). Sizes come from the
+environment (`NOTIF_TEST_INDEPENDENT_SENDS`, `NOTIF_TEST_BULK_QUEUED`, `NOTIF_TEST_API_SENDS`)
+so a longer run can prove the same at scale; backoffs are milliseconds, and no assertion is
+on wall time: they are on counts and order.
+"""
+from __future__ import annotations
+
+import ast
+import os
+import re
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from notifications.groups import SENDERS
+from notifications.models import DeliveryAttempt, EmailMessage, EmailTemplate, Lane, Status
+from notifications.services import lifecycle
+from notifications.services.sending import send_batch, send_mail_template, send_simple_mail
+from notifications.tests.support.api import ApiClient, create_key, make_user
+from notifications.tests.support.payloads import INCIDENT_VARS
+from notifications.tests.support.services import require_postgres
+from notifications.tests.support.worker import ALL_LANES, wait_until
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+INDEPENDENT_SENDS = int(os.environ.get("NOTIF_TEST_INDEPENDENT_SENDS", "1000"))
+BULK_QUEUED = int(os.environ.get("NOTIF_TEST_BULK_QUEUED", "2000"))
+API_SENDS = int(os.environ.get("NOTIF_TEST_API_SENDS", "100"))
+
+# The longest backoff is 50 ms: "well past it" is a few sweeps.
+FAST_RETRIES = {"EMAIL_RETRY_BACKOFF_BASE_SECONDS": "0.01", "EMAIL_RETRY_BACKOFF_MAX_SECONDS": "0.05"}
+RMA_VARS = {"rma_number": "RMA-1", "serial_number": "SN-1", "status": "ouvert", "link_tracking": "https://rgz.bj/rma/1"}
+CUTOVER_VARS = {"reseller_name": "Tech Connect SA", "items_done": "28", "items_total": "40",
+                "link_portal": "https://admin-rgz.duckdns.org"}
+LANES = ("urgent", "default", "bulk")
+
+
+@pytest.fixture(autouse=True)
+def same_backend_as_the_workers(settings):
+    """The sending side uses the workers' backend, as in production (one settings file), so
+    messages are written with their prebuilt bytes, which the workers send as they are."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+
+
+# --- what arrived, what the workers did ------------------------------------------------------
+
+def arrivals(*servers) -> Counter:
+    """How many times each message arrived, by `X-Notification-Id`, over all `servers`."""
+    return Counter(r.notification_id for server in servers for r in list(server.received))
+
+
+def ids_of(messages) -> list[str]:
+    return [str(message.pk) for message in messages]
+
+
+def rows(ids):
+    return EmailMessage.objects.filter(pk__in=list(ids))
+
+
+def count(status: str, **filters) -> int:
+    """Messages in `status` (every row of the test's database is the test's own): a cheap
+    poll, where `rows(ids)` would send thousands of ids each time."""
+    return EmailMessage.objects.filter(status=status, **filters).count()
+
+
+DRAIN_RESULT = re.compile(r"Task notifications\.drain_lane\[[^\]]+\] succeeded in [^:]+: (\{.*\})")
+TASK_RECEIVED = re.compile(r"Task \S+\[[0-9a-f-]+\] received")
+TASK_FINISHED = re.compile(r"Task \S+\[[0-9a-f-]+\] (?:succeeded|raised|failed|retry)")
+
+
+def drained(worker, outcome: str = "sent") -> int:
+    """How many messages this worker's drains counted as `outcome`, from its log."""
+    return sum(ast.literal_eval(found).get(outcome, 0) for found in DRAIN_RESULT.findall(worker.log()))
+
+
+def settle(broker, *workers, timeout: float = 60.0) -> None:
+    """Wait until no work is left anywhere: every lane's queue empty in the broker, and every
+    task each worker took finished. Then what arrived is all that will arrive."""
+    import redis
+
+    client = redis.Redis(port=broker.port)
+
+    def idle() -> bool:
+        if any(client.llen(lane) for lane in LANES):
+            return False
+        return all(len(TASK_RECEIVED.findall(log)) == len(TASK_FINISHED.findall(log))
+                   for log in (worker.log() for worker in workers))
+
+    # Twice in a row, a little apart: a task may be between the broker and a worker's log.
+    assert wait_until(lambda: idle() and not wait_until(lambda: not idle(), 0.3), timeout), [w.log() for w in workers]
+
+
+def more_sweeps(worker, count: int = 3, timeout: float = 30.0) -> None:
+    """Let beat run the sweep `count` more times in `worker`."""
+    seen = worker.sweeps()
+    assert wait_until(lambda: worker.sweeps() >= seen + count, timeout), worker.log()
+
+
+def assert_sent_once(ids, *servers) -> None:
+    """Each message arrived exactly once and its row says so: sent, one attempt, recorded."""
+    assert arrivals(*servers) == Counter({message_id: 1 for message_id in ids})
+    assert Counter(rows(ids).values_list("status", "attempts")) == Counter({(Status.SENT, 1): len(ids)})
+    attempts = DeliveryAttempt.objects.filter(message_id__in=list(ids))
+    assert Counter(attempts.values_list("number", "outcome")) == Counter({(1, "sent"): len(ids)})
+
+
+# --- 1. concurrent workers -----------------------------------------------------------------------
+
+def test_two_workers_drain_independent_sends_and_each_message_arrives_exactly_once(
+    default_templates, start_worker, smtp_server, broker
+):
+    """The table is the queue: two workers claim the same lane at once (SKIP LOCKED), each
+    taking rows the other does not, and every send's wake-up is served by one or the other."""
+    require_postgres()
+    workers = [start_worker(name=name, wait=False) for name in ("w1", "w2")]
+    for worker in workers:
+        worker.wait_ready()  # both idle before the first send
+
+    ids = [
+        str(send_mail_template("rma_confirmation", f"reseller{index}@techconnect.bj", RMA_VARS)[0].pk)
+        for index in range(INDEPENDENT_SENDS)  # one call, one transaction, one wake-up each
+    ]
+
+    assert wait_until(lambda: count(Status.SENT) == len(ids), 60 + len(ids) / 20), [w.log() for w in workers]
+    settle(broker, *workers)
+    assert_sent_once(ids, smtp_server)
+    by_worker = [drained(worker) for worker in workers]
+    assert sum(by_worker) == len(ids)  # no drain counted a message another drain sent too
+    assert all(by_worker), f"both workers took work: {by_worker}"
+
+
+# --- 2. an outage of the SMTP server ---------------------------------------------------------------
+
+def test_an_smtp_outage_well_past_the_longest_backoff_loses_nothing_and_costs_no_attempt(
+    default_templates, start_worker, smtp_server, start_smtp_server, broker
+):
+    worker = start_worker(beat=True, env=FAST_RETRIES)
+    before = ids_of(send_mail_template("rma_confirmation", [f"before{i}@techconnect.bj" for i in range(3)], RMA_VARS))
+    assert wait_until(lambda: rows(before).filter(status=Status.SENT).count() == 3), worker.log()
+
+    smtp_server.stop()  # drops the connection the worker kept open, and refuses new ones
+    during = [
+        str(send_mail_template("rma_confirmation", f"reseller{i}@techconnect.bj", RMA_VARS)[0].pk) for i in range(20)
+    ]
+    max_attempts = EmailTemplate.objects.get(key="rma_confirmation").max_attempts
+    outages = lambda: worker.log().count("Outage on the default lane")  # noqa: E731
+    # Lane rests of at most 50 ms, each ended by a sweep that finds the server down again:
+    # far more outages than the messages have attempts.
+    assert wait_until(lambda: outages() >= 3 * max_attempts + 5, 60), worker.log()
+
+    assert not DeliveryAttempt.objects.filter(message_id__in=during).exists()  # no attempt was used
+    assert set(rows(during).values_list("status", flat=True)) <= {Status.QUEUED, Status.SENDING}
+    queued = rows(during).filter(status=Status.QUEUED)
+    assert set(queued.values_list("attempts", flat=True)) == {0}
+    assert all(error.startswith("Not attempted: ") for error in queued.values_list("error_message", flat=True))
+
+    restarted = start_smtp_server(port=smtp_server.port)  # the same server, back
+    assert wait_until(lambda: rows(during).filter(status=Status.SENT).count() == 20, 60), worker.log()
+    more_sweeps(worker)
+    settle(broker, worker)
+    assert arrivals(smtp_server) == Counter({message_id: 1 for message_id in before})
+    assert_sent_once(before + during, smtp_server, restarted)
+
+
+# --- 3. failures of a message: transient, permanent, unknown -------------------------------------
+
+GREYLISTED, GONE = "greylisted@techconnect.bj", "gone@techconnect.bj"
+
+
+def test_a_451_every_time_fails_after_exactly_max_attempts_a_550_after_one_while_the_others_arrive(
+    default_templates, start_worker, start_smtp_server, broker, settings
+):
+    server = start_smtp_server(rcpt_replies={GREYLISTED: "451 4.7.1 Greylisted, try again later",
+                                             GONE: "550 5.1.1 No such user here"})
+    worker = start_worker(smtp=server, beat=True, env=FAST_RETRIES)  # the sweep brings the retries back
+    EmailTemplate.objects.filter(key="rma_confirmation").update(max_attempts=4)
+    settings.SMTP_RETRY_MAX_ATTEMPTS = 2  # what a message without a template gets
+
+    [templated] = send_mail_template("rma_confirmation", GREYLISTED, RMA_VARS)
+    [simple] = send_simple_mail(GREYLISTED, "Relance", "Votre dossier est en cours.")
+    [gone] = send_mail_template("rma_confirmation", GONE, RMA_VARS)
+    others = ids_of(send_mail_template("rma_confirmation", [f"reseller{i}@techconnect.bj" for i in range(5)],
+                                       RMA_VARS))
+    assert (templated.max_attempts, simple.max_attempts) == (4, 2)
+
+    failing = [templated.pk, simple.pk, gone.pk]
+    assert wait_until(lambda: rows(failing).filter(status=Status.FAILED).count() == 3, 60), worker.log()
+    assert wait_until(lambda: rows(others).filter(status=Status.SENT).count() == 5, 60), worker.log()
+    more_sweeps(worker)  # a failed message stays failed, whatever the sweep does
+    settle(broker, worker)
+
+    for message, spent in ((templated, 4), (simple, 2)):
+        message.refresh_from_db()
+        assert (message.status, message.attempts) == (Status.FAILED, spent)
+        assert "451" in message.error_message and f"(after {spent} of {spent} attempts)" in message.error_message
+        attempts = list(DeliveryAttempt.objects.filter(message=message).order_by("number"))
+        assert [(a.number, a.outcome) for a in attempts] == [(n, "transient") for n in range(1, spent + 1)]
+        assert all("451 4.7.1 Greylisted" in a.error and a.server for a in attempts), [a.error for a in attempts]
+        assert all(a.started_at <= a.finished_at for a in attempts)
+        assert [a.started_at for a in attempts] == sorted(a.started_at for a in attempts)
+    gone.refresh_from_db()
+    assert (gone.status, gone.attempts) == (Status.FAILED, 1)
+    [attempt] = DeliveryAttempt.objects.filter(message=gone)
+    assert attempt.outcome == "permanent" and "550 5.1.1 No such user here" in attempt.error
+
+    assert_sent_once(others, server)  # the refusals never held the others up, and nothing else arrived
+    assert not [r for r in server.received if {GREYLISTED, GONE} & set(r.rcpt_tos)]
+
+
+def test_a_message_whose_data_was_never_answered_arrives_once_and_is_never_sent_again(
+    default_templates, start_worker, start_smtp_server, broker
+):
+    """The server takes the whole message, then answers only after the client's timeout: it may
+    have delivered it, so sending it again (django-post_office #479) could deliver it twice."""
+    server = start_smtp_server(delay=3)
+    worker = start_worker(smtp=server, beat=True, env={"SMTP_TIMEOUT_SECONDS": "1", **FAST_RETRIES})
+
+    [message] = send_mail_template("rma_confirmation", "reseller@techconnect.bj", RMA_VARS)
+    assert wait_until(lambda: rows([message.pk]).filter(status=Status.FAILED).exists(), 60), worker.log()
+    assert message.max_attempts > 1  # retries were allowed: the unknown outcome is what stops them
+    more_sweeps(worker, 5)
+    wait_until(lambda: False, 3)  # past the server's late answer too
+    settle(broker, worker)
+
+    assert arrivals(server) == Counter({str(message.pk): 1})
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (Status.FAILED, 1)
+    assert "the outcome is unknown" in message.error_message, message.error_message
+    [attempt] = DeliveryAttempt.objects.filter(message=message)
+    assert attempt.outcome == "unknown" and "the outcome is unknown" in attempt.error
+
+
+# --- 4. the broker down while the API accepts mail --------------------------------------------
+
+def test_sends_through_the_api_while_the_broker_is_down_are_accepted_and_each_delivered_once_it_is_back(
+    default_templates, broker, start_worker, smtp_server
+):
+    worker = start_worker(beat=True)
+    api = ApiClient(create_key(make_user("services", SENDERS)))
+
+    broker.stop()
+    ids = []
+    for index in range(API_SENDS):
+        response = api.post("/api/v1/email/send", {
+            "to": f"reseller{index}@techconnect.bj", "template_key": "rma_confirmation", "variables": RMA_VARS,
+        })
+        assert response.status_code == 201, response.content
+        ids += [item["id"] for item in response.json()["items"]]
+    assert len(ids) == API_SENDS
+    assert set(rows(ids).values_list("status", flat=True)) == {Status.QUEUED}  # kept, though nothing was published
+    assert smtp_server.received == []
+
+    broker.start()  # empty: the wake-ups published meanwhile were never there
+    assert wait_until(lambda: count(Status.SENT) == len(ids), 120), worker.log()
+    assert "'woken': ['default']" in worker.log()  # the sweep found them
+    settle(broker, worker)
+    assert_sent_once(ids, smtp_server)
+
+
+# --- 5. scheduled and cancelled ---------------------------------------------------------------
+
+SCHEDULE_AHEAD = timedelta(seconds=3)
+
+
+def test_a_scheduled_message_waits_for_its_time_while_the_sweep_runs_and_a_cancelled_one_never_leaves(
+    default_templates, start_worker, smtp_server, broker
+):
+    worker = start_worker(beat=True)
+    send_at = timezone.now() + SCHEDULE_AHEAD
+    [scheduled] = send_mail_template("rma_confirmation", "later@techconnect.bj", RMA_VARS, send_at=send_at)
+    [cancelled] = send_mail_template("rma_confirmation", "never@techconnect.bj", RMA_VARS,
+                                     send_at=send_at.isoformat())
+    [now] = send_mail_template("rma_confirmation", "now@techconnect.bj", RMA_VARS)
+    assert (scheduled.status, scheduled.next_attempt_at) == (Status.SCHEDULED, send_at)
+    assert lifecycle.cancel(cancelled.pk)
+
+    assert wait_until(lambda: arrivals(smtp_server)[str(now.pk)] == 1), worker.log()  # the worker is delivering
+    sweeps_before_due = 0
+    first = worker.sweeps()
+    while timezone.now() < send_at - timedelta(seconds=0.3):
+        assert EmailMessage.objects.get(pk=scheduled.pk).status == Status.SCHEDULED
+        assert str(scheduled.pk) not in arrivals(smtp_server)
+        sweeps_before_due = worker.sweeps() - first
+        wait_until(lambda: False, 0.1)
+    assert sweeps_before_due >= 2, "the sweep ran while the message was not yet due"
+
+    assert wait_until(lambda: arrivals(smtp_server)[str(scheduled.pk)] == 1, 60), worker.log()
+    [landed] = [r for r in smtp_server.received if r.notification_id == str(scheduled.pk)]
+    assert landed.at >= send_at.timestamp()  # never before its time
+    assert "'woken': ['default']" in worker.log()  # the sweep's wake-up brought it
+    more_sweeps(worker)
+    settle(broker, worker)
+
+    assert_sent_once([str(now.pk), str(scheduled.pk)], smtp_server)
+    scheduled.refresh_from_db()
+    assert scheduled.sent_at >= send_at
+    cancelled.refresh_from_db()
+    assert (cancelled.status, cancelled.attempts) == (Status.CANCELLED, 0)
+    assert not DeliveryAttempt.objects.filter(message=cancelled).exists()
+
+
+# --- 6. urgent mail never waits behind bulk ----------------------------------------------------------
+
+ONE_WORKER = {"all": ALL_LANES}
+PER_LANE = {"urgent": "urgent", "default": "default", "bulk": "bulk"}
+
+
+@pytest.mark.smtp_delay(0.003)  # a server slow enough that the bulk backlog outlasts the urgent send
+@pytest.mark.parametrize("pools", [ONE_WORKER, PER_LANE], ids=["one-worker-all-lanes", "one-worker-per-lane"])
+def test_an_urgent_message_arrives_while_bulk_ones_are_still_queued(
+    default_templates, start_worker, smtp_server, broker, pools
+):
+    workers = {name: start_worker(name=name, queues=queues, wait=False) for name, queues in pools.items()}
+    for worker in workers.values():
+        worker.wait_ready()
+
+    with transaction.atomic():  # one transaction: one wake-up of the bulk lane
+        bulk = [
+            str(message.pk)
+            for start in range(0, BULK_QUEUED, 500)
+            for result in send_batch("cutover_reminder", [
+                {"to": f"reseller{index}@techconnect.bj", "variables": CUTOVER_VARS}
+                for index in range(start, min(start + 500, BULK_QUEUED))
+            ])
+            for message in result.messages
+        ]
+    assert rows(bulk).filter(lane=Lane.BULK).count() == BULK_QUEUED
+    assert wait_until(lambda: len(smtp_server.received) >= 20, 60), [w.log() for w in workers.values()]
+
+    urgent = ids_of(send_mail_template("incident_alert_critical", "reseller@techconnect.bj", INCIDENT_VARS))
+    assert len(urgent) == 2  # + the NOC
+    logs = lambda: [w.log() for w in workers.values()]  # noqa: E731
+    assert wait_until(lambda: all(arrivals(smtp_server)[u] for u in urgent), 60), logs()
+    still_queued = count(Status.QUEUED, lane=Lane.BULK)
+
+    assert still_queued > 0, f"the urgent message waited for the whole bulk backlog ({len(bulk)} messages)"
+    arrived = arrivals(smtp_server)
+    assert {message_id: arrived[message_id] for message_id in urgent} == {message_id: 1 for message_id in urgent}
+    assert set(arrived) <= set(bulk + urgent) and max(arrived.values()) == 1  # nothing twice, nothing else
+    assert wait_until(lambda: count(Status.SENT, lane=Lane.URGENT) == 2), logs()
+    assert set(rows(urgent).values_list("attempts", flat=True)) == {1}
+    if "urgent" in workers:  # lanes are strict: the urgent pool claimed urgent rows only
+        assert drained(workers["urgent"]) == 2 and drained(workers["default"]) == 0, logs()
