@@ -5,7 +5,7 @@ import pytest
 from django.core.management import call_command
 
 from notifications.tests.support.smtp import SMTPServer
-from notifications.tests.support.worker import ALL_LANES, RedisServer, WorkerProcess
+from notifications.tests.support.worker import ALL_LANES, RedisServer, WorkerProcess, celery_broker
 
 
 @pytest.fixture(autouse=True)
@@ -99,27 +99,9 @@ def redis_server(tmp_path):
 
 @pytest.fixture
 def broker(redis_server, monkeypatch):
-    """Point this process's Celery app at the test's own Redis, with eager mode off.
-
-    Celery reads `CELERY_BROKER_URL` from the environment before its config (CI sets
-    it), so both are changed.
-    """
-    from config.celery import app
-
-    def reset_connections() -> None:
-        # Producers are pooled on first use; drop them so the next publish connects to
-        # the broker configured now.
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    monkeypatch.setenv("CELERY_BROKER_URL", redis_server.url)
-
-    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
-    app.conf.update(broker_url=redis_server.url, task_always_eager=False)
-    reset_connections()
-    yield redis_server
-    reset_connections()
-    app.conf.update(saved)
+    """Point this process's Celery app at the test's own Redis, with eager mode off."""
+    with celery_broker(redis_server.url, monkeypatch):
+        yield redis_server
 
 
 @pytest.fixture

@@ -11,11 +11,12 @@ from __future__ import annotations
 import ast
 import os
 import re
+import threading
 from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from notifications.groups import SENDERS
@@ -25,7 +26,7 @@ from notifications.services.sending import send_batch, send_mail_template, send_
 from notifications.tests.support.api import ApiClient, create_key, make_user
 from notifications.tests.support.payloads import INCIDENT_VARS
 from notifications.tests.support.services import require_postgres
-from notifications.tests.support.worker import ALL_LANES, wait_until
+from notifications.tests.support.worker import ALL_LANES, ClosingServer, celery_broker, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -112,6 +113,30 @@ def assert_sent_once(ids, *servers) -> None:
 
 # --- 1. concurrent workers -----------------------------------------------------------------------
 
+def send_independently(count: int, *, senders: int = 4) -> list[str]:
+    """`count` sends of one recipient each, as the web processes of a busy service make them:
+    one `send_mail_template` call, one transaction and one wake-up per message, from
+    `senders` threads at once (each on its own database connection)."""
+    ids: list[list[str]] = [[] for _ in range(senders)]
+
+    def send(part: int) -> None:
+        try:
+            for index in range(part, count, senders):
+                [message] = send_mail_template("rma_confirmation", f"reseller{index}@techconnect.bj", RMA_VARS)
+                ids[part].append(str(message.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(part,)) for part in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sent = [message_id for part in ids for message_id in part]
+    assert len(sent) == count, "a sender thread failed: see its traceback above"
+    return sent
+
+
 def test_two_workers_drain_independent_sends_and_each_message_arrives_exactly_once(
     default_templates, start_worker, smtp_server, broker
 ):
@@ -122,10 +147,7 @@ def test_two_workers_drain_independent_sends_and_each_message_arrives_exactly_on
     for worker in workers:
         worker.wait_ready()  # both idle before the first send
 
-    ids = [
-        str(send_mail_template("rma_confirmation", f"reseller{index}@techconnect.bj", RMA_VARS)[0].pk)
-        for index in range(INDEPENDENT_SENDS)  # one call, one transaction, one wake-up each
-    ]
+    ids = send_independently(INDEPENDENT_SENDS)
 
     assert wait_until(lambda: count(Status.SENT) == len(ids), 60 + len(ids) / 20), [w.log() for w in workers]
     settle(broker, *workers)
@@ -261,6 +283,17 @@ def test_sends_through_the_api_while_the_broker_is_down_are_accepted_and_each_de
     assert "'woken': ['default']" in worker.log()  # the sweep found them
     settle(broker, worker)
     assert_sent_once(ids, smtp_server)
+
+
+def test_a_send_with_the_broker_down_tries_it_once_and_answers(default_templates, monkeypatch):
+    """Counted, not timed: one connection to the broker per send. (`retry=False` alone covered
+    the publish, not the connect, which kombu retried for its connect timeout: ~6 s a send.)"""
+    with ClosingServer() as down, celery_broker(f"redis://127.0.0.1:{down.port}/0", monkeypatch):
+        sent = [send_mail_template("rma_confirmation", f"reseller{i}@techconnect.bj", RMA_VARS)[0] for i in range(3)]
+        wait_until(lambda: down.connections >= 3, 5)
+        wait_until(lambda: down.connections > 3, 0.5)  # a retry would come within this
+        assert down.connections == 3
+    assert set(rows(ids_of(sent)).values_list("status", flat=True)) == {Status.QUEUED}
 
 
 # --- 5. scheduled and cancelled ---------------------------------------------------------------

@@ -9,9 +9,12 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -29,6 +32,59 @@ def wait_until(predicate, timeout: float = 60.0) -> bool:
             return True
         time.sleep(0.1)
     return predicate()
+
+
+@contextmanager
+def celery_broker(url: str, monkeypatch):
+    """Point this process's Celery app at the broker `url`, with eager mode off.
+
+    Celery reads `CELERY_BROKER_URL` from the environment before its config (CI sets
+    it), so both are changed.
+    """
+    from config.celery import app
+
+    def reset_connections() -> None:
+        # Producers are pooled on first use; drop them so the next publish connects to
+        # the broker configured now.
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    monkeypatch.setenv("CELERY_BROKER_URL", url)
+    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
+    app.conf.update(broker_url=url, task_always_eager=False)
+    reset_connections()
+    try:
+        yield
+    finally:
+        reset_connections()
+        app.conf.update(saved)
+
+
+class ClosingServer:
+    """A port where a broker crashed: each connection is accepted and closed at once, and
+    counted, so a test can tell how often a client tried it."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self.port = self._socket.getsockname()[1]
+        self.connections = 0
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def __enter__(self) -> ClosingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._socket.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                return
+            self.connections += 1
+            connection.close()
 
 
 class RedisServer:
