@@ -99,7 +99,11 @@ class EmailMessage(models.Model):
                 condition=models.Q(status__in=["queued", "scheduled"]),
             ),
         ]
-        permissions = [("send_email", "Can send email")]
+        permissions = [
+            ("send_email", "Can send email"),
+            ("cancel_emailmessage", "Can cancel a scheduled or queued email"),
+            ("resend_emailmessage", "Can resend an email or retry a failed one"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.template_key or 'simple'} → {self.recipient_email} ({self.status})"
