@@ -94,6 +94,11 @@ class HeaderInjection(TemplateError):
     field = "subject"
 
 
+class UnsafeHeaderValue(NotificationError):
+    """A value bound for a mail header holds a character that could break the header or hide
+    what it says; `field` names the value (`subject`, `to`, `attachments`, ...)."""
+
+
 class ImmutableVersionError(NotificationError):
     field = "template"
 
