@@ -21,9 +21,11 @@ from email import policy
 import pytest
 from django.core import mail
 
-from notifications.exceptions import NotificationError
+from notifications.backends.errors import classify_delivery_error
+from notifications.exceptions import NotificationError, UnsafeHeaderValue
 from notifications.groups import SENDERS
 from notifications.models import EmailMessage, SMTPServerConfig
+from notifications.services.mime import MimeTemplate, django_email
 from notifications.services.sending import send_simple_mail
 from notifications.tests.support.api import ApiClient, create_key, make_user
 from notifications.tests.support.files import make_pdf
@@ -344,3 +346,43 @@ def test_through_anymail_the_payloads_headers_and_file_names_are_whole(
             assert not any(character in f"{name}{value}" for character in CONTROLS + BIDI), (name, value)
         [attachment] = payload["attachments"]
         assert attachment["filename"] == HARD_FILENAME and base64.b64decode(attachment["content"]) == PDF
+
+
+# --- The last guard: whatever reaches the build of a message -----------------------------------
+
+def build(**changes):
+    values = {"subject": "Facture", "html": "<p>x</p>", "text": "x", "from_email": "RGZ <noreply@rgz.bj>",
+              "to": ["a@rgz.bj"], "headers": {"Message-ID": "<1@rgz.bj>", "X-Notification-Id": "1",
+                                               "Date": "Wed, 02 Dec 2026 02:00:00 +0000"}}
+    return django_email(**{**values, **changes})
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"subject": "Facture\x0bX-Injected: yes"}, "subject"),
+    ({"to": ['"x\x0bINJ"@example.com']}, "to"),
+    ({"cc": ["x\x85INJ@example.com"]}, "cc"),
+    ({"bcc": ["x\u2028INJ@example.com"]}, "bcc"),
+    ({"reply_to": ["x\u202eINJ@example.com"]}, "reply_to"),
+    ({"from_email": "RGZ\x1c <noreply@rgz.bj>"}, "from_email"),
+    ({"headers": {"Message-ID": "<1@rgz.bj>\x0bX-Injected: yes", "X-Notification-Id": "1", "Date": "x"}},
+     "Message-ID"),
+    ({"attachments": [("inv\x0bINJ.pdf", PDF, "application/pdf")]}, "attachments"),
+])
+def test_the_build_of_any_backends_message_refuses_what_could_break_a_header(changes, field):
+    """Rows stored before these checks, or a path that forgot one, still cannot break a header:
+    the message is not built (a permanent delivery failure), for our bytes, Django's and anymail's."""
+    with pytest.raises(UnsafeHeaderValue) as refused:
+        build(**changes)
+    assert refused.value.field == field
+    assert str(classify_delivery_error(refused.value)).startswith("permanent: the message cannot be built")
+
+
+def test_a_prebuilt_messages_per_recipient_headers_are_checked_too():
+    template = MimeTemplate.of(build(headers={"To": "a@rgz.bj", "Date": "Wed, 02 Dec 2026 02:00:00 +0000",
+                                              "Message-ID": "<1@rgz.bj>", "X-Notification-Id": "1"}))
+    headers = {"To": "b@rgz.bj", "Date": "Wed, 02 Dec 2026 02:00:00 +0000", "Message-ID": "<2@rgz.bj>",
+               "X-Notification-Id": "2"}
+    assert b"To: b@rgz.bj\r\n" in template.for_recipient(headers)
+    with pytest.raises(UnsafeHeaderValue) as refused:
+        template.for_recipient({**headers, "To": '"b\x0bX-Injected: yes"@rgz.bj'})
+    assert refused.value.field == "To"
