@@ -19,9 +19,8 @@ command it is written into:
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import re
+from collections.abc import Iterable
 
 from django.core.validators import EmailValidator
 

@@ -116,7 +116,7 @@ def assert_arrived_whole(received, row: EmailMessage, *, subject: str) -> None:
     head = raw.replace(b"\r\n", b"\n").partition(b"\n\n")[0]
     for line in head.split(b"\n"):
         assert line[:1] in (b" ", b"\t") or line.split(b":")[0].lower().decode() in OUR_HEADERS, head
-    assert {name.lower() for name in parsed.keys()} <= OUR_HEADERS, parsed.keys()
+    assert {name.lower() for name in parsed} <= OUR_HEADERS, parsed.keys()
     for part in parsed.walk():
         assert list(part.defects) == [], part.defects
         for name, value in part.items():
