@@ -5,7 +5,7 @@ every character `str.splitlines()` splits on (VT, FF, FS, GS, RS, NEL, U+2028, U
 smtplib writes addresses into `RCPT TO` as they are, and an ESP builds its own MIME from
 our values. So every value that reaches a header is checked here, once, before it is
 stored: a control character can end a header or a command, and a bidirectional control
-can make a name read as something else (`invoice\u202efdp.exe` shows as `invoiceexe.pdf`).
+can make a name read as something else (`invoice`, U+202E, `fdp.exe` shows as `invoiceexe.pdf`).
 
 Subjects may hold a TAB (it is whitespace in a header) and bidirectional controls (right-to-
 left text needs them; a subject is encoded, and is only ever displayed). Addresses and
