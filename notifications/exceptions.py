@@ -107,6 +107,11 @@ class InvalidTransition(NotificationError):
     status_code = 409
 
 
+class UnsafeHeaderValue(NotificationError):
+    """A value bound for a mail header holds a character that could break the header or hide
+    what it says; `field` names the value (`subject`, `to`, `attachments`, ...)."""
+
+
 class ImmutableVersionError(NotificationError):
     field = "template"
 

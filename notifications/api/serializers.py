@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from notifications.exceptions import InvalidRecipient
 from notifications.models import DeliveryAttempt, DeliveryEvent, EmailAttachment, EmailMessage, EmailTemplate, EmailTemplateVersion
-from notifications.recipients import parse_addresses
+from notifications.recipients import parse_address, parse_addresses
 from notifications.selectors import default_version
 
 
@@ -52,8 +52,23 @@ class AddressesField(serializers.Field):
         return value
 
 
+@extend_schema_field({"type": "string", "format": "email"})
+class AddressField(serializers.Field):
+    """One address, checked by the parser every address goes through (`notifications.recipients`)."""
+
+    def to_internal_value(self, data) -> str:
+        try:
+            return parse_address(data, field=self.field_name)
+        except InvalidRecipient as exc:
+            raise serializers.ValidationError(exc.message) from None
+
+    def to_representation(self, value):
+        return value
+
+
 class AttachmentInput(StrictSerializer):
-    filename = serializers.CharField(max_length=255)
+    # Not trimmed here: str.strip() would quietly drop control characters the service refuses.
+    filename = serializers.CharField(max_length=255, trim_whitespace=False)
     content_type = serializers.CharField(max_length=100)
     data_base64 = serializers.CharField(trim_whitespace=True, help_text="The file's bytes, base64-encoded.")
 
@@ -93,7 +108,7 @@ class SendRequest(StrictSerializer):
     language = serializers.CharField(max_length=10, required=False, allow_null=True, default=None)
     cc = AddressesField(required=False, default=list)
     bcc = AddressesField(required=False, default=list)
-    reply_to = serializers.EmailField(required=False, allow_null=True, default=None)
+    reply_to = AddressField(required=False, allow_null=True, default=None)
     source_endpoint = serializers.CharField(max_length=100, required=False, default="api")
     send_at = SendAtField()
 

@@ -272,7 +272,7 @@ class MessageCancelView(APIView):
         operation_id="email_messages_cancel",
         request=None,
         parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
-        responses={200: s.MessageDetail, **ERRORS, **NOT_FOUND, **CONFLICT},
+        responses={200: s.MessageDetail, **ERRORS, **NOT_FOUND, **CONFLICT, **BODY_ERRORS},
         summary="Cancel a scheduled or queued message: it is never sent",
     )
     def post(self, request, pk):

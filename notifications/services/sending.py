@@ -21,6 +21,7 @@ from django.utils.html import format_html, format_html_join
 
 from notifications.attachments import Attachment, check_attachment
 from notifications.exceptions import AttachmentError, NotificationError, TemplateError
+from notifications.headers import subject_problem
 from notifications.models import AttachmentBlob, EmailAttachment, EmailMessage, EmailTemplate, Lane, Status
 from notifications.recipients import check_recipient_count, parse_addresses
 from notifications.rendering import RenderedEmail, VersionSource, render
@@ -252,8 +253,9 @@ def send_simple_mail(
     check_recipient_count(recipients, limit=settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST)
     if not isinstance(subject, str) or not subject.strip():
         raise TemplateError("A subject is required.", field="subject")
-    if any(ch in subject for ch in "\r\n\x00"):
-        raise TemplateError("The subject must be one line.", field="subject")
+    problem = subject_problem(subject)
+    if problem:
+        raise TemplateError(f"The subject must be one line of text: {problem}.", field="subject")
     if not isinstance(text, str) or not text.strip():
         raise TemplateError("A text is required.", field="text")
     pairs = [(link, link) if isinstance(link, str) else tuple(link) for link in links]
