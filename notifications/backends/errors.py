@@ -41,7 +41,7 @@ from notifications.exceptions import (
 )
 
 
-class ErrorKind(str, enum.Enum):
+class ErrorKind(enum.StrEnum):
     PERMANENT = "permanent"
     TRANSIENT = "transient"
 
