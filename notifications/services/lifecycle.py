@@ -84,15 +84,19 @@ def claim_due(*, lane: str, limit: int, now: datetime | None = None) -> list[Ema
     pk = quote(meta.pk.column)
     columns = ", ".join(quote(f.column) for f in meta.concrete_fields)
     lock = " FOR UPDATE SKIP LOCKED" if connection.vendor in SKIP_LOCKED_VENDORS else ""
+    # The statuses are written into the SQL, not bound: a generic plan (psycopg prepares a
+    # statement after a few runs) can only use the partial index `message_lane_due` when
+    # its predicate `status IN ('queued', 'scheduled')` is visible in the query itself.
+    waiting = ", ".join(f"'{status}'" for status in WAITING)
     sql = (
         f"UPDATE {table} SET {col['status']} = %s, {col['attempts']} = {col['attempts']} + 1, "
         f"{col['updated_at']} = %s "
-        f"WHERE {pk} IN (SELECT {pk} FROM {table} WHERE {col['lane']} = %s AND {col['status']} IN (%s, %s) "
+        f"WHERE {pk} IN (SELECT {pk} FROM {table} WHERE {col['lane']} = %s AND {col['status']} IN ({waiting}) "
         f"AND {col['next_attempt_at']} <= %s ORDER BY {col['next_attempt_at']} LIMIT %s{lock}) "
-        f"AND {col['status']} IN (%s, %s) RETURNING {columns}"
+        f"AND {col['status']} IN ({waiting}) RETURNING {columns}"
     )
     stamp = _db_time(now)
-    params = (Status.SENDING, stamp, lane, *WAITING, stamp, int(limit), *WAITING)
+    params = (Status.SENDING, stamp, lane, stamp, int(limit))
     # A raw queryset turns the returned columns into instances through the fields' converters.
     return list(EmailMessage.objects.raw(sql, params))
 
