@@ -85,14 +85,6 @@ class SendRequest(StrictSerializer):
     reply_to = serializers.EmailField(required=False, allow_null=True, default=None)
     source_endpoint = serializers.CharField(max_length=100, required=False, default="api")
 
-    def validate_to(self, value: list[str]) -> list[str]:
-        limit = settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST
-        if len(value) > limit:
-            raise serializers.ValidationError(
-                f"{len(value)} recipients given; at most {limit} are allowed per request."
-            )
-        return value
-
 
 class BatchItemInput(serializers.DictField):
     """`{to, variables}`; checked item by item by the service, so one bad item is reported
@@ -110,12 +102,6 @@ class SendBatchRequest(StrictSerializer):
     attachments = AttachmentInput(many=True, required=False, default=list)
     language = serializers.CharField(max_length=10, required=False, allow_null=True, default=None)
     source_endpoint = serializers.CharField(max_length=100, required=False, default="api")
-
-    def validate_items(self, value: list) -> list:
-        limit = settings.EMAIL_MAX_BATCH_ITEMS
-        if len(value) > limit:
-            raise serializers.ValidationError(f"{len(value)} items given; at most {limit} are allowed per batch.")
-        return value
 
 
 class BatchItemOut(serializers.Serializer):
