@@ -268,3 +268,40 @@ def test_a_template_whose_output_holds_a_nul_is_refused_at_send(default_template
         send_mail_template("nul_output", "a@rgz.bj")
     assert caught.value.field == "template" and "U+0000" in caught.value.message
     assert EmailMessage.objects.count() == 0
+
+
+# --- the admin -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("field, value, says", [
+    ("sample_variables", '{"month": ' + nested(3000) + "}", "API_MAX_JSON_DEPTH"),
+    ("optional_variables", '{"note": ' + nested(3000) + "}", "API_MAX_JSON_DEPTH"),
+    ("sample_variables", '{"month": "f\\u0000vrier"}', "value.month contains a NUL"),
+    ("optional_variables", '{"note\\u0000": "x"}', "A name in value contains a NUL"),
+])
+def test_the_admin_template_form_refuses_deep_or_nul_json_as_a_form_error(
+    admin_client, default_templates, field, value, says
+):
+    from django.urls import reverse
+
+    from notifications.models import EmailTemplate
+    from notifications.tests.test_admin_input import template_form
+
+    template = EmailTemplate.objects.get(key="billing_invoice_monthly")
+    before = EmailTemplate.objects.filter(pk=template.pk).values().get()
+    url = reverse("admin:notifications_emailtemplate_change", args=[template.pk])
+    response = admin_client.post(url, template_form(template, **{field: value}))
+    assert response.status_code == 200, response.content.decode()[:2000]
+    errors = response.context["adminform"].form.errors
+    assert says in " ".join(errors[field]), errors
+    assert EmailTemplate.objects.filter(pk=template.pk).values().get() == before
+
+
+def test_a_template_saved_from_python_refuses_a_nul_in_its_samples(db):
+    from django.core.exceptions import ValidationError
+
+    from notifications.services.templates import create_template
+
+    with pytest.raises(ValidationError) as caught:
+        create_template(key="nul_sample", required_variables=["name"], sample_variables={"name": "a\x00"},
+                        versions={"fr": {"subject": "S", "html_content": "<p>{{ name }}</p>"}})
+    assert "U+0000" in " ".join(caught.value.message_dict["sample_variables"])
