@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from itertools import accumulate
+from itertools import accumulate, islice
 
 from notifications.exceptions import NestingTooDeep, UnstorableText
 
@@ -26,6 +26,7 @@ _STRINGS = re.compile(_STRING, re.DOTALL)
 _NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 _TOKENS = re.compile(_STRING + r"|[\[\]{},:]", re.DOTALL)
 _DEPTH_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+_WALK_TOKENS = 1_000_000
 
 PathPart = str | int
 
@@ -45,16 +46,17 @@ def nesting_depth(text: str) -> int:
 def deepest_path(text: str, *, max_depth: int) -> list[PathPart] | None:
     """The path to the first container nested past `max_depth` in the JSON `text`, or None.
 
-    The path's parts are object keys and array indexes, outermost first; `[]` when the
-    document itself is the offending container (`max_depth` 0). Malformed text is measured
-    as far as it goes: refusing it is the parser's job.
+    The path's parts are object keys and array indexes, outermost first; `[]` when it
+    cannot be told more precisely (the document itself, a path past the first million
+    tokens). Malformed text is measured as far as it goes: refusing it is the parser's job.
     """
     if nesting_depth(text) <= max_depth:
         return None
-    # Rare and refused anyway: walk the tokens to say where, stopping at the first excess.
+    # Rare and refused anyway: walk the tokens to say where, stopping at the first excess,
+    # or after `_WALK_TOKENS` (a Python loop: a huge body is refused without the path).
     frames: list[list] = []  # [opening bracket, current key or index]
     last_string = ""
-    for match in _TOKENS.finditer(text):
+    for match in islice(_TOKENS.finditer(text), _WALK_TOKENS):
         token = match.group()
         if token[0] == '"':
             last_string = token
@@ -69,7 +71,7 @@ def deepest_path(text: str, *, max_depth: int) -> list[PathPart] | None:
             frames[-1][1] += 1
         elif token == ":" and frames and frames[-1][0] == "{":
             frames[-1][1] = last_string
-    return []  # measured deeper than the walk found: unbalanced text; no better place to name
+    return []  # past the walk's budget, or unbalanced text: no better place to name
 
 
 def _decoded(part: PathPart) -> PathPart:

@@ -1,4 +1,4 @@
-"""Limits every request body must satisfy before any view reads it: the API, the admin and
+"""Limits every request must satisfy before any view reads it: the API, the admin and
 the webhooks alike.
 
 - A body declared (`Content-Length`) larger than `API_MAX_BODY_BYTES` is a 413, answered
@@ -8,6 +8,7 @@ the webhooks alike.
   the raw text, because parsing it is what exhausts the stack.
 - A JSON body holding a NUL character (`\\u0000`), in a key or a value, is a 400 naming
   where: PostgreSQL stores NUL in neither text nor jsonb, so it would fail at the write.
+  So is a NUL in the path or a query parameter (PostgreSQL refuses it in a lookup too).
 
 Malformed JSON passes through: the view's parser refuses it with its own message.
 """
@@ -24,6 +25,7 @@ from notifications import jsoninput
 from notifications.exceptions import InputError
 
 BODY_FIELD = "body"
+_NUL_TEXT = "contains a NUL character (U+0000), which cannot be stored or looked up."
 
 
 class RequestLimitsMiddleware:
@@ -35,7 +37,13 @@ class RequestLimitsMiddleware:
 
 
 def refusal(request: HttpRequest) -> JsonResponse | None:
-    """The answer to a request whose body breaks a limit, or None to let it through."""
+    """The answer to a request that breaks a limit, or None to let it through."""
+    for name, values in request.GET.lists():
+        if jsoninput.NUL in name or any(jsoninput.NUL in value for value in values):
+            field = name if jsoninput.NUL not in name else "query"
+            return JsonResponse({field: [f"The query parameter {_NUL_TEXT}"]}, status=400)
+    if jsoninput.NUL in request.path:
+        return JsonResponse({"detail": f"The path {_NUL_TEXT}"}, status=400)
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if not declared.isdigit():
         return JsonResponse({"detail": "The Content-Length header is not a number."}, status=400)

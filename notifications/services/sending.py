@@ -66,9 +66,10 @@ def send_mail_template(
     `to` is an address, a comma-separated string or a list; the template's
     `extra_recipients` are added, each with a copy of its own. `cc` and `bcc` ride on the
     one message to a single `to` address (refused with several); `to`, `cc` and `bcc`
-    count together against `EMAIL_MAX_RECIPIENTS_PER_REQUEST`. `is_test` (a test API key) renders and audits but never
-    delivers: see `services.simulator`. A test send leaves out `extra_recipients`
-    (`include_extra_recipients=False`) so trying a template never alerts the NOC.
+    count together against `EMAIL_MAX_RECIPIENTS_PER_REQUEST`. `is_test` (a test API
+    key) renders and audits but never delivers: see `services.simulator`. A test send
+    leaves out `extra_recipients` (`include_extra_recipients=False`) so trying a template
+    never alerts the NOC.
     Returns the messages (status `queued`, or `suppressed` when `SMTP_ACTIVE` is off).
     Raises a `NotificationError` naming the field at fault.
     """
@@ -405,7 +406,7 @@ def _copies(*, to: list[str], cc, bcc, reply_to) -> dict[str, list[str]]:
         name = "cc" if copied else "bcc"
         raise InvalidRecipient(
             f"{name} is allowed only with a single to address: each to address gets a message of its own, "
-            f"so send the copy with one of them (or in a request of its own).",
+            "so send the copy with one of them.",
             field=name,
         )
     for name, addresses in (("to", to), ("cc", copied), ("bcc", blind)):

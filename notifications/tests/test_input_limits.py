@@ -305,3 +305,10 @@ def test_a_template_saved_from_python_refuses_a_nul_in_its_samples(db):
         create_template(key="nul_sample", required_variables=["name"], sample_variables={"name": "a\x00"},
                         versions={"fr": {"subject": "S", "html_content": "<p>{{ name }}</p>"}})
     assert "U+0000" in " ".join(caught.value.message_dict["sample_variables"])
+
+
+def test_a_nul_in_a_query_parameter_is_a_400_naming_it(sender, admin_client):
+    response = sender.get("/api/v1/email/messages?to=a%00b@rgz.bj")
+    assert response.status_code == 400 and "U+0000" in response.json()["to"][0]
+    response = admin_client.get("/admin/notifications/emailmessage/?q=%00")
+    assert response.status_code == 400 and "q" in response.json()
