@@ -312,3 +312,17 @@ def test_a_nul_in_a_query_parameter_is_a_400_naming_it(sender, admin_client):
     assert response.status_code == 400 and "U+0000" in response.json()["to"][0]
     response = admin_client.get("/admin/notifications/emailmessage/?q=%00")
     assert response.status_code == 400 and "q" in response.json()
+
+
+@pytest.mark.parametrize("text, max_depth, path", [
+    ('{"a": [1, {"b": 2}]}', 3, None),
+    ('{"a": [1, {"b": [2]}]}', 3, ["a", 1, "b"]),
+    ('{"k\\"]]": {"x": "[[[[\\\\"}}', 2, None),        # escaped quotes and brackets inside strings
+    ('{"k\\"{": [[[1]]]}', 2, ['k"{', 0]),
+    ("[[[1]]]", 2, [0, 0]),
+    ('{"a": 1}', 0, []),
+])
+def test_the_deepest_path_is_measured_on_the_text(text, max_depth, path):
+    from notifications.jsoninput import deepest_path
+
+    assert deepest_path(text, max_depth=max_depth) == path
