@@ -52,6 +52,10 @@ BOMBS = {
     "macro of 2,000 ifs x 10^4": "{% macro m() %}" + "{% if false %}{% endif %}" * 2000 + "{% endmacro %}"
                                  "{% for a in range(10000) %}{{ m() }}{% endfor %}",
     "sort 10^5 in a loop": "{% for a in range(1000) %}{% set x = range(100000)|list|sort %}{% endfor %}",
+    "max of 10^6 chars x 1000": "{% set s = 'abcdefghij' * 100000 %}{% for a in range(1000) %}"
+                                "{% set x = s|max %}{% endfor %}",
+    "50 chained lazy maps": "{% for a in range(1000) %}{% set x = range(100000)" + "|map(attribute='real')" * 50
+                            + "|max %}{% endfor %}",
 }
 
 

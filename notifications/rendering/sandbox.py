@@ -50,6 +50,15 @@ WIDTH_FILTERS = {"center", "indent", "wordwrap", "truncate", "batch", "slice"}
 #: All values one render may produce, added up, as a multiple of `max_size`: quadratic
 #: loops (`ns.l = ns.l + [i]`) stay under every size limit while burning minutes of CPU.
 WORK_FACTOR = 10
+#: Filters that walk text character by character in Python (`'…'|max` on a million
+#: characters takes 0.2 s): they pay per character, other filters per 64.
+TEXT_WALKING_FILTERS = frozenset({
+    "unique", "sort", "max", "min", "sum", "batch", "slice", "groupby", "dictsort", "wordwrap", "map",
+    "select", "reject", "selectattr", "rejectattr", "join",
+})
+#: Filters that call a Python key function per element (sorting, grouping, comparing):
+#: they pay this many operations per element instead of one.
+ELEMENT_COST = {"sort": 4, "dictsort": 4, "groupby": 4, "unique": 3, "max": 3, "min": 3, "wordwrap": 3}
 #: `str` methods that pad by a width argument.
 WIDTH_METHODS = {"center", "ljust", "rjust", "zfill"}
 _FORMAT_WIDTH = re.compile(r"(\d+)")
@@ -160,17 +169,26 @@ def tick(context, weight: int) -> str:
     return ""
 
 
-def _sized_arguments(args: tuple, kwargs: dict) -> int:
-    """The elements a filter or test would walk: the lengths of its container arguments."""
+def _sized_arguments(args: tuple, kwargs: dict, *, walks_text: bool = False) -> int:
+    """The elements a filter or test would walk: the lengths of its container arguments, and
+    of its text, per character when it walks text in Python (`walks_text`), else per
+    OUTPUT_CHARACTERS_PER_OPERATION characters (C code: `upper`, `replace`, `in`)."""
     total = 0
-    for value in args:
-        if isinstance(value, _SIZED):
+    for value in (*args, *kwargs.values()) if kwargs else args:
+        if isinstance(value, str):
+            total += len(value) if walks_text else len(value) // OUTPUT_CHARACTERS_PER_OPERATION
+        elif isinstance(value, _SIZED):
             total += len(value)
-    if kwargs:
-        for value in kwargs.values():
-            if isinstance(value, _SIZED):
-                total += len(value)
     return total
+
+
+def _counted(items: Iterator[object]) -> Iterator[object]:
+    """A lazy filter's result (`map`, `select`, `unique`, `batch`…), charging each item it
+    yields as a call (a sandboxed attribute lookup, filter or test per item): chained lazy
+    filters each walk every item, so each pays for it."""
+    for item in items:
+        charge(CALL_OPERATIONS)
+        yield item
 
 
 def _too_big(what: str) -> RenderLimitExceeded:
@@ -198,9 +216,11 @@ def weigh(value: object, limit: int) -> int:
     container count one each (they are capped at MAX_INT_BITS anyway).
     """
     total = 0
+    walked = 0
     stack = [value]
     while stack:
         item = stack.pop()
+        walked += 1
         if isinstance(item, str):
             total += len(item)
         elif isinstance(item, (list, tuple, set, frozenset)):
@@ -216,6 +236,8 @@ def weigh(value: object, limit: int) -> int:
             total += 1
         if total > limit:
             break
+    if walked > 1:
+        charge(walked - 1)  # the strings and containers nested in `value`, each looked at
     return total
 
 
@@ -328,9 +350,12 @@ def _precheck_method(method: object, args: tuple, kwargs: dict) -> None:
 def _guard_filter(name: str, func):
     """Wrap a filter so its arguments and result are bounded like everything else."""
 
+    walks_text = name in TEXT_WALKING_FILTERS
+    per_element = ELEMENT_COST.get(name, 1)
+
     @functools.wraps(func)
     def guarded(*args, **kwargs):
-        charge(1 + _sized_arguments(args, kwargs))
+        charge(1 + per_element * _sized_arguments(args, kwargs, walks_text=walks_text))
         if name in WIDTH_FILTERS:
             for value in (*args, *kwargs.values()):
                 _check_width(value, f"A width passed to |{name}")
@@ -351,6 +376,8 @@ def _guard_filter(name: str, func):
                 if len(text) + count * max(0, len(new) - len(old)) > _limit():
                     raise _too_big("replacing text")
         result = func(*args, **kwargs)
+        if isinstance(result, Iterator):
+            return _counted(result)
         return check_size(result, f"the |{name} filter")
 
     return guarded
@@ -370,7 +397,7 @@ def _guard_test(func):
 @pass_eval_context
 def _join_filter(eval_ctx, value, d: str = "", attribute=None):
     """Jinja's `join`, bounded. Attribute lookups go through the sandbox."""
-    charge(1 + (len(value) if isinstance(value, _SIZED) else 0))
+    charge(1 + _sized_arguments((value,), {}, walks_text=True))
     items = value
     if attribute is not None:
         items = (eval_ctx.environment.getitem(item, attribute) for item in value)
@@ -504,7 +531,7 @@ class GuardedSandbox(ImmutableSandboxedEnvironment):
         charge(CALL_OPERATIONS)
         _precheck_method(__obj, args, kwargs)
         if getattr(__obj, "__name__", "") == "join" and isinstance(getattr(__obj, "__self__", None), str):
-            charge(_sized_arguments(args[:1], {}))
+            charge(_sized_arguments(args[:1], {}, walks_text=True))
             return bounded_join(__obj.__self__, args[0] if args else ())
         current = _budget.get()
         current.depth += 1
