@@ -54,6 +54,12 @@ BOMBS = {
     "sort 10^5 in a loop": "{% for a in range(1000) %}{% set x = range(100000)|list|sort %}{% endfor %}",
     "max of 10^6 chars x 1000": "{% set s = 'abcdefghij' * 100000 %}{% for a in range(1000) %}"
                                 "{% set x = s|max %}{% endfor %}",
+    "in a list of 10^5, x10^5": "{% set l = range(100000)|list %}{% for i in range(100000) %}"
+                                "{% if -1 in l %}{% endif %}{% endfor %}",
+    "slice a list of 10^5": "{% set l = range(100000)|list %}{% for i in range(100000) %}{% set x = l[::-1] %}"
+                            "{% endfor %}",
+    "count in 2*10^6 chars": "{% set s = 'ab' * 1000000 %}{% for i in range(100000) %}{% set x = s.count('c') %}"
+                             "{% endfor %}",
     "50 chained lazy maps": "{% for a in range(1000) %}{% set x = range(100000)" + "|map(attribute='real')" * 50
                             + "|max %}{% endfor %}",
 }

@@ -56,6 +56,14 @@ TEXT_WALKING_FILTERS = frozenset({
     "unique", "sort", "max", "min", "sum", "batch", "slice", "groupby", "dictsort", "wordwrap", "map",
     "select", "reject", "selectattr", "rejectattr", "join",
 })
+#: Filters that take the same time whatever the size of their input: `items|length` in a
+#: loop over `items` is a common sight and must not cost the square of its length.
+CONSTANT_TIME_FILTERS = frozenset({"length", "count", "first", "last", "random", "default", "d", "attr"})
+#: Tests that compare their operands, walking them when they are lists or text.
+COMPARING_TESTS = frozenset({
+    "in", "eq", "equalto", "==", "ne", "!=", "lt", "lessthan", "<", "le", "<=", "gt", "greaterthan", ">",
+    "ge", ">=",
+})
 #: Filters that call a Python key function per element (sorting, grouping, comparing):
 #: they pay this many operations per element instead of one.
 ELEMENT_COST = {"sort": 4, "dictsort": 4, "groupby": 4, "unique": 3, "max": 3, "min": 3, "wordwrap": 3}
@@ -326,11 +334,16 @@ def _predict_binop(operator: str, left: object, right: object) -> None:
 
 
 def _precheck_method(method: object, args: tuple, kwargs: dict) -> None:
-    """Refuse `str` method calls whose result size is known to be too large."""
+    """Refuse `str` method calls whose result size is known to be too large, and charge
+    those that scan their receiver (`text.count('a')`, `items.index(x)`) for its size."""
     name = getattr(method, "__name__", "")
     owner = getattr(getattr(method, "__wrapped__", method), "__self__", None)
     if not isinstance(owner, str):
+        if name in ("index", "count") and isinstance(owner, (list, tuple)):
+            charge(len(owner))
         return
+    if len(owner) >= OUTPUT_CHARACTERS_PER_OPERATION:
+        charge(len(owner) // OUTPUT_CHARACTERS_PER_OPERATION)
     limit = _limit()
     if name in WIDTH_METHODS:
         for value in (*args, *kwargs.values()):
@@ -351,11 +364,11 @@ def _guard_filter(name: str, func):
     """Wrap a filter so its arguments and result are bounded like everything else."""
 
     walks_text = name in TEXT_WALKING_FILTERS
-    per_element = ELEMENT_COST.get(name, 1)
+    per_element = 0 if name in CONSTANT_TIME_FILTERS else ELEMENT_COST.get(name, 1)
 
     @functools.wraps(func)
     def guarded(*args, **kwargs):
-        charge(1 + per_element * _sized_arguments(args, kwargs, walks_text=walks_text))
+        charge(1 + per_element * _sized_arguments(args, kwargs, walks_text=walks_text) if per_element else 1)
         if name in WIDTH_FILTERS:
             for value in (*args, *kwargs.values()):
                 _check_width(value, f"A width passed to |{name}")
@@ -383,15 +396,28 @@ def _guard_filter(name: str, func):
     return guarded
 
 
-def _guard_test(func):
-    """Wrap a test so each application counts against the operations budget."""
+def _guard_test(name: str, func):
+    """Wrap a test so each application counts against the operations budget; the tests that
+    compare (`in`, `eq`, `lt`…) also pay for the size of what they compare."""
+    compares = name in COMPARING_TESTS
 
     @functools.wraps(func)
     def guarded(*args, **kwargs):
-        charge(1 + _sized_arguments(args, kwargs))
+        charge(1 + _sized_arguments(args, kwargs) if compares else 1)
         return func(*args, **kwargs)
 
     return guarded
+
+
+def guard_operand(value: object) -> object:
+    """An operand of a comparison (`x in items`, `a == b`) or a slice (`items[1:]`), charged
+    for its size: comparing or copying walks a list or a text, at C speed but every time."""
+    if isinstance(value, str):
+        if len(value) >= OUTPUT_CHARACTERS_PER_OPERATION:
+            charge(len(value) // OUTPUT_CHARACTERS_PER_OPERATION)
+    elif isinstance(value, _CONTAINERS):
+        charge(len(value))
+    return value
 
 
 @pass_eval_context
@@ -409,6 +435,8 @@ def _join_filter(eval_ctx, value, d: str = "", attribute=None):
 _SCOPES = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.Block)
 #: The internal filter a body's charge is compiled to: a name no template can write.
 TICK_FILTER = "guard-tick"
+#: The internal filter a comparison's operands go through (guard_operand).
+OPERAND_FILTER = "guard-operand"
 
 
 #: Nodes that cost nothing when run: text and literals are compiled into the code as they are.
@@ -473,6 +501,26 @@ class _GuardInserter(NodeTransformer):
         self._charge_on_entry(node)
         return node
 
+    def visit_Compare(self, node: nodes.Compare) -> nodes.Node:
+        self.generic_visit(node)
+        node.expr = self._charge_operand(node.expr)
+        for operand in node.ops:
+            operand.expr = self._charge_operand(operand.expr)
+        return node
+
+    def _charge_operand(self, expr: nodes.Expr) -> nodes.Expr:
+        if isinstance(expr, nodes.Const):
+            return expr
+        return nodes.Filter(expr, OPERAND_FILTER, [], [], None, None, lineno=expr.lineno)
+
+    def visit_Getitem(self, node: nodes.Getitem) -> nodes.Node:
+        # Jinja compiles `items[a:b]` to a plain Python slice, past the sandbox's getitem:
+        # the copy it makes is charged here.
+        self.generic_visit(node)
+        if isinstance(node.arg, nodes.Slice):
+            return nodes.Filter(node, OPERAND_FILTER, [], [], None, None, lineno=node.lineno)
+        return node
+
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         self.generic_visit(node)
         return self._guard_call("guard_size", node)
@@ -498,7 +546,8 @@ class GuardedSandbox(ImmutableSandboxedEnvironment):
         filters["_guard_size"] = lambda value: check_size(value, "a {% set %} block")
         filters[TICK_FILTER] = tick
         self.filters = filters
-        self.tests = {name: _guard_test(func) for name, func in self.tests.items()}
+        self.tests = {name: _guard_test(name, func) for name, func in self.tests.items()}
+        filters[OPERAND_FILTER] = guard_operand
 
     # Compilation: insert the guards into every template's syntax tree.
     def _parse(self, source, name, filename):

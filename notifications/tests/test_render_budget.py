@@ -47,6 +47,16 @@ BOMBS = {
     "sorting_in_a_loop": "{% for a in range(1000) %}{% set x = range(100000)|list|sort %}{% endfor %}",
     "max_of_long_text_in_a_loop": "{% set s = 'abcdefghij' * 100000 %}{% for a in range(1000) %}"
                                   "{% set x = s|max %}{% endfor %}",
+    "membership_in_a_long_list": "{% set l = range(100000)|list %}{% for i in range(100000) %}"
+                                 "{% if -1 in l %}{% endif %}{% endfor %}",
+    "comparing_long_lists": "{% set l = range(100000)|list %}{% set m = range(100000)|list %}"
+                            "{% for i in range(100000) %}{% if l == m %}{% endif %}{% endfor %}",
+    "slicing_a_long_list": "{% set l = range(100000)|list %}{% for i in range(100000) %}{% set x = l[::-1] %}"
+                           "{% endfor %}",
+    "scanning_a_long_text": "{% set s = 'ab' * 1000000 %}{% for i in range(100000) %}{% set x = s.count('c') %}"
+                            "{% endfor %}",
+    "searching_a_long_list": "{% set l = range(100000)|list %}{% for i in range(100000) %}"
+                             "{% set x = l.index(99999) %}{% endfor %}",
     "chained_lazy_maps": "{% for a in range(1000) %}{% set x = range(100000)" + "|map(attribute='real')" * 50
                          + "|max %}{% endfor %}",
 }
@@ -243,6 +253,19 @@ def invoice(lines: int):
         variables=large_templates.invoice_variables(lines), required=large_templates.REQUIRED,
         optional={}, layout_name="default",
     )
+
+
+def test_common_patterns_over_a_list_cost_in_proportion_to_its_length():
+    """`items|length` and a small `in` inside a loop over `items` do not cost its square."""
+    html = ("{% for item in items %}{{ loop.index }}/{{ items|length }} {{ item.name|title }}"
+            "{% if item.kind in ['a', 'b'] %}*{% endif %}{% if item == items|last %}.{% endif %}{% endfor %}")
+
+    def cost(n: int) -> int:
+        items = [{"name": f"item {i}", "kind": "abc"[i % 3]} for i in range(n)]
+        return operations_of(html, variables={"items": items}, required=["items"])
+
+    assert cost(2000) < 2.2 * cost(1000) < 4.4 * cost(500)
+    assert cost(1000) < 100_000
 
 
 def test_a_1000_line_invoice_renders_within_a_quarter_of_the_budget(settings):
