@@ -132,15 +132,13 @@ def _limit() -> int:
 def charge(operations: int) -> None:
     """Count `operations` against the render's budget; refuse past `max_operations`.
 
-    What counts (one counter for the whole render: subject, preheader, HTML, text, layout):
-    - entering a body (the template, each loop iteration, each macro or `{% call %}` block
-      invocation): one per syntax node in that body, outside the bodies nested in it, so
-      `{% if %}` and `{{ }}` that call nothing are paid for each time they run;
-    - each item a `for` loop draws, filtered out or not: one, plus its `if` clause's nodes;
-    - each call: CALL_OPERATIONS;
-    - each filter or test: one, plus the length of a list, tuple, dict, set or range it is
-      given (`|sort`, `|unique`, `is in` walk all of it);
-    - output: one per chunk plus one per OUTPUT_CHARACTERS_PER_OPERATION characters.
+    One counter for the whole render (subject, preheader, HTML, text, layout). Charged:
+    each body entered (template, loop iteration, macro or `{% call %}` invocation) by its
+    static weight (`tick`), each item a loop draws (`guard_iter`), each call (`call`), each
+    filter and test and what they walk (`_guard_filter`, `_guard_test`), each comparison
+    operand and slice (`guard_operand`), each value built (`check_size`, `weigh`) and the
+    output (`render_stream`). The full list, and why the default is what it is, is in
+    docs/CONTRACT_ADDITIONS.md, "Render operations budget".
     """
     current = _budget.get()
     try:
@@ -471,8 +469,8 @@ class _GuardInserter(NodeTransformer):
 
     def _charge_on_entry(self, node: nodes.Node) -> None:
         weight = max(1, static_weight(node.body))
-        charge = nodes.Filter(nodes.Const(weight), TICK_FILTER, [], [], None, None, lineno=node.lineno)
-        node.body.insert(0, nodes.ExprStmt(charge, lineno=node.lineno))
+        tick_node = nodes.Filter(nodes.Const(weight), TICK_FILTER, [], [], None, None, lineno=node.lineno)
+        node.body.insert(0, nodes.ExprStmt(tick_node, lineno=node.lineno))
 
     def visit_Template(self, node: nodes.Template) -> nodes.Node:
         self.generic_visit(node)
@@ -545,9 +543,9 @@ class GuardedSandbox(ImmutableSandboxedEnvironment):
         filters["join"] = _join_filter
         filters["_guard_size"] = lambda value: check_size(value, "a {% set %} block")
         filters[TICK_FILTER] = tick
+        filters[OPERAND_FILTER] = guard_operand
         self.filters = filters
         self.tests = {name: _guard_test(name, func) for name, func in self.tests.items()}
-        filters[OPERAND_FILTER] = guard_operand
 
     # Compilation: insert the guards into every template's syntax tree.
     def _parse(self, source, name, filename):
