@@ -142,7 +142,6 @@ class Sent:
 PER_ROW = ("sent_at", "provider_message_id", "sent_via", "from_email")
 
 
-@transaction.atomic
 def record_sent(outcomes: Sequence[Sent]) -> int:
     """Mark every message of `outcomes` sent, with its own provider id, server and time, and
     record their attempts: one UPDATE and one INSERT, in one transaction.
@@ -152,6 +151,11 @@ def record_sent(outcomes: Sequence[Sent]) -> int:
     """
     if not outcomes:
         return 0
+    with transaction.atomic(savepoint=False):  # inside the drain's claim transaction: no savepoint
+        return _record_sent(outcomes)
+
+
+def _record_sent(outcomes: Sequence[Sent]) -> int:
     fields = {"status": Status.SENT, "error_message": "", "sealed_content": "", "updated_at": timezone.now()}
     if len(outcomes) == 1:
         fields.update({name: getattr(outcomes[0], name) for name in PER_ROW})
