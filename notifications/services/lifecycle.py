@@ -271,9 +271,10 @@ def release_expired_leases(*, now: datetime) -> int:
 
 
 def expire_overdue(*, now: datetime) -> int:
-    """Queued messages still undelivered `EMAIL_MAX_QUEUE_SECONDS` after they became due: `expired`."""
+    """Queued (or scheduled) messages still undelivered `EMAIL_MAX_QUEUE_SECONDS` after they
+    became due (their `send_at`, else their enqueue): `expired`."""
     became_due_before = now - timedelta(seconds=settings.EMAIL_MAX_QUEUE_SECONDS)
-    overdue = EmailMessage.objects.filter(status=Status.QUEUED).filter(
+    overdue = EmailMessage.objects.filter(status__in=WAITING).filter(
         Q(send_at__isnull=True, created_at__lt=became_due_before) | Q(send_at__lt=became_due_before)
     )
     return overdue.update(
