@@ -10,13 +10,17 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
+from django.forms.fields import InvalidJSONInput
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from notifications.exceptions import NotificationError
+from notifications import jsoninput
+from notifications.exceptions import InputError, NotificationError
 from notifications.models import (
     APIKey,
+    DeliveryAttempt,
     DeliveryEvent,
     EmailAttachment,
     EmailMessage,
@@ -25,6 +29,7 @@ from notifications.models import (
     IdempotencyRecord,
     SMTPServerConfig,
 )
+from notifications.services import lifecycle
 from notifications.services.templates import create_template_version, validate_version_content
 
 FROM_VERSION = "from_version"
@@ -48,8 +53,35 @@ class VersionInline(admin.TabularInline):
         return format_html('<a href="{}?{}">New version from this one</a>', url, urlencode({FROM_VERSION: version.pk}))
 
 
+class BoundedJSONField(forms.JSONField):
+    """Django's JSON form field, refusing what `json.loads()` would recurse too deep on and
+    what PostgreSQL cannot store (a NUL), as a form error instead of a 500."""
+
+    def to_python(self, value):
+        max_depth = settings.API_MAX_JSON_DEPTH
+        if self._too_deep(value):
+            raise ValidationError(f"Nested deeper than {max_depth} levels (API_MAX_JSON_DEPTH).")
+        converted = super().to_python(value)
+        try:
+            jsoninput.check_value(converted, field="value", max_depth=max_depth)
+        except InputError as exc:
+            raise ValidationError(exc.message) from None
+        return converted
+
+    def bound_data(self, data, initial):
+        """Shown back as typed when refused: parsing it again to redisplay would recurse as deep."""
+        if self._too_deep(data):
+            return InvalidJSONInput(data)
+        return super().bound_data(data, initial)
+
+    @staticmethod
+    def _too_deep(value) -> bool:
+        return isinstance(value, str) and jsoninput.nesting_depth(value) > settings.API_MAX_JSON_DEPTH
+
+
 @admin.register(EmailTemplate)
 class EmailTemplateAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.JSONField: {"form_class": BoundedJSONField}}
     list_display = ("key", "name", "category", "kind", "lane", "max_attempts", "is_active", "updated_at")
     list_filter = ("category", "kind", "lane", "is_active")
     search_fields = ("key", "name", "description")
@@ -166,6 +198,17 @@ class EventInline(admin.TabularInline):
         return False
 
 
+class AttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    fields = ("number", "started_at", "finished_at", "outcome", "server", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Audit tables: visible to those with the view permission, never edited by hand."""
 
@@ -187,10 +230,30 @@ class EmailMessageAdmin(ReadOnlyAdmin):
     list_filter = ("status", "lane", "source_endpoint", "template_key")
     search_fields = ("recipient_email", "subject", "provider_message_id", "=id")
     date_hierarchy = "created_at"
-    inlines = [AttachmentInline, EventInline]
+    inlines = [AttachmentInline, AttemptInline, EventInline]
+    actions = ["cancel"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("html_content", "text_content", "mime")
+
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm("notifications.cancel_emailmessage")
+
+    @admin.action(description="Cancel selected scheduled or queued messages", permissions=["cancel"])
+    def cancel(self, request, queryset) -> None:
+        """Through the state machine, row by row: a message a worker has claimed meanwhile is left alone."""
+        outcomes = [lifecycle.cancel(pk) for pk in queryset.values_list("pk", flat=True)]
+        cancelled = sum(1 for outcome in outcomes if outcome)
+        if cancelled:
+            self.message_user(request, f"{cancelled} message(s) cancelled; they will never be sent.", messages.SUCCESS)
+        refused = [outcome.status for outcome in outcomes if not outcome]
+        if refused:
+            self.message_user(
+                request,
+                f"{len(refused)} message(s) not cancelled: only scheduled or queued messages can be "
+                f"(found {', '.join(sorted(set(map(str, refused))))}).",
+                messages.WARNING,
+            )
 
     def get_readonly_fields(self, request, obj=None):
         # The raw bytes (`mime`) are for the SMTP connection, not for reading here.

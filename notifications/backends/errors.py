@@ -28,6 +28,7 @@ from anymail.exceptions import (
     AnymailUnsupportedFeature,
 )
 from django.core.exceptions import ImproperlyConfigured
+from django.core.mail import BadHeaderError
 
 from notifications.exceptions import (
     AllSMTPServersFailed,
@@ -36,10 +37,11 @@ from notifications.exceptions import (
     NoSMTPServerConfigured,
     SecretError,
     ServerUnreachable,
+    UnsafeHeaderValue,
 )
 
 
-class ErrorKind(str, enum.Enum):
+class ErrorKind(enum.StrEnum):
     PERMANENT = "permanent"
     TRANSIENT = "transient"
 
@@ -82,6 +84,8 @@ def classify_delivery_error(exc: BaseException) -> DeliveryErrorClass:
         return DeliveryErrorClass(TRANSIENT, exc.message)
     if isinstance(exc, SecretError):
         return DeliveryErrorClass(PERMANENT, exc.message)
+    if isinstance(exc, (UnsafeHeaderValue, BadHeaderError)):
+        return DeliveryErrorClass(PERMANENT, f"the message cannot be built: {detail}")
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return DeliveryErrorClass(
             PERMANENT, f"the SMTP server refused the login; check the username and password ({detail})"

@@ -58,5 +58,9 @@ class Migration(migrations.Migration):
             name='message',
             field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='delivery_attempts', to='notifications.emailmessage'),
         ),
+        migrations.AlterModelOptions(
+            name='emailmessage',
+            options={'ordering': ['-created_at'], 'permissions': [('send_email', 'Can send email'), ('cancel_emailmessage', 'Can cancel a scheduled or queued email'), ('resend_emailmessage', 'Can resend an email or retry a failed one')]},
+        ),
         migrations.RunPython(due_times, migrations.RunPython.noop),
     ]

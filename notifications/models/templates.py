@@ -11,7 +11,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from notifications.exceptions import ImmutableVersionError
+from notifications.exceptions import ImmutableVersionError, InputError, InvalidRecipient
+from notifications.jsoninput import check_value as check_json_value
+from notifications.recipients import parse_addresses
 
 
 class Category(models.TextChoices):
@@ -89,7 +91,6 @@ class EmailTemplate(models.Model):
     def clean(self) -> None:
         """Refuse what would make every send of this template fail, naming the field."""
         from django.core.exceptions import ValidationError
-        from django.core.validators import validate_email
 
         errors: dict[str, str] = {}
 
@@ -117,11 +118,10 @@ class EmailTemplate(models.Model):
         if not isinstance(self.extra_recipients, list) or not all(isinstance(a, str) for a in self.extra_recipients):
             errors["extra_recipients"] = "A list of email addresses."
         else:
-            for address in self.extra_recipients:
-                try:
-                    validate_email(address)
-                except ValidationError:
-                    errors["extra_recipients"] = f"Invalid email address: {address!r}."
+            try:
+                parse_addresses(self.extra_recipients, field="extra_recipients")
+            except InvalidRecipient as exc:
+                errors["extra_recipients"] = exc.message
         if self.max_attempts is not None and self.max_attempts < 1:
             errors["max_attempts"] = "A message is tried at least 1 time."
         languages = {code for code, _ in settings.LANGUAGES}
@@ -134,6 +134,13 @@ class EmailTemplate(models.Model):
 
             if not layout_exists(self.layout):
                 errors["layout"] = f"Layout {self.layout!r} does not exist in {settings.EMAIL_LAYOUTS_DIR}."
+        for name in ("required_variables", "optional_variables", "sensitive_variables", "sample_variables",
+                     "extra_recipients"):
+            if name not in errors:
+                try:  # a NUL (PostgreSQL stores none) or nesting past API_MAX_JSON_DEPTH
+                    check_json_value(getattr(self, name), field=name, max_depth=settings.API_MAX_JSON_DEPTH)
+                except InputError as exc:
+                    errors[name] = exc.message
         if errors:
             raise ValidationError(errors)
 

@@ -26,12 +26,11 @@ from notifications.exceptions import (
     TemplateError,
     TemplateSecurityError,
 )
+from notifications.headers import subject_problem
 
 from . import sandbox
 from .environment import compile_part, layout
 
-#: Characters that would end a header line (RFC 5322 and Python's own line breaks).
-_LINE_BREAKS = re.compile("[\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 #: Object reprs in Python error messages (`<function f at 0x7f...>`) say nothing useful to
 #: a template editor and describe the server's memory: drop them.
 _REPR = re.compile(r"<[^<>]*\bat 0x[0-9a-fA-F]+>")
@@ -109,13 +108,14 @@ def render(
     optional: Mapping[str, object],
     layout_name: str = "default",
 ) -> RenderedEmail:
-    """Render all parts, bounded by `EMAIL_RENDER_MAX_BYTES`.
+    """Render all parts, bounded by `EMAIL_RENDER_MAX_BYTES` and, all parts and the layout
+    together, by `EMAIL_RENDER_MAX_OPERATIONS` (sandbox.charge says what counts).
 
     Raises `MissingVariables`, `HeaderInjection`, `TemplateSecurityError`,
     `RenderLimitExceeded` or `TemplateError`; never a Jinja or Python error.
     """
     try:
-        with sandbox.budget(settings.EMAIL_RENDER_MAX_BYTES):
+        with sandbox.budget(settings.EMAIL_RENDER_MAX_BYTES, max_operations=settings.EMAIL_RENDER_MAX_OPERATIONS):
             return _render_all(source, variables, required, optional, layout_name)
     except NotificationError:
         raise
@@ -127,7 +127,14 @@ def render(
         raise TemplateError(f"The template uses an unknown name: {_clean(exc)}", field="template") from None
     except TemplateNotFound as exc:
         raise TemplateError(f"Layout or include not found: {exc.name}", field="template") from None
-    except (OverflowError, MemoryError, RecursionError) as exc:
+    except RecursionError:
+        # MAX_CALL_DEPTH stops a template's own recursion first; this is what Python itself
+        # refused (a deeply nested expression, an include cycle).
+        raise RenderLimitExceeded(
+            "The template nests too deeply to render (a macro or include that keeps calling "
+            f"itself?); the render operations budget ({sandbox.OPERATIONS_SETTING}) allows no deeper."
+        ) from None
+    except (OverflowError, MemoryError) as exc:
         raise RenderLimitExceeded(f"The template exceeds the rendering limits: {_clean(exc)}") from None
     except JinjaTemplateError as exc:
         raise TemplateError(f"The template failed to render: {_clean(exc)}", field="template") from None
@@ -151,10 +158,11 @@ def _render_all(source, variables, required, optional, layout_name) -> RenderedE
     key = source.cache_key
 
     subject = _render(compile_part(source.subject, part="subject", html=False, cache_key=key), context, "subject").strip()
-    if _LINE_BREAKS.search(subject):
+    problem = subject_problem(subject)
+    if problem:
         raise HeaderInjection(
-            "The subject would contain a line break (from a variable or the template); "
-            "subjects must be one line."
+            f"The subject would contain a line break or a control character: {problem} "
+            "(from a variable or the template); subjects must be one line of text."
         )
     preheader = ""
     if source.preheader:

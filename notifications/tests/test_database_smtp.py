@@ -97,7 +97,7 @@ def test_a_server_refusing_the_login_hands_over_to_the_next(database_smtp, start
         message = send()
 
     assert message.sent_via == "backup" and guarded.received == []
-    assert "SMTP server 'primary' (%s) is unusable" % f"{guarded.host}:{guarded.port}" in caplog.text
+    assert f"SMTP server 'primary' ({guarded.host}:{guarded.port}) is unusable" in caplog.text
     assert "refused the login" in caplog.text
 
 

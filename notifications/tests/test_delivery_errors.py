@@ -39,7 +39,8 @@ def timed_out_reply() -> smtplib.SMTPServerDisconnected:
         try:
             raise TimeoutError("timed out")
         except TimeoutError as error:
-            raise smtplib.SMTPServerDisconnected(f"Connection unexpectedly closed: {error}")
+            # smtplib raises it exactly so: the timeout as its context, not its cause
+            raise smtplib.SMTPServerDisconnected(f"Connection unexpectedly closed: {error}")  # noqa: B904
     except smtplib.SMTPServerDisconnected as disconnected:
         return disconnected
 

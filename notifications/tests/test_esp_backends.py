@@ -106,7 +106,7 @@ def test_the_app_silences_anymails_sendgrid_support_warning_and_no_other(setting
         warnings.simplefilter("always")
         silence_sendgrid_support_warning()
         EmailBackend()
-        warnings.warn("another feature anymail does not support", AnymailNotSupportedWarning)
+        warnings.warn("another feature anymail does not support", AnymailNotSupportedWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["another feature anymail does not support"]
 
 
