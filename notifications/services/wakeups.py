@@ -28,16 +28,11 @@ def wake(lane: str) -> bool:
 
     No publish retries: with the broker unreachable a send still answers at once, and its
     rows stay queued for the sweep (`EMAIL_SWEEP_SECONDS`) to wake once the broker is back.
-    Connecting is tried once too: `retry=False` covers the publish only, and kombu would
-    otherwise retry opening the connection for the broker's connect timeout (~6 s a send).
     """
-    app = current_app
     try:
-        with app.producer_or_acquire() as producer:
-            producer.connection.ensure_connection(max_retries=0)
-            app.signature(DRAIN_TASK, kwargs={"lane": lane, "woken_at": time.time()}, queue=lane).apply_async(
-                retry=False, producer=producer
-            )
+        current_app.signature(DRAIN_TASK, kwargs={"lane": lane, "woken_at": time.time()}, queue=lane).apply_async(
+            retry=False
+        )
     except (OperationalError, OSError) as exc:
         logger.warning("Could not wake the %s lane (the broker is unreachable: %s); the sweep will.", lane, exc)
         return False

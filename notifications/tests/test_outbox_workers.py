@@ -21,12 +21,11 @@ from django.utils import timezone
 
 from notifications.groups import SENDERS
 from notifications.models import DeliveryAttempt, EmailMessage, EmailTemplate, Lane, Status
-from notifications.services import lifecycle
 from notifications.services.sending import send_batch, send_mail_template, send_simple_mail
 from notifications.tests.support.api import ApiClient, create_key, make_user
 from notifications.tests.support.payloads import INCIDENT_VARS
 from notifications.tests.support.services import require_postgres
-from notifications.tests.support.worker import ALL_LANES, ClosingServer, celery_broker, wait_until
+from notifications.tests.support.worker import ALL_LANES, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -285,17 +284,6 @@ def test_sends_through_the_api_while_the_broker_is_down_are_accepted_and_each_de
     assert_sent_once(ids, smtp_server)
 
 
-def test_a_send_with_the_broker_down_tries_it_once_and_answers(default_templates, monkeypatch):
-    """Counted, not timed: one connection to the broker per send. (`retry=False` alone covered
-    the publish, not the connect, which kombu retried for its connect timeout: ~6 s a send.)"""
-    with ClosingServer() as down, celery_broker(f"redis://127.0.0.1:{down.port}/0", monkeypatch):
-        sent = [send_mail_template("rma_confirmation", f"reseller{i}@techconnect.bj", RMA_VARS)[0] for i in range(3)]
-        wait_until(lambda: down.connections >= 3, 5)
-        wait_until(lambda: down.connections > 3, 0.5)  # a retry would come within this
-        assert down.connections == 3
-    assert set(rows(ids_of(sent)).values_list("status", flat=True)) == {Status.QUEUED}
-
-
 # --- 5. scheduled and cancelled ---------------------------------------------------------------
 
 SCHEDULE_AHEAD = timedelta(seconds=3)
@@ -305,13 +293,18 @@ def test_a_scheduled_message_waits_for_its_time_while_the_sweep_runs_and_a_cance
     default_templates, start_worker, smtp_server, broker
 ):
     worker = start_worker(beat=True)
+    api = ApiClient(create_key(make_user("services", SENDERS)))
     send_at = timezone.now() + SCHEDULE_AHEAD
     [scheduled] = send_mail_template("rma_confirmation", "later@techconnect.bj", RMA_VARS, send_at=send_at)
-    [cancelled] = send_mail_template("rma_confirmation", "never@techconnect.bj", RMA_VARS,
-                                     send_at=send_at.isoformat())
+    response = api.post("/api/v1/email/send", {"to": "never@techconnect.bj", "template_key": "rma_confirmation",
+                                               "variables": RMA_VARS, "send_at": send_at.isoformat()})
+    assert response.status_code == 201, response.content
+    [cancelled] = rows([item["id"] for item in response.json()["items"]])
     [now] = send_mail_template("rma_confirmation", "now@techconnect.bj", RMA_VARS)
     assert (scheduled.status, scheduled.next_attempt_at) == (Status.SCHEDULED, send_at)
-    assert lifecycle.cancel(cancelled.pk)
+    assert (cancelled.status, cancelled.next_attempt_at) == (Status.SCHEDULED, send_at)
+    response = api.post(f"/api/v1/email/messages/{cancelled.pk}/cancel")
+    assert response.status_code == 200 and response.json()["status"] == Status.CANCELLED, response.content
 
     assert wait_until(lambda: arrivals(smtp_server)[str(now.pk)] == 1), worker.log()  # the worker is delivering
     sweeps_before_due = 0

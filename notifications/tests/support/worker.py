@@ -9,10 +9,8 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,33 +56,6 @@ def celery_broker(url: str, monkeypatch):
     finally:
         reset_connections()
         app.conf.update(saved)
-
-
-class ClosingServer:
-    """A port where a broker crashed: each connection is accepted and closed at once, and
-    counted, so a test can tell how often a client tried it."""
-
-    def __init__(self) -> None:
-        self._socket = socket.create_server(("127.0.0.1", 0))
-        self.port = self._socket.getsockname()[1]
-        self.connections = 0
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-
-    def __enter__(self) -> ClosingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._socket.close()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                connection, _ = self._socket.accept()
-            except OSError:
-                return
-            self.connections += 1
-            connection.close()
 
 
 class RedisServer:
@@ -165,7 +136,7 @@ class WorkerProcess:
             if "default" not in self.queues.split(","):
                 raise ValueError("beat publishes the sweep to the default queue: a beat worker must consume it")
             command += ["-B", "--schedule", str(self.logfile.with_name(f"{self.name}-beat-schedule"))]
-        self._log = open(self.logfile, "wb")
+        self._log = open(self.logfile, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
         )
