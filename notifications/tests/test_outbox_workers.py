@@ -97,10 +97,10 @@ def settle(broker, *workers, timeout: float = 60.0) -> None:
     assert wait_until(lambda: idle() and not wait_until(lambda: not idle(), 0.3), timeout), [w.log() for w in workers]
 
 
-def more_sweeps(worker, count: int = 3, timeout: float = 30.0) -> None:
-    """Let beat run the sweep `count` more times in `worker`."""
+def more_sweeps(worker, times: int = 3, timeout: float = 30.0) -> None:
+    """Let beat run the sweep `times` more times in `worker`."""
     seen = worker.sweeps()
-    assert wait_until(lambda: worker.sweeps() >= seen + count, timeout), worker.log()
+    assert wait_until(lambda: worker.sweeps() >= seen + times, timeout), worker.log()
 
 
 def assert_sent_once(ids, *servers) -> None:
@@ -113,15 +113,15 @@ def assert_sent_once(ids, *servers) -> None:
 
 # --- 1. concurrent workers -----------------------------------------------------------------------
 
-def send_independently(count: int, *, senders: int = 4) -> list[str]:
-    """`count` sends of one recipient each, as the web processes of a busy service make them:
+def send_independently(total: int, *, senders: int = 4) -> list[str]:
+    """`total` sends of one recipient each, as the web processes of a busy service make them:
     one `send_mail_template` call, one transaction and one wake-up per message, from
     `senders` threads at once (each on its own database connection)."""
     ids: list[list[str]] = [[] for _ in range(senders)]
 
     def send(part: int) -> None:
         try:
-            for index in range(part, count, senders):
+            for index in range(part, total, senders):
                 [message] = send_mail_template("rma_confirmation", f"reseller{index}@techconnect.bj", RMA_VARS)
                 ids[part].append(str(message.pk))
         finally:
@@ -133,7 +133,7 @@ def send_independently(count: int, *, senders: int = 4) -> list[str]:
     for thread in threads:
         thread.join()
     sent = [message_id for part in ids for message_id in part]
-    assert len(sent) == count, "a sender thread failed: see its traceback above"
+    assert len(sent) == total, "a sender thread failed: see its traceback above"
     return sent
 
 
