@@ -1,11 +1,17 @@
-"""URL configuration: admin, the API under /api/v1/email/, its schema and docs."""
+"""URL configuration: the front page, admin, the API under /api/v1/email/, its schema and docs."""
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from notifications.api.errors import no_such_route
+from notifications.views import home
+
+# The admin's "View site": the API docs, the service's public face (`/` is the admin itself
+# in development).
+admin.site.site_url = "/api/docs/"
 
 urlpatterns = [
+    path("", home, name="home"),
     path("admin/", admin.site.urls),
     path("api/v1/email/", include("notifications.api.urls")),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
