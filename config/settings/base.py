@@ -98,6 +98,10 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Keep a connection between requests and tasks (checked before reuse): a worker drains its
+# lane in many short tasks, and a new PostgreSQL connection per task costs milliseconds.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A worker process and the web process share the file: wait for locks instead of
     # failing at once, and let readers proceed while a writer commits. NORMAL is WAL's
@@ -204,6 +208,8 @@ EMAIL_LAYOUTS_DIR = EMAIL_TEMPLATES_DIR / "layouts"
 EMAIL_DEFAULT_TEMPLATES_DIR = BASE_DIR / "fixtures" / "email_templates"
 NOTIFICATIONS_PRODUCT_NAME = env.str("NOTIFICATIONS_PRODUCT_NAME", default=SMTP_FROM_NAME)
 EMAIL_RENDER_MAX_BYTES = env.int("EMAIL_RENDER_MAX_BYTES", default=2 * 1024 * 1024)
+# Work one render (all parts and the layout) may do, in operations, never in seconds (issue 8).
+EMAIL_RENDER_MAX_OPERATIONS = env.int("EMAIL_RENDER_MAX_OPERATIONS", default=1_000_000)
 
 NOTIFICATIONS_ENCRYPTION_KEY = env.str("NOTIFICATIONS_ENCRYPTION_KEY", default="")
 
