@@ -49,6 +49,12 @@ def make_run_steps() -> tuple[list[list[str]], list[str]]:
     return steps, server
 
 
+def inline_manage_py_commands() -> list[list[str]]:
+    """`manage.py ...` commands the README's prose cites in backticks (a span may wrap lines)."""
+    spans = re.findall(r"`(?:\.venv/bin/)?(?:python )?manage\.py ([^`]+)`", README)
+    return [shlex.split(" ".join(span.split())) for span in spans]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -72,10 +78,11 @@ def test_the_readme_links_only_to_files_in_the_repository():
     assert sorted(name for name in cited if not (BASE_DIR / name).exists() and not (BASE_DIR / "docs" / name).exists()) == []
 
 
-@pytest.fixture
-def fresh_install(tmp_path):
+@pytest.fixture(scope="module")
+def fresh_install(tmp_path_factory):
     """A folder where the README's relative paths work, a fresh SQLite database, `make run`'s
     steps done and its server running on a free port (as `make run PORT=...` would)."""
+    tmp_path = tmp_path_factory.mktemp("fresh-install")
     for name in (".venv", "manage.py"):
         (tmp_path / name).symlink_to(BASE_DIR / name)
     env = {
@@ -170,3 +177,13 @@ def test_the_readme_makes_a_senders_service_account_whose_key_sends_but_edits_no
     assert json.loads(account.stdout.strip().splitlines()[-1]) == {
         "staff": False, "password": False, "groups": ["Senders"], "keys": [False, False, True],
     }
+
+
+def test_the_manage_py_commands_the_readme_cites_in_its_prose_run(fresh_install):
+    folder, env, _, _ = fresh_install
+    commands = inline_manage_py_commands()
+    assert ["sweep_messages"] in commands and ["check", "--database", "default"] in commands
+    for args in commands:
+        result = subprocess.run([str(folder / ".venv/bin/python"), "manage.py", *args], cwd=folder, env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, (args, result.stderr)
