@@ -142,7 +142,6 @@ class Sent:
 PER_ROW = ("sent_at", "provider_message_id", "sent_via", "from_email")
 
 
-@transaction.atomic
 def record_sent(outcomes: Sequence[Sent]) -> int:
     """Mark every message of `outcomes` sent, with its own provider id, server and time, and
     record their attempts: one UPDATE and one INSERT, in one transaction.
@@ -152,6 +151,11 @@ def record_sent(outcomes: Sequence[Sent]) -> int:
     """
     if not outcomes:
         return 0
+    with transaction.atomic(savepoint=False):  # inside the drain's claim transaction: no savepoint
+        return _record_sent(outcomes)
+
+
+def _record_sent(outcomes: Sequence[Sent]) -> int:
     fields = {"status": Status.SENT, "error_message": "", "sealed_content": "", "updated_at": timezone.now()}
     if len(outcomes) == 1:
         fields.update({name: getattr(outcomes[0], name) for name in PER_ROW})
@@ -267,9 +271,10 @@ def release_expired_leases(*, now: datetime) -> int:
 
 
 def expire_overdue(*, now: datetime) -> int:
-    """Queued messages still undelivered `EMAIL_MAX_QUEUE_SECONDS` after they became due: `expired`."""
+    """Queued (or scheduled) messages still undelivered `EMAIL_MAX_QUEUE_SECONDS` after they
+    became due (their `send_at`, else their enqueue): `expired`."""
     became_due_before = now - timedelta(seconds=settings.EMAIL_MAX_QUEUE_SECONDS)
-    overdue = EmailMessage.objects.filter(status=Status.QUEUED).filter(
+    overdue = EmailMessage.objects.filter(status__in=WAITING).filter(
         Q(send_at__isnull=True, created_at__lt=became_due_before) | Q(send_at__lt=became_due_before)
     )
     return overdue.update(

@@ -28,6 +28,7 @@ from datetime import timedelta
 
 from celery import current_app
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from notifications.models import EmailMessage, Lane
@@ -68,65 +69,84 @@ def drain_lane(*, lane: str, woken_at: float | None = None) -> dict[str, int]:
     bound = settings.EMAIL_DRAIN_MAX_SECONDS
     deadline = time.monotonic() + bound
     size = batch_size(lane)
-    while True:
-        claim_started = time.time()
-        rows = lifecycle.claim_due(lane=lane, limit=size)
-        short = len(rows) < size
-        if short:
-            with _state_lock:
-                _drained_at[lane] = max(_drained_at.get(lane, 0.0), claim_started)
-        if not rows:
-            break
-        # A batch started before the bound is finished unless it overruns it by another
-        # bound (a slow server): handing rows back costs a write, so it is the exception.
-        stopped = _deliver_batch(lane, rows, counts, release_after=deadline + bound if bounded else None)
-        if stopped or short:
-            break
-        if bounded and time.monotonic() >= deadline:
-            wakeups.wake(lane)
-            break
+    outcomes = _Outcomes()
+    try:
+        while True:
+            claim_started = time.time()
+            with transaction.atomic(savepoint=False):  # the last batch's outcomes and the next claim: one commit
+                outcomes.record()
+                rows = lifecycle.claim_due(lane=lane, limit=size)
+            short = len(rows) < size
+            if short:
+                with _state_lock:
+                    _drained_at[lane] = max(_drained_at.get(lane, 0.0), claim_started)
+            if not rows:
+                break
+            # A batch started before the bound is finished unless it overruns it by another
+            # bound (a slow server): handing rows back costs a write, so it is the exception.
+            stopped = _deliver_batch(lane, rows, counts, outcomes, release_after=deadline + bound if bounded else None)
+            if stopped or short:
+                break
+            if bounded and time.monotonic() >= deadline:
+                wakeups.wake(lane)
+                break
+    finally:
+        # Whatever stopped the drain, what the servers accepted is recorded.
+        outcomes.record()
     return dict(counts)
 
 
-def _deliver_batch(lane: str, rows: list[EmailMessage], counts: Counter, *, release_after: float | None) -> bool:
+class _Outcomes:
+    """Sent messages not yet recorded: written with the next claim, or at least every
+    `FLUSH_SECONDS`, so a killed worker leaves little to be sent twice."""
+
+    def __init__(self) -> None:
+        self.pending: list[lifecycle.Sent] = []
+        self.recorded_at = time.monotonic()
+
+    def add(self, outcome: lifecycle.Sent) -> None:
+        self.pending.append(outcome)
+        if time.monotonic() - self.recorded_at >= FLUSH_SECONDS:
+            self.record()
+
+    def record(self) -> None:
+        pending, self.pending, self.recorded_at = self.pending, [], time.monotonic()
+        lifecycle.record_sent(pending)
+
+
+def _deliver_batch(
+    lane: str, rows: list[EmailMessage], counts: Counter, outcomes: _Outcomes, *, release_after: float | None
+) -> bool:
     """Send one claimed batch in due order; True when the drain must stop (outage, time bound).
 
     Past `release_after` the unsent rest goes back to `queued` (uncounted) and the lane is
     woken again; the first message is always sent, so the lane moves whatever the bound.
     """
     rows.sort(key=lambda row: (row.next_attempt_at or row.created_at, row.created_at))
-    pending: list[lifecycle.Sent] = []
-    last_flush = time.monotonic()
-    try:
-        for index, message in enumerate(rows):
-            if index and release_after is not None and time.monotonic() >= release_after:
-                counts[RELEASED] += lifecycle.release([row.pk for row in rows[index:]], next_attempt_at=timezone.now())
-                wakeups.wake(lane)
-                return True
-            if message.is_test:
-                simulate(message)
-                counts[SIMULATED] += 1
-                continue
-            started_at = timezone.now()
+    for index, message in enumerate(rows):
+        if index and release_after is not None and time.monotonic() >= release_after:
+            counts[RELEASED] += lifecycle.release([row.pk for row in rows[index:]], next_attempt_at=timezone.now())
+            wakeups.wake(lane)
+            return True
+        if message.is_test:
+            simulate(message)
+            counts[SIMULATED] += 1
+            continue
+        started_at = timezone.now()
+        try:
+            outcome = send_claimed(message)
+        except Exception as exc:  # noqa: BLE001 - every backend error goes to the retry policy
             try:
-                pending.append(send_claimed(message))
-            except Exception as exc:  # noqa: BLE001 - every backend error goes to the retry policy
-                try:
-                    counts[retries.settle_failure(message, exc, started_at=started_at)] += 1
-                except retries.OutageError as outage:
-                    counts[RELEASED] += _rest_after_outage(lane, rows[index:], outage)
-                    return True
-                continue
-            counts[SENT] += 1
-            if time.monotonic() - last_flush >= FLUSH_SECONDS:
-                lifecycle.record_sent(pending)
-                pending, last_flush = [], time.monotonic()
-        with _state_lock:
-            _outages.pop(lane, None)
-        return False
-    finally:
-        # Whatever stopped the loop, what the servers accepted is recorded.
-        lifecycle.record_sent(pending)
+                counts[retries.settle_failure(message, exc, started_at=started_at)] += 1
+            except retries.OutageError as outage:
+                counts[RELEASED] += _rest_after_outage(lane, rows[index:], outage)
+                return True
+            continue
+        outcomes.add(outcome)
+        counts[SENT] += 1
+    with _state_lock:
+        _outages.pop(lane, None)
+    return False
 
 
 def _rest_after_outage(lane: str, unsent: list[EmailMessage], outage: retries.OutageError) -> int:
