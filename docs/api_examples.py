@@ -1,13 +1,18 @@
 """Make the worked examples of docs/API.md by running each request against the app.
 
-    .venv/bin/python docs/api_examples.py > /tmp/examples.md
+    .venv/bin/python docs/api_examples.py            # print them
+    .venv/bin/python docs/api_examples.py --write    # put them into docs/API.md
+
 
 Runs on a throwaway SQLite database with the default settings of a fresh install (console
 mail replaced by Django's in-memory outbox, Celery eager), the default templates loaded and
 keys made by `create_api_key`, in English (`Accept-Language: en`), then prints every request and its answer as the Markdown
 blocks API.md uses: a marker line `` `METHOD /path` `` before each request body and
-`` `HTTP 201` `` before each answer. Long strings (HTML) are cut with "…" for reading;
-ids and times are whatever this run produced. tests/test_api_docs.py checks the result.
+`` `HTTP 201` `` before each answer, each example between `<!-- example: NAME -->` and
+`<!-- /example -->` (what `--write` replaces; the prose around them is written by hand).
+Long strings (HTML) are cut with "…" for reading; ids and times are whatever this run
+produced. notifications/tests/test_api_docs.py checks the result against the schema, and
+that the page still shows what the app answers today.
 """
 from __future__ import annotations
 
@@ -82,8 +87,11 @@ def key_for(username: str, *groups: str, test: bool = False) -> str:
 
 
 class Doc:
+    """Runs each example and keeps its Markdown, by name."""
+
     def __init__(self) -> None:
         self.client = Client(HTTP_HOST="localhost", HTTP_ACCEPT_LANGUAGE="en")
+        self.snippets: dict[str, str] = {}
 
     def call(self, title: str, method: str, path: str, *, key: str | None, body=None, raw: str | None = None,
              content_type: str = "application/json", headers: dict | None = None, note: str = ""):
@@ -91,25 +99,39 @@ class Doc:
         data = raw if raw is not None else (json.dumps(body, ensure_ascii=False) if body is not None else None)
         kwargs = {"content_type": content_type, "data": data} if data is not None else {}
         response = getattr(self.client, method.lower())(path, headers=headers, **kwargs)
-        print(f"<!-- {title} -->")
         shown = {name: value for name, value in headers.items() if name != "Authorization"}
         if key is None and "Authorization" in headers:
             shown["Authorization"] = headers["Authorization"].split()[0] + " ntf_live_…"
         who = "" if key or "Authorization" in headers else " (no key)"
         extra = "".join(f" `{name}: {value}`" for name, value in shown.items())
-        print(f"`{method} {path}`{who}{extra}{note}")
+        lines = [f"`{method} {path}`{who}{extra}{note}"]
         if raw is not None:
-            print(f"```\n{raw}\n```")
+            lines.append(f"```\n{raw}\n```")
         elif body is not None:
-            print("```json\n" + dump(body) + "\n```")
+            lines.append("```json\n" + dump(body) + "\n```")
         retry = f" `Retry-After: {response['Retry-After']}`" if response.has_header("Retry-After") else ""
-        print(f"\n`HTTP {response.status_code}`{retry}")
+        lines.append(f"\n`HTTP {response.status_code}`{retry}")
         answer = json.loads(response.content) if response.content else None
-        print("```json\n" + json.dumps(shorten(answer), ensure_ascii=False, indent=2) + "\n```\n")
+        lines.append("```json\n" + json.dumps(shorten(answer), ensure_ascii=False, indent=2) + "\n```")
+        self.snippets[title] = "\n".join(lines) + "\n"
         return response.status_code, answer
 
 
-def main() -> None:
+REGION = re.compile(r"^<!-- example: (\S+) -->\n(.*?)^<!-- /example -->\n", re.MULTILINE | re.DOTALL)
+
+
+def write_into(path: Path, snippets: dict[str, str]) -> None:
+    """Replace each `<!-- example: NAME -->` ... `<!-- /example -->` region of `path`."""
+    text = path.read_text(encoding="utf-8")
+    named = {name for name, _ in REGION.findall(text)}
+    missing = sorted(set(snippets) - named)
+    if missing:
+        raise SystemExit(f"{path} has no region for: {', '.join(missing)}")
+    text = REGION.sub(lambda m: f"<!-- example: {m.group(1)} -->\n{snippets[m.group(1)]}<!-- /example -->\n", text)
+    path.write_text(text, encoding="utf-8")
+
+
+def run_examples() -> dict[str, str]:
     setup_test_environment()
     call_command("migrate", verbosity=0)
     call_command("load_default_templates", stdout=io.StringIO())
@@ -182,6 +204,16 @@ def main() -> None:
         for _ in range(2):
             doc.client.get("/api/v1/email/templates", headers={"Authorization": f"Bearer {limited}"})
         doc.call("429", "GET", "/api/v1/email/templates", key=limited)
+    return doc.snippets
+
+
+def main() -> None:
+    snippets = run_examples()
+    if "--write" in sys.argv[1:]:
+        write_into(ROOT / "docs" / "API.md", snippets)
+        return
+    for name, snippet in snippets.items():
+        print(f"<!-- example: {name} -->\n{snippet}<!-- /example -->\n")
 
 
 if __name__ == "__main__":

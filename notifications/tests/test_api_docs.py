@@ -7,7 +7,10 @@ The examples are marked for this test: a line `` `METHOD /path` `` right before 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -106,3 +109,45 @@ def test_every_error_status_and_the_error_codes_section_are_documented():
     assert {400, 401, 403, 404, 409, 413, 415, 422, 429} <= statuses
     assert re.search(r"^`HTTP 429` `Retry-After: \d+`", doc(), re.MULTILINE)
     assert re.search(r"^## Error codes$", doc(), re.MULTILINE)
+
+
+REGION = re.compile(r"^<!-- example: (\S+) -->\n(.*?)^<!-- /example -->\n", re.MULTILINE | re.DOTALL)
+
+
+def shape(value):
+    """What must not drift: the keys at every level and the status, not ids, times or prose."""
+    if isinstance(value, dict):
+        return {key: shape(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [shape(item) for item in value]
+    return type(value).__name__
+
+
+def regions(text: str) -> dict[str, dict]:
+    found = {}
+    for name, body in REGION.findall(text):
+        request = REQUEST.search(body)
+        answer = ANSWER.search(body)
+        found[name] = {
+            "request": f"{request.group(1)} {_operation_path(served_schema(), request.group(2))}",
+            "body": shape(json.loads(request.group(4))) if request.group(4) else None,
+            "status": int(answer.group(1)), "answer": shape(json.loads(answer.group(2))),
+        }
+    return found
+
+
+def test_the_examples_still_show_what_the_app_answers():
+    """docs/api_examples.py runs every example again on a fresh database; the page must show
+    the same requests, statuses and answer shapes. When the API changes on purpose, run
+    `.venv/bin/python docs/api_examples.py --write`."""
+    result = subprocess.run(
+        [sys.executable, str(Path(settings.BASE_DIR) / "docs" / "api_examples.py")],
+        cwd=settings.BASE_DIR, env={"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"},
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    documented, today = regions(doc()), regions(result.stdout)
+    assert len(today) >= 20 and sorted(documented) == sorted(today)
+    stale = {name: {"documented": documented[name], "today": today[name]}
+             for name in today if documented[name] != today[name]}
+    assert stale == {}, "docs/API.md is stale: run .venv/bin/python docs/api_examples.py --write"
