@@ -88,7 +88,7 @@ def fresh_install(tmp_path_factory):
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "LANG": "C.UTF-8",
         "ENVIRONMENT": "development", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "CELERY_BROKER_URL": "", "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+        "CELERY_BROKER_URL": "",
     }
     python = str(tmp_path / ".venv/bin/python")
     steps, server = make_run_steps()
