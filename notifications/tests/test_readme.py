@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import time
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from notifications.tests.support.services import require
 
 BASE_DIR = Path(settings.BASE_DIR)
 README = (BASE_DIR / "README.md").read_text(encoding="utf-8")
@@ -140,6 +143,8 @@ def request(method: str, url: str, *, key: str, body: dict | None = None) -> tup
 
 def test_the_readme_makes_a_senders_service_account_whose_key_sends_but_edits_nothing(fresh_install):
     folder, env, base, port = fresh_install
+    for tool in ("bash", "curl", "base64"):
+        require(shutil.which(tool) is not None, f"the README's commands need {tool}")
     script = api_block().replace("http://localhost:8000", base)
     key_file = folder / "key.txt"
     result = subprocess.run(
