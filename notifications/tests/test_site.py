@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from django.conf import settings
 
 from config.settings.base import development_hosts
+from notifications.tests.support.services import require
 
 pytestmark = pytest.mark.django_db
 
@@ -48,6 +50,7 @@ def test_allowed_hosts_in_development_follow_the_address_make_run_listens_on():
 
 def make_run_commands(*args: str) -> str:
     """What `make run` would run (`make -n`), with a shell HOST that must not leak in (zsh sets one)."""
+    require(shutil.which("make") is not None, "make is not installed")
     env = {**os.environ, "HOST": "some-laptop.local", "PORT": "9999"}
     result = subprocess.run(
         ["make", "-n", "run", *args], cwd=Path(settings.BASE_DIR), env=env,
