@@ -127,18 +127,17 @@ class Sink:
 
         Returns `{id: [arrival times]}` for the ids (an empty list: never arrived).
         """
-        wanted = set(ids)
-        missing, last_progress = len(wanted), time.monotonic()
-        while True:
+        missing, last_progress = set(ids), time.monotonic()
+        while missing:
             arrivals = self.poll()
-            now_missing = sum(1 for i in wanted if i not in arrivals)
-            if now_missing == 0:
-                break
-            if now_missing < missing:
-                missing, last_progress = now_missing, time.monotonic()
+            arrived = {i for i in missing if i in arrivals}
+            if arrived:
+                missing -= arrived
+                last_progress = time.monotonic()
             elif time.monotonic() - last_progress > stall:
                 break
-            time.sleep(0.01)
+            else:
+                time.sleep(0.01)
         return {i: list(self.arrivals.get(i, [])) for i in ids}
 
 
@@ -170,7 +169,11 @@ class Worker:
         return float(ready.read_text())
 
     def stop(self) -> None:
+        """Stop it (a warm shutdown: the running task ends first) and show any error it logged."""
         self.processes.stop(self.process, timeout=60)
+        log = self.log.read_text(errors="replace") if self.log.exists() else ""
+        if "Traceback" in log or "ERROR" in log:
+            print(f"worker {self.name} logged errors ({self.log}):\n{self.tail()}", flush=True)
 
     def probe(self) -> dict:
         import _probe
@@ -232,9 +235,19 @@ def manage(*args: str, env: dict) -> None:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
 
 
-def on_sigterm_raise_interrupt() -> None:
-    """SIGTERM stops the benchmark as Ctrl-C does, so the `finally` blocks stop what it started."""
+def interrupt_on_signals() -> None:
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt, so the `finally` blocks stop what was started.
+
+    SIGINT is set explicitly: a process started in the background by a shell inherits it ignored.
+    """
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
+    signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
+
+
+def ignore_signals() -> None:
+    """While cleaning up: a second Ctrl-C must not leave processes or databases behind."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)

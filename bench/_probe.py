@@ -1,7 +1,7 @@
 """Bench-only instrument for Celery worker processes (installed by `pipeline_settings`).
 
 In each worker process it counts the SQL statements Django runs (by their first keyword),
-the transactions they commit and the database connections opened, and writes the counts to `$BENCH_PROBE_DIR/probe-<pid>.json`
+the transactions they commit, the database connections opened and the tasks run, and writes the counts to `$BENCH_PROBE_DIR/probe-<pid>.json`
 when the process stops. The worker's parent writes `ready-<name>` (its `time.time()`) when
 it is ready to consume, so the benchmark knows when delivery could start.
 
@@ -106,9 +106,11 @@ def _on_process_init(**_kwargs) -> None:
 
 
 @task_prerun.connect
-def _on_task(**_kwargs) -> None:
+def _on_task(sender=None, **_kwargs) -> None:
     if _directory():
         _install()  # the connection object may have been replaced since the last task
+        counts["tasks"] += 1
+        counts[f"tasks {getattr(sender, 'name', '?')}"] += 1
 
 
 @worker_process_shutdown.connect

@@ -1,7 +1,7 @@
 """Delivery through the real path, as a user runs it, beside django-post_office and the transport limit.
 
-    python3 bench/pipeline.py [--n 2000] [--rounds 3] [--bulk 10000] [--urgent 20] [--quick]
-                              [--only independent,urgent,fanout] [--pg postgres://postgres@127.0.0.1:5432]
+    .venv/bin/python bench/pipeline.py [--n 2000] [--rounds 3] [--bulk 10000] [--bulk-via batch|independent]
+        [--urgent 20] [--quick] [--only independent,urgent,fanout] [--pg postgres://postgres@127.0.0.1:5432]
 
 Everything runs in processes of its own, started and stopped here (even on Ctrl-C): a
 redis-server on a free port (the broker), an SMTP sink (`_sink.py`, aiosmtpd) that logs when
@@ -23,15 +23,17 @@ delivery core looks like inside.
    beforehand, over one smtplib connection, no database). Rounds alternate; medians are printed.
 2. per message delivered, in the delivery phase only (the sends' own commits are not counted):
    the bench database's commits (pg_stat_database.xact_commit, read-only transactions
-   included) and rows written; the worker's SQL statements and its commits that wrote (the
-   probe in `_probe.py`).
-3. urgent latency under bulk load: `--bulk` bulk messages queued (send-batches of 500), the
-   workers started, then `--urgent` urgent messages sent one every 50 ms; each one's time from
+   included) and rows written; the worker's SQL statements, its commits that wrote, the
+   database connections it opened and the tasks it ran (the probe in `_probe.py`).
+3. urgent latency under bulk load: `--bulk` bulk messages queued (send-batches of 500, or one
+   send each with `--bulk-via independent`), the workers started, then `--urgent` urgent messages sent one every 50 ms; each one's time from
    its send call returning to its arrival: p50 / p99 / max, with one worker per lane and with a
    single worker serving all lanes.
 4. one send to 50 recipients, and a send-batch of 500, to a warm idle worker: time from the
    call to the last arrival.
 
+Settings other than the database, the broker and the mail server come from the caller's
+environment, e.g. `EMAIL_DELIVERY_BATCH_SIZE=100 .venv/bin/python bench/pipeline.py --quick`.
 Figures only: nothing here asserts on time. The machine's load moves every figure; compare
 figures of the same run.
 """
@@ -55,7 +57,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 
 import _post_office  # noqa: E402
 from _pipeline_support import (BENCH, ROOT, Postgres, Processes, Redis, Sink, Worker, manage,  # noqa: E402
-                               on_sigterm_raise_interrupt)
+                               ignore_signals, interrupt_on_signals)
 
 DB, TEMPLATE_DB, PO_DB = "notif_bench", "notif_bench_template", "notif_bench_po"
 ALL_LANES = "urgent,default,bulk"
@@ -99,7 +101,10 @@ class Bench:
 # --- set-up ------------------------------------------------------------------------------------
 
 def project_env(*, pg: Postgres, redis: Redis, sink: Sink) -> dict:
-    """The environment of every process of ours: the project's settings, read as in production."""
+    """The environment of every process of ours: the project's settings, with DEBUG off and mail to the sink.
+
+    Any other setting comes from the caller's environment (e.g. EMAIL_DELIVERY_BATCH_SIZE=100).
+    """
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "pipeline_settings",
@@ -296,7 +301,11 @@ def describe_round(result: Delivery) -> str:
     if result.queue_seconds is not None:
         text = f"queued at {result.count / result.queue_seconds:.0f}/s; " + text
     if "boot" in result.extra:
-        text += f" (worker boot {result.extra['boot']:.1f} s, first arrival {result.extra['first']:+.2f} s after ready)"
+        probe = result.extra["probe"]
+        text += (f" (worker boot {result.extra['boot']:.1f} s, first arrival {result.extra['first']:+.2f} s after"
+                 f" ready; per message: {result.extra['db']['commits'] / result.count:.2f} commits,"
+                 f" {probe.get('statements', 0) / result.count:.2f} statements, {probe.get('tasks', 0) / result.count:.2f}"
+                 " tasks)")
     if not result.complete:
         text += f"  INCOMPLETE: {result.missing} missing, {result.duplicates} duplicates (not counted)"
     return text
@@ -317,8 +326,15 @@ def print_independent(results: dict[str, list[Delivery]], n: int) -> None:
         each = ", ".join(f"{rate:.0f}" for rate in rates[key]) or "none complete"
         print(f"| {label} | {sends} | {median(rates[key]):.0f} | {each} | {median(rates[key]) / limit:.2f} |")
     ours_rate = median(rates["ours"])
-    print(f"\nours / post_office = {ours_rate / median(rates['post_office']):.2f} (target >= 2); "
-          f"ours / transport limit = {ours_rate / limit:.2f} (target >= 0.70)", flush=True)
+
+    def each_round(other: str) -> str:
+        ratios = [mine.rate / theirs.rate for mine, theirs in zip(results["ours"], results[other], strict=True)
+                  if mine.complete and theirs.complete]
+        return ", ".join(f"{ratio:.2f}" for ratio in ratios) or "-"
+
+    print(f"\nours / post_office = {ours_rate / median(rates['post_office']):.2f} of medians, rounds "
+          f"{each_round('post_office')} (target >= 2); ours / transport limit = {ours_rate / limit:.2f} of medians, "
+          f"rounds {each_round('transport')} (target >= 0.70)", flush=True)
 
 
 def print_per_message(ours_runs: list[Delivery], po_runs: list[Delivery], n: int) -> None:
@@ -341,6 +357,7 @@ def print_per_message(ours_runs: list[Delivery], po_runs: list[Delivery], n: int
           f"{per(po_runs, db('commits'))} |")
     print(f"| commits that wrote (probe) | {per(ours_runs, probe('write commits'))} | n/a |")
     print(f"| database connections opened (probe) | {per(ours_runs, probe('connections'))} | n/a |")
+    print(f"| Celery tasks run (probe) | {per(ours_runs, probe('tasks'))} | n/a |")
     print(f"| SQL statements (probe) | {per(ours_runs, probe('statements'))} | n/a |")
     kinds = sorted({k for r in ours_runs for k in r.extra.get("probe", {}) if k.startswith("statements ")})
     for kind in kinds:
@@ -353,18 +370,26 @@ def print_per_message(ours_runs: list[Delivery], po_runs: list[Delivery], n: int
 
 # --- urgent latency under bulk load ---------------------------------------------------------------
 
-def queue_bulk(count: int) -> tuple[list[str], float]:
-    """`count` bulk messages, queued as send-batches of EMAIL_MAX_BATCH_ITEMS: their ids, and the seconds it took."""
+def queue_bulk(count: int, via: str) -> tuple[list[str], float]:
+    """`count` bulk messages: their ids, and the seconds it took to queue them.
+
+    `via` "batch": send-batches of EMAIL_MAX_BATCH_ITEMS, as a newsletter is sent (and quick
+    to set up); "independent": one send_mail_template call each.
+    """
     from django.conf import settings
 
-    from notifications.services.sending import send_batch
+    from notifications.services.sending import send_batch, send_mail_template
 
     variables = sample_variables(BULK)
     started = time.perf_counter()
     size, ids = settings.EMAIL_MAX_BATCH_ITEMS, []
-    for start in range(0, count, size):
-        items = [{"to": f"bulk{i}@example.com", "variables": variables} for i in range(start, min(count, start + size))]
-        ids += [str(m.pk) for result in send_batch(BULK, items) for m in result.messages]
+    if via == "independent":
+        ids = [str(m.pk) for i in range(count) for m in send_mail_template(BULK, f"bulk{i}@example.com", variables)]
+    else:
+        for start in range(0, count, size):
+            items = [{"to": f"bulk{i}@example.com", "variables": variables}
+                     for i in range(start, min(count, start + size))]
+            ids += [str(m.pk) for result in send_batch(BULK, items) for m in result.messages]
     return ids, time.perf_counter() - started
 
 
@@ -380,14 +405,14 @@ def urgent_latency(bench: Bench) -> None:
     from notifications.services.sending import send_mail_template
 
     bulk, k = bench.args.bulk, bench.args.urgent
-    print(f"\n== 3. {k} urgent sends, one every 50 ms, {bulk} bulk queued ==", flush=True)
+    print(f"\n== 3. {k} urgent sends, one every 50 ms, {bulk} bulk queued ({bench.args.bulk_via} sends) ==", flush=True)
     setups = {"one worker per lane": {"urgent": "urgent", "default": "default", "bulk": "bulk"},
               "one worker, all lanes": {"all": ALL_LANES}}
     variables = sample_variables(URGENT)
     rows = []
     for label, lanes in setups.items():
         bench.fresh_database()
-        bulk_ids, queue_seconds = queue_bulk(bulk)
+        bulk_ids, queue_seconds = queue_bulk(bulk, bench.args.bulk_via)
         connection.close()
         workers = bench.start_workers(lanes, label.replace(" ", "-").replace(",", ""))
         try:
@@ -469,6 +494,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--n", type=int, help="independent sends per round (2000; 300 with --quick)")
     parser.add_argument("--rounds", type=int, help="rounds of section 1, medians printed (3; 1 with --quick)")
     parser.add_argument("--bulk", type=int, help="bulk messages queued in section 3 (10000; 2000 with --quick)")
+    parser.add_argument("--bulk-via", choices=("batch", "independent"), default="batch",
+                        help="queue section 3's bulk as send-batches of 500 (default) or one send each")
     parser.add_argument("--urgent", type=int, help="urgent sends in section 3 (20; 10 with --quick)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--only", default=",".join(SECTIONS),
@@ -491,7 +518,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    on_sigterm_raise_interrupt()
+    interrupt_on_signals()
     processes = Processes()
     pg = Postgres(args.pg)
     with tempfile.TemporaryDirectory(prefix="notif-bench-pipeline-") as tmp:
@@ -510,6 +537,7 @@ def main() -> None:
             print("\ninterrupted: stopping what was started", file=sys.stderr)
             raise SystemExit(130) from None
         finally:
+            ignore_signals()
             processes.stop_all()
             try:
                 from django.db import connection
