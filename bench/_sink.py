@@ -33,17 +33,17 @@ class Recorder:
         return "250 Message accepted for delivery"
 
 
-async def serve(port: int, path: str) -> None:
-    with open(path, "a", buffering=1, encoding="ascii") as log:  # line-buffered: each arrival is visible at once
-        loop = asyncio.get_running_loop()
-        handler = Recorder(log)
-        server = await loop.create_server(lambda: SMTP(handler, hostname="bench-sink"), "127.0.0.1", port)
-        stop = asyncio.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await stop.wait()
-        server.close()
+async def serve(port: int, log) -> None:
+    loop = asyncio.get_running_loop()
+    handler = Recorder(log)
+    server = await loop.create_server(lambda: SMTP(handler, hostname="bench-sink"), "127.0.0.1", port)
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    server.close()
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1]), sys.argv[2]))
+    with open(sys.argv[2], "a", buffering=1, encoding="ascii") as arrivals:  # line-buffered: each one seen at once
+        asyncio.run(serve(int(sys.argv[1]), arrivals))

@@ -55,9 +55,19 @@ from urllib.parse import urlsplit
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
 
-import _post_office  # noqa: E402
-from _pipeline_support import (BENCH, ROOT, Postgres, Processes, Redis, Sink, Worker, manage,  # noqa: E402
-                               ignore_signals, interrupt_on_signals)
+import _post_office
+from _pipeline_support import (
+    BENCH,
+    ROOT,
+    Postgres,
+    Processes,
+    Redis,
+    Sink,
+    Worker,
+    ignore_signals,
+    interrupt_on_signals,
+    manage,
+)
 
 DB, TEMPLATE_DB, PO_DB = "notif_bench", "notif_bench_template", "notif_bench_po"
 ALL_LANES = "urgent,default,bulk"
@@ -285,11 +295,9 @@ def independent_sends(bench: Bench) -> None:
     print(f"\n== 1. {n} independent sends, {rounds} round(s) ==", flush=True)
     results: dict[str, list[Delivery]] = {key: [] for key in PATHS}
     for index in range(1, rounds + 1):
-        for key, run in (("ours", lambda: ours(bench, n, f"round{index}")),
-                         ("post_office", lambda: post_office(bench, n, f"po{index}")),
-                         ("django", lambda: django_send_messages(bench, n, f"dj{index}")),
-                         ("transport", lambda: transport_limit(bench, n, f"tl{index}"))):
-            result = run()
+        for key, run in (("ours", ours), ("post_office", post_office), ("django", django_send_messages),
+                         ("transport", transport_limit)):
+            result = run(bench, n, f"{key}{index}")
             results[key].append(result)
             print(f"round {index} {PATHS[key]}: " + describe_round(result), flush=True)
     print_independent(results, n)
@@ -539,12 +547,10 @@ def main() -> None:
         finally:
             ignore_signals()
             processes.stop_all()
-            try:
+            if "django.db" in sys.modules:  # set up: its connection must go before the databases
                 from django.db import connection
 
                 connection.close()
-            except Exception:  # Django may not be set up yet
-                pass
             for name in (DB, PO_DB, TEMPLATE_DB):
                 pg.drop(name)
 
