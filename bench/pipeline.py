@@ -49,7 +49,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -92,6 +92,7 @@ class Bench:
     env: dict = field(default_factory=dict)
     pdf: bytes = b""
     workload: Path | None = None
+    report: dict = field(default_factory=dict)  # every figure, written with --json
 
     def fresh_database(self) -> None:
         """An empty queue: the bench database copied anew from the migrated template, an empty broker."""
@@ -302,6 +303,8 @@ def independent_sends(bench: Bench) -> None:
             print(f"round {index} {PATHS[key]}: " + describe_round(result), flush=True)
     print_independent(results, n)
     print_per_message(results["ours"], results["post_office"], n)
+    bench.report["independent"] = {key: [dict(asdict(run), rate=run.rate) for run in runs]
+                                   for key, runs in results.items()}
 
 
 def describe_round(result: Delivery) -> str:
@@ -404,55 +407,67 @@ def queue_bulk(count: int, via: str) -> tuple[list[str], float]:
 def percentile(values: list[float], share: float) -> float:
     """Nearest rank: with 20 samples, p99 is the worst one."""
     ordered = sorted(values)
-    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)] if ordered else float("nan")
 
 
-def urgent_latency(bench: Bench) -> None:
+@dataclass
+class UrgentRun:
+    label: str
+    latencies: list[float]  # seconds, from the send call returning to the arrival
+    missing: int
+    duplicates: int
+    bulk_before: int  # bulk messages delivered by the last urgent arrival
+
+
+def urgent_run(bench: Bench, label: str, lanes_by_name: dict[str, str]) -> UrgentRun:
+    """Bulk queued, the workers started, then the urgent sends one every 50 ms."""
     from django.db import connection
 
     from notifications.services.sending import send_mail_template
 
+    bench.fresh_database()
+    bulk_ids, queue_seconds = queue_bulk(bench.args.bulk, bench.args.bulk_via)
+    connection.close()
+    variables = sample_variables(URGENT)
+    workers = bench.start_workers(lanes_by_name, label.replace(" ", "-").replace(",", ""))
+    try:
+        for worker in workers:
+            worker.wait_ready()
+        sent: dict[str, float] = {}
+        tick = time.monotonic()
+        for i in range(bench.args.urgent):
+            (message,) = send_mail_template(URGENT, f"oncall{i}@example.com", variables, include_extra_recipients=False)
+            sent[str(message.pk)] = time.time()
+            tick += 0.05
+            time.sleep(max(0.0, tick - time.monotonic()))
+        arrivals = bench.sink.wait_for(list(sent))
+    finally:
+        for worker in workers:
+            worker.stop()
+    missing, duplicates, last = arrival_check(arrivals)
+    logged = bench.sink.poll()
+    run = UrgentRun(label, [min(times) - sent[key] for key, times in arrivals.items() if times], missing, duplicates,
+                    sum(1 for key in bulk_ids if logged.get(key) and min(logged[key]) <= last))
+    print(f"{label}: {len(bulk_ids)} bulk queued at {len(bulk_ids) / queue_seconds:.0f}/s; urgent latency p50 "
+          f"{percentile(run.latencies, .5) * 1000:.0f} ms, max {percentile(run.latencies, 1) * 1000:.0f} ms; "
+          f"{run.bulk_before} bulk delivered by the last urgent arrival"
+          + (f"; {missing} urgent missing, {duplicates} duplicates" if missing or duplicates else ""), flush=True)
+    return run
+
+
+def urgent_latency(bench: Bench) -> None:
     bulk, k = bench.args.bulk, bench.args.urgent
     print(f"\n== 3. {k} urgent sends, one every 50 ms, {bulk} bulk queued ({bench.args.bulk_via} sends) ==", flush=True)
-    setups = {"one worker per lane": {"urgent": "urgent", "default": "default", "bulk": "bulk"},
-              "one worker, all lanes": {"all": ALL_LANES}}
-    variables = sample_variables(URGENT)
-    rows = []
-    for label, lanes in setups.items():
-        bench.fresh_database()
-        bulk_ids, queue_seconds = queue_bulk(bulk, bench.args.bulk_via)
-        connection.close()
-        workers = bench.start_workers(lanes, label.replace(" ", "-").replace(",", ""))
-        try:
-            for worker in workers:
-                worker.wait_ready()
-            sent: dict[str, float] = {}
-            tick = time.monotonic()
-            for i in range(k):
-                (message,) = send_mail_template(URGENT, f"oncall{i}@example.com", variables,
-                                                include_extra_recipients=False)
-                sent[str(message.pk)] = time.time()
-                tick += 0.05
-                time.sleep(max(0.0, tick - time.monotonic()))
-            arrivals = bench.sink.wait_for(list(sent))
-        finally:
-            for worker in workers:
-                worker.stop()
-        missing, duplicates, last = arrival_check(arrivals)
-        latencies = [min(times) - sent[key] for key, times in arrivals.items() if times]
-        logged = bench.sink.poll()
-        bulk_before = sum(1 for key in bulk_ids if logged.get(key) and min(logged[key]) <= last)
-        rows.append((label, latencies, missing, duplicates, bulk_before))
-        print(f"{label}: {bulk} bulk queued at {bulk / queue_seconds:.0f}/s; urgent latency p50 "
-              f"{percentile(latencies, .5) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms; "
-              f"{bulk_before} bulk delivered by the last urgent arrival"
-              + (f"; {missing} urgent missing, {duplicates} duplicates" if missing or duplicates else ""), flush=True)
+    runs = [urgent_run(bench, "one worker per lane", {"urgent": "urgent", "default": "default", "bulk": "bulk"}),
+            urgent_run(bench, "one worker, all lanes", {"all": ALL_LANES})]
     print(f"\n| {k} urgent, {bulk} bulk queued | p50 | p99 | max | bulk delivered by then | urgent missing / duplicates |")
     print("|---|---|---|---|---|---|")
-    for label, latencies, missing, duplicates, bulk_before in rows:
-        print(f"| {label} | {percentile(latencies, .5) * 1000:.0f} ms | {percentile(latencies, .99) * 1000:.0f} ms | "
-              f"{max(latencies) * 1000:.0f} ms | {bulk_before} of {bulk} | {missing} / {duplicates} |")
+    for run in runs:
+        p50, p99, worst = (percentile(run.latencies, share) * 1000 for share in (.5, .99, 1))
+        print(f"| {run.label} | {p50:.0f} ms | {p99:.0f} ms | {worst:.0f} ms | {run.bulk_before} of {bulk} | "
+              f"{run.missing} / {run.duplicates} |")
     print("targets: p99 < 250 ms with one worker per lane, < 1 s with one worker serving all lanes", flush=True)
+    bench.report["urgent"] = [asdict(run) for run in runs]
 
 
 # --- one send to many ------------------------------------------------------------------------------
@@ -485,6 +500,9 @@ def fanout(bench: Bench) -> None:
             returned = time.time() - started
             missing, duplicates, last = arrival_check(bench.sink.wait_for(ids))
             rows.append((label, len(ids), returned, last - started, missing, duplicates))
+            bench.report.setdefault("fanout", []).append(
+                {"case": label, "messages": len(ids), "call_seconds": returned, "last_arrival_seconds": last - started,
+                 "missing": missing, "duplicates": duplicates})
             time.sleep(0.5)
     finally:
         worker.stop()
@@ -508,6 +526,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"comma-separated sections to run, of {', '.join(SECTIONS)} (section 2 comes with 1)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure to this JSON file")
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"),
                         help="the PostgreSQL server (the bench creates and drops its notif_bench* databases)")
     args = parser.parse_args()
@@ -541,6 +560,10 @@ def main() -> None:
             for section, run in (("independent", independent_sends), ("urgent", urgent_latency), ("fanout", fanout)):
                 if section in args.only:
                     run(bench)
+            if args.json:
+                bench.report["args"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+                args.json.write_text(json.dumps(bench.report, indent=1, default=str))
+                print(f"\nfigures written to {args.json}")
         except KeyboardInterrupt:
             print("\ninterrupted: stopping what was started", file=sys.stderr)
             raise SystemExit(130) from None
