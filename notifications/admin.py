@@ -17,6 +17,7 @@ from django.utils.http import urlencode
 from notifications.exceptions import NotificationError
 from notifications.models import (
     APIKey,
+    DeliveryAttempt,
     DeliveryEvent,
     EmailAttachment,
     EmailMessage,
@@ -25,6 +26,7 @@ from notifications.models import (
     IdempotencyRecord,
     SMTPServerConfig,
 )
+from notifications.services import lifecycle
 from notifications.services.templates import create_template_version, validate_version_content
 
 FROM_VERSION = "from_version"
@@ -166,6 +168,17 @@ class EventInline(admin.TabularInline):
         return False
 
 
+class AttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    fields = ("number", "started_at", "finished_at", "outcome", "server", "error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Audit tables: visible to those with the view permission, never edited by hand."""
 
@@ -187,10 +200,30 @@ class EmailMessageAdmin(ReadOnlyAdmin):
     list_filter = ("status", "lane", "source_endpoint", "template_key")
     search_fields = ("recipient_email", "subject", "provider_message_id", "=id")
     date_hierarchy = "created_at"
-    inlines = [AttachmentInline, EventInline]
+    inlines = [AttachmentInline, AttemptInline, EventInline]
+    actions = ["cancel"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("html_content", "text_content", "mime")
+
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm("notifications.cancel_emailmessage")
+
+    @admin.action(description="Cancel selected scheduled or queued messages", permissions=["cancel"])
+    def cancel(self, request, queryset) -> None:
+        """Through the state machine, row by row: a message a worker has claimed meanwhile is left alone."""
+        outcomes = [lifecycle.cancel(pk) for pk in queryset.values_list("pk", flat=True)]
+        cancelled = sum(1 for outcome in outcomes if outcome)
+        if cancelled:
+            self.message_user(request, f"{cancelled} message(s) cancelled; they will never be sent.", messages.SUCCESS)
+        refused = [outcome.status for outcome in outcomes if not outcome]
+        if refused:
+            self.message_user(
+                request,
+                f"{len(refused)} message(s) not cancelled: only scheduled or queued messages can be "
+                f"(found {', '.join(sorted(set(map(str, refused))))}).",
+                messages.WARNING,
+            )
 
     def get_readonly_fields(self, request, obj=None):
         # The raw bytes (`mime`) are for the SMTP connection, not for reading here.

@@ -17,6 +17,7 @@ from pathlib import PurePath
 import filetype
 
 from notifications.exceptions import AttachmentError, AttachmentTooLarge
+from notifications.headers import header_problem
 
 #: extension → canonical MIME type, and the MIME spellings accepted for it.
 TYPES: dict[str, tuple[str, frozenset[str]]] = {
@@ -91,6 +92,11 @@ def check_attachment(
     where = f"Attachment {index + 1} ({filename!r})" if filename else f"Attachment {index + 1}"
     if not filename or not filename.strip() or "/" in filename or "\\" in filename or len(filename) > 255:
         raise AttachmentError(f"{where}: a plain file name of at most 255 characters is required.")
+    # The name goes into Content-Disposition (and an ESP's payload): a control character could
+    # end that header, a bidirectional override could make `invoice\u202efdp.exe` read `invoiceexe.pdf`.
+    problem = header_problem(filename)
+    if problem:
+        raise AttachmentError(f"{where}: the file name {problem}, which file names may not hold.")
     if not isinstance(content, (bytes, bytearray)):
         raise AttachmentError(f"{where}: the content must be bytes.")
     allowed_set = {_ALIASES.get(a.strip().lower(), a.strip().lower()) for a in allowed}

@@ -1,4 +1,4 @@
-"""System checks: the encryption key, the CA bundle, and database SMTP servers.
+"""System checks: the encryption key, the CA bundle, the sender settings, and database SMTP servers.
 
 Run by `manage.py check`; the database one needs `--database default` (and runs on every
 `migrate`), because checks must not touch the database unless asked to.
@@ -13,6 +13,9 @@ from django.db import DatabaseError
 from django.utils.module_loading import import_string
 
 from notifications import crypto
+from notifications.exceptions import InvalidRecipient
+from notifications.headers import header_problem
+from notifications.recipients import parse_address
 
 
 @register(Tags.security)
@@ -42,6 +45,26 @@ def check_ssl_cafile(app_configs=None, **kwargs) -> list:
             id="notifications.W002",
         )]
     return []
+
+
+@register()
+def check_sender_settings(app_configs=None, **kwargs) -> list:
+    """The From and Reply-To of every message: an address the one parser accepts, a one-line name."""
+    errors = []
+    for name, required in (("SMTP_FROM_EMAIL", True), ("SMTP_REPLY_TO", False)):
+        value = getattr(settings, name, "")
+        if not value and not required:
+            continue
+        try:
+            parse_address(value, field=name)
+        except InvalidRecipient as exc:
+            errors.append(Error(f"{name}: {exc.message}", hint="Give one bare address, name@domain.",
+                                id="notifications.E020"))
+    problem = header_problem(str(getattr(settings, "SMTP_FROM_NAME", "")), allow_bidi=True)
+    if problem:
+        errors.append(Error(f"SMTP_FROM_NAME: {problem}; it goes into every From header.",
+                            hint="Give the sender's name on one line.", id="notifications.E021"))
+    return errors
 
 
 @register(Tags.database)

@@ -94,6 +94,24 @@ class HeaderInjection(TemplateError):
     field = "subject"
 
 
+class InvalidSchedule(NotificationError):
+    """`send_at` is not an aware time, or lies further ahead than `EMAIL_MAX_SCHEDULE_DAYS`."""
+
+    field = "send_at"
+
+
+class InvalidTransition(NotificationError):
+    """The message is not in a state the action may leave (cancel a sent message, ...)."""
+
+    field = "status"
+    status_code = 409
+
+
+class UnsafeHeaderValue(NotificationError):
+    """A value bound for a mail header holds a character that could break the header or hide
+    what it says; `field` names the value (`subject`, `to`, `attachments`, ...)."""
+
+
 class ImmutableVersionError(NotificationError):
     field = "template"
 
@@ -144,3 +162,31 @@ class AllSMTPServersFailed(DeliveryError):
         self.failures = failures
         parts = "; ".join(f"{name!r} ({address}): {type(exc).__name__}: {exc}" for name, address, exc in failures)
         super().__init__(f"No active SMTP server took the message: {parts}")
+
+
+class ServerUnreachable(DeliveryError):
+    """The connection to a server could not be opened: refused, no greeting, no TLS, login refused.
+
+    Nothing of the message was tried, so it is the server's failure, not the message's: the
+    drain puts its batch back without counting an attempt and backs the lane off.
+    """
+
+    def __init__(self, server: str, cause: BaseException) -> None:
+        self.server = server
+        self.cause = cause
+        super().__init__(f"{server} could not be reached: {type(cause).__name__}: {cause}")
+
+
+class DeliveryOutcomeUnknown(DeliveryError):
+    """The whole message went out (DATA) but the server's answer never came.
+
+    The server may have taken it, so it is never sent again on its own (django-post_office
+    #479 sends such mail again and again); staff may retry it knowingly.
+    """
+
+    def __init__(self, server: str, cause: BaseException) -> None:
+        self.server = server
+        super().__init__(
+            f"the outcome is unknown: {server} took the whole message but did not answer "
+            f"({type(cause).__name__}: {cause}); it may have been delivered, so it is not sent again on its own"
+        )

@@ -19,6 +19,21 @@ def messages_visible_to(user) -> QuerySet[EmailMessage]:
     return messages.none()
 
 
+CANCEL_ANY_MESSAGE = "notifications.cancel_emailmessage"
+
+
+def messages_cancellable_by(user) -> QuerySet[EmailMessage]:
+    """Holders of `cancel_emailmessage` may cancel any message; senders the ones they sent.
+
+    Whatever else is not in here is a 404 to them, never a 403 (CONTRACT.md).
+    """
+    if user.has_perm(CANCEL_ANY_MESSAGE):
+        return EmailMessage.objects.all()
+    if user.has_perm(SEND):
+        return EmailMessage.objects.filter(sent_by=user)
+    return EmailMessage.objects.none()
+
+
 def templates_with_active_versions() -> QuerySet[EmailTemplate]:
     return EmailTemplate.objects.prefetch_related(
         Prefetch(

@@ -157,13 +157,23 @@ EMAIL_ALLOWED_ATTACHMENT_TYPES = env.list(
 )
 EMAIL_AUDIT_RETENTION_DAYS = env.int("EMAIL_AUDIT_RETENTION_DAYS", default=365)
 EMAIL_AUTO_ANONYMIZE_AFTER_DAYS = env.int("EMAIL_AUTO_ANONYMIZE_AFTER_DAYS", default=90)
-# Messages of one send on the default and bulk lanes share a delivery task, this many at a
-# time (1: a task per message, as on the urgent lane).
+# --- The outbox (services/outbox.py): workers drain due rows of their lane in batches -------
+# Due rows a worker claims at a time on the default and bulk lanes / on the urgent lane.
 EMAIL_DELIVERY_BATCH_SIZE = env.int("EMAIL_DELIVERY_BATCH_SIZE", default=50)
-# A queued message untouched this long has lost its task: the sweep publishes it again.
-EMAIL_SWEEP_QUEUED_AFTER_SECONDS = env.int("EMAIL_SWEEP_QUEUED_AFTER_SECONDS", default=300)
+EMAIL_DELIVERY_BATCH_SIZE_URGENT = env.int("EMAIL_DELIVERY_BATCH_SIZE_URGENT", default=10)
+# A drain task hands its lane back to the broker after this long, so urgent mail never waits
+# long behind bulk on a worker serving several lanes.
+EMAIL_DRAIN_MAX_SECONDS = env.float("EMAIL_DRAIN_MAX_SECONDS", default=0.5)
+# Exponential backoff with full jitter between attempts (and after a server outage).
+EMAIL_RETRY_BACKOFF_BASE_SECONDS = env.float("EMAIL_RETRY_BACKOFF_BASE_SECONDS", default=30)
+EMAIL_RETRY_BACKOFF_MAX_SECONDS = env.float("EMAIL_RETRY_BACKOFF_MAX_SECONDS", default=3600)
+# A message still undelivered this long after it became due is expired (Postfix: 5 days).
+EMAIL_MAX_QUEUE_SECONDS = env.float("EMAIL_MAX_QUEUE_SECONDS", default=5 * 24 * 3600)
+EMAIL_MAX_SCHEDULE_DAYS = env.float("EMAIL_MAX_SCHEDULE_DAYS", default=90)
+# How often beat runs the sweep: wakes lanes with due rows, releases expired claims.
+EMAIL_SWEEP_SECONDS = env.float("EMAIL_SWEEP_SECONDS", default=60)
 # A claim older than this belongs to a worker that died: the sweep puts it back to queued.
-EMAIL_SENDING_LEASE_SECONDS = env.int("EMAIL_SENDING_LEASE_SECONDS", default=900)
+EMAIL_SENDING_LEASE_SECONDS = env.float("EMAIL_SENDING_LEASE_SECONDS", default=900)
 EMAIL_REDIRECT_DOMAINS = env.list("EMAIL_REDIRECT_DOMAINS", default=[])
 EMAIL_REDIRECT_TO_ADDRESS = env.str("EMAIL_REDIRECT_TO_ADDRESS", default="")
 EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE = env.bool(
@@ -194,8 +204,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A publish (a lane's wake-up) tries the broker twice, then gives up at once: with the broker
+# down a send still commits and answers in milliseconds, and the sweep wakes the lane later.
+# Kombu's default would keep a request waiting about 6 s for each publish.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stranded-messages": {"task": "notifications.sweep_stranded_messages", "schedule": 60.0},
+    "sweep-stranded-messages": {"task": "notifications.sweep_stranded_messages", "schedule": EMAIL_SWEEP_SECONDS},
 }
 
 # --- anymail -----------------------------------------------------------------------------

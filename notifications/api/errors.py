@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import logging
 
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.defaults import page_not_found
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -26,9 +29,16 @@ def api_exception_handler(exc, context):
 
 def not_found(request, exception=None):
     """JSON 404 under /api/, Django's page elsewhere."""
-    from django.http import JsonResponse
-    from django.views.defaults import page_not_found
-
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found."}, status=404)
     return page_not_found(request, exception)
+
+
+@csrf_exempt
+def no_such_route(request, *args, **kwargs):
+    """The last route under /api/: a path no API route matches is a JSON 404, whatever the method.
+
+    `handler404` only answers when DEBUG is off; with DEBUG on Django would answer its
+    HTML page listing every URL pattern. Exempt from CSRF, so a POST gets the 404 too.
+    """
+    return JsonResponse({"detail": "Not found."}, status=404)

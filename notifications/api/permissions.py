@@ -8,6 +8,7 @@ VIEW_TEMPLATES = "notifications.view_emailtemplate"
 ADD_VERSION = "notifications.add_emailtemplateversion"
 TEST_TEMPLATE = "notifications.test_emailtemplate"
 VIEW_MESSAGES = "notifications.view_emailmessage"
+CANCEL_MESSAGES = "notifications.cancel_emailmessage"
 
 
 class MethodPermissions(BasePermission):

@@ -6,12 +6,13 @@ import binascii
 from collections.abc import Mapping
 
 from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from notifications.exceptions import InvalidRecipient
-from notifications.models import DeliveryEvent, EmailAttachment, EmailMessage, EmailTemplate, EmailTemplateVersion
-from notifications.recipients import parse_addresses
+from notifications.models import DeliveryAttempt, DeliveryEvent, EmailAttachment, EmailMessage, EmailTemplate, EmailTemplateVersion
+from notifications.recipients import parse_address, parse_addresses
 from notifications.selectors import default_version
 
 
@@ -51,8 +52,23 @@ class AddressesField(serializers.Field):
         return value
 
 
+@extend_schema_field({"type": "string", "format": "email"})
+class AddressField(serializers.Field):
+    """One address, checked by the parser every address goes through (`notifications.recipients`)."""
+
+    def to_internal_value(self, data) -> str:
+        try:
+            return parse_address(data, field=self.field_name)
+        except InvalidRecipient as exc:
+            raise serializers.ValidationError(exc.message) from None
+
+    def to_representation(self, value):
+        return value
+
+
 class AttachmentInput(StrictSerializer):
-    filename = serializers.CharField(max_length=255)
+    # Not trimmed here: str.strip() would quietly drop control characters the service refuses.
+    filename = serializers.CharField(max_length=255, trim_whitespace=False)
     content_type = serializers.CharField(max_length=100)
     data_base64 = serializers.CharField(trim_whitespace=True, help_text="The file's bytes, base64-encoded.")
 
@@ -74,6 +90,16 @@ class VariablesField(serializers.DictField):
         super().__init__(child=serializers.JSONField(), **kwargs)
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
+class SendAtField(serializers.CharField):
+    """ISO 8601 with an offset; checked by the service (`services.scheduling`), which refuses a
+    naive time or one past `EMAIL_MAX_SCHEDULE_DAYS`, naming `send_at`."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(required=False, allow_null=True, allow_blank=True, default=None, max_length=64,
+                         help_text="When to send (ISO 8601 with an offset); absent or past: now.", **kwargs)
+
+
 class SendRequest(StrictSerializer):
     to = AddressesField(allow_empty=False)
     template_key = serializers.CharField(max_length=100)
@@ -82,8 +108,9 @@ class SendRequest(StrictSerializer):
     language = serializers.CharField(max_length=10, required=False, allow_null=True, default=None)
     cc = AddressesField(required=False, default=list)
     bcc = AddressesField(required=False, default=list)
-    reply_to = serializers.EmailField(required=False, allow_null=True, default=None)
+    reply_to = AddressField(required=False, allow_null=True, default=None)
     source_endpoint = serializers.CharField(max_length=100, required=False, default="api")
+    send_at = SendAtField()
 
     def validate_to(self, value: list[str]) -> list[str]:
         limit = settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST
@@ -110,6 +137,7 @@ class SendBatchRequest(StrictSerializer):
     attachments = AttachmentInput(many=True, required=False, default=list)
     language = serializers.CharField(max_length=10, required=False, allow_null=True, default=None)
     source_endpoint = serializers.CharField(max_length=100, required=False, default="api")
+    send_at = SendAtField()
 
     def validate_items(self, value: list) -> list:
         limit = settings.EMAIL_MAX_BATCH_ITEMS
@@ -244,10 +272,17 @@ class EventOut(serializers.ModelSerializer):
         fields = ["id", "event_type", "provider", "occurred_at", "detail"]
 
 
+class AttemptOut(serializers.ModelSerializer):
+    class Meta:
+        model = DeliveryAttempt
+        fields = ["number", "started_at", "finished_at", "outcome", "error", "server"]
+
+
 class MessageDetail(serializers.ModelSerializer):
     to = serializers.EmailField(source="recipient_email")
     template_version = serializers.IntegerField(source="template_version.version", allow_null=True, default=None)
     attachments = AttachmentOut(many=True)
+    delivery_attempts = AttemptOut(many=True)
     events = EventOut(many=True)
 
     class Meta:
@@ -256,7 +291,8 @@ class MessageDetail(serializers.ModelSerializer):
             "id", "to", "cc", "bcc", "reply_to", "from_email", "template_key", "template_version", "language",
             "subject", "html_content", "text_content", "status", "lane", "attempts", "max_attempts",
             "is_test", "is_masked", "source_endpoint", "provider_message_id", "error_message", "bounce_type", "bounce_subtype",
-            "created_at", "sent_at", "delivered_at", "attachments_count", "attachments", "events",
+            "created_at", "send_at", "next_attempt_at", "sent_at", "delivered_at", "attachments_count", "attachments",
+            "delivery_attempts", "events",
         ]
 
 

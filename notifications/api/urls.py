@@ -12,5 +12,6 @@ urlpatterns = [
     re_path(r"^templates/(?P<key>[-\w]+)/test/?$", views.TemplateTestView.as_view(), name="template-test"),
     re_path(r"^templates/(?P<key>[-\w]+)/?$", views.TemplateDetailView.as_view(), name="template"),
     re_path(r"^messages/?$", views.MessageListView.as_view(), name="messages"),
+    re_path(r"^messages/(?P<pk>[^/]+)/cancel/?$", views.MessageCancelView.as_view(), name="message-cancel"),
     re_path(r"^messages/(?P<pk>[^/]+)/?$", views.MessageDetailView.as_view(), name="message"),
 ]

@@ -14,8 +14,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from notifications.models import EmailMessage, Status
-from notifications.selectors import messages_visible_to, templates_with_active_versions
+from notifications.selectors import messages_cancellable_by, messages_visible_to, templates_with_active_versions
 from notifications.services.idempotency import run_once
+from notifications.services.message_actions import cancel_message
 from notifications.services.sending import send_batch, send_mail_template
 from notifications.services.templates import create_template_version, get_template
 
@@ -31,6 +32,7 @@ ERRORS = {
     429: OpenApiResponse(s.ErrorResponse, description="Too many requests; see Retry-After."),
 }
 NOT_FOUND = {404: OpenApiResponse(s.ErrorResponse, description="No such object (or not yours).")}
+CONFLICT = {409: OpenApiResponse(s.ErrorResponse, description="The message is in a status the action cannot leave.")}
 IDEMPOTENCY_CONFLICT = {422: OpenApiResponse(s.ErrorResponse, description="Idempotency-Key reused with another body.")}
 BODY_ERRORS = {
     413: OpenApiResponse(s.ErrorResponse, description="Body or attachment past the size limit."),
@@ -256,13 +258,33 @@ class MessageDetailView(APIView):
         responses={200: s.MessageDetail, **ERRORS, **NOT_FOUND},
     )
     def get(self, request, pk):
-        try:
-            pk = uuid.UUID(pk)
-        except ValueError:
-            raise NotFound("No message with this id.") from None
         queryset = messages_visible_to(request.user).select_related("template_version").prefetch_related(
-            "attachments", "events"
+            "attachments", "delivery_attempts", "events"
         )
-        message = get_object_or_404(queryset, pk=pk)
+        message = get_object_or_404(queryset, pk=_message_id(pk))
         return Response(s.MessageDetail(message).data)
+
+
+class MessageCancelView(APIView):
+    required_permissions = {"POST": (perms.SEND, perms.CANCEL_MESSAGES)}
+
+    @extend_schema(
+        operation_id="email_messages_cancel",
+        request=None,
+        parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+        responses={200: s.MessageDetail, **ERRORS, **NOT_FOUND, **CONFLICT, **BODY_ERRORS},
+        summary="Cancel a scheduled or queued message: it is never sent",
+    )
+    def post(self, request, pk):
+        message = get_object_or_404(messages_cancellable_by(request.user), pk=_message_id(pk))
+        cancel_message(message=message)
+        detail = messages_visible_to(request.user).prefetch_related("attachments", "delivery_attempts", "events")
+        return Response(s.MessageDetail(detail.filter(pk=message.pk).first() or message).data)
+
+
+def _message_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound("No message with this id.") from None
 

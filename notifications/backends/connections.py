@@ -21,9 +21,9 @@ from django.core.mail.backends.smtp import EmailBackend as DjangoSMTPBackend
 from django.core.mail.message import EmailMessage as DjangoEmail
 from django.core.signals import setting_changed
 
-from notifications.exceptions import NothingSent
+from notifications.exceptions import DeliveryOutcomeUnknown, NothingSent, ServerUnreachable
 
-from .errors import is_connection_lost
+from .errors import data_was_sent, is_connection_lost
 
 logger = logging.getLogger(__name__)
 
@@ -68,25 +68,41 @@ def send_reusing_connection(backend: BaseEmailBackend, email: DjangoEmail) -> No
 
     When the server had dropped a connection we reused, nothing was accepted on it: the
     connection is reopened and the message sent once more. A drop on a fresh connection is
-    an error like any other, and any error closes the connection.
+    an error like any other, and any error closes the connection. An error once the message
+    itself was on its way (`errors.data_was_sent`) is `DeliveryOutcomeUnknown`: it is never
+    sent again, here or on another server.
     """
-    reused = backend.open() is False
+    reused = open_connection(backend) is False
     try:
         try:
             sent = backend.send_messages([email])
         except Exception as exc:
-            if not (reused and is_connection_lost(exc)):
+            if not (reused and is_connection_lost(exc)) or data_was_sent(exc):
                 raise
             logger.info("The server dropped the kept-open connection of %s; reconnecting.", backend_label(backend))
             close_quietly(backend)
-            backend.open()
+            open_connection(backend)
             sent = backend.send_messages([email])
-    except Exception:
+    except Exception as exc:
         # After a failure the session's state is unknown: the next message starts afresh.
         close_quietly(backend)
+        if data_was_sent(exc):
+            raise DeliveryOutcomeUnknown(backend_label(backend), exc) from exc
         raise
     if sent != 1:
         raise NothingSent(f"The email backend {backend_label(backend)} reported that nothing was sent.")
+
+
+def open_connection(backend: BaseEmailBackend) -> bool | None:
+    """Open the backend's connection (False: it was open), or raise `ServerUnreachable`.
+
+    A failure here (refused, no greeting, no TLS, login refused) happened before anything of
+    the message was tried: the retry policy treats it as the server's outage.
+    """
+    try:
+        return backend.open()
+    except Exception as exc:
+        raise ServerUnreachable(backend_label(backend), exc) from exc
 
 
 def backend_label(backend: BaseEmailBackend) -> str:

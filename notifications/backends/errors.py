@@ -28,11 +28,20 @@ from anymail.exceptions import (
     AnymailUnsupportedFeature,
 )
 from django.core.exceptions import ImproperlyConfigured
+from django.core.mail import BadHeaderError
 
-from notifications.exceptions import AllSMTPServersFailed, DecryptionError, NoSMTPServerConfigured, SecretError
+from notifications.exceptions import (
+    AllSMTPServersFailed,
+    DecryptionError,
+    DeliveryOutcomeUnknown,
+    NoSMTPServerConfigured,
+    SecretError,
+    ServerUnreachable,
+    UnsafeHeaderValue,
+)
 
 
-class ErrorKind(str, enum.Enum):
+class ErrorKind(enum.StrEnum):
     PERMANENT = "permanent"
     TRANSIENT = "transient"
 
@@ -61,6 +70,10 @@ CONNECTION_LOST = (smtplib.SMTPServerDisconnected, ConnectionResetError, Connect
 
 def classify_delivery_error(exc: BaseException) -> DeliveryErrorClass:
     """PERMANENT or TRANSIENT, and why, for any exception a backend raised while sending."""
+    if isinstance(exc, ServerUnreachable):
+        return classify_delivery_error(exc.cause)  # the drain reports it as an outage, not by its kind
+    if isinstance(exc, DeliveryOutcomeUnknown):
+        return DeliveryErrorClass(PERMANENT, exc.message)
     detail = _detail(exc)
     if isinstance(exc, AllSMTPServersFailed):
         members = [(name, address, classify_delivery_error(error)) for name, address, error in exc.failures]
@@ -71,6 +84,8 @@ def classify_delivery_error(exc: BaseException) -> DeliveryErrorClass:
         return DeliveryErrorClass(TRANSIENT, exc.message)
     if isinstance(exc, SecretError):
         return DeliveryErrorClass(PERMANENT, exc.message)
+    if isinstance(exc, (UnsafeHeaderValue, BadHeaderError)):
+        return DeliveryErrorClass(PERMANENT, f"the message cannot be built: {detail}")
     if isinstance(exc, smtplib.SMTPAuthenticationError):
         return DeliveryErrorClass(
             PERMANENT, f"the SMTP server refused the login; check the username and password ({detail})"
@@ -103,6 +118,41 @@ def classify_delivery_error(exc: BaseException) -> DeliveryErrorClass:
     return DeliveryErrorClass(TRANSIENT, f"unexpected error ({detail})")
 
 
+def is_outage(exc: BaseException) -> bool:
+    """Nothing could be tried on the message because no server could be reached at all.
+
+    Connection refused, no greeting, TLS that cannot start, a refused login (what
+    `connections.open_connection` reports as `ServerUnreachable`), no active SMTP server,
+    every configured server unreachable, or an ESP API that could not be reached. The
+    message is not at fault: its attempt is not counted and the lane backs off.
+    """
+    if isinstance(exc, (ServerUnreachable, NoSMTPServerConfigured)):
+        return True
+    if isinstance(exc, AllSMTPServersFailed):
+        return bool(exc.failures) and all(is_outage(error) for _, _, error in exc.failures)
+    if isinstance(exc, AnymailAPIError):
+        return _api_status(exc)[0] is None
+    return False
+
+
+def data_was_sent(exc: BaseException) -> bool:
+    """The error struck once smtplib had started sending the message itself (after DATA's 354).
+
+    From then on the server may have taken the message, whatever the error says (most
+    often a timeout waiting for the final answer): sending it again, on this server or the
+    next, could deliver it twice. Read from the traceback, which works for every backend
+    built on smtplib (Django's, ours, the database servers'): `SMTP.data` binds `q`, the
+    payload, right after the 354.
+    """
+    traceback = exc.__traceback__
+    while traceback is not None:
+        frame = traceback.tb_frame
+        if frame.f_code is smtplib.SMTP.data.__code__ and "q" in frame.f_locals:
+            return True
+        traceback = traceback.tb_next
+    return False
+
+
 def is_connection_lost(exc: BaseException) -> bool:
     """The server closed a connection we kept open (idle timeout, per-connection limit, 421).
 
@@ -124,6 +174,8 @@ def is_server_unusable(exc: BaseException) -> bool:
     """
     if isinstance(exc, (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)):
         return exc.smtp_code == 421 if isinstance(exc, smtplib.SMTPResponseException) else False
+    if isinstance(exc, ServerUnreachable):
+        return True
     return isinstance(exc, (OSError, DecryptionError))  # smtplib's and ssl's errors are OSErrors
 
 

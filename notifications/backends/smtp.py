@@ -7,6 +7,7 @@ backend and also the per-server connection `DatabaseSMTPBackend` keeps for each 
 """
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import ssl
 
@@ -80,8 +81,6 @@ class SMTPBackend(DjangoSMTPBackend):
     def _discard_partial(self) -> None:
         """Drop a connection that failed half-way without a QUIT: its state is unknown."""
         if self._partial_connection is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._partial_connection.close()
-            except OSError:
-                pass
             self._partial_connection = None

@@ -1,13 +1,14 @@
 """The service's tables; see ARCHITECTURE.md's domain table."""
 from .access import APIKey, IdempotencyRecord
 from .events import DeliveryEvent, EventType
-from .messages import AttachmentBlob, BounceType, EmailAttachment, EmailMessage, Status
+from .messages import AttachmentBlob, BounceType, DeliveryAttempt, EmailAttachment, EmailMessage, Status
 from .smtp import SMTPSecurity, SMTPServerConfig
 from .templates import Category, EmailTemplate, EmailTemplateVersion, Kind, Lane
 
 __all__ = [
     "APIKey",
     "AttachmentBlob",
+    "DeliveryAttempt",
     "DeliveryEvent",
     "EventType",
     "IdempotencyRecord",

@@ -23,6 +23,8 @@ class Status(models.TextChoices):
     FAILED = "failed", "Failed"
     SUPPRESSED = "suppressed", "Suppressed"
     RATE_LIMITED = "rate_limited", "Rate limited"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
 
 
 class BounceType(models.TextChoices):
@@ -63,7 +65,10 @@ class EmailMessage(models.Model):
     lane = models.CharField(max_length=20, choices=Lane.choices, default=Lane.DEFAULT)
     attempts = models.PositiveSmallIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=1)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="While queued or scheduled: when it is next due (its enqueue, its send_at, or its retry time).",
+    )
     send_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -86,11 +91,51 @@ class EmailMessage(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="message_status_due")]
-        permissions = [("send_email", "Can send email")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="message_status_due"),
+            # The drain's claim: the due rows of one lane, oldest due first (services.lifecycle).
+            models.Index(
+                fields=["lane", "next_attempt_at"], name="message_lane_due",
+                condition=models.Q(status__in=["queued", "scheduled"]),
+            ),
+        ]
+        permissions = [
+            ("send_email", "Can send email"),
+            ("cancel_emailmessage", "Can cancel a scheduled or queued email"),
+            ("resend_emailmessage", "Can resend an email or retry a failed one"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.template_key or 'simple'} → {self.recipient_email} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    """One try at handing a message to the mail server or ESP, whatever came of it.
+
+    A server outage (unreachable, no greeting, no TLS, no active server) is not an attempt
+    of the message: its batch is put back uncounted, so it has no row here.
+    """
+
+    class Outcome(models.TextChoices):
+        SENT = "sent", "Sent"
+        TRANSIENT = "transient", "Transient failure"
+        PERMANENT = "permanent", "Permanent failure"
+        UNKNOWN = "unknown", "Outcome unknown"
+
+    id = models.BigAutoField(primary_key=True)
+    message = models.ForeignKey(EmailMessage, on_delete=models.CASCADE, related_name="delivery_attempts")
+    number = models.PositiveSmallIntegerField(help_text="1 for the first attempt.")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    error = models.TextField(blank=True)
+    server = models.CharField(max_length=100, blank=True, help_text="What it was handed to (sent_via).")
+
+    class Meta:
+        ordering = ["message", "number", "started_at"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.message_id}: {self.outcome}"
 
 
 class AttachmentBlob(models.Model):

@@ -7,10 +7,13 @@ to the next message without a restart.
 """
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from notifications import crypto
+from notifications.exceptions import InvalidRecipient
+from notifications.recipients import parse_address
 
 
 class SMTPSecurity(models.TextChoices):
@@ -61,6 +64,14 @@ class SMTPServerConfig(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.address})"
+
+    def clean(self) -> None:
+        """The sender address goes into every From header and MAIL FROM: the one address parser checks it."""
+        if self.from_email:
+            try:
+                self.from_email = parse_address(self.from_email, field="from_email")
+            except InvalidRecipient as exc:
+                raise ValidationError({"from_email": exc.message}) from None
 
     @property
     def address(self) -> str:

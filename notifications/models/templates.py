@@ -11,7 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from notifications.exceptions import ImmutableVersionError
+from notifications.exceptions import ImmutableVersionError, InvalidRecipient
+from notifications.recipients import parse_addresses
 
 
 class Category(models.TextChoices):
@@ -89,7 +90,6 @@ class EmailTemplate(models.Model):
     def clean(self) -> None:
         """Refuse what would make every send of this template fail, naming the field."""
         from django.core.exceptions import ValidationError
-        from django.core.validators import validate_email
 
         errors: dict[str, str] = {}
 
@@ -117,11 +117,10 @@ class EmailTemplate(models.Model):
         if not isinstance(self.extra_recipients, list) or not all(isinstance(a, str) for a in self.extra_recipients):
             errors["extra_recipients"] = "A list of email addresses."
         else:
-            for address in self.extra_recipients:
-                try:
-                    validate_email(address)
-                except ValidationError:
-                    errors["extra_recipients"] = f"Invalid email address: {address!r}."
+            try:
+                parse_addresses(self.extra_recipients, field="extra_recipients")
+            except InvalidRecipient as exc:
+                errors["extra_recipients"] = exc.message
         if self.max_attempts is not None and self.max_attempts < 1:
             errors["max_attempts"] = "A message is tried at least 1 time."
         languages = {code for code, _ in settings.LANGUAGES}

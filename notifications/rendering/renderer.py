@@ -26,12 +26,11 @@ from notifications.exceptions import (
     TemplateError,
     TemplateSecurityError,
 )
+from notifications.headers import subject_problem
 
 from . import sandbox
 from .environment import compile_part, layout
 
-#: Characters that would end a header line (RFC 5322 and Python's own line breaks).
-_LINE_BREAKS = re.compile("[\r\n\x00\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 #: Object reprs in Python error messages (`<function f at 0x7f...>`) say nothing useful to
 #: a template editor and describe the server's memory: drop them.
 _REPR = re.compile(r"<[^<>]*\bat 0x[0-9a-fA-F]+>")
@@ -151,10 +150,11 @@ def _render_all(source, variables, required, optional, layout_name) -> RenderedE
     key = source.cache_key
 
     subject = _render(compile_part(source.subject, part="subject", html=False, cache_key=key), context, "subject").strip()
-    if _LINE_BREAKS.search(subject):
+    problem = subject_problem(subject)
+    if problem:
         raise HeaderInjection(
-            "The subject would contain a line break (from a variable or the template); "
-            "subjects must be one line."
+            f"The subject would contain a line break or a control character: {problem} "
+            "(from a variable or the template); subjects must be one line of text."
         )
     preheader = ""
     if source.preheader:

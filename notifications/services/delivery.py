@@ -1,35 +1,23 @@
-"""Deliver one queued message through the configured email backend.
+"""Hand one claimed message to the configured email backend.
 
-The claim (`services.claims`) is a conditional UPDATE from `queued` to `sending` that
-returns the row: whichever worker (or redelivered task) wins it is the only one that sends,
-on any database and any number of workers. The message is built from the
-stored rendering, never re-rendered, or is the bytes built at enqueue when the backend sends
-bytes as they are (`services.mime`). It is sent through the process's kept-open backend
-(`notifications.backends.connections`), so a worker reuses one connection per server.
+The message is built from the stored rendering, never re-rendered, or is the bytes built at
+enqueue when the backend sends bytes as they are (`services.mime`). It is sent through the
+process's kept-open backend (`notifications.backends.connections`), so a worker reuses one
+connection per server. Claiming, and recording what came of it, belong to the drain
+(`services.outbox`) and the state machine (`services.lifecycle`).
 """
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from email.utils import parseaddr
 
 from django.core.mail import EmailMultiAlternatives
-from django.db import connection
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from notifications.backends.connections import send_email, sends_message_bytes
-from notifications.backends.errors import classify_delivery_error
-from notifications.models import EmailMessage, Status
-from notifications.services.claims import claim
+from notifications.models import EmailMessage
+from notifications.services.lifecycle import Sent
 from notifications.services.mime import PrebuiltEmail, django_email
 from notifications.services.sealing import content_to_send
-
-logger = logging.getLogger(__name__)
-
-SKIPPED, SENT, FAILED = "skipped", "sent", "failed"
 
 
 def message_id_header(message: EmailMessage) -> str:
@@ -92,111 +80,21 @@ def provider_message_id(email: EmailMultiAlternatives) -> str:
     return email.extra_headers.get("Message-ID", "")
 
 
-def deliver(message_id) -> str:
-    """Claim, send and record one message. Returns SENT, FAILED or SKIPPED."""
-    message = claim(message_id)
-    if message is None:
-        logger.info("Message %s is not queued (already claimed or finished); skipping.", message_id)
-        return SKIPPED
-    outcome = send_claimed(message)
-    if isinstance(outcome, Sent):
-        record_sent([outcome])
-        return SENT
-    return outcome
+def send_claimed(message: EmailMessage) -> Sent:
+    """Hand a message this worker has claimed to the backend: what to record once it took it.
 
-
-@dataclass(frozen=True)
-class Sent:
-    """What the backend handed back for one sent message, until the row records it."""
-
-    message_id: object
-    provider_message_id: str
-    sent_via: str
-    from_email: str
-    sent_at: datetime = field(default_factory=timezone.now)
-
-    def fields(self) -> dict:
-        """The columns a `sending` row takes once the backend accepted the message."""
-        return {
-            "status": Status.SENT, "sent_at": self.sent_at, "provider_message_id": self.provider_message_id,
-            "sent_via": self.sent_via,
-            "from_email": self.from_email,  # a database SMTP server may send under its own address
-            "error_message": "", "sealed_content": "", "updated_at": timezone.now(),
-        }
-
-
-def send_claimed(message: EmailMessage) -> Sent | str:
-    """Send a message this worker has claimed: `Sent` for the caller to record, or the final
-    status of a test message (simulated) or of a failure (recorded here)."""
-    if message.is_test:
-        from notifications.services.simulator import simulate
-
-        simulate(message)
-        return SENT
-    try:
-        email = email_to_send(message)
-        sent_via = send_email(email)
-    except Exception as exc:  # noqa: BLE001 - every backend error is recorded on the row
-        return handle_delivery_error(message, exc)
-    return Sent(message.pk, provider_message_id(email)[:255], sent_via[:100], email.from_email)
-
-
-def record_sent(outcomes: Sequence[Sent]) -> None:
-    """Mark every message of `outcomes` sent, with its own provider id, server and time, in one UPDATE.
-
-    Like a single delivery, only a row still `sending` moves: the guard keeps a late write
-    from taking a row back from a status it has since reached.
+    Raises whatever the backend raised; the retry policy (`services.retries`) decides what
+    comes of it.
     """
-    if not outcomes:
-        return
-    if len(outcomes) == 1:
-        (outcome,) = outcomes
-        EmailMessage.objects.filter(pk=outcome.message_id, status=Status.SENDING).update(**outcome.fields())
-        return
-
-    fields = outcomes[0].fields()
-    fields.update({name: per_row(outcomes, name) for name in PER_ROW})
-    EmailMessage.objects.filter(pk__in=[outcome.message_id for outcome in outcomes], status=Status.SENDING).update(
-        **fields
+    started_at = timezone.now()
+    email = email_to_send(message)
+    sent_via = send_email(email)
+    return Sent(
+        message_id=message.pk, provider_message_id=provider_message_id(email)[:255], sent_via=sent_via[:100],
+        from_email=email.from_email, attempt=message.attempts, started_at=started_at,
     )
-
-
-PER_ROW = ("sent_at", "provider_message_id", "sent_via", "from_email")
-
-
-def per_row(outcomes: Sequence[Sent], name: str) -> RawSQL:
-    """`CASE id WHEN … THEN … END`: each row's own value of column `name`, for one UPDATE.
-
-    Written as SQL with parameters rather than `Case(When(pk=…))`: building and resolving
-    fifty `When` filters per column cost more than the UPDATE itself.
-    """
-    meta = EmailMessage._meta
-    target = meta.get_field(name)
-    params: list = []
-    for outcome in outcomes:
-        params += [meta.pk.get_db_prep_value(outcome.message_id, connection),
-                   target.get_db_prep_value(getattr(outcome, name), connection)]
-    whens = " ".join(["WHEN %s THEN %s"] * len(outcomes))
-    return RawSQL(f"CASE {connection.ops.quote_name(meta.pk.column)} {whens} END", params, output_field=target)
-
-
-def handle_delivery_error(message: EmailMessage, exc: Exception) -> str:
-    """The one place a delivery error is decided.
-
-    The error is classified (`classify_delivery_error`) and stored as "permanent: ..." or
-    "transient: ...". Today both fail the message; the retry policy (transient errors
-    re-queued with backoff until `max_attempts`) belongs here and nowhere else.
-    """
-    classified = classify_delivery_error(exc)
-    error = str(classified)[:2000]
-    logger.warning("Delivery of message %s failed: %s", message.pk, error)
-    EmailMessage.objects.filter(pk=message.pk, status=Status.SENDING).update(
-        status=Status.FAILED, error_message=error, sealed_content="", updated_at=timezone.now()
-    )
-    return FAILED
 
 
 __all__ = [
-    "Sent", "build_email", "deliver", "record_sent", "send_claimed", "email_to_send", "handle_delivery_error", "message_headers",
-    "message_id_header", "prebuilt_email",
+    "build_email", "email_to_send", "message_headers", "message_id_header", "prebuilt_email", "send_claimed",
 ]

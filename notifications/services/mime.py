@@ -21,6 +21,9 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import forbid_multi_line_headers
 
+from notifications.exceptions import UnsafeHeaderValue
+from notifications.headers import header_problem, subject_problem
+
 #: The headers that differ between the recipients of one send; everything else is shared.
 PER_RECIPIENT = ("To", "Date", "Message-ID", "X-Notification-Id")
 CRLF = b"\r\n"
@@ -42,7 +45,16 @@ def django_email(
     attachments: Iterable[tuple[str, bytes, str]] = (),
     connection=None,
 ) -> EmailMultiAlternatives:
-    """The Django email of a rendering: text body, HTML alternative, attachments."""
+    """The Django email of a rendering: text body, HTML alternative, attachments.
+
+    Every backend builds its headers from this email (our prebuilt bytes, Django's SMTP
+    backend, anymail's payloads), so it is the last place a value that could break a header
+    is stopped, whatever let it through: `UnsafeHeaderValue` names the field.
+    """
+    check_header_values(
+        subject=subject, from_email=from_email, to=to, cc=cc, bcc=bcc, reply_to=reply_to, headers=headers,
+        filenames=[filename for filename, _, _ in attachments],
+    )
     email = EmailMultiAlternatives(
         subject=subject, body=text, from_email=from_email, to=list(to), cc=list(cc), bcc=list(bcc),
         reply_to=list(reply_to), headers=dict(headers), connection=connection,
@@ -52,6 +64,34 @@ def django_email(
     for filename, content, content_type in attachments:
         email.attach(filename, content, content_type)
     return email
+
+
+def check_header_values(
+    *,
+    subject: str,
+    from_email: str,
+    to: Sequence[str] = (),
+    cc: Sequence[str] = (),
+    bcc: Sequence[str] = (),
+    reply_to: Sequence[str] = (),
+    headers: Mapping[str, str] | None = None,
+    filenames: Iterable[str] = (),
+) -> None:
+    """Raise `UnsafeHeaderValue` naming the first value that could break its header (`notifications.headers`)."""
+    checks: list[tuple[str, str, str | None]] = [
+        ("subject", subject, subject_problem(subject)),
+        ("from_email", from_email, header_problem(from_email, allow_bidi=True)),
+    ]
+    checks += [
+        (field, value, header_problem(value))
+        for field, values in (("to", to), ("cc", cc), ("bcc", bcc), ("reply_to", reply_to))
+        for value in values
+    ]
+    checks += [(name, str(value), header_problem(str(value))) for name, value in (headers or {}).items()]
+    checks += [("attachments", name, header_problem(name)) for name in filenames]
+    for field, value, problem in checks:
+        if problem:
+            raise UnsafeHeaderValue(f"{field} {value[:80]!r} cannot go into a mail header: {problem}.", field=field)
 
 
 @dataclass(frozen=True)
@@ -89,6 +129,9 @@ class MimeTemplate:
 
     def _header(self, name: str, value: str) -> bytes:
         # What Django's SafeMIME classes do on assignment, then what the generator writes.
+        problem = header_problem(value)
+        if problem:
+            raise UnsafeHeaderValue(f"{name} {value[:80]!r} cannot go into a mail header: {problem}.", field=name)
         name, value = forbid_multi_line_headers(name, value, self.encoding)
         return _FOLDING.fold_binary(name, value)
 
@@ -132,4 +175,4 @@ class PrebuiltMessage:
         return self.as_bytes()
 
 
-__all__ = ["PER_RECIPIENT", "MimeTemplate", "PrebuiltEmail", "django_email"]
+__all__ = ["PER_RECIPIENT", "MimeTemplate", "PrebuiltEmail", "check_header_values", "django_email"]

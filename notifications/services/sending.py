@@ -11,21 +11,24 @@ import base64
 import binascii
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.utils import formataddr, formatdate
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from notifications.attachments import Attachment, check_attachment
 from notifications.exceptions import AttachmentError, NotificationError, TemplateError
+from notifications.headers import subject_problem
 from notifications.models import AttachmentBlob, EmailAttachment, EmailMessage, EmailTemplate, Lane, Status
 from notifications.recipients import check_recipient_count, parse_addresses
 from notifications.rendering import RenderedEmail, VersionSource, render
 
 from notifications.backends import connections
 
-from . import delivery, mime, sealing
+from . import delivery, lifecycle, mime, scheduling, sealing, wakeups
 from .templates import get_template, select_version
 
 AttachmentInput = Attachment | Mapping[str, object] | tuple
@@ -50,6 +53,7 @@ def send_mail_template(
     idempotency_key: str = "",
     is_test: bool = False,
     include_extra_recipients: bool = True,
+    send_at: datetime | str | None = None,
 ) -> list[EmailMessage]:
     """Render the template for each recipient and queue one audited message per address.
 
@@ -57,13 +61,16 @@ def send_mail_template(
     `extra_recipients` are added. `is_test` (a test API key) renders and audits but never
     delivers: see `services.simulator`. A test send leaves out `extra_recipients`
     (`include_extra_recipients=False`) so trying a template never alerts the NOC.
-    Returns the messages (status `queued`, or `suppressed` when `SMTP_ACTIVE` is off).
-    Raises a `NotificationError` naming the field at fault.
+    `send_at` (an aware datetime, or ISO 8601 with an offset) schedules the messages: they
+    are `scheduled` until then and never sent before; a time past is now.
+    Returns the messages (status `queued` or `scheduled`, or `suppressed` when `SMTP_ACTIVE`
+    is off). Raises a `NotificationError` naming the field at fault.
     """
     if variables is None:
         variables = {}
     if not isinstance(variables, Mapping):
         raise TemplateError("Variables must be an object of name → value.", field="variables")
+    send_at = scheduling.parse_send_at(send_at)
     template = get_template(template_key)
     recipients = parse_addresses(to, field="to", allow_empty=False)
     check_recipient_count(recipients, limit=settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST)
@@ -86,7 +93,7 @@ def send_mail_template(
             **copies,
         },
     )
-    return _write_and_queue([draft], attachments=checked)[0]
+    return _write_and_queue([draft], attachments=checked, send_at=send_at)[0]
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,7 @@ def send_batch(
     sent_by=None,
     idempotency_key: str = "",
     is_test: bool = False,
+    send_at: datetime | str | None = None,
 ) -> list[BatchItemResult]:
     """A mail merge: one template, each item `{to, variables}` rendered with its own values.
 
@@ -125,6 +133,7 @@ def send_batch(
             "(EMAIL_MAX_BATCH_ITEMS).",
             field="items",
         )
+    send_at = scheduling.parse_send_at(send_at)
     template = get_template(template_key)
     version = select_version(template, language=language)
     checked = _check_attachments(attachments, template=template)
@@ -144,7 +153,7 @@ def send_batch(
         drafts.append((index, draft))
     if not drafts:
         raise BatchRefused(results)
-    written = _write_and_queue([draft for _, draft in drafts], attachments=checked)
+    written = _write_and_queue([draft for _, draft in drafts], attachments=checked, send_at=send_at)
     for (index, draft), messages in zip(drafts, written, strict=True):
         results.append(BatchItemResult(index=index, to=draft.recipients, messages=messages))
     return sorted(results, key=lambda result: result.index)
@@ -232,18 +241,21 @@ def send_simple_mail(
     links: Iterable[tuple[str, str] | str] = (),
     source_endpoint: str = "internal",
     sent_by=None,
+    send_at: datetime | str | None = None,
 ) -> list[EmailMessage]:
     """Send a plain message with an optional list of links, without a template (001).
 
     Links are `(label, url)` pairs or bare URLs. The HTML part is built from the text with
     everything escaped; the message is audited exactly like a templated one.
     """
+    send_at = scheduling.parse_send_at(send_at)
     recipients = parse_addresses(to, field="to", allow_empty=False)
     check_recipient_count(recipients, limit=settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST)
     if not isinstance(subject, str) or not subject.strip():
         raise TemplateError("A subject is required.", field="subject")
-    if any(ch in subject for ch in "\r\n\x00"):
-        raise TemplateError("The subject must be one line.", field="subject")
+    problem = subject_problem(subject)
+    if problem:
+        raise TemplateError(f"The subject must be one line of text: {problem}.", field="subject")
     if not isinstance(text, str) or not text.strip():
         raise TemplateError("A text is required.", field="text")
     pairs = [(link, link) if isinstance(link, str) else tuple(link) for link in links]
@@ -266,7 +278,7 @@ def send_simple_mail(
             "language": settings.LANGUAGE_CODE,
         },
     )
-    return _write_and_queue([draft], attachments=[])[0]
+    return _write_and_queue([draft], attachments=[], send_at=send_at)[0]
 
 
 def _prebuild(draft: Draft, messages: list[EmailMessage], *, attachments: list[Attachment], date: str) -> None:
@@ -356,14 +368,15 @@ def _unpack_attachment(item: AttachmentInput, index: int) -> tuple[str, bytes, s
 
 
 @transaction.atomic
-def _write_and_queue(drafts: list[Draft], *, attachments: list[Attachment]) -> list[list[EmailMessage]]:
-    """Write every draft's rows and attachments in one transaction; queue them on commit.
+def _write_and_queue(
+    drafts: list[Draft], *, attachments: list[Attachment], send_at: datetime | None
+) -> list[list[EmailMessage]]:
+    """Write every draft's rows and attachments in one transaction; wake their lanes on commit.
 
-    Returns the messages of each draft, in order.
+    The status they are written with comes from the state machine (`lifecycle`). Returns the
+    messages of each draft, in order.
     """
-    active = settings.SMTP_ACTIVE
-    status = Status.QUEUED if active else Status.SUPPRESSED
-    error = "" if active else "Sending disabled (SMTP_ACTIVE is false): nothing was delivered."
+    initial = lifecycle.initial_fields(send_at=send_at, now=timezone.now())
     per_draft = [
         [
             EmailMessage(
@@ -373,8 +386,7 @@ def _write_and_queue(drafts: list[Draft], *, attachments: list[Attachment]) -> l
                 html_content=draft.rendered.html,
                 text_content=draft.rendered.text,
                 attachments_count=len(attachments),
-                status=status,
-                error_message=error,
+                **initial,
                 **draft.fields,
             )
             for address in draft.recipients
@@ -403,9 +415,7 @@ def _write_and_queue(drafts: list[Draft], *, attachments: list[Attachment]) -> l
             for message in messages
             for item in attachments
         )
-    if active:
-        from notifications.tasks import enqueue_deliveries
-
-        # If the broker is down, what was not published stays queued for the sweep.
-        transaction.on_commit(lambda: enqueue_deliveries(messages), robust=True)
+    if initial["status"] == Status.QUEUED:
+        # If the broker is down, the rows stay queued and the sweep wakes their lanes.
+        wakeups.wake_on_commit({message.lane for message in messages})
     return per_draft

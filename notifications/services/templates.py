@@ -6,12 +6,14 @@ two editors saving at once get consecutive numbers instead of a constraint error
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from django.conf import settings
 from django.db import transaction
 
 from notifications.exceptions import NotificationError, TemplateError, TemplateInactive, TemplateNotFound
+from notifications.headers import subject_problem
 from notifications.models import EmailTemplate, EmailTemplateVersion
 from notifications.rendering import VersionSource, check_declarations, render
 from notifications.rendering.environment import layout_exists
@@ -37,13 +39,39 @@ def get_template(key: str, *, require_active: bool = True) -> EmailTemplate:
     return template
 
 
+#: A language tag as callers write them: `fr`, `fr-BE`, `en_GB`, `zh-Hant-TW`.
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
+
+
+def requested_language(language: object) -> str | None:
+    """The language a send asks for, as `LANGUAGES` spells it (`fr-BE` → `fr-be`); None for the default.
+
+    It must be one of `LANGUAGES` or a regional variant of one (which falls back to it, as
+    `fr-BE` falls back to `fr`): anything else would silently send the default language, so
+    it is refused naming `language`, as adding a version in an unknown language is.
+    """
+    if language is None or language == "":
+        return None
+    known = {code.lower(): code for code, _ in settings.LANGUAGES}
+    expected = f"expected one of {', '.join(sorted(known.values()))}, or a regional variant such as fr-BE"
+    if not isinstance(language, str):
+        raise TemplateError(f"A language code is a string; got {type(language).__name__} ({expected}).",
+                            field="language")
+    tag = language.strip().lower().replace("_", "-")
+    if not _LANGUAGE_TAG.fullmatch(tag) or (tag not in known and tag.split("-")[0] not in known):
+        raise TemplateError(f"Unknown language {language[:20]!r}; {expected}.", field="language")
+    return known.get(tag, tag)
+
+
 def select_version(template: EmailTemplate, *, language: str | None = None) -> EmailTemplateVersion:
-    """The active version in `language`, else in the template's default language."""
+    """The active version in `language` (checked by `requested_language`), else in the default language."""
+    language = requested_language(language)
     active = getattr(template, "active_versions", None)
     if active is None:
         active = template.versions.filter(is_active=True)
     versions = {v.language: v for v in active}
-    for candidate in (language, (language or "").split("-")[0], template.default_language):
+    primary = (language or "").split("-")[0]
+    for candidate in (language, primary, template.default_language):
         if candidate and candidate in versions:
             return versions[candidate]
     raise TemplateError(
@@ -64,8 +92,9 @@ def validate_version_content(
     """Everything a save must satisfy: syntax, declarations, a known layout, a one-line subject."""
     if not subject or not subject.strip():
         raise TemplateError("A subject is required.", field="subject")
-    if "\n" in subject.strip() or "\r" in subject:
-        raise TemplateError("The subject template must be one line.", field="subject")
+    problem = subject_problem(subject.strip())
+    if problem:
+        raise TemplateError(f"The subject template must be one line of text: {problem}.", field="subject")
     if not html_content or not html_content.strip():
         raise TemplateError("HTML content is required.", field="html_content")
     check_declarations(

@@ -28,6 +28,16 @@ def _fresh_kept_connections():
     connections.close_all()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_lane_state():
+    """No test inherits what an earlier drain in this process learnt of its lanes (rests, drains)."""
+    from notifications.services import outbox
+
+    outbox.forget_process_state()
+    yield
+    outbox.forget_process_state()
+
+
 @pytest.fixture
 def smtp_server(request):
     """A real SMTP server; `@pytest.mark.smtp_delay(seconds)` makes it answer DATA slowly."""

@@ -170,7 +170,7 @@ def test_every_operation_documents_its_error_responses():
 
     schema = served_schema()
     operations = [(path, method, op) for path, ops in schema["paths"].items() for method, op in ops.items()]
-    assert len(operations) == 8
+    assert len(operations) == 9
     for path, method, operation in operations:
         documented = set(operation["responses"])
         assert {"400", "401", "403", "429"} <= documented, (method, path, documented)

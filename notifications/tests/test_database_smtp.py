@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from notifications.models import EmailMessage, SMTPSecurity, SMTPServerConfig, Status
 from notifications.services.sending import send_simple_mail
+from notifications.tests.support.outcomes import assert_put_back_uncounted, assert_retry_scheduled
 from notifications.tests.support.services import free_port
 from notifications.tests.support.smtp import SilentServer
 
@@ -96,29 +97,27 @@ def test_a_server_refusing_the_login_hands_over_to_the_next(database_smtp, start
         message = send()
 
     assert message.sent_via == "backup" and guarded.received == []
-    assert "SMTP server 'primary' (%s) is unusable" % f"{guarded.host}:{guarded.port}" in caplog.text
+    assert f"SMTP server 'primary' ({guarded.host}:{guarded.port}) is unusable" in caplog.text
     assert "refused the login" in caplog.text
 
 
-def test_with_no_active_server_delivery_fails_as_transient_with_a_clear_error(database_smtp, start_smtp_server, send):
+def test_with_no_active_server_the_message_waits_uncounted_with_a_clear_error(database_smtp, start_smtp_server, send):
     server_config("retired", start_smtp_server(), order=1, is_active=False)
 
     message = send()
 
-    assert message.status == Status.FAILED
-    assert message.error_message.startswith("transient: No active SMTP server is configured")
+    assert_put_back_uncounted(message, says="No active SMTP server is configured")
     assert "Notifications › SMTP servers" in message.error_message
 
 
-def test_every_server_unreachable_is_transient_and_names_each(database_smtp, send):
+def test_every_server_unreachable_is_an_outage_that_costs_no_attempt_and_names_each(database_smtp, send):
     first, second = nobody_listening(), nobody_listening()
     server_config("primary", first, order=1)
     server_config("backup", second, order=2)
 
     message = send()
 
-    assert message.status == Status.FAILED
-    assert message.error_message.startswith("transient: no active SMTP server took the message")
+    assert_put_back_uncounted(message, says="no active SMTP server took the message")
     assert f"'primary' (127.0.0.1:{first[1]}): transient: the server refused the connection" in message.error_message
     assert f"'backup' (127.0.0.1:{second[1]}): transient" in message.error_message
 
@@ -142,8 +141,7 @@ def test_a_greylisting_reply_is_transient(database_smtp, start_smtp_server, send
 
     message = send(to="new@rgz.bj")
 
-    assert message.status == Status.FAILED
-    assert message.error_message.startswith("transient: the SMTP server refused the recipients: new@rgz.bj (451")
+    assert_retry_scheduled(message, says="the SMTP server refused the recipients: new@rgz.bj (451")
 
 
 def test_the_servers_own_from_address_is_sent_and_recorded(database_smtp, start_smtp_server, send):

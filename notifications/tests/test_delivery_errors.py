@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import time
 
 import pytest
 from anymail.exceptions import AnymailInvalidAddress, AnymailRecipientsRefused
@@ -12,11 +13,22 @@ from notifications.backends.errors import (
     ErrorKind,
     classify_delivery_error,
     is_connection_lost,
+    is_outage,
     is_server_unusable,
 )
-from notifications.exceptions import AllSMTPServersFailed, DecryptionError, NoSMTPServerConfigured, NothingSent
-from notifications.models import Status
+from notifications.exceptions import (
+    AllSMTPServersFailed,
+    DecryptionError,
+    DeliveryOutcomeUnknown,
+    NoSMTPServerConfigured,
+    NothingSent,
+    ServerUnreachable,
+)
+from notifications.models import DeliveryAttempt
+from notifications.services import outbox
 from notifications.services.sending import send_simple_mail
+from notifications.services.sweep import sweep
+from notifications.tests.support.outcomes import assert_failed
 
 P, T = ErrorKind.PERMANENT, ErrorKind.TRANSIENT
 
@@ -27,7 +39,8 @@ def timed_out_reply() -> smtplib.SMTPServerDisconnected:
         try:
             raise TimeoutError("timed out")
         except TimeoutError as error:
-            raise smtplib.SMTPServerDisconnected(f"Connection unexpectedly closed: {error}")
+            # smtplib raises it exactly so: the timeout as its context, not its cause
+            raise smtplib.SMTPServerDisconnected(f"Connection unexpectedly closed: {error}")  # noqa: B904
     except smtplib.SMTPServerDisconnected as disconnected:
         return disconnected
 
@@ -60,6 +73,8 @@ connection_refused = ConnectionRefusedError(111, "Connection refused")
     (AllSMTPServersFailed([("a", "h:1", refused_login), ("b", "h:2", refused_login)]), P, "'b' (h:2): permanent"),
     (AllSMTPServersFailed([("a", "h:1", refused_login), ("b", "h:2", connection_refused)]), T, "'a' (h:1)"),
     (ValueError("a bug"), T, "unexpected error (ValueError: a bug)"),
+    (ServerUnreachable("h:1", connection_refused), T, "refused the connection"),
+    (DeliveryOutcomeUnknown("h:1", timed_out_reply()), P, "the outcome is unknown"),
 ])
 def test_each_error_has_a_class_and_a_message_to_act_on(exc, kind, says):
     classified = classify_delivery_error(exc)
@@ -85,15 +100,41 @@ def test_which_errors_reopen_the_connection_and_which_move_to_the_next_server(ex
     assert is_server_unusable(exc) is unusable
 
 
+@pytest.mark.parametrize("exc, outage", [
+    (ServerUnreachable("h:1", connection_refused), True),
+    (ServerUnreachable("h:1", refused_login), True),
+    (NoSMTPServerConfigured(), True),
+    (AllSMTPServersFailed([("a", "h:1", ServerUnreachable("a", connection_refused))]), True),
+    (AllSMTPServersFailed([("a", "h:1", ServerUnreachable("a", connection_refused)), ("b", "h:2", timed_out_reply())]),
+     False),  # b was reached: the message itself was tried
+    (timed_out_reply(), False),
+    (DeliveryOutcomeUnknown("h:1", timed_out_reply()), False),
+    (smtplib.SMTPRecipientsRefused({"a@x.bj": (451, b"later")}), False),
+])
+def test_an_outage_is_when_no_server_could_be_reached_at_all(exc, outage):
+    assert is_outage(exc) is outage
+
+
 @pytest.mark.django_db
 @pytest.mark.smtp_delay(1.5)
-def test_a_server_slower_than_the_timeout_is_transient(smtp_backend, settings, django_capture_on_commit_callbacks):
+@pytest.mark.parametrize("backend", ["django.core.mail.backends.smtp.EmailBackend", "notifications.backends.SMTPBackend"])
+def test_a_server_that_takes_the_message_but_answers_after_the_timeout_gets_it_once_and_never_again(
+    backend, smtp_backend, settings, django_capture_on_commit_callbacks
+):
+    """The server may have taken it (it did here): sending again could deliver it twice
+    (django-post_office #479). It ends `failed`, "outcome unknown", for staff to judge."""
+    settings.EMAIL_BACKEND = backend
     settings.EMAIL_TIMEOUT = 0.5
+    settings.EMAIL_RETRY_BACKOFF_BASE_SECONDS = 0.001
     with django_capture_on_commit_callbacks(execute=True):
         [message] = send_simple_mail("ops@rgz.bj", "Lent", "Le serveur est lent.")
-    message.refresh_from_db()
-    assert message.status == Status.FAILED
-    assert message.error_message.startswith("transient: the server did not answer in time")
+
+    assert_failed(message, kind="permanent", says="the outcome is unknown")
+    assert DeliveryAttempt.objects.get(message=message).outcome == DeliveryAttempt.Outcome.UNKNOWN
+    assert len(smtp_backend.wait_for(1, timeout=5)) == 1  # it did arrive
+    assert outbox.drain_lane(lane=message.lane) == {} and sweep().woken == []
+    time.sleep(0.2)
+    assert len(smtp_backend.received) == 1
 
 
 @pytest.mark.django_db
@@ -106,6 +147,6 @@ def test_a_timeout_on_a_kept_connection_is_not_sent_again(smtp_backend, settings
     smtp_backend.handler.delay = 1.5
     with django_capture_on_commit_callbacks(execute=True):
         [slow] = send_simple_mail("ops@rgz.bj", "Lent", "Second message.")
-    slow.refresh_from_db()
-    assert slow.status == Status.FAILED and slow.error_message.startswith("transient: the server did not answer")
+    assert_failed(slow, kind="permanent", says="the outcome is unknown")
     assert smtp_backend.connections == 1
+    assert len(smtp_backend.wait_for(2, timeout=5)) == 2 and outbox.drain_lane(lane=slow.lane) == {}

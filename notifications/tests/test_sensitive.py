@@ -5,7 +5,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from notifications.models import EmailMessage, Status
-from notifications.services import delivery
+from notifications.services import lifecycle, outbox
 from notifications.services.sealing import MASK, WITHHELD
 from notifications.services.sending import send_mail_template
 from notifications.tests.factories import EmailTemplateFactory
@@ -46,20 +46,20 @@ def test_the_audit_is_masked_the_recipient_gets_the_real_link_and_the_seal_is_de
 
 
 def test_a_failed_message_loses_its_seal_and_cannot_be_sent_again(
-    default_templates, settings, django_capture_on_commit_callbacks
+    default_templates, settings, start_smtp_server, django_capture_on_commit_callbacks
 ):
-    from notifications.tests.support.services import free_port
-
+    server = start_smtp_server(rcpt_replies={"new.user@rgz.bj": "550 5.1.1 No such user"})
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", free_port(), False
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = server.host, server.port, False
     with django_capture_on_commit_callbacks(execute=True):
         [message] = send_mail_template("account_creation_invitation", "new.user@rgz.bj", {"creation_url": URL})
     message.refresh_from_db()
     assert message.status == Status.FAILED and message.sealed_content == ""
 
-    EmailMessage.objects.filter(pk=message.pk).update(status=Status.QUEUED)  # an operator's manual resend
-    assert delivery.deliver(message.pk) == delivery.FAILED
+    assert lifecycle.retry_now([message.pk]) == 1  # an operator retries it knowingly
+    assert outbox.drain_lane(lane=message.lane) == {"failed": 1}
     message.refresh_from_db()
+    assert message.status == Status.FAILED
     assert message.error_message.startswith("permanent:")
     assert "cannot be sent again" in message.error_message
 

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 
 from notifications.models import EmailMessage, Status
-from notifications.services import delivery
+from notifications.services import delivery, outbox
+from notifications.services.sweep import sweep
 from notifications.services.sending import send_mail_template
 from notifications.tests.support.files import make_pdf
+from notifications.tests.support.outcomes import assert_put_back_uncounted
 from notifications.tests.support.payloads import INCIDENT_VARS, INVOICE_VARS, WELCOME_VARS
 
 pytestmark = pytest.mark.django_db
@@ -75,20 +78,30 @@ def test_cc_and_bcc_travel_with_each_message(default_templates, smtp_backend, dj
 def test_a_second_delivery_of_the_same_message_sends_nothing(default_templates, smtp_backend, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         [message, _noc] = send_mail_template("incident_alert_critical", "reseller@techconnect.bj", INCIDENT_VARS)
-    assert delivery.deliver(message.pk) == delivery.SKIPPED
+    assert outbox.drain_lane(lane=message.lane) == {}
     smtp_backend.wait_for(3, timeout=0.5)
     assert len(smtp_backend.received) == 2  # the reseller and noc@rgz.bj, once each
 
 
-def test_unreachable_server_marks_the_message_failed_with_the_error(
-    default_templates, settings, django_capture_on_commit_callbacks
+def test_an_unreachable_server_costs_no_attempt_and_the_message_leaves_once_it_is_back(
+    default_templates, settings, start_smtp_server, django_capture_on_commit_callbacks
 ):
     from notifications.tests.support.services import free_port
 
+    settings.EMAIL_RETRY_BACKOFF_BASE_SECONDS = settings.EMAIL_RETRY_BACKOFF_MAX_SECONDS = 0.001
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", free_port(), False
     with django_capture_on_commit_callbacks(execute=True):
-        [message, _] = send_mail_template("incident_alert_critical", "reseller@techconnect.bj", INCIDENT_VARS)
-    message.refresh_from_db()
-    assert message.status == Status.FAILED
+        [message, noc] = send_mail_template("incident_alert_critical", "reseller@techconnect.bj", INCIDENT_VARS)
+    for row in (message, noc):
+        assert_put_back_uncounted(row, says="the server refused the connection")
     assert "ConnectionRefusedError" in message.error_message
+
+    server = start_smtp_server(port=settings.EMAIL_PORT)
+    time.sleep(0.01)  # the lane's rest and the rows' backoff (a millisecond) pass
+    assert sweep().woken == [message.lane]
+
+    assert sorted(r.rcpt_tos[0] for r in server.wait_for(2)) == ["noc@rgz.bj", "reseller@techconnect.bj"]
+    for row in (message, noc):
+        row.refresh_from_db()
+        assert (row.status, row.attempts, row.error_message) == (Status.SENT, 1, "")

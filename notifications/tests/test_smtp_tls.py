@@ -12,6 +12,7 @@ import pytest
 
 from notifications.models import EmailMessage, SMTPSecurity, SMTPServerConfig, Status
 from notifications.services.sending import send_simple_mail
+from notifications.tests.support.outcomes import assert_put_back_uncounted
 from notifications.tests.support.tls import CertificateAuthority
 
 pytestmark = pytest.mark.django_db
@@ -79,7 +80,7 @@ def test_tls_with_auth_login_to_a_server_whose_ca_is_trusted(
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("security", [SMTPSecurity.STARTTLS, SMTPSecurity.SSL])
 @pytest.mark.parametrize("trust", ["our CA", "system CAs"])
-def test_a_certificate_the_client_does_not_trust_is_refused(
+def test_a_certificate_the_client_does_not_trust_is_refused_and_the_message_waits_uncounted(
     backend, security, trust, pki, settings, start_smtp_server, django_capture_on_commit_callbacks
 ):
     server = start_smtp_server(tls=pki["untrusted"].server_context(), implicit_tls=security == SMTPSecurity.SSL,
@@ -89,14 +90,13 @@ def test_a_certificate_the_client_does_not_trust_is_refused(
 
     message = send(django_capture_on_commit_callbacks)
 
-    assert message.status == Status.FAILED and server.received == []
-    assert message.error_message.startswith("permanent: ")
-    assert "TLS certificate is not trusted" in message.error_message
+    assert server.received == []
+    assert_put_back_uncounted(message, says="TLS certificate is not trusted")
     assert "certificate verify failed" in message.error_message
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_a_wrong_password_is_permanent_clear_and_never_logged(
+def test_a_wrong_password_is_an_outage_clear_and_never_logged(
     backend, pki, settings, start_smtp_server, django_capture_on_commit_callbacks, caplog, capfd
 ):
     wrong = "Wr0ng-but-s3cret!"
@@ -109,14 +109,13 @@ def test_a_wrong_password_is_permanent_clear_and_never_logged(
     message = send(django_capture_on_commit_callbacks)
     printed = capfd.readouterr()  # what reached stdout and stderr: smtplib's debug output goes there
 
-    assert message.status == Status.FAILED and server.received == []
-    assert message.error_message.startswith("permanent: ")
-    assert "refused the login; check the username and password (SMTPAuthenticationError: 535" in message.error_message
+    assert server.received == []
+    assert_put_back_uncounted(message, says="refused the login; check the username and password (SMTPAuthenticationError: 535")
     # Everything this process logged, except the test server's own log ("mail.log"): it stands in
     # for a remote server, and aiosmtpd logs the AUTH LOGIN exchange at DEBUG on its side.
     ours = [record for record in caplog.records if not record.name.startswith("mail.log")]
     text = "\n".join(f"{record.name} {record.getMessage()} {record.exc_text or ''}" for record in ours)
-    assert "Delivery of message" in text, "the failure itself must be logged"
+    assert "Outage on the default lane" in text, "the failure itself must be logged"
     for secret in (wrong, base64.b64encode(wrong.encode()).decode(), PASSWORD):
         assert secret not in text
         assert secret not in message.error_message
@@ -136,7 +135,7 @@ def test_starttls_if_offered_upgrades_when_offered_and_sends_plain_otherwise(
     assert [r.tls for r in with_tls.received + without_tls.received] == [True, False]
 
 
-def test_required_starttls_against_a_server_without_it_is_permanent(
+def test_required_starttls_against_a_server_without_it_is_an_outage(
     settings, start_smtp_server, django_capture_on_commit_callbacks
 ):
     server = start_smtp_server()
@@ -144,6 +143,6 @@ def test_required_starttls_against_a_server_without_it_is_permanent(
 
     message = send(django_capture_on_commit_callbacks)
 
-    assert message.status == Status.FAILED and server.received == []
-    assert message.error_message.startswith("permanent: no active SMTP server took the message")
+    assert server.received == []
+    assert_put_back_uncounted(message, says="no active SMTP server took the message")
     assert "STARTTLS extension not supported by server" in message.error_message

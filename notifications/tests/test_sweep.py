@@ -1,4 +1,5 @@
-"""Nothing accepted is lost: messages whose task never ran, or whose worker died, are swept."""
+"""Nothing accepted is lost: lanes with due rows are woken, claims of dead workers released,
+and messages undelivered past EMAIL_MAX_QUEUE_SECONDS expired."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -10,24 +11,25 @@ from django.utils import timezone
 
 from notifications.models import EmailMessage, Status
 from notifications.services.sending import send_mail_template
-from notifications.services.sweep import SweepResult, sweep_stranded_messages
+from notifications.services.sweep import sweep
 from notifications.tests.support.payloads import WELCOME_VARS
 
 pytestmark = pytest.mark.django_db
 
 
-def age(message, seconds: int) -> None:
-    EmailMessage.objects.filter(pk=message.pk).update(updated_at=timezone.now() - timedelta(seconds=seconds))
+def age(message, seconds: float, *field_names: str) -> None:
+    then = timezone.now() - timedelta(seconds=seconds)
+    EmailMessage.objects.filter(pk=message.pk).update(**{name: then for name in field_names or ("updated_at",)})
 
 
-def test_a_message_whose_task_was_never_published_is_delivered_by_the_sweep(default_templates, settings):
-    # The send commits, but its on_commit publish never happens (the broker was down).
+def test_a_message_whose_wake_up_was_never_published_is_delivered_by_the_sweep(default_templates):
+    # The send commits, but its on-commit wake-up never happens (here: the test's transaction).
     [message] = send_mail_template("onboarding_welcome", "a@rgz.bj", WELCOME_VARS)
     assert EmailMessage.objects.get(pk=message.pk).status == Status.QUEUED
-    assert sweep_stranded_messages().republished == 0  # too recent: its task may still be coming
-    age(message, settings.EMAIL_SWEEP_QUEUED_AFTER_SECONDS + 1)
-    result = sweep_stranded_messages()
-    assert result.republished == 1
+
+    result = sweep()
+
+    assert result.woken == [message.lane]
     assert EmailMessage.objects.get(pk=message.pk).status == Status.SENT and len(mail.outbox) == 1
 
 
@@ -35,29 +37,43 @@ def test_a_claim_left_by_a_dead_worker_is_released_after_its_lease(default_templ
     [message] = send_mail_template("onboarding_welcome", "a@rgz.bj", WELCOME_VARS)
     EmailMessage.objects.filter(pk=message.pk).update(status=Status.SENDING, attempts=1)
     age(message, settings.EMAIL_SENDING_LEASE_SECONDS - 60)
-    assert sweep_stranded_messages() == SweepResult(requeued_from_sending=0, republished=0)
+    assert (sweep().released, len(mail.outbox)) == (0, 0)
     age(message, settings.EMAIL_SENDING_LEASE_SECONDS + 1)
-    result = sweep_stranded_messages()
-    assert result.requeued_from_sending == 1 and result.republished == 1
+
+    result = sweep()
+
+    assert result.released == 1 and result.woken == [message.lane]
     message.refresh_from_db()
     assert message.status == Status.SENT and message.attempts == 2 and len(mail.outbox) == 1
 
 
-def test_the_sweep_never_touches_finished_or_scheduled_retries(default_templates, settings):
-    settings.EMAIL_SWEEP_QUEUED_AFTER_SECONDS = 0
+def test_the_sweep_never_touches_finished_rows_or_retries_not_yet_due(default_templates):
     [sent] = send_mail_template("onboarding_welcome", "a@rgz.bj", WELCOME_VARS)
     EmailMessage.objects.filter(pk=sent.pk).update(status=Status.SENT)
     [later] = send_mail_template("onboarding_welcome", "b@rgz.bj", WELCOME_VARS)
     EmailMessage.objects.filter(pk=later.pk).update(next_attempt_at=timezone.now() + timedelta(hours=1))
-    age(later, 10)
-    assert sweep_stranded_messages().republished == 0
+
+    assert sweep().woken == []
     assert mail.outbox == []
+    assert EmailMessage.objects.get(pk=later.pk).status == Status.QUEUED
 
 
-def test_the_command_runs_the_sweep(default_templates, settings, capsys):
-    settings.EMAIL_SWEEP_QUEUED_AFTER_SECONDS = 0
+def test_a_message_undelivered_past_the_queue_lifetime_is_expired_with_the_reason(default_templates, settings):
+    settings.EMAIL_MAX_QUEUE_SECONDS = 3600
+    [stuck, fresh] = [send_mail_template("onboarding_welcome", f"{n}@rgz.bj", WELCOME_VARS)[0] for n in "ab"]
+    age(stuck, 3601, "created_at", "next_attempt_at")
+
+    result = sweep()
+
+    assert result.expired == 1
+    stuck.refresh_from_db()
+    assert stuck.status == Status.EXPIRED and "EMAIL_MAX_QUEUE_SECONDS" in stuck.error_message
+    assert EmailMessage.objects.get(pk=fresh.pk).status == Status.SENT
+    assert [m.to for m in mail.outbox] == [["b@rgz.bj"]]
+
+
+def test_the_command_runs_the_sweep(default_templates, capsys):
     [message] = send_mail_template("onboarding_welcome", "a@rgz.bj", WELCOME_VARS)
-    age(message, 5)
     call_command("sweep_messages")
-    assert "1 queued messages re-published" in capsys.readouterr().out
+    assert "lanes woken: default" in capsys.readouterr().out
     assert EmailMessage.objects.get(pk=message.pk).status == Status.SENT

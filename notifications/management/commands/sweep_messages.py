@@ -1,14 +1,15 @@
 """Run the sweep once (for cron, or when Celery beat is not running)."""
 from django.core.management.base import BaseCommand
 
-from notifications.services.sweep import sweep_stranded_messages
+from notifications.services.sweep import sweep
 
 
 class Command(BaseCommand):
-    help = "Re-publish queued messages whose task was lost and release claims of dead workers."
+    help = "Release claims of stopped workers, expire overdue messages and wake the lanes that have due messages."
 
     def handle(self, *args, **options) -> None:
-        result = sweep_stranded_messages()
+        result = sweep()
         self.stdout.write(
-            f"{result.requeued_from_sending} expired claims released, {result.republished} queued messages re-published."
+            f"{result.released} expired claims released, {result.expired} messages expired, "
+            f"lanes woken: {', '.join(result.woken) or 'none'}."
         )

@@ -63,14 +63,15 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        """Take the message, then answer (after `delay`: a server whose answer may come too late)."""
         raw = envelope.original_content or envelope.content
         parsed = email.message_from_bytes(raw, policy=policy.default)
         tls = server.transport.get_extra_info("ssl_object") is not None
         login = session.auth_data.login.decode() if isinstance(session.auth_data, LoginPassword) else None
         with self._lock:
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), raw, parsed, tls, login))
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.drop_every:
             session.messages_here = getattr(session, "messages_here", 0) + 1
             if session.messages_here % self.drop_every == 0:

@@ -1,0 +1,355 @@
+"""The life of an `EmailMessage`: the one module that writes its status.
+
+Every change of `status`, and of what moves with it (`attempts`, `next_attempt_at`,
+`sent_at`, `error_message`, `sealed_content`, `updated_at`), is a function here, and each is
+one conditional UPDATE on the states it may leave: a transition asked of a row in any other
+state changes nothing and tells its caller so (a count, or a `Transition`). Nothing else
+writes a status; `tests/test_lifecycle.py` reads the source to keep it so.
+
+    (written)  queued ──claim──▶ sending ──▶ sent ──▶ delivered / bounced / complaint
+               scheduled ─┘         │  └──▶ queued (retry later, or released)
+               suppressed           └──▶ failed / expired
+    queued, scheduled ──cancel──▶ cancelled          failed, expired ──retry──▶ queued
+
+A queued or scheduled row always has `next_attempt_at`: when it is next due (its enqueue,
+its `send_at`, or its retry time). The drain claims due rows in that order, so one partial
+index serves every claim, and a message is never claimed before it is due.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+
+from notifications.models import BounceType, DeliveryAttempt, EmailMessage, Status
+
+WAITING = (Status.QUEUED, Status.SCHEDULED)  # what a claim or a cancel may take
+FINISHED_BADLY = (Status.FAILED, Status.EXPIRED)  # what staff may retry
+RETURNING_VENDORS = {"postgresql", "sqlite"}
+SKIP_LOCKED_VENDORS = {"postgresql"}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What a single-row transition did: `changed`, and the status the row was found in."""
+
+    changed: bool
+    status: str | None  # None: no such message
+
+    def __bool__(self) -> bool:
+        return self.changed
+
+
+# --- the status a row is first written with -------------------------------------------
+
+def initial_fields(*, send_at: datetime | None, now: datetime) -> dict:
+    """The status columns of a message about to be written.
+
+    `suppressed` when sending is disabled (`SMTP_ACTIVE` false), `scheduled` when `send_at`
+    is ahead, else `queued`, due now.
+    """
+    if not settings.SMTP_ACTIVE:
+        return {"status": Status.SUPPRESSED, "next_attempt_at": None, "send_at": send_at,
+                "error_message": "Sending disabled (SMTP_ACTIVE is false): nothing was delivered."}
+    if send_at is not None and send_at > now:
+        return {"status": Status.SCHEDULED, "next_attempt_at": send_at, "send_at": send_at, "error_message": ""}
+    return {"status": Status.QUEUED, "next_attempt_at": now, "send_at": send_at, "error_message": ""}
+
+
+# --- claim -------------------------------------------------------------------------------
+
+def claim_due(*, lane: str, limit: int, now: datetime | None = None) -> list[EmailMessage]:
+    """Claim up to `limit` due messages of `lane`, oldest due first: their rows, now `sending`.
+
+    One statement: a conditional UPDATE over a sub-select of due ids that returns the rows
+    it took. On PostgreSQL the sub-select locks `FOR UPDATE SKIP LOCKED`, so concurrent
+    workers neither wait on nor take each other's rows; elsewhere the UPDATE's own
+    `status IN (queued, scheduled)` is the guard (SQLite serialises writers). Each claimed
+    row's `attempts` goes up by one.
+    """
+    now = now or timezone.now()
+    if connection.vendor not in RETURNING_VENDORS:
+        return _claim_without_returning(lane=lane, limit=limit, now=now)
+    meta = EmailMessage._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    col = {name: quote(meta.get_field(name).column) for name in ("status", "attempts", "updated_at", "lane",
+                                                                   "next_attempt_at")}
+    pk = quote(meta.pk.column)
+    columns = ", ".join(quote(f.column) for f in meta.concrete_fields)
+    lock = " FOR UPDATE SKIP LOCKED" if connection.vendor in SKIP_LOCKED_VENDORS else ""
+    sql = (
+        f"UPDATE {table} SET {col['status']} = %s, {col['attempts']} = {col['attempts']} + 1, "
+        f"{col['updated_at']} = %s "
+        f"WHERE {pk} IN (SELECT {pk} FROM {table} WHERE {col['lane']} = %s AND {col['status']} IN (%s, %s) "
+        f"AND {col['next_attempt_at']} <= %s ORDER BY {col['next_attempt_at']} LIMIT %s{lock}) "
+        f"AND {col['status']} IN (%s, %s) RETURNING {columns}"
+    )
+    stamp = _db_time(now)
+    params = (Status.SENDING, stamp, lane, *WAITING, stamp, int(limit), *WAITING)
+    # A raw queryset turns the returned columns into instances through the fields' converters.
+    return list(EmailMessage.objects.raw(sql, params))
+
+
+def _claim_without_returning(*, lane: str, limit: int, now: datetime) -> list[EmailMessage]:
+    """For a database without UPDATE … RETURNING: each id its own conditional UPDATE, then one read."""
+    due = _due(lane=lane, now=now).values_list("pk", flat=True)[:limit]
+    won = [
+        pk for pk in list(due)
+        if EmailMessage.objects.filter(pk=pk, status__in=WAITING).update(
+            status=Status.SENDING, attempts=F("attempts") + 1, updated_at=now
+        )
+    ]
+    return list(EmailMessage.objects.filter(pk__in=won))
+
+
+def _due(*, lane: str | None = None, now: datetime):
+    rows = EmailMessage.objects.filter(status__in=WAITING, next_attempt_at__lte=now)
+    return rows.filter(lane=lane) if lane else rows
+
+
+def lanes_with_due_messages(*, now: datetime | None = None) -> list[str]:
+    """The lanes that have a message due now (the sweep wakes them)."""
+    now = now or timezone.now()
+    return sorted(set(_due(now=now).order_by().values_list("lane", flat=True).distinct()))
+
+
+# --- the outcome of a claimed message -----------------------------------------------------
+
+@dataclass(frozen=True)
+class Sent:
+    """What the backend handed back for one sent message, until the row records it."""
+
+    message_id: object
+    provider_message_id: str
+    sent_via: str
+    from_email: str
+    attempt: int
+    started_at: datetime
+    sent_at: datetime = field(default_factory=timezone.now)
+
+
+PER_ROW = ("sent_at", "provider_message_id", "sent_via", "from_email")
+
+
+@transaction.atomic
+def record_sent(outcomes: Sequence[Sent]) -> int:
+    """Mark every message of `outcomes` sent, with its own provider id, server and time, and
+    record their attempts: one UPDATE and one INSERT, in one transaction.
+
+    Only rows still `sending` move: a late write never takes a row back from a status it
+    has since reached.
+    """
+    if not outcomes:
+        return 0
+    fields = {"status": Status.SENT, "error_message": "", "sealed_content": "", "updated_at": timezone.now()}
+    if len(outcomes) == 1:
+        fields.update({name: getattr(outcomes[0], name) for name in PER_ROW})
+    else:
+        fields.update({name: _per_row(outcomes, name) for name in PER_ROW})
+    changed = EmailMessage.objects.filter(
+        pk__in=[outcome.message_id for outcome in outcomes], status=Status.SENDING
+    ).update(**fields)
+    DeliveryAttempt.objects.bulk_create([
+        DeliveryAttempt(message_id=o.message_id, number=o.attempt, started_at=o.started_at, finished_at=o.sent_at,
+                        outcome=DeliveryAttempt.Outcome.SENT, server=o.sent_via)
+        for o in outcomes
+    ])
+    return changed
+
+
+def _per_row(outcomes: Sequence[Sent], name: str) -> RawSQL:
+    """`CASE id WHEN … THEN … END`: each row's own value of column `name`, for one UPDATE.
+
+    Written as SQL with parameters rather than `Case(When(pk=…))`: building and resolving
+    fifty `When` filters per column cost more than the UPDATE itself.
+    """
+    meta = EmailMessage._meta
+    target = meta.get_field(name)
+    params: list = []
+    for outcome in outcomes:
+        params += [meta.pk.get_db_prep_value(outcome.message_id, connection),
+                   target.get_db_prep_value(getattr(outcome, name), connection)]
+    whens = " ".join(["WHEN %s THEN %s"] * len(outcomes))
+    return RawSQL(f"CASE {connection.ops.quote_name(meta.pk.column)} {whens} END", params, output_field=target)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed attempt of a claimed message, as the retry policy decided it."""
+
+    message_id: object
+    attempt: int
+    started_at: datetime
+    error: str
+    server: str = ""
+    outcome: str = "permanent"  # a DeliveryAttempt.Outcome
+
+
+@transaction.atomic
+def retry_later(failure: Failure, *, next_attempt_at: datetime) -> bool:
+    """A transient failure with attempts left: back to `queued`, due at `next_attempt_at`."""
+    changed = EmailMessage.objects.filter(pk=failure.message_id, status=Status.SENDING).update(
+        status=Status.QUEUED, next_attempt_at=next_attempt_at, error_message=failure.error,
+        updated_at=timezone.now(),
+    )
+    _record_attempt(failure)
+    return bool(changed)
+
+
+@transaction.atomic
+def fail(failure: Failure) -> bool:
+    """A permanent failure, attempts spent, or an unknown outcome: `failed`, with the error."""
+    changed = EmailMessage.objects.filter(pk=failure.message_id, status=Status.SENDING).update(
+        status=Status.FAILED, error_message=failure.error, sealed_content="", updated_at=timezone.now(),
+    )
+    _record_attempt(failure)
+    return bool(changed)
+
+
+@transaction.atomic
+def expire_claimed(failure: Failure, *, reason: str) -> bool:
+    """A transient failure whose next try would fall past `EMAIL_MAX_QUEUE_SECONDS`: `expired`."""
+    changed = EmailMessage.objects.filter(pk=failure.message_id, status=Status.SENDING).update(
+        status=Status.EXPIRED, error_message=f"{reason} Last error: {failure.error}"[:2000], sealed_content="",
+        updated_at=timezone.now(),
+    )
+    _record_attempt(failure)
+    return bool(changed)
+
+
+def _record_attempt(failure: Failure) -> None:
+    DeliveryAttempt.objects.create(
+        message_id=failure.message_id, number=failure.attempt, started_at=failure.started_at,
+        finished_at=timezone.now(), outcome=failure.outcome, error=failure.error, server=failure.server,
+    )
+
+
+def release(message_ids: Iterable, *, next_attempt_at: datetime, reason: str = "") -> int:
+    """Put claimed, unsent messages back to `queued`, their attempt not counted.
+
+    For a server outage (nothing was tried on the message itself) and for a drain that
+    reached its time bound before sending them.
+    """
+    ids = list(message_ids)
+    if not ids:
+        return 0
+    fields = {"status": Status.QUEUED, "attempts": F("attempts") - 1, "next_attempt_at": next_attempt_at,
+              "updated_at": timezone.now()}
+    if reason:
+        fields["error_message"] = reason[:2000]
+    return EmailMessage.objects.filter(pk__in=ids, status=Status.SENDING).update(**fields)
+
+
+# --- the sweep ----------------------------------------------------------------------------
+
+def release_expired_leases(*, now: datetime) -> int:
+    """Rows left `sending` past `EMAIL_SENDING_LEASE_SECONDS` (their worker died) go back to `queued`.
+
+    Their attempt stays counted: the server may have taken the message before the worker
+    died (at least once, never lost).
+    """
+    lease = now - timedelta(seconds=settings.EMAIL_SENDING_LEASE_SECONDS)
+    return EmailMessage.objects.filter(status=Status.SENDING, updated_at__lt=lease).update(
+        status=Status.QUEUED, next_attempt_at=now, updated_at=now,
+        error_message="Released by the sweep: the worker that claimed it stopped before finishing.",
+    )
+
+
+def expire_overdue(*, now: datetime) -> int:
+    """Queued messages still undelivered `EMAIL_MAX_QUEUE_SECONDS` after they became due: `expired`."""
+    became_due_before = now - timedelta(seconds=settings.EMAIL_MAX_QUEUE_SECONDS)
+    overdue = EmailMessage.objects.filter(status=Status.QUEUED).filter(
+        Q(send_at__isnull=True, created_at__lt=became_due_before) | Q(send_at__lt=became_due_before)
+    )
+    return overdue.update(
+        status=Status.EXPIRED, sealed_content="", updated_at=now,
+        error_message=expiry_reason(),
+    )
+
+
+def expiry_reason() -> str:
+    return (f"Expired: not delivered within EMAIL_MAX_QUEUE_SECONDS ({settings.EMAIL_MAX_QUEUE_SECONDS:g} s) "
+            "of becoming due.")
+
+
+# --- actions of people ---------------------------------------------------------------------
+
+def cancel(message_id) -> Transition:
+    """Cancel a scheduled or queued message: `cancelled`, never sent."""
+    changed = EmailMessage.objects.filter(pk=message_id, status__in=WAITING).update(
+        status=Status.CANCELLED, sealed_content="", updated_at=timezone.now(),
+        error_message="Cancelled before it was sent.",
+    )
+    return _transition(message_id, changed)
+
+
+def retry_now(message_ids: Iterable) -> int:
+    """Staff retry failed or expired messages knowingly: back to `queued`, due now, with one
+    more attempt allowed."""
+    now = timezone.now()
+    return EmailMessage.objects.filter(pk__in=list(message_ids), status__in=FINISHED_BADLY).update(
+        status=Status.QUEUED, next_attempt_at=now, max_attempts=F("attempts") + 1, updated_at=now,
+    )
+
+
+# --- what providers (or the test-key simulator) report after `sent` ---------------------------
+
+def mark_delivered(message_id, *, at: datetime) -> Transition:
+    """`delivered`: from `sent`, or after a temporary bounce (soft bounces are often retried)."""
+    changed = EmailMessage.objects.filter(pk=message_id).filter(
+        Q(status=Status.SENT) | Q(status=Status.BOUNCED, bounce_type=BounceType.TEMPORARY)
+    ).update(status=Status.DELIVERED, delivered_at=at, updated_at=timezone.now())
+    return _transition(message_id, changed)
+
+
+def mark_bounced(message_id, *, bounce_type: str, bounce_subtype: str = "") -> Transition:
+    """`bounced`: never backwards (CONTRACT.md's order of strength)."""
+    weaker = Q(status__in=(Status.SENT, Status.DELIVERED))
+    if bounce_type == BounceType.PERMANENT:
+        weaker |= Q(status=Status.BOUNCED, bounce_type=BounceType.TEMPORARY)
+    changed = EmailMessage.objects.filter(pk=message_id).filter(weaker).update(
+        status=Status.BOUNCED, bounce_type=bounce_type, bounce_subtype=bounce_subtype[:50],
+        updated_at=timezone.now(),
+    )
+    return _transition(message_id, changed)
+
+
+def mark_complaint(message_id) -> Transition:
+    """`complaint`: as strong as a permanent bounce, so it does not replace one."""
+    changed = EmailMessage.objects.filter(pk=message_id).filter(
+        Q(status__in=(Status.SENT, Status.DELIVERED)) | Q(status=Status.BOUNCED, bounce_type=BounceType.TEMPORARY)
+    ).update(status=Status.COMPLAINT, updated_at=timezone.now())
+    return _transition(message_id, changed)
+
+
+def mark_simulated_sent(message_id, *, at: datetime, provider_message_id: str) -> Transition:
+    """A test key's claimed message, accepted by the simulator instead of a backend."""
+    changed = EmailMessage.objects.filter(pk=message_id, status=Status.SENDING).update(
+        status=Status.SENT, sent_at=at, provider_message_id=provider_message_id, sealed_content="",
+        error_message="", sent_via="simulator", updated_at=timezone.now(),
+    )
+    return _transition(message_id, changed)
+
+
+def _transition(message_id, changed: int) -> Transition:
+    if changed:
+        return Transition(True, None)
+    return Transition(False, EmailMessage.objects.filter(pk=message_id).values_list("status", flat=True).first())
+
+
+def _db_time(value: datetime):
+    return EmailMessage._meta.get_field("updated_at").get_db_prep_value(value, connection)
+
+
+__all__ = [
+    "Failure", "Sent", "Transition", "cancel", "claim_due", "expire_claimed", "expire_overdue", "fail",
+    "initial_fields", "lanes_with_due_messages", "mark_bounced", "mark_complaint", "mark_delivered",
+    "mark_simulated_sent", "record_sent", "release", "release_expired_leases", "retry_later", "retry_now",
+]

@@ -1,0 +1,145 @@
+"""The outbox: a worker drains the due messages of its lane from the table, in batches.
+
+A wake-up (`services.wakeups`) asks a worker to drain one lane. The drain claims up to
+`EMAIL_DELIVERY_BATCH_SIZE` due rows of that lane (`_URGENT` on the urgent lane) in one
+statement (`lifecycle.claim_due`), sends them over the process's kept-open connection,
+records the sent ones in one transaction per flush, and claims again while due rows
+remain. Independent sends therefore batch themselves under load, and a lone message still
+leaves at once.
+
+A drain runs for at most `EMAIL_DRAIN_MAX_SECONDS`, then hands the rest of its batch back
+(uncounted) and publishes a wake-up for its lane, so a worker serving several lanes gets to
+an urgent wake-up quickly whatever the bulk backlog.
+
+Two process-local facts save work. When a claim came back short, every row due at that
+moment was taken: a wake-up published before it finds nothing and is skipped without a
+query. And after an outage (no server reachable), the lane rests for the retry backoff:
+its batch went back uncounted, due after the rest, and wake-ups meanwhile are skipped;
+the sweep wakes the lane again.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+
+from celery import current_app
+from django.conf import settings
+from django.utils import timezone
+
+from notifications.models import EmailMessage, Lane
+
+from . import lifecycle, retries, wakeups
+from .delivery import send_claimed
+from .simulator import simulate
+
+logger = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 1.0  # what a killed worker may send twice is at most this much
+SENT, SIMULATED, RELEASED, SKIPPED, RESTING = "sent", "simulated", "released", "skipped", "resting"
+
+_state_lock = threading.Lock()
+_drained_at: dict[str, float] = {}  # lane -> wall time of the last claim that came back short
+_resting_until: dict[str, float] = {}  # lane -> monotonic end of the rest after an outage
+_outages: Counter = Counter()  # lane -> outages in a row
+
+
+def batch_size(lane: str) -> int:
+    size = settings.EMAIL_DELIVERY_BATCH_SIZE_URGENT if lane == Lane.URGENT else settings.EMAIL_DELIVERY_BATCH_SIZE
+    return max(1, int(size))
+
+
+def drain_lane(*, lane: str, woken_at: float | None = None) -> dict[str, int]:
+    """Deliver the due messages of `lane`; returns counts by outcome.
+
+    `woken_at` is when the wake-up was published: a drain of this process that claimed
+    short after that moment has already taken everything it could mean.
+    """
+    counts: Counter = Counter()
+    with _state_lock:
+        if woken_at is not None and _drained_at.get(lane, 0.0) > woken_at:
+            return {SKIPPED: 1}
+        if _resting_until.get(lane, 0.0) > time.monotonic():
+            return {RESTING: 1}
+    bounded = not current_app.conf.task_always_eager  # eager (`make run`): the caller drains all
+    deadline = time.monotonic() + settings.EMAIL_DRAIN_MAX_SECONDS
+    size = batch_size(lane)
+    while True:
+        claim_started = time.time()
+        rows = lifecycle.claim_due(lane=lane, limit=size)
+        short = len(rows) < size
+        if short:
+            with _state_lock:
+                _drained_at[lane] = max(_drained_at.get(lane, 0.0), claim_started)
+        if not rows:
+            break
+        stopped = _deliver_batch(lane, rows, counts, deadline=deadline if bounded else None)
+        if stopped or short:
+            break
+        if bounded and time.monotonic() >= deadline:
+            wakeups.wake(lane)
+            break
+    return dict(counts)
+
+
+def _deliver_batch(lane: str, rows: list[EmailMessage], counts: Counter, *, deadline: float | None) -> bool:
+    """Send one claimed batch in due order; True when the drain must stop (outage, time bound)."""
+    rows.sort(key=lambda row: (row.next_attempt_at or row.created_at, row.created_at))
+    pending: list[lifecycle.Sent] = []
+    last_flush = time.monotonic()
+    try:
+        for index, message in enumerate(rows):
+            if index and deadline is not None and time.monotonic() >= deadline:
+                counts[RELEASED] += lifecycle.release([row.pk for row in rows[index:]], next_attempt_at=timezone.now())
+                wakeups.wake(lane)
+                return True
+            if message.is_test:
+                simulate(message)
+                counts[SIMULATED] += 1
+                continue
+            started_at = timezone.now()
+            try:
+                pending.append(send_claimed(message))
+            except Exception as exc:  # noqa: BLE001 - every backend error goes to the retry policy
+                try:
+                    counts[retries.settle_failure(message, exc, started_at=started_at)] += 1
+                except retries.OutageError as outage:
+                    counts[RELEASED] += _rest_after_outage(lane, rows[index:], outage)
+                    return True
+                continue
+            counts[SENT] += 1
+            if time.monotonic() - last_flush >= FLUSH_SECONDS:
+                lifecycle.record_sent(pending)
+                pending, last_flush = [], time.monotonic()
+        with _state_lock:
+            _outages.pop(lane, None)
+        return False
+    finally:
+        # Whatever stopped the loop, what the servers accepted is recorded.
+        lifecycle.record_sent(pending)
+
+
+def _rest_after_outage(lane: str, unsent: list[EmailMessage], outage: retries.OutageError) -> int:
+    with _state_lock:
+        _outages[lane] += 1
+        delay = retries.outage_delay(_outages[lane])
+        _resting_until[lane] = time.monotonic() + delay
+    released = lifecycle.release(
+        [row.pk for row in unsent], next_attempt_at=timezone.now() + timedelta(seconds=delay), reason=outage.reason
+    )
+    logger.warning("Outage on the %s lane: %d messages put back uncounted; resting %.3f s. %s",
+                   lane, released, delay, outage.reason)
+    return released
+
+
+def forget_process_state() -> None:
+    """Forget what this process knows of its lanes (tests; a worker process starting)."""
+    with _state_lock:
+        _drained_at.clear()
+        _resting_until.clear()
+        _outages.clear()
+
+
+__all__ = ["batch_size", "drain_lane", "forget_process_state"]

@@ -1,0 +1,181 @@
+"""The outbox: a drain claims the due rows of its lane in batches, sends them, records them.
+
+The messages are queued inside the test's transaction, so their on-commit wake-up never
+runs; the lane is then drained as the `drain_lane` task would, to a real SMTP server.
+"""
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from notifications.models import DeliveryAttempt, EmailMessage, Lane, Status
+from notifications.services import lifecycle, outbox
+from notifications.services.sending import send_mail_template
+from notifications.tests.support.concurrency import concurrently
+from notifications.tests.support.files import make_pdf
+from notifications.tests.support.payloads import INCIDENT_VARS, INVOICE_VARS
+from notifications.tests.support.services import require_postgres
+
+pytestmark = pytest.mark.django_db
+
+PDF = make_pdf()
+
+
+def queue_invoices(count: int, *, first: int = 0) -> list[EmailMessage]:
+    return [
+        send_mail_template("billing_invoice_monthly", f"reseller{index}@techconnect.bj", INVOICE_VARS,
+                           attachments=[("facture.pdf", PDF, "application/pdf")])[0]
+        for index in range(first, first + count)
+    ]
+
+
+def queries_of_a_drain(count: int) -> int:
+    messages = queue_invoices(count, first=1000 * count)
+    lane = messages[0].lane
+    with CaptureQueriesContext(connection) as captured:
+        counts = outbox.drain_lane(lane=lane)
+    assert counts == {"sent": count}
+    return len(captured)
+
+
+def test_a_drain_claims_sends_and_records_a_batch_in_the_same_few_queries_whatever_its_size(
+    default_templates, smtp_backend
+):
+    assert queries_of_a_drain(3) == queries_of_a_drain(30)  # a claim, then one UPDATE and one INSERT
+
+
+def test_each_message_is_sent_once_with_its_own_provider_id_and_attempt(default_templates, smtp_backend):
+    messages = queue_invoices(10)
+
+    assert outbox.drain_lane(lane=messages[0].lane) == {"sent": 10}
+
+    received = {r.rcpt_tos[0]: r for r in smtp_backend.wait_for(10)}
+    assert sorted(received) == sorted(m.recipient_email for m in messages)
+    for message in messages:
+        message.refresh_from_db()
+        mail = received[message.recipient_email]
+        assert message.status == Status.SENT and message.attempts == 1 and message.sent_at is not None
+        assert message.provider_message_id == mail.message["Message-ID"]
+        assert mail.message["X-Notification-Id"] == str(message.pk)
+        assert message.sent_via == f"{smtp_backend.host}:{smtp_backend.port}"
+        [pdf] = list(mail.message.iter_attachments())
+        assert pdf.get_content() == PDF
+        [attempt] = message.delivery_attempts.all()
+        assert (attempt.number, attempt.outcome, attempt.server) == (1, "sent", message.sent_via)
+        assert attempt.started_at <= attempt.finished_at
+    assert outbox.drain_lane(lane=messages[0].lane) == {}  # nothing due is left
+    assert len(smtp_backend.received) == 10
+
+
+def test_a_drain_claims_in_batches_of_the_lane_size_oldest_due_first(default_templates, smtp_backend, settings):
+    settings.EMAIL_DELIVERY_BATCH_SIZE = 4
+    messages = queue_invoices(10)
+    with CaptureQueriesContext(connection) as captured:
+        outbox.drain_lane(lane=messages[0].lane)
+    claims = [q["sql"] for q in captured if q["sql"].startswith("UPDATE") and "RETURNING" in q["sql"]]
+    if connection.vendor in lifecycle.RETURNING_VENDORS:
+        assert len(claims) == 3  # 4 + 4 + 2: the short third claim says the lane is empty
+    order = [r.rcpt_tos[0] for r in smtp_backend.wait_for(10)]
+    assert order == [m.recipient_email for m in messages]
+
+
+def test_lanes_are_strict_an_urgent_drain_takes_urgent_rows_only(default_templates, smtp_backend, settings):
+    invoices = queue_invoices(3)
+    urgent = send_mail_template("incident_alert_critical", "reseller@techconnect.bj", INCIDENT_VARS)
+    assert {m.lane for m in invoices} == {Lane.DEFAULT} and {m.lane for m in urgent} == {Lane.URGENT}
+
+    assert outbox.drain_lane(lane=Lane.URGENT) == {"sent": 2}
+
+    assert sorted(r.rcpt_tos[0] for r in smtp_backend.wait_for(2)) == ["noc@rgz.bj", "reseller@techconnect.bj"]
+    assert set(EmailMessage.objects.filter(lane=Lane.DEFAULT).values_list("status", flat=True)) == {Status.QUEUED}
+    assert outbox.batch_size(Lane.URGENT) == settings.EMAIL_DELIVERY_BATCH_SIZE_URGENT == 10
+
+
+def test_rows_not_yet_due_are_not_claimed(default_templates, smtp_backend):
+    now_due, later = queue_invoices(2)
+    EmailMessage.objects.filter(pk=later.pk).update(next_attempt_at=timezone.now() + timedelta(minutes=5))
+
+    assert outbox.drain_lane(lane=now_due.lane) == {"sent": 1}
+    assert EmailMessage.objects.get(pk=later.pk).status == Status.QUEUED
+
+
+def test_a_wake_up_published_before_the_lane_was_found_empty_costs_no_query(default_templates, smtp_backend):
+    [message] = queue_invoices(1)
+    woken_before = time.time()
+    assert outbox.drain_lane(lane=message.lane, woken_at=woken_before) == {"sent": 1}  # the claim came back short
+
+    with CaptureQueriesContext(connection) as late:
+        assert outbox.drain_lane(lane=message.lane, woken_at=woken_before) == {"skipped": 1}
+    assert len(late) == 0
+    with CaptureQueriesContext(connection) as fresh:  # published after: it may mean a newer row
+        assert outbox.drain_lane(lane=message.lane, woken_at=time.time()) == {}
+    assert len(fresh) == 1
+
+
+def test_a_drain_past_its_time_bound_hands_the_rest_back_uncounted_and_wakes_its_lane_again(
+    default_templates, smtp_backend, settings, monkeypatch
+):
+    """Each drain sends at least one message, so even a bound of 0 moves the lane forward."""
+    from config.celery import app
+
+    settings.EMAIL_DRAIN_MAX_SECONDS = 0
+    monkeypatch.setitem(app.conf, "task_always_eager", False)  # wake-ups go to the in-memory broker
+    messages = queue_invoices(3)
+
+    total = {"sent": 0, "released": 0}
+    for _ in range(3):
+        counts = outbox.drain_lane(lane=messages[0].lane)
+        for key in total:
+            total[key] += counts.get(key, 0)
+    assert total == {"sent": 3, "released": 3}  # 2 handed back, then 1
+    assert len(smtp_backend.wait_for(3)) == 3
+    rows = EmailMessage.objects.filter(pk__in=[m.pk for m in messages])
+    assert set(rows.values_list("status", "attempts")) == {(Status.SENT, 1)}  # a hand-back is not an attempt
+
+
+def test_a_test_key_message_in_a_batch_is_simulated_and_never_reaches_the_server(default_templates, smtp_backend):
+    real, simulated = queue_invoices(2)
+    EmailMessage.objects.filter(pk=simulated.pk).update(is_test=True)
+
+    assert outbox.drain_lane(lane=real.lane) == {"sent": 1, "simulated": 1}
+
+    assert [r.rcpt_tos[0] for r in smtp_backend.wait_for(1)] == [real.recipient_email]
+    assert EmailMessage.objects.get(pk=simulated.pk).status == Status.DELIVERED
+    assert EmailMessage.objects.get(pk=real.pk).status == Status.SENT
+    assert DeliveryAttempt.objects.filter(message=simulated).count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("round_", range(5))
+def test_one_claim_wins_when_four_workers_claim_one_due_message_at_once(default_templates, round_):
+    """The guarantee every delivery rests on, raced for real on PostgreSQL."""
+    require_postgres()
+    [message] = queue_invoices(1)  # delivered at once by the eager wake-up: queue it again
+    EmailMessage.objects.filter(pk=message.pk).update(status=Status.QUEUED, attempts=0)
+
+    results = concurrently(4, lambda: lifecycle.claim_due(lane=message.lane, limit=5))
+
+    assert sorted(len(r) for r in results) == [0, 0, 0, 1], results
+    assert EmailMessage.objects.get(pk=message.pk).attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("round_", range(3))
+def test_concurrent_drains_split_the_due_rows_without_waiting_on_each_other(default_templates, round_):
+    """SKIP LOCKED: four claims of 8 over 20 due rows take each row once, and none blocks."""
+    require_postgres()
+    messages = queue_invoices(20)
+    ids = [m.pk for m in messages]
+    EmailMessage.objects.filter(pk__in=ids).update(status=Status.QUEUED, attempts=0)
+
+    results = concurrently(4, lambda: lifecycle.claim_due(lane=messages[0].lane, limit=8))
+
+    assert all(isinstance(r, list) for r in results), results
+    claimed = [message.pk for result in results for message in result]
+    assert len(claimed) == len(set(claimed)) == 20  # all of them, none twice
+    assert set(EmailMessage.objects.filter(pk__in=ids).values_list("status", "attempts")) == {(Status.SENDING, 1)}

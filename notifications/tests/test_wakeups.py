@@ -1,0 +1,78 @@
+"""Wake-ups: one per lane per transaction, and a send that never waits for a dead broker."""
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+from django.db import transaction
+
+from notifications.models import EmailMessage, Status
+from notifications.services import wakeups
+from notifications.services.sending import send_mail_template
+from notifications.tests.support.payloads import INCIDENT_VARS, WELCOME_VARS
+
+
+class DeadBroker:
+    """A port that accepts TCP connections and closes them at once, counting them."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(50)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def dead_broker(monkeypatch):
+    from config.celery import app
+
+    broker = DeadBroker()
+    url = f"redis://127.0.0.1:{broker.port}/0"
+    monkeypatch.setenv("CELERY_BROKER_URL", url)
+    saved = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
+    app.conf.update(broker_url=url, task_always_eager=False)
+    app._pool = None
+    app.amqp._producer_pool = None
+    yield broker
+    app._pool = None
+    app.amqp._producer_pool = None
+    app.conf.update(saved)
+    broker.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_broker_unreachable_a_send_commits_and_tries_the_broker_twice_at_most(
+    default_templates, dead_broker
+):
+    [message] = send_mail_template("onboarding_welcome", "a@rgz.bj", WELCOME_VARS)
+
+    assert EmailMessage.objects.get(pk=message.pk).status == Status.QUEUED  # kept for the sweep
+    assert 1 <= dead_broker.connections <= 2  # no publish retries: kombu alone would retry for ~6 s
+
+
+def test_sends_in_one_transaction_publish_one_wake_up_per_lane(
+    default_templates, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        for index in range(5):
+            send_mail_template("onboarding_welcome", f"a{index}@rgz.bj", WELCOME_VARS)
+        send_mail_template("incident_alert_critical", "noc@rgz.bj", INCIDENT_VARS)
+
+    [wake_up] = callbacks
+    assert isinstance(wake_up, wakeups._WakeUp) and wake_up.lanes == {"default", "urgent"}
