@@ -6,6 +6,7 @@ all on the way out, whatever happened.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -66,10 +67,8 @@ class Processes:
                 os.killpg(process.pid, signal.SIGKILL)  # its own session: only what it started
                 process.wait()
         else:  # a prefork worker that died may leave its pool children behind
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.running = [(n, p) for n, p in self.running if p is not process]
 
     def stop_all(self) -> None:
@@ -224,7 +223,7 @@ class Postgres:
             admin.execute("SELECT pg_stat_clear_snapshot()")
             row = admin.execute("SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_deleted "
                                 "FROM pg_stat_database WHERE datname = %s", [name]).fetchone()
-        return dict(zip(("commits", "rollbacks", "inserted", "updated", "deleted"), row))
+        return dict(zip(("commits", "rollbacks", "inserted", "updated", "deleted"), row, strict=True))
 
 
 def manage(*args: str, env: dict) -> None:

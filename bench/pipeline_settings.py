@@ -6,4 +6,4 @@ Celery signals, which count a worker's SQL statements and commits when BENCH_PRO
 """
 import _probe  # noqa: F401  (connects its Celery signals)
 
-from config.settings.base import *
+from config.settings.base import *  # noqa: F403
