@@ -103,7 +103,7 @@ class Sink:
     def __init__(self, processes: Processes, workdir: Path) -> None:
         self.port = free_port()
         self.path = workdir / "arrivals.log"
-        self.path.touch()
+        self.path.write_text("")  # a kept directory may hold an earlier run's
         self.process = processes.start("sink", [str(PYTHON), str(BENCH / "_sink.py"), str(self.port), str(self.path)],
                                        log=workdir / "sink.out")
         wait_for_port(self.port, self.process, "the SMTP sink")
@@ -143,15 +143,18 @@ class Sink:
 class Worker:
     """`celery -A config worker -P prefork -c 1 -Q <lanes> -l WARNING`, with the bench probe."""
 
-    def __init__(self, processes: Processes, workdir: Path, *, name: str, lanes: str, env: dict) -> None:
+    def __init__(self, processes: Processes, workdir: Path, *, name: str, lanes: str, env: dict,
+                 loglevel: str = "WARNING") -> None:
         self.processes, self.name = processes, name
         self.probe_dir = workdir / f"probe-{name}"
         self.probe_dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.probe_dir.iterdir():  # a kept directory may hold an earlier run's
+            stale.unlink()
         self.log = workdir / f"worker-{name}.log"
         self.spawned = time.time()
         self.process = processes.start(
             f"worker {name}",
-            [str(CELERY), "-A", "config", "worker", "-P", "prefork", "-c", "1", "-Q", lanes, "-l", "WARNING",
+            [str(CELERY), "-A", "config", "worker", "-P", "prefork", "-c", "1", "-Q", lanes, "-l", loglevel,
              "-n", f"{name}@%h"],
             log=self.log, env={**env, "BENCH_PROBE_DIR": str(self.probe_dir), "BENCH_WORKER_NAME": name})
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import math
 import os
@@ -105,7 +106,7 @@ class Bench:
     def start_workers(self, lanes_by_name: dict[str, str], label: str) -> list[Worker]:
         workdir = self.tmp / label
         workdir.mkdir(exist_ok=True)
-        return [Worker(self.processes, workdir, name=name, lanes=lanes, env=self.env)
+        return [Worker(self.processes, workdir, name=name, lanes=lanes, env=self.env, loglevel=self.args.worker_loglevel)
                 for name, lanes in lanes_by_name.items()]
 
 
@@ -526,6 +527,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"comma-separated sections to run, of {', '.join(SECTIONS)} (section 2 comes with 1)")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="keep the workers' logs and the sink's arrival log in DIR (default: a temporary directory)")
+    parser.add_argument("--worker-loglevel", default="WARNING", help="the workers' -l (INFO shows each task)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure to this JSON file")
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"),
                         help="the PostgreSQL server (the bench creates and drops its notif_bench* databases)")
@@ -548,7 +552,10 @@ def main() -> None:
     interrupt_on_signals()
     processes = Processes()
     pg = Postgres(args.pg)
-    with tempfile.TemporaryDirectory(prefix="notif-bench-pipeline-") as tmp:
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    with (contextlib.nullcontext(str(args.keep)) if args.keep
+          else tempfile.TemporaryDirectory(prefix="notif-bench-pipeline-")) as tmp:
         try:
             if "independent" in args.only:
                 print(f"post_office venv {_post_office.VENV}: {_post_office.ensure_venv()}", flush=True)
