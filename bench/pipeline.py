@@ -8,7 +8,7 @@ redis-server on a free port (the broker), an SMTP sink (`_sink.py`, aiosmtpd) th
 each message arrives by its X-Notification-Id, Celery workers
 (`celery -A config worker -P prefork -c 1 -Q <lanes> -l WARNING`, the project's own Celery
 configuration, `pipeline_settings` adding only a probe), and the bench's own PostgreSQL
-databases (`notif_bench*`, migrated here, dropped at the end). Messages are sent from this
+databases (`notif_bench_<pid>*`, migrated here, dropped at the end). Messages are sent from this
 process through the public entry points only (`send_mail_template`, `send_batch`), with the
 project's SMTP backend pointed at the sink, so the script runs unchanged whatever the
 delivery core looks like inside.
@@ -70,7 +70,9 @@ from _pipeline_support import (
     manage,
 )
 
-DB, TEMPLATE_DB, PO_DB = "notif_bench", "notif_bench_template", "notif_bench_po"
+# Databases of this run only: two runs at once (several people share the server) never meet.
+DB = f"notif_bench_{os.getpid()}"
+TEMPLATE_DB, PO_DB = f"{DB}_template", f"{DB}_po"
 ALL_LANES = "urgent,default,bulk"
 INVOICE, URGENT, BULK = "billing_invoice_monthly", "incident_alert_critical", "cutover_reminder"
 SECTIONS = ("independent", "urgent", "fanout")
@@ -532,7 +534,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--worker-loglevel", default="WARNING", help="the workers' -l (INFO shows each task)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure to this JSON file")
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"),
-                        help="the PostgreSQL server (the bench creates and drops its notif_bench* databases)")
+                        help="the PostgreSQL server (the bench creates and drops its notif_bench_<pid>* databases)")
     args = parser.parse_args()
     defaults = {"n": (2000, 300), "rounds": (3, 1), "bulk": (10000, 2000), "urgent": (20, 10)}
     for name, (full, quick) in defaults.items():
