@@ -10,11 +10,14 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
+from django.forms.fields import InvalidJSONInput
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from notifications.exceptions import NotificationError
+from notifications import jsoninput
+from notifications.exceptions import InputError, NotificationError
 from notifications.models import (
     APIKey,
     DeliveryAttempt,
@@ -50,8 +53,35 @@ class VersionInline(admin.TabularInline):
         return format_html('<a href="{}?{}">New version from this one</a>', url, urlencode({FROM_VERSION: version.pk}))
 
 
+class BoundedJSONField(forms.JSONField):
+    """Django's JSON form field, refusing what `json.loads()` would recurse too deep on and
+    what PostgreSQL cannot store (a NUL), as a form error instead of a 500."""
+
+    def to_python(self, value):
+        max_depth = settings.API_MAX_JSON_DEPTH
+        if self._too_deep(value):
+            raise ValidationError(f"Nested deeper than {max_depth} levels (API_MAX_JSON_DEPTH).")
+        converted = super().to_python(value)
+        try:
+            jsoninput.check_value(converted, field="value", max_depth=max_depth)
+        except InputError as exc:
+            raise ValidationError(exc.message) from None
+        return converted
+
+    def bound_data(self, data, initial):
+        """Shown back as typed when refused: parsing it again to redisplay would recurse as deep."""
+        if self._too_deep(data):
+            return InvalidJSONInput(data)
+        return super().bound_data(data, initial)
+
+    @staticmethod
+    def _too_deep(value) -> bool:
+        return isinstance(value, str) and jsoninput.nesting_depth(value) > settings.API_MAX_JSON_DEPTH
+
+
 @admin.register(EmailTemplate)
 class EmailTemplateAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.JSONField: {"form_class": BoundedJSONField}}
     list_display = ("key", "name", "category", "kind", "lane", "max_attempts", "is_active", "updated_at")
     list_filter = ("category", "kind", "lane", "is_active")
     search_fields = ("key", "name", "description")

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 import filetype
+from django.conf import settings
 
 from notifications.exceptions import AttachmentError, AttachmentTooLarge
 from notifications.headers import header_problem
+from notifications.jsoninput import nesting_depth
 
 #: extension → canonical MIME type, and the MIME spellings accepted for it.
 TYPES: dict[str, tuple[str, frozenset[str]]] = {
@@ -85,6 +87,13 @@ def _content_matches(extension: str, content: bytes) -> bool:
     return True
 
 
+def _check_json_depth(content: bytes, *, where: str) -> None:
+    """Measured before `json.loads()` sniffs it: a file nested thousands deep exhausts its stack."""
+    max_depth = settings.API_MAX_JSON_DEPTH
+    if nesting_depth(content.decode("utf-8-sig", errors="replace")) > max_depth:
+        raise AttachmentError(f"{where}: the JSON is nested deeper than {max_depth} levels (API_MAX_JSON_DEPTH).")
+
+
 def check_attachment(
     *, filename: str, content_type: str, content: bytes, allowed: list[str], max_bytes: int, index: int = 0
 ) -> Attachment:
@@ -116,6 +125,8 @@ def check_attachment(
             f"{where}: {len(content):,} bytes is larger than the {max_bytes:,} bytes allowed "
             "(EMAIL_MAX_ATTACHMENT_SIZE_MB)."
         )
+    if extension == "json":
+        _check_json_depth(bytes(content), where=where)
     if not _content_matches(extension, bytes(content)):
         raise AttachmentError(f"{where}: the content is not a valid {extension.upper()} file, as its type says.")
     return Attachment(filename=filename.strip(), content_type=TYPES[extension][0], content=bytes(content))

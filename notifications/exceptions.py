@@ -38,8 +38,48 @@ class InvalidRecipient(NotificationError):
     field = "to"
 
 
-class TooManyRecipients(InvalidRecipient):
-    pass
+class InputError(NotificationError):
+    """A value the service cannot take as it is (jsoninput.py, the column checks)."""
+
+
+class UnstorableText(InputError):
+    """Text holding a NUL character (U+0000): PostgreSQL stores it in neither text nor jsonb."""
+
+
+class NestingTooDeep(InputError):
+    """JSON (a body, variables, a `.json` attachment) nested past `API_MAX_JSON_DEPTH`."""
+
+
+class ValueTooLong(InputError):
+    """A value longer than the database column it is stored in."""
+
+
+class LimitExceeded(NotificationError):
+    """A request asks for more than a configured cap allows; `setting` names the cap.
+
+    HTTP 413: the request is well formed but too large to take, whatever is in it.
+    """
+
+    status_code = 413
+    setting: str = ""
+
+    def __init__(self, message: str, *, field: str | None = None, setting: str | None = None) -> None:
+        super().__init__(message, field=field)
+        if setting is not None:
+            self.setting = setting
+
+
+class TooManyRecipients(LimitExceeded):
+    """More addresses (`to`, `cc` and `bcc` together) than `EMAIL_MAX_RECIPIENTS_PER_REQUEST`."""
+
+    field = "to"
+    setting = "EMAIL_MAX_RECIPIENTS_PER_REQUEST"
+
+
+class BatchTooLarge(LimitExceeded):
+    """More items than `EMAIL_MAX_BATCH_ITEMS`, or addresses than `EMAIL_MAX_BATCH_RECIPIENTS`."""
+
+    field = "items"
 
 
 class AttachmentError(NotificationError):

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 
 from django.core.validators import EmailValidator
 
-from notifications.exceptions import InvalidRecipient, TooManyRecipients
+from notifications.exceptions import InvalidRecipient
 from notifications.headers import header_problem
 
 #: RFC 5321 4.5.3.1.1: the longest local part.
@@ -126,12 +126,3 @@ def parse_addresses(value: str | Iterable[str] | None, *, field: str, allow_empt
     if not addresses and not allow_empty:
         raise InvalidRecipient("At least one recipient address is required.", field=field)
     return addresses
-
-
-def check_recipient_count(addresses: list[str], *, limit: int, field: str = "to") -> None:
-    if len(addresses) > limit:
-        raise TooManyRecipients(
-            f"{len(addresses)} recipients given; at most {limit} are allowed per request "
-            "(EMAIL_MAX_RECIPIENTS_PER_REQUEST).",
-            field=field,
-        )

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "notifications.middleware.RequestLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -85,6 +86,10 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Keep a connection between requests and tasks (checked before reuse): a worker drains its
+# lane in many short tasks, and a new PostgreSQL connection per task costs milliseconds.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A worker process and the web process share the file: wait for locks instead of
     # failing at once, and let readers proceed while a writer commits. NORMAL is WAL's
@@ -149,6 +154,8 @@ EMAIL_RATE_LIMIT_TRANSACTIONAL = env.str("EMAIL_RATE_LIMIT_TRANSACTIONAL", defau
 EMAIL_RATE_LIMIT_MARKETING = env.str("EMAIL_RATE_LIMIT_MARKETING", default="1/day")
 EMAIL_MAX_RECIPIENTS_PER_REQUEST = env.int("EMAIL_MAX_RECIPIENTS_PER_REQUEST", default=50)
 EMAIL_MAX_BATCH_ITEMS = env.int("EMAIL_MAX_BATCH_ITEMS", default=500)
+# Addresses in all (items x recipients) of one send-batch.
+EMAIL_MAX_BATCH_RECIPIENTS = env.int("EMAIL_MAX_BATCH_RECIPIENTS", default=1000)
 # Messages whose attachments total more are built at delivery, not stored prebuilt per row.
 EMAIL_PREBUILD_MAX_ATTACHMENT_BYTES = env.int("EMAIL_PREBUILD_MAX_ATTACHMENT_BYTES", default=256 * 1024)
 EMAIL_MAX_ATTACHMENT_SIZE_MB = env.float("EMAIL_MAX_ATTACHMENT_SIZE_MB", default=10)
@@ -188,6 +195,8 @@ EMAIL_LAYOUTS_DIR = EMAIL_TEMPLATES_DIR / "layouts"
 EMAIL_DEFAULT_TEMPLATES_DIR = BASE_DIR / "fixtures" / "email_templates"
 NOTIFICATIONS_PRODUCT_NAME = env.str("NOTIFICATIONS_PRODUCT_NAME", default=SMTP_FROM_NAME)
 EMAIL_RENDER_MAX_BYTES = env.int("EMAIL_RENDER_MAX_BYTES", default=2 * 1024 * 1024)
+# Work one render (all parts and the layout) may do, in operations, never in seconds (issue 8).
+EMAIL_RENDER_MAX_OPERATIONS = env.int("EMAIL_RENDER_MAX_OPERATIONS", default=1_000_000)
 
 NOTIFICATIONS_ENCRYPTION_KEY = env.str("NOTIFICATIONS_ENCRYPTION_KEY", default="")
 
@@ -233,6 +242,9 @@ LOGGING = {
 # --- REST API ----------------------------------------------------------------------------
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
+# JSON (bodies, variables, .json attachments) nested deeper is refused: far below the
+# interpreter's recursion limit, which the json module and every later walk would hit.
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -248,7 +260,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["notifications.api.throttling.ClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "api": env.str("API_THROTTLE_RATE", default="1200/minute"),
-        "send": env.str("API_SEND_THROTTLE_RATE", default="600/minute"),
+        # Counts recipients, not requests: at least EMAIL_MAX_BATCH_RECIPIENTS, or a full batch never fits.
+        "send": env.str("API_SEND_THROTTLE_RATE", default="1000/minute"),
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "notifications.api.errors.api_exception_handler",

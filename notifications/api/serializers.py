@@ -5,7 +5,6 @@ import base64
 import binascii
 from collections.abc import Mapping
 
-from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -112,14 +111,6 @@ class SendRequest(StrictSerializer):
     source_endpoint = serializers.CharField(max_length=100, required=False, default="api")
     send_at = SendAtField()
 
-    def validate_to(self, value: list[str]) -> list[str]:
-        limit = settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST
-        if len(value) > limit:
-            raise serializers.ValidationError(
-                f"{len(value)} recipients given; at most {limit} are allowed per request."
-            )
-        return value
-
 
 class BatchItemInput(serializers.DictField):
     """`{to, variables}`; checked item by item by the service, so one bad item is reported
@@ -138,12 +129,6 @@ class SendBatchRequest(StrictSerializer):
     language = serializers.CharField(max_length=10, required=False, allow_null=True, default=None)
     source_endpoint = serializers.CharField(max_length=100, required=False, default="api")
     send_at = SendAtField()
-
-    def validate_items(self, value: list) -> list:
-        limit = settings.EMAIL_MAX_BATCH_ITEMS
-        if len(value) > limit:
-            raise serializers.ValidationError(f"{len(value)} items given; at most {limit} are allowed per batch.")
-        return value
 
 
 class BatchItemOut(serializers.Serializer):

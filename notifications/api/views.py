@@ -35,7 +35,9 @@ NOT_FOUND = {404: OpenApiResponse(s.ErrorResponse, description="No such object (
 CONFLICT = {409: OpenApiResponse(s.ErrorResponse, description="The message is in a status the action cannot leave.")}
 IDEMPOTENCY_CONFLICT = {422: OpenApiResponse(s.ErrorResponse, description="Idempotency-Key reused with another body.")}
 BODY_ERRORS = {
-    413: OpenApiResponse(s.ErrorResponse, description="Body or attachment past the size limit."),
+    413: OpenApiResponse(
+        s.ErrorResponse, description="Body, attachment or number of recipients past a limit; the message names the setting."
+    ),
     415: OpenApiResponse(s.ErrorResponse, description="The body is not application/json."),
 }
 SEND_EXAMPLES = [

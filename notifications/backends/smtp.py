@@ -8,11 +8,14 @@ backend and also the per-server connection `DatabaseSMTPBackend` keeps for each 
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 import smtplib
 import ssl
 
 from django.conf import settings
 from django.core.mail.backends.smtp import EmailBackend as DjangoSMTPBackend
+from django.core.mail.message import sanitize_address
 from django.core.mail.utils import DNS_NAME
 from django.utils.functional import cached_property
 
@@ -78,9 +81,48 @@ class SMTPBackend(DjangoSMTPBackend):
         self.connection, self._partial_connection = connection, None
         return True
 
+    def _send(self, email_message) -> bool:
+        """Django's `_send`, with the envelope addresses read once (`envelope_address`)."""
+        if not email_message.recipients():
+            return False
+        encoding = email_message.encoding or settings.DEFAULT_CHARSET
+        from_email = envelope_address(email_message.from_email, encoding)
+        recipients = [envelope_address(address, encoding) for address in email_message.recipients()]
+        message = email_message.message()
+        try:
+            self.connection.sendmail(from_email, recipients, message.as_bytes(linesep="\r\n"))
+        except smtplib.SMTPException:
+            if not self.fail_silently:
+                raise
+            return False
+        return True
+
     def _discard_partial(self) -> None:
         """Drop a connection that failed half-way without a QUIT: its state is unknown."""
         if self._partial_connection is not None:
             with contextlib.suppress(OSError):
                 self._partial_connection.close()
             self._partial_connection = None
+
+
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9.-]+\Z")
+
+
+def envelope_address(address: str, encoding: str) -> str:
+    """The address for MAIL FROM / RCPT TO: Django's `sanitize_address`, minus its cost where
+    it would change nothing.
+
+    Parsing an address costs about 0.2 ms, as much as a third of sending a message to a
+    local relay. A plain ASCII `local@domain` (every address was checked when the message
+    was accepted, `recipients.parse_address`) is already what `sanitize_address` returns; the
+    rest (display names, IDN domains, non-ASCII local parts) goes through it, cached, since
+    the From is the same for every message.
+    """
+    if _PLAIN_ADDRESS.match(address):
+        return address
+    return _sanitized(address, encoding)
+
+
+@functools.lru_cache(maxsize=1024)
+def _sanitized(address: str, encoding: str) -> str:
+    return sanitize_address(address, encoding)

@@ -11,7 +11,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from notifications.exceptions import ImmutableVersionError, InvalidRecipient
+from notifications.exceptions import ImmutableVersionError, InputError, InvalidRecipient
+from notifications.jsoninput import check_value as check_json_value
 from notifications.recipients import parse_addresses
 
 
@@ -133,6 +134,13 @@ class EmailTemplate(models.Model):
 
             if not layout_exists(self.layout):
                 errors["layout"] = f"Layout {self.layout!r} does not exist in {settings.EMAIL_LAYOUTS_DIR}."
+        for name in ("required_variables", "optional_variables", "sensitive_variables", "sample_variables",
+                     "extra_recipients"):
+            if name not in errors:
+                try:  # a NUL (PostgreSQL stores none) or nesting past API_MAX_JSON_DEPTH
+                    check_json_value(getattr(self, name), field=name, max_depth=settings.API_MAX_JSON_DEPTH)
+                except InputError as exc:
+                    errors[name] = exc.message
         if errors:
             raise ValidationError(errors)
 

@@ -40,25 +40,36 @@ def used_variables(sources: Mapping[str, str]) -> set[str]:
             continue
         env = html_env if part == "html_content" else text_env
         try:
-            tree = env.parse(source)
-        except TemplateSyntaxError as exc:
+            used |= _used_in_part(env, part, source)
+        except RecursionError:
+            # Parsing and analysing recurse once per level of nesting: `((((…))))` or
+            # `{% if %}` nested a few hundred deep exhaust Python's stack, not our budget.
             raise TemplateSyntaxProblem(
-                f"Syntax error in the {PART_LABELS.get(part, part)}, line {exc.lineno}: {exc.message}",
+                f"The {PART_LABELS.get(part, part)} nests expressions or blocks too deeply to be read "
+                "(a few hundred levels); nest less.",
                 field=part,
             ) from None
-        for name in meta.find_referenced_templates(tree):
-            if name is None:
-                continue
-            try:
-                env.get_template(name)
-            except TemplateNotFound:
-                raise TemplateDeclarationError(
-                    f"The {PART_LABELS.get(part, part)} imports {name!r}, which is not a shared layout file.",
-                    field=part,
-                ) from None
-        refuse_unsafe_attributes(tree, part)
-        used |= meta.find_undeclared_variables(tree)
     return used - set(html_env.globals) - RENDER_GLOBALS
+
+
+def _used_in_part(env, part: str, source: str) -> set[str]:
+    """The names one part reads, after refusing its syntax errors, unknown imports and internals."""
+    label = PART_LABELS.get(part, part)
+    try:
+        tree = env.parse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateSyntaxProblem(f"Syntax error in the {label}, line {exc.lineno}: {exc.message}", field=part) from None
+    for name in meta.find_referenced_templates(tree):
+        if name is None:
+            continue
+        try:
+            env.get_template(name)
+        except TemplateNotFound:
+            raise TemplateDeclarationError(
+                f"The {label} imports {name!r}, which is not a shared layout file.", field=part
+            ) from None
+    refuse_unsafe_attributes(tree, part)
+    return meta.find_undeclared_variables(tree)
 
 
 def refuse_unsafe_attributes(tree: nodes.Template, part: str) -> None:

@@ -108,13 +108,14 @@ def render(
     optional: Mapping[str, object],
     layout_name: str = "default",
 ) -> RenderedEmail:
-    """Render all parts, bounded by `EMAIL_RENDER_MAX_BYTES`.
+    """Render all parts, bounded by `EMAIL_RENDER_MAX_BYTES` and, all parts and the layout
+    together, by `EMAIL_RENDER_MAX_OPERATIONS` (sandbox.charge says what counts).
 
     Raises `MissingVariables`, `HeaderInjection`, `TemplateSecurityError`,
     `RenderLimitExceeded` or `TemplateError`; never a Jinja or Python error.
     """
     try:
-        with sandbox.budget(settings.EMAIL_RENDER_MAX_BYTES):
+        with sandbox.budget(settings.EMAIL_RENDER_MAX_BYTES, max_operations=settings.EMAIL_RENDER_MAX_OPERATIONS):
             return _render_all(source, variables, required, optional, layout_name)
     except NotificationError:
         raise
@@ -126,7 +127,14 @@ def render(
         raise TemplateError(f"The template uses an unknown name: {_clean(exc)}", field="template") from None
     except TemplateNotFound as exc:
         raise TemplateError(f"Layout or include not found: {exc.name}", field="template") from None
-    except (OverflowError, MemoryError, RecursionError) as exc:
+    except RecursionError:
+        # MAX_CALL_DEPTH stops a template's own recursion first; this is what Python itself
+        # refused (a deeply nested expression, an include cycle).
+        raise RenderLimitExceeded(
+            "The template nests too deeply to render (a macro or include that keeps calling "
+            f"itself?); the render operations budget ({sandbox.OPERATIONS_SETTING}) allows no deeper."
+        ) from None
+    except (OverflowError, MemoryError) as exc:
         raise RenderLimitExceeded(f"The template exceeds the rendering limits: {_clean(exc)}") from None
     except JinjaTemplateError as exc:
         raise TemplateError(f"The template failed to render: {_clean(exc)}", field="template") from None

@@ -84,15 +84,19 @@ def claim_due(*, lane: str, limit: int, now: datetime | None = None) -> list[Ema
     pk = quote(meta.pk.column)
     columns = ", ".join(quote(f.column) for f in meta.concrete_fields)
     lock = " FOR UPDATE SKIP LOCKED" if connection.vendor in SKIP_LOCKED_VENDORS else ""
+    # The statuses are written into the SQL, not bound: a generic plan (psycopg prepares a
+    # statement after a few runs) can only use the partial index `message_lane_due` when
+    # its predicate `status IN ('queued', 'scheduled')` is visible in the query itself.
+    waiting = ", ".join(f"'{status}'" for status in WAITING)
     sql = (
         f"UPDATE {table} SET {col['status']} = %s, {col['attempts']} = {col['attempts']} + 1, "
         f"{col['updated_at']} = %s "
-        f"WHERE {pk} IN (SELECT {pk} FROM {table} WHERE {col['lane']} = %s AND {col['status']} IN (%s, %s) "
+        f"WHERE {pk} IN (SELECT {pk} FROM {table} WHERE {col['lane']} = %s AND {col['status']} IN ({waiting}) "
         f"AND {col['next_attempt_at']} <= %s ORDER BY {col['next_attempt_at']} LIMIT %s{lock}) "
-        f"AND {col['status']} IN (%s, %s) RETURNING {columns}"
+        f"AND {col['status']} IN ({waiting}) RETURNING {columns}"
     )
     stamp = _db_time(now)
-    params = (Status.SENDING, stamp, lane, *WAITING, stamp, int(limit), *WAITING)
+    params = (Status.SENDING, stamp, lane, stamp, int(limit))
     # A raw queryset turns the returned columns into instances through the fields' converters.
     return list(EmailMessage.objects.raw(sql, params))
 
@@ -138,7 +142,6 @@ class Sent:
 PER_ROW = ("sent_at", "provider_message_id", "sent_via", "from_email")
 
 
-@transaction.atomic
 def record_sent(outcomes: Sequence[Sent]) -> int:
     """Mark every message of `outcomes` sent, with its own provider id, server and time, and
     record their attempts: one UPDATE and one INSERT, in one transaction.
@@ -148,6 +151,11 @@ def record_sent(outcomes: Sequence[Sent]) -> int:
     """
     if not outcomes:
         return 0
+    with transaction.atomic(savepoint=False):  # inside the drain's claim transaction: no savepoint
+        return _record_sent(outcomes)
+
+
+def _record_sent(outcomes: Sequence[Sent]) -> int:
     fields = {"status": Status.SENT, "error_message": "", "sealed_content": "", "updated_at": timezone.now()}
     if len(outcomes) == 1:
         fields.update({name: getattr(outcomes[0], name) for name in PER_ROW})
@@ -263,9 +271,10 @@ def release_expired_leases(*, now: datetime) -> int:
 
 
 def expire_overdue(*, now: datetime) -> int:
-    """Queued messages still undelivered `EMAIL_MAX_QUEUE_SECONDS` after they became due: `expired`."""
+    """Queued (or scheduled) messages still undelivered `EMAIL_MAX_QUEUE_SECONDS` after they
+    became due (their `send_at`, else their enqueue): `expired`."""
     became_due_before = now - timedelta(seconds=settings.EMAIL_MAX_QUEUE_SECONDS)
-    overdue = EmailMessage.objects.filter(status=Status.QUEUED).filter(
+    overdue = EmailMessage.objects.filter(status__in=WAITING).filter(
         Q(send_at__isnull=True, created_at__lt=became_due_before) | Q(send_at__lt=became_due_before)
     )
     return overdue.update(

@@ -7,9 +7,10 @@ records the sent ones in one transaction per flush, and claims again while due r
 remain. Independent sends therefore batch themselves under load, and a lone message still
 leaves at once.
 
-A drain runs for at most `EMAIL_DRAIN_MAX_SECONDS`, then hands the rest of its batch back
-(uncounted) and publishes a wake-up for its lane, so a worker serving several lanes gets to
-an urgent wake-up quickly whatever the bulk backlog.
+A drain claims no new batch once it has run `EMAIL_DRAIN_MAX_SECONDS`: it publishes a
+wake-up for its lane and returns, so a worker serving several lanes gets to an urgent
+wake-up quickly whatever the bulk backlog. A batch that overruns the bound by as much again
+(a slow server) hands its unsent rest back, uncounted.
 
 Two process-local facts save work. When a claim came back short, every row due at that
 moment was taken: a wake-up published before it finds nothing and is skipped without a
@@ -27,6 +28,7 @@ from datetime import timedelta
 
 from celery import current_app
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from notifications.models import EmailMessage, Lane
@@ -38,6 +40,10 @@ from .simulator import simulate
 logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0  # what a killed worker may send twice is at most this much
+# `woken_at` is the publisher's clock, `_drained_at` this worker's: a wake-up is skipped only
+# when the lane was found empty this long after it was published, so hosts whose clocks
+# differ by less never skip one they should not (the sweep would still wake the lane).
+CLOCK_SKEW_ALLOWANCE = 0.05
 SENT, SIMULATED, RELEASED, SKIPPED, RESTING = "sent", "simulated", "released", "skipped", "resting"
 
 _state_lock = threading.Lock()
@@ -59,66 +65,92 @@ def drain_lane(*, lane: str, woken_at: float | None = None) -> dict[str, int]:
     """
     counts: Counter = Counter()
     with _state_lock:
-        if woken_at is not None and _drained_at.get(lane, 0.0) > woken_at:
+        if woken_at is not None and _drained_at.get(lane, 0.0) > woken_at + CLOCK_SKEW_ALLOWANCE:
             return {SKIPPED: 1}
         if _resting_until.get(lane, 0.0) > time.monotonic():
             return {RESTING: 1}
     bounded = not current_app.conf.task_always_eager  # eager (`make run`): the caller drains all
-    deadline = time.monotonic() + settings.EMAIL_DRAIN_MAX_SECONDS
+    bound = settings.EMAIL_DRAIN_MAX_SECONDS
+    deadline = time.monotonic() + bound
     size = batch_size(lane)
-    while True:
-        claim_started = time.time()
-        rows = lifecycle.claim_due(lane=lane, limit=size)
-        short = len(rows) < size
-        if short:
-            with _state_lock:
-                _drained_at[lane] = max(_drained_at.get(lane, 0.0), claim_started)
-        if not rows:
-            break
-        stopped = _deliver_batch(lane, rows, counts, deadline=deadline if bounded else None)
-        if stopped or short:
-            break
-        if bounded and time.monotonic() >= deadline:
-            wakeups.wake(lane)
-            break
+    outcomes = _Outcomes()
+    try:
+        while True:
+            claim_started = time.time()
+            with transaction.atomic(savepoint=False):  # the last batch's outcomes and the next claim: one commit
+                outcomes.record()
+                rows = lifecycle.claim_due(lane=lane, limit=size)
+            short = len(rows) < size
+            if short:
+                with _state_lock:
+                    _drained_at[lane] = max(_drained_at.get(lane, 0.0), claim_started)
+            if not rows:
+                break
+            # A batch started before the bound is finished unless it overruns it by another
+            # bound (a slow server): handing rows back costs a write, so it is the exception.
+            stopped = _deliver_batch(lane, rows, counts, outcomes, release_after=deadline + bound if bounded else None)
+            if stopped or short:
+                break
+            if bounded and time.monotonic() >= deadline:
+                wakeups.wake(lane)
+                break
+    finally:
+        # Whatever stopped the drain, what the servers accepted is recorded.
+        outcomes.record()
     return dict(counts)
 
 
-def _deliver_batch(lane: str, rows: list[EmailMessage], counts: Counter, *, deadline: float | None) -> bool:
-    """Send one claimed batch in due order; True when the drain must stop (outage, time bound)."""
-    rows.sort(key=lambda row: (row.next_attempt_at or row.created_at, row.created_at))
-    pending: list[lifecycle.Sent] = []
-    last_flush = time.monotonic()
-    try:
-        for index, message in enumerate(rows):
-            if index and deadline is not None and time.monotonic() >= deadline:
-                counts[RELEASED] += lifecycle.release([row.pk for row in rows[index:]], next_attempt_at=timezone.now())
-                wakeups.wake(lane)
-                return True
-            if message.is_test:
-                simulate(message)
-                counts[SIMULATED] += 1
-                continue
-            started_at = timezone.now()
-            try:
-                pending.append(send_claimed(message))
-            except Exception as exc:  # noqa: BLE001 - every backend error goes to the retry policy
-                try:
-                    counts[retries.settle_failure(message, exc, started_at=started_at)] += 1
-                except retries.OutageError as outage:
-                    counts[RELEASED] += _rest_after_outage(lane, rows[index:], outage)
-                    return True
-                continue
-            counts[SENT] += 1
-            if time.monotonic() - last_flush >= FLUSH_SECONDS:
-                lifecycle.record_sent(pending)
-                pending, last_flush = [], time.monotonic()
-        with _state_lock:
-            _outages.pop(lane, None)
-        return False
-    finally:
-        # Whatever stopped the loop, what the servers accepted is recorded.
+class _Outcomes:
+    """Sent messages not yet recorded: written with the next claim, or at least every
+    `FLUSH_SECONDS`, so a killed worker leaves little to be sent twice."""
+
+    def __init__(self) -> None:
+        self.pending: list[lifecycle.Sent] = []
+        self.recorded_at = time.monotonic()
+
+    def add(self, outcome: lifecycle.Sent) -> None:
+        self.pending.append(outcome)
+        if time.monotonic() - self.recorded_at >= FLUSH_SECONDS:
+            self.record()
+
+    def record(self) -> None:
+        pending, self.pending, self.recorded_at = self.pending, [], time.monotonic()
         lifecycle.record_sent(pending)
+
+
+def _deliver_batch(
+    lane: str, rows: list[EmailMessage], counts: Counter, outcomes: _Outcomes, *, release_after: float | None
+) -> bool:
+    """Send one claimed batch in due order; True when the drain must stop (outage, time bound).
+
+    Past `release_after` the unsent rest goes back to `queued` (uncounted) and the lane is
+    woken again; the first message is always sent, so the lane moves whatever the bound.
+    """
+    rows.sort(key=lambda row: (row.next_attempt_at or row.created_at, row.created_at))
+    for index, message in enumerate(rows):
+        if index and release_after is not None and time.monotonic() >= release_after:
+            counts[RELEASED] += lifecycle.release([row.pk for row in rows[index:]], next_attempt_at=timezone.now())
+            wakeups.wake(lane)
+            return True
+        if message.is_test:
+            simulate(message)
+            counts[SIMULATED] += 1
+            continue
+        started_at = timezone.now()
+        try:
+            outcome = send_claimed(message)
+        except Exception as exc:  # noqa: BLE001 - every backend error goes to the retry policy
+            try:
+                counts[retries.settle_failure(message, exc, started_at=started_at)] += 1
+            except retries.OutageError as outage:
+                counts[RELEASED] += _rest_after_outage(lane, rows[index:], outage)
+                return True
+            continue
+        outcomes.add(outcome)
+        counts[SENT] += 1
+    with _state_lock:
+        _outages.pop(lane, None)
+    return False
 
 
 def _rest_after_outage(lane: str, unsent: list[EmailMessage], outage: retries.OutageError) -> int:

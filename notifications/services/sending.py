@@ -19,11 +19,21 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from notifications import jsoninput
 from notifications.attachments import Attachment, check_attachment
-from notifications.exceptions import AttachmentError, NotificationError, TemplateError
+from notifications.exceptions import (
+    AttachmentError,
+    BatchTooLarge,
+    InvalidRecipient,
+    NotificationError,
+    TemplateError,
+    TooManyRecipients,
+    UnstorableText,
+    ValueTooLong,
+)
 from notifications.headers import subject_problem
 from notifications.models import AttachmentBlob, EmailAttachment, EmailMessage, EmailTemplate, Lane, Status
-from notifications.recipients import check_recipient_count, parse_addresses
+from notifications.recipients import parse_addresses
 from notifications.rendering import RenderedEmail, VersionSource, render
 
 from notifications.backends import connections
@@ -58,11 +68,14 @@ def send_mail_template(
     """Render the template for each recipient and queue one audited message per address.
 
     `to` is an address, a comma-separated string or a list; the template's
-    `extra_recipients` are added. `is_test` (a test API key) renders and audits but never
-    delivers: see `services.simulator`. A test send leaves out `extra_recipients`
-    (`include_extra_recipients=False`) so trying a template never alerts the NOC.
-    `send_at` (an aware datetime, or ISO 8601 with an offset) schedules the messages: they
-    are `scheduled` until then and never sent before; a time past is now.
+    `extra_recipients` are added, each with a copy of its own. `cc` and `bcc` ride on the
+    one message to a single `to` address (refused with several); `to`, `cc` and `bcc`
+    count together against `EMAIL_MAX_RECIPIENTS_PER_REQUEST`. `is_test` (a test API
+    key) renders and audits but never delivers: see `services.simulator`. A test send
+    leaves out `extra_recipients` (`include_extra_recipients=False`) so trying a template
+    never alerts the NOC. `send_at` (an aware datetime, or ISO 8601 with an offset)
+    schedules the messages: they are `scheduled` until then and never sent before; a time
+    past is now.
     Returns the messages (status `queued` or `scheduled`, or `suppressed` when `SMTP_ACTIVE`
     is off). Raises a `NotificationError` naming the field at fault.
     """
@@ -71,12 +84,11 @@ def send_mail_template(
     if not isinstance(variables, Mapping):
         raise TemplateError("Variables must be an object of name → value.", field="variables")
     send_at = scheduling.parse_send_at(send_at)
+    _check_columns(template_key=template_key, source_endpoint=source_endpoint, idempotency_key=idempotency_key)
+    jsoninput.check_value(variables, field="variables", max_depth=settings.API_MAX_JSON_DEPTH)
     template = get_template(template_key)
     recipients = parse_addresses(to, field="to", allow_empty=False)
-    check_recipient_count(recipients, limit=settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST)
-    if include_extra_recipients:
-        recipients = parse_addresses(recipients + list(template.extra_recipients), field="to")
-    copies = _copies(cc=cc, bcc=bcc, reply_to=reply_to)
+    copies = _copies(to=recipients, cc=cc, bcc=bcc, reply_to=reply_to)
     checked = _check_attachments(attachments, template=template)
 
     version = select_version(template, language=language)
@@ -93,7 +105,16 @@ def send_mail_template(
             **copies,
         },
     )
-    return _write_and_queue([draft], attachments=checked, send_at=send_at)[0]
+    drafts = [draft]
+    if include_extra_recipients:
+        already = [*recipients, *copies["cc"], *copies["bcc"]]
+        extra = _extra_recipients(template, besides=already)
+        if extra:
+            # The template's copies: the same rendering, without the caller's cc and bcc.
+            drafts.append(Draft(recipients=extra, rendered=draft.rendered,
+                                fields={**draft.fields, "cc": [], "bcc": []}))
+    written = _write_and_queue(drafts, attachments=checked, send_at=send_at)
+    return [message for messages in written for message in messages]
 
 
 @dataclass(frozen=True)
@@ -128,27 +149,42 @@ def send_batch(
     if not isinstance(items, (list, tuple)) or not items:
         raise TemplateError("A non-empty list of {to, variables} items is required.", field="items")
     if len(items) > settings.EMAIL_MAX_BATCH_ITEMS:
-        raise TemplateError(
+        raise BatchTooLarge(
             f"{len(items)} items given; at most {settings.EMAIL_MAX_BATCH_ITEMS} are allowed per batch "
             "(EMAIL_MAX_BATCH_ITEMS).",
-            field="items",
+            setting="EMAIL_MAX_BATCH_ITEMS",
         )
     send_at = scheduling.parse_send_at(send_at)
+    _check_columns(template_key=template_key, source_endpoint=source_endpoint, idempotency_key=idempotency_key)
     template = get_template(template_key)
     version = select_version(template, language=language)
     checked = _check_attachments(attachments, template=template)
     common = {"source_endpoint": source_endpoint, "sent_by": sent_by, "idempotency_key": idempotency_key,
-              "is_test": is_test, **_copies(cc=(), bcc=(), reply_to=None)}
+              "is_test": is_test, **_copies(to=[], cc=(), bcc=(), reply_to=None)}
     results: list[BatchItemResult] = []
-    drafts: list[tuple[int, Draft]] = []
+    accepted: list[tuple[int, list[str], Mapping[str, object]]] = []
     for index, item in enumerate(items):
         try:
-            recipients, variables = _batch_item(item, template)
-            draft = _template_draft(template=template, version=version, recipients=recipients,
-                                    variables=variables, fields=common)
+            recipients, variables = _batch_item(item)
         except NotificationError as exc:
-            to = item.get("to") if isinstance(item, Mapping) else None
-            results.append(BatchItemResult(index=index, to=[to] if isinstance(to, str) else [], errors=exc.as_dict()))
+            results.append(_refused_item(index, item, exc))
+            continue
+        accepted.append((index, recipients, variables))
+    # Counted before anything is rendered: a batch past the cap costs no more than its parsing.
+    addresses = sum(len(recipients) for _, recipients, _ in accepted)
+    if addresses > settings.EMAIL_MAX_BATCH_RECIPIENTS:
+        raise BatchTooLarge(
+            f"{addresses} addresses given in all; at most {settings.EMAIL_MAX_BATCH_RECIPIENTS} are allowed per "
+            "batch (EMAIL_MAX_BATCH_RECIPIENTS).",
+            setting="EMAIL_MAX_BATCH_RECIPIENTS",
+        )
+    drafts: list[tuple[int, Draft]] = []
+    for index, recipients, variables in accepted:
+        try:
+            draft = _template_draft(template=template, version=version, variables=variables, fields=common,
+                                    recipients=recipients + _extra_recipients(template, besides=recipients))
+        except NotificationError as exc:
+            results.append(_refused_item(index, items[index], exc))
             continue
         drafts.append((index, draft))
     if not drafts:
@@ -157,6 +193,11 @@ def send_batch(
     for (index, draft), messages in zip(drafts, written, strict=True):
         results.append(BatchItemResult(index=index, to=draft.recipients, messages=messages))
     return sorted(results, key=lambda result: result.index)
+
+
+def _refused_item(index: int, item: object, exc: NotificationError) -> BatchItemResult:
+    to = item.get("to") if isinstance(item, Mapping) else None
+    return BatchItemResult(index=index, to=[to] if isinstance(to, str) else [], errors=exc.as_dict())
 
 
 class BatchRefused(NotificationError):
@@ -175,18 +216,55 @@ class BatchRefused(NotificationError):
 _BATCH_ITEM_FIELDS = {"to", "variables"}
 
 
-def _batch_item(item: object, template: EmailTemplate) -> tuple[list[str], Mapping[str, object]]:
+def _batch_item(item: object) -> tuple[list[str], Mapping[str, object]]:
+    """An item's own addresses (the template's extra recipients are not counted) and variables."""
     if not isinstance(item, Mapping):
         raise TemplateError("Each item must be an object {to, variables}.", field="items")
     unknown = sorted(set(item) - _BATCH_ITEM_FIELDS)
     if unknown:
         raise TemplateError("Unknown fields: " + ", ".join(unknown) + ".", field=unknown[0])
     recipients = parse_addresses(item.get("to"), field="to", allow_empty=False)
-    check_recipient_count(recipients, limit=settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST)
+    _check_recipient_count(recipients)
+    for address in recipients:
+        _check_columns(field="to", recipient_email=address)
     variables = item.get("variables") or {}
     if not isinstance(variables, Mapping):
         raise TemplateError("Variables must be an object of name → value.", field="variables")
-    return parse_addresses(recipients + list(template.extra_recipients), field="to"), variables
+    jsoninput.check_value(variables, field="variables", max_depth=settings.API_MAX_JSON_DEPTH)
+    return recipients, variables
+
+
+def _check_recipient_count(addresses: list[str]) -> None:
+    limit = settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST
+    if len(addresses) > limit:
+        raise TooManyRecipients(
+            f"{len(addresses)} addresses given (to, cc and bcc together); at most {limit} are allowed per "
+            "request (EMAIL_MAX_RECIPIENTS_PER_REQUEST).",
+        )
+
+
+def _extra_recipients(template: EmailTemplate, *, besides: Iterable[str]) -> list[str]:
+    """The template's `extra_recipients` that are not already among `besides`: one copy each."""
+    taken = {address.lower() for address in besides}
+    extra = parse_addresses(list(template.extra_recipients), field="extra_recipients")
+    return [address for address in extra if address.lower() not in taken]
+
+
+def _check_columns(*, field: str | None = None, **values: object) -> None:
+    """Refuse what an `EmailMessage` column cannot hold: a NUL, or more characters than it has.
+
+    Each keyword is a column; the error names `field`, else the column itself.
+    """
+    for column, value in values.items():
+        if not isinstance(value, str):
+            continue
+        name = field or column
+        if jsoninput.NUL in value:
+            raise UnstorableText(f"{name} contains a NUL character (U+0000), which cannot be stored.", field=name)
+        limit = EmailMessage._meta.get_field(column).max_length
+        if limit is not None and len(value) > limit:
+            shown = value[:40] + "..." if len(value) > 40 else value
+            raise ValueTooLong(f"{name} {shown!r} is {len(value)} characters long; at most {limit} fit.", field=name)
 
 
 @dataclass(frozen=True)
@@ -208,6 +286,10 @@ def _template_draft(*, template: EmailTemplate, version, recipients: list[str],
         "layout_name": template.layout,
     }
     rendered = render(source, variables=variables, **options)
+    for part in (rendered.subject, rendered.preheader, rendered.html, rendered.text):
+        if jsoninput.NUL in part:
+            raise TemplateError("The template's output contains a NUL character (U+0000), which cannot be stored.",
+                                field="template")
     hidden = sealing.sensitive_names(template.sensitive_variables, variables)
     sealed = ""
     if hidden:
@@ -250,7 +332,10 @@ def send_simple_mail(
     """
     send_at = scheduling.parse_send_at(send_at)
     recipients = parse_addresses(to, field="to", allow_empty=False)
-    check_recipient_count(recipients, limit=settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST)
+    _check_recipient_count(recipients)
+    for address in recipients:
+        _check_columns(field="to", recipient_email=address)
+    _check_columns(source_endpoint=source_endpoint)
     if not isinstance(subject, str) or not subject.strip():
         raise TemplateError("A subject is required.", field="subject")
     problem = subject_problem(subject)
@@ -258,6 +343,9 @@ def send_simple_mail(
         raise TemplateError(f"The subject must be one line of text: {problem}.", field="subject")
     if not isinstance(text, str) or not text.strip():
         raise TemplateError("A text is required.", field="text")
+    links = list(links)
+    jsoninput.check_value(text, field="text", max_depth=1)
+    jsoninput.check_value(links, field="links", max_depth=2)
     pairs = [(link, link) if isinstance(link, str) else tuple(link) for link in links]
     for _label, url in pairs:
         if not str(url).startswith(("https://", "http://", "mailto:")):
@@ -313,15 +401,34 @@ def _prebuild(draft: Draft, messages: list[EmailMessage], *, attachments: list[A
         message.mime = template.for_recipient(headers(message))
 
 
-def _copies(*, cc, bcc, reply_to) -> dict[str, list[str]]:
+def _copies(*, to: list[str], cc, bcc, reply_to) -> dict[str, list[str]]:
+    """The one message's cc, bcc and Reply-To, after checking the whole send's addresses.
+
+    cc and bcc belong to one message: with several `to` addresses each gets a message of
+    its own, so copying them onto each would send a cc'd address one copy per `to`.
+    An address already among `to` (or `cc`) is dropped from `cc` (and `bcc`): one copy each.
+    """
+    copied = parse_addresses(cc, field="cc")
+    blind = parse_addresses(bcc, field="bcc")
+    taken = {address.lower() for address in to}
+    copied = [address for address in copied if address.lower() not in taken]
+    taken.update(address.lower() for address in copied)
+    blind = [address for address in blind if address.lower() not in taken]
+    _check_recipient_count([*to, *copied, *blind])
+    if len(to) > 1 and (copied or blind):
+        name = "cc" if copied else "bcc"
+        raise InvalidRecipient(
+            f"{name} is allowed only with a single to address: each to address gets a message of its own, "
+            "so send the copy with one of them.",
+            field=name,
+        )
+    for name, addresses in (("to", to), ("cc", copied), ("bcc", blind)):
+        for address in addresses:
+            _check_columns(field=name, recipient_email=address)
     reply = parse_addresses(reply_to, field="reply_to") if reply_to else []
     if not reply and settings.SMTP_REPLY_TO:
         reply = [settings.SMTP_REPLY_TO]
-    return {
-        "cc": parse_addresses(cc, field="cc"),
-        "bcc": parse_addresses(bcc, field="bcc"),
-        "reply_to": reply,
-    }
+    return {"cc": copied, "bcc": blind, "reply_to": reply}
 
 
 def _check_attachments(items: Iterable[AttachmentInput], *, template: EmailTemplate) -> list[Attachment]:

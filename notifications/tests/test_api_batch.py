@@ -91,13 +91,6 @@ def test_bad_batches_write_nothing(sender, body, status, field):
     assert EmailMessage.objects.count() == 0
 
 
-def test_too_many_items(sender, settings):
-    settings.EMAIL_MAX_BATCH_ITEMS = 2
-    response = sender.post(PATH, {"template_key": "billing_invoice_monthly",
-                                  "items": [invoice_item(f"u{i}@rgz.bj", "mai") for i in range(3)]})
-    assert response.status_code == 400 and "at most 2" in response.json()["items"][0]
-
-
 def test_a_retried_batch_with_its_idempotency_key_sends_nothing_more(sender):
     body = {"template_key": "billing_invoice_monthly", "items": [invoice_item("a@rgz.bj", "juin")]}
     headers = {"Idempotency-Key": "merge-juin"}

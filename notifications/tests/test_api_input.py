@@ -36,7 +36,7 @@ CASES = {
     "to-number": ({**WELCOME, "to": 42}, 400, "to"),
     "to-object": ({**WELCOME, "to": {"a": 1}}, 400, "to"),
     "missing-to": ({k: v for k, v in WELCOME.items() if k != "to"}, 400, "to"),
-    "too-many": ({**WELCOME, "to": [f"u{i}@rgz.bj" for i in range(51)]}, 400, "to"),
+    "too-many": ({**WELCOME, "to": [f"u{i}@rgz.bj" for i in range(51)]}, 413, "to"),
     "variables-list": ({**WELCOME, "variables": ["a"]}, 400, "variables"),
     "missing-variable": ({**WELCOME, "variables": {"reseller_name": "x"}}, 400, "variables"),
     "unknown-template": ({**WELCOME, "template_key": "nope"}, 404, "template_key"),

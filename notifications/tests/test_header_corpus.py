@@ -167,7 +167,9 @@ def test_every_address_field_refuses_the_corpus_and_still_delivers_a_good_addres
 def test_a_batch_refuses_each_item_with_a_bad_address_and_sends_the_good_one_whole(
     sender, delivery, django_capture_on_commit_callbacks
 ):
-    bad = [(character, variant, address) for character in CORPUS
+    # A NUL refuses the whole request before the batch is read (test_input_limits.py): it can
+    # never be stored, so it is not one bad item among good ones.
+    bad = [(character, variant, address) for character in CORPUS if character != "\x00"
            for variant, address in address_variants(character).items()]
     items = [{"to": "john@techconnect.bj", "variables": WELCOME_VARS}]
     items += [{"to": address, "variables": WELCOME_VARS} for _, _, address in bad]
@@ -180,7 +182,7 @@ def test_a_batch_refuses_each_item_with_a_bad_address_and_sends_the_good_one_who
     problems = []
     for index, (character, variant, _) in enumerate(bad, start=1):
         errors = results[index].get("errors") or {}
-        if "to" not in errors or (character != "\x00" and code(character) not in errors["to"][0]):
+        if "to" not in errors or code(character) not in errors["to"][0]:
             problems.append(f"{code(character)} {variant}: {results[index]}")
     assert problems == []
     [received] = delivery.wait_for(1)
@@ -227,7 +229,8 @@ def test_a_variable_in_the_subject_is_refused_or_arrives_intact(
             else:
                 delivered[response.json()["items"][0]["id"]] = f"Facture RGZ — {month} 2026"
         else:
-            problem = refusal_problem(response, "subject", character)
+            # A NUL is refused where it came in, before any rendering: in `variables`.
+            problem = refusal_problem(response, "variables" if character == "\x00" else "subject", character)
             if problem:
                 problems.append(f"{code(character)}: {problem}")
     assert problems == []

@@ -103,10 +103,15 @@ def test_resource_bombs_fail_with_our_error_without_exhausting_memory(source, se
     assert peak < 64 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
 
 
-def test_quadratic_work_is_refused(settings):
+@pytest.mark.parametrize("operations, says", [
+    (1_000_000, "EMAIL_RENDER_MAX_OPERATIONS"),  # each copy's elements count as operations
+    (10**12, "in all"),  # without that budget, the values built in all are bounded too
+])
+def test_quadratic_work_is_refused(settings, operations, says):
     """Each step is small, but copying a growing list 100,000 times would take minutes."""
     settings.EMAIL_RENDER_MAX_BYTES = 2 * 1024 * 1024
-    with pytest.raises(RenderLimitExceeded, match="in all"):
+    settings.EMAIL_RENDER_MAX_OPERATIONS = operations
+    with pytest.raises(RenderLimitExceeded, match=says):
         render_html(
             "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = ns.l + [i] %}{% endfor %}"
         )
@@ -195,6 +200,7 @@ def test_a_saved_version_is_compiled_once_and_the_compiled_template_reused():
     """Versions are immutable, so their compiled parts are cached under the version's id:
     the first send compiles them, every later render of that version reuses the same objects."""
     from notifications.rendering.environment import compile_part
+    from notifications.rendering.sandbox import budget
     from notifications.services.sending import send_mail_template
     from notifications.tests.factories import EmailTemplateFactory
 
@@ -211,7 +217,9 @@ def test_a_saved_version_is_compiled_once_and_the_compiled_template_reused():
 
     [first] = send_mail_template(template.key, "awa@rgz.bj", {"name": "Awa"})
     compiled = cached()
-    assert {part: t.render(name="Kofi") for part, t in compiled.items()} == {
+    with budget(1024, max_operations=1000):  # guarded templates only render within a budget
+        rendered = {part: t.render(name="Kofi") for part, t in compiled.items()}
+    assert rendered == {
         "subject": "Bonjour Kofi", "html": "<p>Salut Kofi</p>", "text": "Salut Kofi !",
     }
     [second] = send_mail_template(template.key, "kofi@rgz.bj", {"name": "Kofi"})

@@ -64,7 +64,7 @@ def test_incident_to_two_addresses_is_two_deliveries(default_templates, smtp_bac
     assert EmailMessage.objects.filter(status=Status.SENT).count() == 2
 
 
-def test_cc_and_bcc_travel_with_each_message(default_templates, smtp_backend, django_capture_on_commit_callbacks):
+def test_cc_and_bcc_ride_on_the_message_to_its_single_address(default_templates, smtp_backend, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         send_mail_template("onboarding_welcome", "john@techconnect.bj", WELCOME_VARS,
                            cc=["sales@rgz.bj"], bcc="audit@rgz.bj", reply_to="onboarding@rgz.bj")

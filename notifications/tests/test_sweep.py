@@ -72,6 +72,17 @@ def test_a_message_undelivered_past_the_queue_lifetime_is_expired_with_the_reaso
     assert [m.to for m in mail.outbox] == [["b@rgz.bj"]]
 
 
+def test_a_scheduled_message_never_claimed_past_the_queue_lifetime_is_expired_too(default_templates, settings):
+    settings.EMAIL_MAX_QUEUE_SECONDS = 3600
+    [message] = send_mail_template("onboarding_welcome", "a@rgz.bj", WELCOME_VARS,
+                                   send_at=timezone.now() + timedelta(hours=1))
+    assert sweep().expired == 0  # not due yet, so not overdue either
+    age(message, 3601 + 3600, "send_at", "next_attempt_at")  # due an hour ago, for longer than the lifetime
+
+    assert sweep().expired == 1
+    assert EmailMessage.objects.get(pk=message.pk).status == Status.EXPIRED and mail.outbox == []
+
+
 def test_the_command_runs_the_sweep(default_templates, capsys):
     [message] = send_mail_template("onboarding_welcome", "a@rgz.bj", WELCOME_VARS)
     call_command("sweep_messages")

@@ -1,0 +1,105 @@
+"""Limits every request must satisfy before any view reads it: the API, the admin and
+the webhooks alike.
+
+- A body declared (`Content-Length`) larger than `API_MAX_BODY_BYTES` is a 413, answered
+  before a byte of it is read. Django's own `DATA_UPLOAD_MAX_MEMORY_SIZE` would otherwise
+  raise `RequestDataTooBig` wherever the body is first touched, inside a view as a 500.
+- A JSON body nested deeper than `API_MAX_JSON_DEPTH` is a 400 naming where: measured on
+  the raw text, because parsing it is what exhausts the stack.
+- A JSON body holding a NUL character (`\\u0000`), in a key or a value, is a 400 naming
+  where: PostgreSQL stores NUL in neither text nor jsonb, so it would fail at the write.
+  So is a NUL in the path or a query parameter (PostgreSQL refuses it in a lookup too).
+
+Malformed JSON passes through: the view's parser refuses it with its own message.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from notifications import jsoninput
+from notifications.exceptions import InputError
+
+BODY_FIELD = "body"
+_NUL_TEXT = "contains a NUL character (U+0000), which cannot be stored or looked up."
+
+
+class RequestLimitsMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return refusal(request) or self.get_response(request)
+
+
+def refusal(request: HttpRequest) -> JsonResponse | None:
+    """The answer to a request that breaks a limit, or None to let it through."""
+    for name, values in request.GET.lists():
+        if jsoninput.NUL in name or any(jsoninput.NUL in value for value in values):
+            field = name if jsoninput.NUL not in name else "query"
+            return JsonResponse({field: [f"The query parameter {_NUL_TEXT}"]}, status=400)
+    if jsoninput.NUL in request.path:
+        return JsonResponse({"detail": f"The path {_NUL_TEXT}"}, status=400)
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit():
+        return JsonResponse({"detail": "The Content-Length header is not a number."}, status=400)
+    limit = settings.API_MAX_BODY_BYTES
+    if int(declared) > limit:
+        return _too_large(limit, "API_MAX_BODY_BYTES")
+    if int(declared) == 0 or not _is_json(request.content_type or ""):
+        return None
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return _too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE, "DATA_UPLOAD_MAX_MEMORY_SIZE")
+    try:
+        text = body.decode(request.encoding or "utf-8")
+    except (UnicodeDecodeError, LookupError):
+        return None
+    try:
+        check_json_text(text, max_depth=settings.API_MAX_JSON_DEPTH)
+    except InputError as exc:
+        return JsonResponse(exc.as_dict(), status=exc.status_code)
+    return None
+
+
+def check_json_text(text: str, *, max_depth: int) -> None:
+    """Raise `NestingTooDeep` or `UnstorableText` for a JSON document, named by its top-level field."""
+    path = jsoninput.deepest_path(text, max_depth=max_depth)
+    if path is not None:
+        field, rest = _split(path)
+        raise jsoninput.too_deep(field=field, path=rest, max_depth=max_depth)
+    if "\\u0000" not in text:  # the only way a valid JSON document can hold a NUL
+        return
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return
+    if isinstance(document, dict):
+        for key, value in document.items():
+            if jsoninput.NUL in key:
+                jsoninput.check_value({key: None}, field=BODY_FIELD, max_depth=max_depth)
+            jsoninput.check_value(value, field=key, max_depth=max_depth)
+    else:
+        jsoninput.check_value(document, field=BODY_FIELD, max_depth=max_depth)
+
+
+def _split(path: list[jsoninput.PathPart]) -> tuple[str, list[jsoninput.PathPart]]:
+    """A path's top-level field (what the API calls the input) and the rest of it."""
+    if path and isinstance(path[0], str) and jsoninput.NUL not in path[0]:
+        return path[0], path[1:]
+    return BODY_FIELD, path
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def _too_large(limit: int, setting: str) -> JsonResponse:
+    return JsonResponse(
+        {"detail": f"The request body is larger than the {limit:,} bytes allowed ({setting})."}, status=413
+    )
