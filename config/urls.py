@@ -1,4 +1,4 @@
-"""URL configuration: admin, the API under /api/v1/email/, its schema and docs."""
+"""URL configuration: admin, the API under /api/v1/email/, its schema and docs, webhooks under /anymail/."""
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
@@ -7,6 +7,8 @@ from notifications.api.errors import no_such_route
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Provider webhooks: anymail's views behind our secret policy and SNS verification.
+    path("anymail/", include("notifications.webhooks.urls")),
     path("api/v1/email/", include("notifications.api.urls")),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
