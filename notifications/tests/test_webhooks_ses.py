@@ -248,3 +248,23 @@ def test_the_topic_validation_notification_is_accepted_and_stores_nothing(signer
     notification = signer.notification("Successfully validated SNS topic for Amazon SES event publishing.")
     assert post_sns(Client(), API_HOOK, notification).status_code == 200
     assert not DeliveryEvent.objects.exists()
+
+
+def test_staff_see_unmatched_events_in_the_admin(signer, sent):
+    from notifications.groups import AUDITORS
+    from notifications.tests.support.api import make_user
+
+    message = sent(to="ghost@example.com")
+    EmailMessage.objects.filter(pk=message.pk).delete()
+    post_sns(Client(), API_HOOK, signer.notification(ses_bounce(message)))
+    auditor = make_user("auditor", AUDITORS)
+    auditor.is_staff = True
+    auditor.save()
+    client = Client()
+    client.force_login(auditor)
+    page = client.get("/admin/notifications/deliveryevent/", {"message__isempty": "1"})
+    assert page.status_code == 200
+    assert "ghost@example.com" in page.content.decode()
+    event = DeliveryEvent.objects.get()
+    detail = client.get(f"/admin/notifications/deliveryevent/{event.pk}/change/")
+    assert detail.status_code == 200 and "bouncedRecipients" in detail.content.decode()
