@@ -252,3 +252,19 @@ def test_sendgrid_forged_or_unsigned_webhook_is_refused(signer, message, sendgri
                              headers=basic_auth(SECRET))
     assert (forged.status_code, unsigned.status_code) == (400, 400)
     assert nothing_stored(message)
+
+
+def test_system_checks_name_what_the_webhooks_need(settings, tmp_path):
+    from notifications.checks import check_webhook_settings
+
+    settings.ENVIRONMENT = "production"
+    settings.ANYMAIL = {}
+    settings.EMAIL_BACKEND = "anymail.backends.amazon_ses.EmailBackend"
+    settings.EMAIL_SES_SNS_TOPIC_ARNS = []
+    settings.EMAIL_SNS_SIGNING_CERTS = [f"{CERT_URL}={tmp_path / 'missing.pem'}"]
+    assert sorted(problem.id for problem in check_webhook_settings()) == [
+        "notifications.E030", "notifications.W030", "notifications.W031"]
+    (tmp_path / "missing.pem").write_text("pem")
+    settings.ANYMAIL = {"WEBHOOK_SECRET": [SECRET]}
+    settings.EMAIL_SES_SNS_TOPIC_ARNS = [TOPIC_ARN]
+    assert check_webhook_settings() == []
