@@ -239,10 +239,19 @@ ANYMAIL = {
     key: value
     for key, value in {
         "SENDGRID_API_KEY": env.str("SENDGRID_API_KEY", default=""),
-        "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default=""),
+        # "user:password" strings, comma-separated: every webhook accepts any of them (rotation).
+        # Outside development a webhook refuses every request while none is set.
+        "WEBHOOK_SECRET": env.list("ANYMAIL_WEBHOOK_SECRET", default=[]),
+        # SendGrid's signed event webhook: its public key (base64), verified when set.
+        "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY": env.str("SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY", default=""),
     }.items()
     if value
 }
+# --- Tracking webhooks (notifications/webhooks/) -----------------------------------------------
+# The SNS topics whose messages the SES webhooks accept (ARNs, comma-separated); none: none accepted.
+EMAIL_SES_SNS_TOPIC_ARNS = env.list("EMAIL_SES_SNS_TOPIC_ARNS", default=[])
+# `URL=PATH` pairs, comma-separated: SNS signing certificates read from a file, never fetched.
+EMAIL_SNS_SIGNING_CERTS = env.list("EMAIL_SNS_SIGNING_CERTS", default=[])
 
 LOGGING = {
     "version": 1,

@@ -338,6 +338,18 @@ def mark_complaint(message_id) -> Transition:
     return _transition(message_id, changed)
 
 
+def mark_dropped(message_id, *, reason: str) -> Transition:
+    """`failed`: the provider took the message, then refused to send it (SendGrid's `dropped`).
+
+    Only from `sent`: a drop is reported before any delivery, so a stronger status already
+    reached is kept.
+    """
+    changed = EmailMessage.objects.filter(pk=message_id, status=Status.SENT).update(
+        status=Status.FAILED, error_message=reason[:2000], updated_at=timezone.now(),
+    )
+    return _transition(message_id, changed)
+
+
 def mark_simulated_sent(message_id, *, at: datetime, provider_message_id: str) -> Transition:
     """A test key's claimed message, accepted by the simulator instead of a backend."""
     changed = EmailMessage.objects.filter(pk=message_id, status=Status.SENDING).update(
@@ -359,6 +371,6 @@ def _db_time(value: datetime):
 
 __all__ = [
     "Failure", "Sent", "Transition", "cancel", "claim_due", "expire_claimed", "expire_overdue", "fail",
-    "initial_fields", "lanes_with_due_messages", "mark_bounced", "mark_complaint", "mark_delivered",
+    "initial_fields", "lanes_with_due_messages", "mark_bounced", "mark_complaint", "mark_delivered", "mark_dropped",
     "mark_simulated_sent", "record_sent", "release", "release_expired_leases", "retry_later", "retry_now",
 ]

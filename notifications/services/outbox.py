@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from notifications.models import EmailMessage, Lane
 
-from . import lifecycle, retries, wakeups
+from . import lifecycle, retries, tracking, wakeups
 from .delivery import send_claimed
 from .simulator import simulate
 
@@ -116,6 +116,7 @@ class _Outcomes:
     def record(self) -> None:
         pending, self.pending, self.recorded_at = self.pending, [], time.monotonic()
         lifecycle.record_sent(pending)
+        tracking.apply_pending(outcome.message_id for outcome in pending)  # events that came first
 
 
 def _deliver_batch(
