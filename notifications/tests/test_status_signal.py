@@ -113,9 +113,9 @@ def test_a_receiver_that_raises_is_logged_and_stops_neither_the_others_nor_the_d
         raise RuntimeError("integrator bug")
 
     heard = Heard()
-    with listening(broken), listening(heard), caplog.at_level(logging.ERROR):
-        with django_capture_on_commit_callbacks(execute=True):
-            assert outbox.drain_lane(lane=message.lane) == {"sent": 1}
+    with (listening(broken), listening(heard), caplog.at_level(logging.ERROR),
+          django_capture_on_commit_callbacks(execute=True)):
+        assert outbox.drain_lane(lane=message.lane) == {"sent": 1}
     assert [(old, new) for _, old, new, _ in heard] == [(Status.QUEUED, Status.SENDING), (Status.SENDING, Status.SENT)]
     assert "integrator bug" in caplog.text and "message_status_changed" in caplog.text
     message.refresh_from_db()
@@ -125,7 +125,7 @@ def test_a_receiver_that_raises_is_logged_and_stops_neither_the_others_nor_the_d
 def test_without_a_receiver_a_transition_is_its_update_alone(default_templates, django_capture_on_commit_callbacks):
     [message] = invoices("a@techconnect.bj")
     EmailMessage.objects.filter(pk=message.pk).update(status=Status.SENT)  # the test arranges a sent message
-    with nobody_listening():
-        with CaptureQueriesContext(connection) as quiet, django_capture_on_commit_callbacks() as pending:
-            assert lifecycle.mark_delivered(message.pk, at=timezone.now())
+    with (nobody_listening(), CaptureQueriesContext(connection) as quiet,
+          django_capture_on_commit_callbacks() as pending):
+        assert lifecycle.mark_delivered(message.pk, at=timezone.now())
     assert len(quiet) == 1 and pending == []
