@@ -43,7 +43,10 @@ def store(*, event, provider: str) -> InboundEmail:
     sender = message.from_email
     if isinstance(sender, list):  # several From addresses (legal, unusual)
         sender = ", ".join(str(address) for address in sender)
-    raw = message.as_bytes()
+    try:
+        raw_size = len(message.as_bytes())
+    except Exception:  # noqa: BLE001 - a malformed header the serializer refuses: size the text instead
+        raw_size = len(message.as_string(policy=message.policy.clone(utf8=True)).encode(errors="replace"))
     email = InboundEmail.objects.create(
         provider=_limited(provider, "provider"),
         provider_message_id=_limited(event.event_id or message["Message-ID"] or "", "provider_message_id"),
@@ -58,7 +61,7 @@ def store(*, event, provider: str) -> InboundEmail:
         headers=[[_clean(name), _clean(value)] for name, value in message.items()],
         spam_score=message.spam_score,
         spam_detected=message.spam_detected,
-        raw_size=len(raw),
+        raw_size=raw_size,
         received_at=event.timestamp or timezone.now(),
     )
     # Attachments, and inline parts that are files (an image the HTML shows by Content-ID),
