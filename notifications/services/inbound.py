@@ -45,8 +45,9 @@ def store(*, event, provider: str) -> InboundEmail:
         sender = ", ".join(str(address) for address in sender)
     try:
         raw_size = len(message.as_bytes())
-    except Exception:  # noqa: BLE001 - a malformed header the serializer refuses: size the text instead
-        raw_size = len(message.as_string(policy=message.policy.clone(utf8=True)).encode(errors="replace"))
+    except Exception:  # noqa: BLE001 - a malformed part the serializer refuses: keep the mail, size unknown
+        logger.warning("An inbound email from %s could not be serialised to measure it; raw_size 0.", sender)
+        raw_size = 0
     email = InboundEmail.objects.create(
         provider=_limited(provider, "provider"),
         provider_message_id=_limited(event.event_id or message["Message-ID"] or "", "provider_message_id"),
