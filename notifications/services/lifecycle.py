@@ -390,7 +390,7 @@ def _apply(rows, new: str, **fields) -> int:
     if not message_status_changed.has_listeners():
         return rows.update(status=new, **fields)
     with transaction.atomic(savepoint=False):
-        before = dict(rows.select_for_update().order_by().values_list("pk", "status"))
+        before = dict(rows.select_for_update().order_by("pk").values_list("pk", "status"))  # one lock order
         if not before:
             return 0
         changed = EmailMessage.objects.filter(pk__in=list(before)).update(status=new, **fields)
