@@ -80,9 +80,8 @@ def held_back(rows: Sequence[EmailMessage]) -> dict[object, str]:
     found = _active((row.recipient_email for row in rows), marketing=True)
     if not found:
         return {}
-    needs_kind = {row.template_key for row in rows
-                  if row.template_key and found.get(normalise(row.recipient_email), None) is not None
-                  and found[normalise(row.recipient_email)].scope == Scope.MARKETING}
+    needs_kind = {row.template_key for row in rows if row.template_key
+                  and getattr(found.get(normalise(row.recipient_email)), "scope", None) == Scope.MARKETING}
     marketing = set(EmailTemplate.objects.filter(key__in=needs_kind, kind=Kind.MARKETING)
                     .values_list("key", flat=True)) if needs_kind else set()
     held = {}
