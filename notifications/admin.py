@@ -390,3 +390,7 @@ class IdempotencyRecordAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "scope", "key", "response_status")
     search_fields = ("key", "scope")
     readonly_fields = ("scope", "key", "request_hash", "response_status", "response_body", "created_at")
+
+
+# Registered in modules of their own (issue 11): the suppression list and inbound email.
+from notifications import admin_inbound, admin_suppression  # noqa: E402, F401

@@ -27,6 +27,7 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from notifications import checks  # noqa: F401 - registers the system checks
+        from notifications import receivers  # noqa: F401 - connects the service's own signal receivers
         from notifications import tasks  # noqa: F401 - registers the tasks wake-ups publish by name
         from anymail.signals import tracking
 
