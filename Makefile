@@ -4,6 +4,11 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Where `make run` listens: `make run PORT=8001`, or `make run HOST=0.0.0.0` to serve other
+# machines (plain assignments, so a shell's own HOST variable never leaks in; the command
+# line still wins; IPv6 in brackets: HOST=[::1]). In development ALLOWED_HOSTS follows HOST.
+HOST = 127.0.0.1
+PORT = 8000
 
 .PHONY: run test install worker migrate clean
 
@@ -22,7 +27,7 @@ migrate: install
 run: migrate
 	$(PY) manage.py load_default_templates
 	$(PY) manage.py ensure_admin
-	$(PY) manage.py runserver 0.0.0.0:8000
+	RUNSERVER_HOST=$(HOST) $(PY) manage.py runserver $(HOST):$(PORT)
 
 worker: install
 	$(VENV)/bin/celery -A config worker -Q urgent,default,bulk -l INFO

@@ -1,12 +1,20 @@
-"""URL configuration: admin, the API under /api/v1/email/, its schema and docs."""
+"""URL configuration: the front page, admin, the API under /api/v1/email/, its schema and docs, webhooks under /anymail/."""
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from notifications.api.errors import no_such_route
+from notifications.views import home
+
+# The admin's "View site": the API docs, the service's public face (`/` is the admin itself
+# in development).
+admin.site.site_url = "/api/docs/"
 
 urlpatterns = [
+    path("", home, name="home"),
     path("admin/", admin.site.urls),
+    # Provider webhooks: anymail's views behind our secret policy and SNS verification.
+    path("anymail/", include("notifications.webhooks.urls")),
     path("api/v1/email/", include("notifications.api.urls")),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

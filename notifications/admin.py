@@ -189,7 +189,7 @@ class AttachmentInline(admin.TabularInline):
 
 class EventInline(admin.TabularInline):
     model = DeliveryEvent
-    fields = ("occurred_at", "event_type", "provider", "detail")
+    fields = ("occurred_at", "event_type", "provider", "recipient", "detail")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -359,11 +359,15 @@ class SMTPServerConfigAdmin(admin.ModelAdmin):
 
 @admin.register(DeliveryEvent)
 class DeliveryEventAdmin(ReadOnlyAdmin):
-    list_display = ("occurred_at", "event_type", "provider", "message", "detail")
-    list_filter = ("event_type", "provider")
-    search_fields = ("=message__id", "message__recipient_email")
+    """Every provider event, unmatched ones (no message) included: filter "By message: Empty"."""
+
+    list_display = ("occurred_at", "event_type", "provider", "recipient", "message", "pending", "detail")
+    list_filter = ("event_type", "provider", ("message", admin.EmptyFieldListFilter), "pending")
+    search_fields = ("=message__id", "message__recipient_email", "recipient", "=provider_message_id",
+                     "=provider_event_id")
     list_select_related = ("message",)
-    readonly_fields = ("message", "event_type", "provider", "occurred_at", "detail", "payload", "created_at")
+    readonly_fields = ("message", "event_type", "provider", "recipient", "provider_event_id", "provider_message_id",
+                       "occurred_at", "detail", "bounce_type", "bounce_subtype", "pending", "payload", "created_at")
 
 
 @admin.register(EmailAttachment)
@@ -386,3 +390,7 @@ class IdempotencyRecordAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "scope", "key", "response_status")
     search_fields = ("key", "scope")
     readonly_fields = ("scope", "key", "request_hash", "response_status", "response_body", "created_at")
+
+
+# Registered in modules of their own (issue 11): the suppression list and inbound email.
+from notifications import admin_inbound, admin_suppression  # noqa: E402, F401

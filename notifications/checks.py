@@ -94,3 +94,32 @@ def _email_backend_class():
         return import_string(settings.EMAIL_BACKEND)
     except ImportError:
         return None  # Django reports an unusable EMAIL_BACKEND itself when sending
+
+
+@register(Tags.security)
+def check_webhook_settings(app_configs=None, **kwargs) -> list:
+    """Tracking webhooks (notifications/webhooks/): a secret outside development, SNS topics
+    when SES sends, and signing certificates that can be read."""
+    from notifications.webhooks.auth import configured_secrets
+
+    problems = []
+    if settings.ENVIRONMENT != "development" and not configured_secrets():
+        problems.append(Warning(
+            "ANYMAIL_WEBHOOK_SECRET is not set: every webhook (delivery events, inbound mail) refuses every request.",
+            hint="Set ANYMAIL_WEBHOOK_SECRET to user:password and use it in the providers' webhook URLs.",
+            id="notifications.W030",
+        ))
+    if "amazon_ses" in settings.EMAIL_BACKEND and not settings.EMAIL_SES_SNS_TOPIC_ARNS:
+        problems.append(Warning(
+            "EMAIL_BACKEND sends through Amazon SES but EMAIL_SES_SNS_TOPIC_ARNS is empty: SES events are refused.",
+            hint="List the ARNs of the SNS topics SES publishes its events to.", id="notifications.W031",
+        ))
+    for item in settings.EMAIL_SNS_SIGNING_CERTS:
+        url, _sep, path = item.partition("=")
+        if not url.strip() or not path.strip() or not Path(path.strip()).is_file():
+            problems.append(Error(
+                f"EMAIL_SNS_SIGNING_CERTS item {item!r} is not URL=PATH with an existing file.",
+                hint="Give pairs like https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-….pem=/etc/sns.pem",
+                id="notifications.E030",
+            ))
+    return problems

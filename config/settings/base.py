@@ -1,7 +1,7 @@
 """Settings, read from the environment (and an optional `.env`) with django-environ.
 
 Every variable is listed with its default and meaning in `.env.example` and in
-`../shared/design/CONTRACT.md`. The defaults give the embedded development setup:
+`docs/CONTRACT.md`. The defaults give the embedded development setup:
 SQLite, Celery in eager mode, mail written to the console.
 """
 from email.utils import formataddr
@@ -28,9 +28,21 @@ SECRET_KEY = env.str(
     "SECRET_KEY",
     default="development-only-insecure-key" if IS_DEVELOPMENT else environ.Env.NOTSET,
 )
-ALLOWED_HOSTS = env.list(
-    "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if IS_DEVELOPMENT else []
-)
+# The address `make run` binds (`make run HOST=...`); in development the hosts allowed follow
+# it, so the server answers on the address it was told to listen on: every name when it
+# listens on every interface (0.0.0.0 or ::), that one address otherwise.
+RUNSERVER_HOST = env.str("RUNSERVER_HOST", default="127.0.0.1")
+
+
+def development_hosts(bound: str) -> list[str]:
+    hosts = ["localhost", "127.0.0.1", "[::1]"]
+    if bound in ("0.0.0.0", "::", "[::]"):
+        return ["*"]
+    bound = f"[{bound}]" if ":" in bound and not bound.startswith("[") else bound
+    return hosts if bound in hosts else [*hosts, bound]
+
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=development_hosts(RUNSERVER_HOST) if IS_DEVELOPMENT else [])
 
 # Served over HTTPS outside development (behind a proxy that sets X-Forwarded-Proto).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -140,7 +152,8 @@ EMAIL_TIMEOUT = env.int("SMTP_TIMEOUT_SECONDS", default=30)
 SMTP_SSL_CAFILE = env.str("SMTP_SSL_CAFILE", default="")
 # DatabaseSMTPBackend: a server that failed is tried after the others for this long.
 SMTP_FAILOVER_COOLDOWN_SECONDS = env.int("SMTP_FAILOVER_COOLDOWN_SECONDS", default=30)
-EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "sent_emails"))
+# Relative to the project folder (beside manage.py), like EMAIL_TEMPLATES_DIR.
+EMAIL_FILE_PATH = str(BASE_DIR / env.str("EMAIL_FILE_PATH", default="sent_emails"))
 
 SMTP_FROM_NAME = env.str("SMTP_FROM_NAME", default="Notifications")
 SMTP_FROM_EMAIL = env.str("SMTP_FROM_EMAIL", default="noreply@localhost")
@@ -226,10 +239,19 @@ ANYMAIL = {
     key: value
     for key, value in {
         "SENDGRID_API_KEY": env.str("SENDGRID_API_KEY", default=""),
-        "WEBHOOK_SECRET": env.str("ANYMAIL_WEBHOOK_SECRET", default=""),
+        # "user:password" strings, comma-separated: every webhook accepts any of them (rotation).
+        # Outside development a webhook refuses every request while none is set.
+        "WEBHOOK_SECRET": env.list("ANYMAIL_WEBHOOK_SECRET", default=[]),
+        # SendGrid's signed event webhook: its public key (base64), verified when set.
+        "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY": env.str("SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY", default=""),
     }.items()
     if value
 }
+# --- Tracking webhooks (notifications/webhooks/) -----------------------------------------------
+# The SNS topics whose messages the SES webhooks accept (ARNs, comma-separated); none: none accepted.
+EMAIL_SES_SNS_TOPIC_ARNS = env.list("EMAIL_SES_SNS_TOPIC_ARNS", default=[])
+# `URL=PATH` pairs, comma-separated: SNS signing certificates read from a file, never fetched.
+EMAIL_SNS_SIGNING_CERTS = env.list("EMAIL_SNS_SIGNING_CERTS", default=[])
 
 LOGGING = {
     "version": 1,

@@ -254,7 +254,7 @@ class AttachmentOut(serializers.ModelSerializer):
 class EventOut(serializers.ModelSerializer):
     class Meta:
         model = DeliveryEvent
-        fields = ["id", "event_type", "provider", "occurred_at", "detail"]
+        fields = ["id", "event_type", "provider", "recipient", "occurred_at", "detail"]
 
 
 class AttemptOut(serializers.ModelSerializer):

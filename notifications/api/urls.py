@@ -1,11 +1,14 @@
 """Routes of API.md, answered with and without a trailing slash (no redirect)."""
 from django.urls import re_path
 
+from notifications.webhooks.views import EmailWebhookView
+
 from . import views
 
 app_name = "api"
 
 urlpatterns = [
+    re_path(r"^webhook/?$", EmailWebhookView.as_view(), name="webhook"),  # 004: Amazon SES through SNS
     re_path(r"^send/?$", views.SendView.as_view(), name="send"),
     re_path(r"^send-batch/?$", views.SendBatchView.as_view(), name="send-batch"),
     re_path(r"^templates/?$", views.TemplateListView.as_view(), name="templates"),

@@ -1,8 +1,10 @@
 """The service's tables; see ARCHITECTURE.md's domain table."""
 from .access import APIKey, IdempotencyRecord
 from .events import DeliveryEvent, EventType
+from .inbound import InboundAttachment, InboundEmail
 from .messages import AttachmentBlob, BounceType, DeliveryAttempt, EmailAttachment, EmailMessage, Status
 from .smtp import SMTPSecurity, SMTPServerConfig
+from .suppression import Reason, Scope, Suppression
 from .templates import Category, EmailTemplate, EmailTemplateVersion, Kind, Lane
 
 __all__ = [
@@ -12,6 +14,8 @@ __all__ = [
     "DeliveryEvent",
     "EventType",
     "IdempotencyRecord",
+    "InboundAttachment",
+    "InboundEmail",
     "BounceType",
     "Category",
     "EmailAttachment",
@@ -20,7 +24,10 @@ __all__ = [
     "EmailTemplateVersion",
     "Kind",
     "Lane",
+    "Reason",
+    "Scope",
     "SMTPSecurity",
     "SMTPServerConfig",
     "Status",
+    "Suppression",
 ]

@@ -76,7 +76,7 @@ _DYNAMIC_WIDTH = re.compile(r"%[-#0 +]*(\d*\.)?\*|\{[^{}]*:[^{}]*\{")
 
 #: The setting the operations budget comes from, named in every refusal.
 OPERATIONS_SETTING = "EMAIL_RENDER_MAX_OPERATIONS"
-#: Used when a render does not say (tests of the sandbox alone); see docs/CONTRACT_ADDITIONS.md.
+#: Used when a render does not say (tests of the sandbox alone); see docs/CONTRACT.md.
 DEFAULT_MAX_OPERATIONS = 1_000_000
 #: What one call (function, method, macro, `caller()`, `loop()`) costs: a sandboxed call
 #: (safety checks, argument binding, weighing the result) takes as long as evaluating tens
@@ -138,7 +138,7 @@ def charge(operations: int) -> None:
     filter and test and what they walk (`_guard_filter`, `_guard_test`), each comparison
     operand and slice (`guard_operand`), each value built (`check_size`, `weigh`) and the
     output (`render_stream`). The full list, and why the default is what it is, is in
-    docs/CONTRACT_ADDITIONS.md, "Render operations budget".
+    docs/CONTRACT.md, "Render operations budget".
     """
     current = _budget.get()
     try:

@@ -8,15 +8,21 @@ writes a status; `tests/test_lifecycle.py` reads the source to keep it so.
 
     (written)  queued ──claim──▶ sending ──▶ sent ──▶ delivered / bounced / complaint
                scheduled ─┘         │  └──▶ queued (retry later, or released)
-               suppressed           └──▶ failed / expired
+               suppressed ◀─────────┘  └──▶ failed / expired   (suppressed at claim: the address was suppressed since)
     queued, scheduled ──cancel──▶ cancelled          failed, expired ──retry──▶ queued
 
 A queued or scheduled row always has `next_attempt_at`: when it is next due (its enqueue,
 its `send_at`, or its retry time). The drain claims due rows in that order, so one partial
 index serves every claim, and a message is never claimed before it is due.
+
+After the transaction that changed rows commits, `signals.message_status_changed` is sent
+for each changed row (`_apply`, `_announce`). Only when a receiver is connected: otherwise a
+transition costs exactly its UPDATE, and with one it costs a locking read of the rows it
+changes (their old status) and, after commit, one read of the changed rows.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +34,9 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from notifications.models import BounceType, DeliveryAttempt, EmailMessage, Status
+from notifications.signals import message_status_changed
+
+logger = logging.getLogger(__name__)
 
 WAITING = (Status.QUEUED, Status.SCHEDULED)  # what a claim or a cancel may take
 FINISHED_BADLY = (Status.FAILED, Status.EXPIRED)  # what staff may retry
@@ -48,15 +57,19 @@ class Transition:
 
 # --- the status a row is first written with -------------------------------------------
 
-def initial_fields(*, send_at: datetime | None, now: datetime) -> dict:
+def initial_fields(*, send_at: datetime | None, now: datetime, suppressed_because: str = "") -> dict:
     """The status columns of a message about to be written.
 
-    `suppressed` when sending is disabled (`SMTP_ACTIVE` false), `scheduled` when `send_at`
-    is ahead, else `queued`, due now.
+    `suppressed` when sending is disabled (`SMTP_ACTIVE` false) or when its address is on the
+    suppression list (`suppressed_because` says why: `services.suppression`), `scheduled`
+    when `send_at` is ahead, else `queued`, due now.
     """
     if not settings.SMTP_ACTIVE:
         return {"status": Status.SUPPRESSED, "next_attempt_at": None, "send_at": send_at,
                 "error_message": "Sending disabled (SMTP_ACTIVE is false): nothing was delivered."}
+    if suppressed_because:
+        return {"status": Status.SUPPRESSED, "next_attempt_at": None, "send_at": send_at,
+                "error_message": suppressed_because[:2000]}
     if send_at is not None and send_at > now:
         return {"status": Status.SCHEDULED, "next_attempt_at": send_at, "send_at": send_at, "error_message": ""}
     return {"status": Status.QUEUED, "next_attempt_at": now, "send_at": send_at, "error_message": ""}
@@ -98,7 +111,14 @@ def claim_due(*, lane: str, limit: int, now: datetime | None = None) -> list[Ema
     stamp = _db_time(now)
     params = (Status.SENDING, stamp, lane, stamp, int(limit))
     # A raw queryset turns the returned columns into instances through the fields' converters.
-    return list(EmailMessage.objects.raw(sql, params))
+    rows = list(EmailMessage.objects.raw(sql, params))
+    if rows and message_status_changed.has_listeners():
+        # The old status, without reading it first: a scheduled row is due at its `send_at`
+        # (only `initial_fields` writes `scheduled`, with `next_attempt_at = send_at`); a
+        # queued one at its enqueue, retry or release time.
+        _announce([(row.pk, Status.SCHEDULED if row.send_at is not None and row.next_attempt_at == row.send_at
+                    else Status.QUEUED, Status.SENDING) for row in rows])
+    return rows
 
 
 def _claim_without_returning(*, lane: str, limit: int, now: datetime) -> list[EmailMessage]:
@@ -106,9 +126,8 @@ def _claim_without_returning(*, lane: str, limit: int, now: datetime) -> list[Em
     due = _due(lane=lane, now=now).values_list("pk", flat=True)[:limit]
     won = [
         pk for pk in list(due)
-        if EmailMessage.objects.filter(pk=pk, status__in=WAITING).update(
-            status=Status.SENDING, attempts=F("attempts") + 1, updated_at=now
-        )
+        if _apply(EmailMessage.objects.filter(pk=pk, status__in=WAITING), Status.SENDING,
+                  attempts=F("attempts") + 1, updated_at=now)
     ]
     return list(EmailMessage.objects.filter(pk__in=won))
 
@@ -156,14 +175,13 @@ def record_sent(outcomes: Sequence[Sent]) -> int:
 
 
 def _record_sent(outcomes: Sequence[Sent]) -> int:
-    fields = {"status": Status.SENT, "error_message": "", "sealed_content": "", "updated_at": timezone.now()}
+    fields = {"error_message": "", "sealed_content": "", "updated_at": timezone.now()}
     if len(outcomes) == 1:
         fields.update({name: getattr(outcomes[0], name) for name in PER_ROW})
     else:
         fields.update({name: _per_row(outcomes, name) for name in PER_ROW})
-    changed = EmailMessage.objects.filter(
-        pk__in=[outcome.message_id for outcome in outcomes], status=Status.SENDING
-    ).update(**fields)
+    changed = _apply(EmailMessage.objects.filter(pk__in=[outcome.message_id for outcome in outcomes],
+                                                 status=Status.SENDING), Status.SENT, **fields)
     DeliveryAttempt.objects.bulk_create([
         DeliveryAttempt(message_id=o.message_id, number=o.attempt, started_at=o.started_at, finished_at=o.sent_at,
                         outcome=DeliveryAttempt.Outcome.SENT, server=o.sent_via)
@@ -203,9 +221,9 @@ class Failure:
 @transaction.atomic
 def retry_later(failure: Failure, *, next_attempt_at: datetime) -> bool:
     """A transient failure with attempts left: back to `queued`, due at `next_attempt_at`."""
-    changed = EmailMessage.objects.filter(pk=failure.message_id, status=Status.SENDING).update(
-        status=Status.QUEUED, next_attempt_at=next_attempt_at, error_message=failure.error,
-        updated_at=timezone.now(),
+    changed = _apply(
+        EmailMessage.objects.filter(pk=failure.message_id, status=Status.SENDING), Status.QUEUED,
+        next_attempt_at=next_attempt_at, error_message=failure.error, updated_at=timezone.now(),
     )
     _record_attempt(failure)
     return bool(changed)
@@ -214,8 +232,9 @@ def retry_later(failure: Failure, *, next_attempt_at: datetime) -> bool:
 @transaction.atomic
 def fail(failure: Failure) -> bool:
     """A permanent failure, attempts spent, or an unknown outcome: `failed`, with the error."""
-    changed = EmailMessage.objects.filter(pk=failure.message_id, status=Status.SENDING).update(
-        status=Status.FAILED, error_message=failure.error, sealed_content="", updated_at=timezone.now(),
+    changed = _apply(
+        EmailMessage.objects.filter(pk=failure.message_id, status=Status.SENDING), Status.FAILED,
+        error_message=failure.error, sealed_content="", updated_at=timezone.now(),
     )
     _record_attempt(failure)
     return bool(changed)
@@ -224,9 +243,9 @@ def fail(failure: Failure) -> bool:
 @transaction.atomic
 def expire_claimed(failure: Failure, *, reason: str) -> bool:
     """A transient failure whose next try would fall past `EMAIL_MAX_QUEUE_SECONDS`: `expired`."""
-    changed = EmailMessage.objects.filter(pk=failure.message_id, status=Status.SENDING).update(
-        status=Status.EXPIRED, error_message=f"{reason} Last error: {failure.error}"[:2000], sealed_content="",
-        updated_at=timezone.now(),
+    changed = _apply(
+        EmailMessage.objects.filter(pk=failure.message_id, status=Status.SENDING), Status.EXPIRED,
+        error_message=f"{reason} Last error: {failure.error}"[:2000], sealed_content="", updated_at=timezone.now(),
     )
     _record_attempt(failure)
     return bool(changed)
@@ -248,11 +267,25 @@ def release(message_ids: Iterable, *, next_attempt_at: datetime, reason: str = "
     ids = list(message_ids)
     if not ids:
         return 0
-    fields = {"status": Status.QUEUED, "attempts": F("attempts") - 1, "next_attempt_at": next_attempt_at,
-              "updated_at": timezone.now()}
+    fields = {"attempts": F("attempts") - 1, "next_attempt_at": next_attempt_at, "updated_at": timezone.now()}
     if reason:
         fields["error_message"] = reason[:2000]
-    return EmailMessage.objects.filter(pk__in=ids, status=Status.SENDING).update(**fields)
+    return _apply(EmailMessage.objects.filter(pk__in=ids, status=Status.SENDING), Status.QUEUED, **fields)
+
+
+def suppress_claimed(reasons: dict) -> int:
+    """Claimed messages whose address was suppressed since they were queued: `suppressed`,
+    never sent, their attempt not counted. `reasons` maps a message id to why."""
+    if not reasons:
+        return 0
+    now = timezone.now()
+    with transaction.atomic(savepoint=False):
+        return sum(
+            _apply(EmailMessage.objects.filter(pk=pk, status=Status.SENDING), Status.SUPPRESSED,
+                   attempts=F("attempts") - 1, next_attempt_at=None, sealed_content="",
+                   error_message=reason[:2000], updated_at=now)
+            for pk, reason in reasons.items()
+        )
 
 
 # --- the sweep ----------------------------------------------------------------------------
@@ -264,8 +297,9 @@ def release_expired_leases(*, now: datetime) -> int:
     died (at least once, never lost).
     """
     lease = now - timedelta(seconds=settings.EMAIL_SENDING_LEASE_SECONDS)
-    return EmailMessage.objects.filter(status=Status.SENDING, updated_at__lt=lease).update(
-        status=Status.QUEUED, next_attempt_at=now, updated_at=now,
+    return _apply(
+        EmailMessage.objects.filter(status=Status.SENDING, updated_at__lt=lease), Status.QUEUED,
+        next_attempt_at=now, updated_at=now,
         error_message="Released by the sweep: the worker that claimed it stopped before finishing.",
     )
 
@@ -277,10 +311,7 @@ def expire_overdue(*, now: datetime) -> int:
     overdue = EmailMessage.objects.filter(status__in=WAITING).filter(
         Q(send_at__isnull=True, created_at__lt=became_due_before) | Q(send_at__lt=became_due_before)
     )
-    return overdue.update(
-        status=Status.EXPIRED, sealed_content="", updated_at=now,
-        error_message=expiry_reason(),
-    )
+    return _apply(overdue, Status.EXPIRED, sealed_content="", updated_at=now, error_message=expiry_reason())
 
 
 def expiry_reason() -> str:
@@ -292,9 +323,9 @@ def expiry_reason() -> str:
 
 def cancel(message_id) -> Transition:
     """Cancel a scheduled or queued message: `cancelled`, never sent."""
-    changed = EmailMessage.objects.filter(pk=message_id, status__in=WAITING).update(
-        status=Status.CANCELLED, sealed_content="", updated_at=timezone.now(),
-        error_message="Cancelled before it was sent.",
+    changed = _apply(
+        EmailMessage.objects.filter(pk=message_id, status__in=WAITING), Status.CANCELLED,
+        sealed_content="", updated_at=timezone.now(), error_message="Cancelled before it was sent.",
     )
     return _transition(message_id, changed)
 
@@ -303,8 +334,9 @@ def retry_now(message_ids: Iterable) -> int:
     """Staff retry failed or expired messages knowingly: back to `queued`, due now, with one
     more attempt allowed."""
     now = timezone.now()
-    return EmailMessage.objects.filter(pk__in=list(message_ids), status__in=FINISHED_BADLY).update(
-        status=Status.QUEUED, next_attempt_at=now, max_attempts=F("attempts") + 1, updated_at=now,
+    return _apply(
+        EmailMessage.objects.filter(pk__in=list(message_ids), status__in=FINISHED_BADLY), Status.QUEUED,
+        next_attempt_at=now, max_attempts=F("attempts") + 1, updated_at=now,
     )
 
 
@@ -312,9 +344,9 @@ def retry_now(message_ids: Iterable) -> int:
 
 def mark_delivered(message_id, *, at: datetime) -> Transition:
     """`delivered`: from `sent`, or after a temporary bounce (soft bounces are often retried)."""
-    changed = EmailMessage.objects.filter(pk=message_id).filter(
+    changed = _apply(EmailMessage.objects.filter(pk=message_id).filter(
         Q(status=Status.SENT) | Q(status=Status.BOUNCED, bounce_type=BounceType.TEMPORARY)
-    ).update(status=Status.DELIVERED, delivered_at=at, updated_at=timezone.now())
+    ), Status.DELIVERED, delivered_at=at, updated_at=timezone.now())
     return _transition(message_id, changed)
 
 
@@ -323,28 +355,82 @@ def mark_bounced(message_id, *, bounce_type: str, bounce_subtype: str = "") -> T
     weaker = Q(status__in=(Status.SENT, Status.DELIVERED))
     if bounce_type == BounceType.PERMANENT:
         weaker |= Q(status=Status.BOUNCED, bounce_type=BounceType.TEMPORARY)
-    changed = EmailMessage.objects.filter(pk=message_id).filter(weaker).update(
-        status=Status.BOUNCED, bounce_type=bounce_type, bounce_subtype=bounce_subtype[:50],
-        updated_at=timezone.now(),
+    changed = _apply(
+        EmailMessage.objects.filter(pk=message_id).filter(weaker), Status.BOUNCED,
+        bounce_type=bounce_type, bounce_subtype=bounce_subtype[:50], updated_at=timezone.now(),
     )
     return _transition(message_id, changed)
 
 
 def mark_complaint(message_id) -> Transition:
     """`complaint`: as strong as a permanent bounce, so it does not replace one."""
-    changed = EmailMessage.objects.filter(pk=message_id).filter(
+    changed = _apply(EmailMessage.objects.filter(pk=message_id).filter(
         Q(status__in=(Status.SENT, Status.DELIVERED)) | Q(status=Status.BOUNCED, bounce_type=BounceType.TEMPORARY)
-    ).update(status=Status.COMPLAINT, updated_at=timezone.now())
+    ), Status.COMPLAINT, updated_at=timezone.now())
+    return _transition(message_id, changed)
+
+
+def mark_dropped(message_id, *, reason: str) -> Transition:
+    """`failed`: the provider took the message, then refused to send it (SendGrid's `dropped`).
+
+    Only from `sent`: a drop is reported before any delivery, so a stronger status already
+    reached is kept.
+    """
+    changed = EmailMessage.objects.filter(pk=message_id, status=Status.SENT).update(
+        status=Status.FAILED, error_message=reason[:2000], updated_at=timezone.now(),
+    )
     return _transition(message_id, changed)
 
 
 def mark_simulated_sent(message_id, *, at: datetime, provider_message_id: str) -> Transition:
     """A test key's claimed message, accepted by the simulator instead of a backend."""
-    changed = EmailMessage.objects.filter(pk=message_id, status=Status.SENDING).update(
-        status=Status.SENT, sent_at=at, provider_message_id=provider_message_id, sealed_content="",
+    changed = _apply(
+        EmailMessage.objects.filter(pk=message_id, status=Status.SENDING), Status.SENT,
+        sent_at=at, provider_message_id=provider_message_id, sealed_content="",
         error_message="", sent_via="simulator", updated_at=timezone.now(),
     )
     return _transition(message_id, changed)
+
+
+def _apply(rows, new: str, **fields) -> int:
+    """`rows.update(status=new, **fields)`; announced after commit when someone listens.
+
+    With a receiver of `message_status_changed`, the rows are first read and locked (their
+    old status), then exactly those are updated: the locks keep them in the states `rows`
+    selects until the UPDATE.
+    """
+    if not message_status_changed.has_listeners():
+        return rows.update(status=new, **fields)
+    with transaction.atomic(savepoint=False):
+        before = dict(rows.select_for_update().order_by("pk").values_list("pk", "status"))  # one lock order
+        if not before:
+            return 0
+        changed = EmailMessage.objects.filter(pk__in=list(before)).update(status=new, **fields)
+        _announce([(pk, old, new) for pk, old in before.items()])
+    return changed
+
+
+def _announce(changes: list[tuple[object, str, str]]) -> None:
+    """Send `message_status_changed` for each (id, old, new) once the transaction commits.
+
+    The rows are read once, after commit, so a receiver sees the message as it is then;
+    `send_robust`: a receiver that raises is logged and stops neither the others nor the
+    caller (the transaction is already committed).
+    """
+    def send() -> None:
+        messages = EmailMessage.objects.in_bulk([pk for pk, _, _ in changes])
+        for pk, old, new in changes:
+            if pk not in messages:
+                continue
+            for receiver, result in message_status_changed.send_robust(
+                sender=EmailMessage, message=messages[pk], old=old, new=new
+            ):
+                if isinstance(result, Exception):
+                    logger.error("A receiver of message_status_changed (%r) raised for message %s (%s → %s)",
+                                 receiver, pk, old, new, exc_info=result)
+
+    if changes:
+        transaction.on_commit(send)
 
 
 def _transition(message_id, changed: int) -> Transition:
@@ -359,6 +445,7 @@ def _db_time(value: datetime):
 
 __all__ = [
     "Failure", "Sent", "Transition", "cancel", "claim_due", "expire_claimed", "expire_overdue", "fail",
-    "initial_fields", "lanes_with_due_messages", "mark_bounced", "mark_complaint", "mark_delivered",
+    "initial_fields", "lanes_with_due_messages", "mark_bounced", "mark_complaint", "mark_delivered", "mark_dropped",
     "mark_simulated_sent", "record_sent", "release", "release_expired_leases", "retry_later", "retry_now",
+    "suppress_claimed",
 ]

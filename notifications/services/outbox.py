@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from notifications.models import EmailMessage, Lane
 
-from . import lifecycle, retries, wakeups
+from . import lifecycle, retries, suppression, tracking, wakeups
 from .delivery import send_claimed
 from .simulator import simulate
 
@@ -45,6 +45,7 @@ FLUSH_SECONDS = 1.0  # what a killed worker may send twice is at most this much
 # differ by less never skip one they should not (the sweep would still wake the lane).
 CLOCK_SKEW_ALLOWANCE = 0.05
 SENT, SIMULATED, RELEASED, SKIPPED, RESTING = "sent", "simulated", "released", "skipped", "resting"
+SUPPRESSED = "suppressed"
 
 _state_lock = threading.Lock()
 _drained_at: dict[str, float] = {}  # lane -> wall time of the last claim that came back short
@@ -116,6 +117,7 @@ class _Outcomes:
     def record(self) -> None:
         pending, self.pending, self.recorded_at = self.pending, [], time.monotonic()
         lifecycle.record_sent(pending)
+        tracking.apply_pending(outcome.message_id for outcome in pending)  # events that came first
 
 
 def _deliver_batch(
@@ -126,6 +128,10 @@ def _deliver_batch(
     Past `release_after` the unsent rest goes back to `queued` (uncounted) and the lane is
     woken again; the first message is always sent, so the lane moves whatever the bound.
     """
+    held = suppression.held_back(rows)  # addresses suppressed since these were queued: one query
+    if held:
+        counts[SUPPRESSED] += lifecycle.suppress_claimed(held)
+        rows = [row for row in rows if row.pk not in held]
     rows.sort(key=lambda row: (row.next_attempt_at or row.created_at, row.created_at))
     for index, message in enumerate(rows):
         if index and release_after is not None and time.monotonic() >= release_after:

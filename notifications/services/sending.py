@@ -32,13 +32,13 @@ from notifications.exceptions import (
     ValueTooLong,
 )
 from notifications.headers import subject_problem
-from notifications.models import AttachmentBlob, EmailAttachment, EmailMessage, EmailTemplate, Lane, Status
+from notifications.models import AttachmentBlob, EmailAttachment, EmailMessage, EmailTemplate, Kind, Lane, Status
 from notifications.recipients import parse_addresses
 from notifications.rendering import RenderedEmail, VersionSource, render
 
 from notifications.backends import connections
 
-from . import delivery, lifecycle, mime, scheduling, sealing, wakeups
+from . import delivery, lifecycle, mime, scheduling, sealing, suppression, wakeups
 from .templates import get_template, select_version
 
 AttachmentInput = Attachment | Mapping[str, object] | tuple
@@ -112,7 +112,7 @@ def send_mail_template(
         if extra:
             # The template's copies: the same rendering, without the caller's cc and bcc.
             drafts.append(Draft(recipients=extra, rendered=draft.rendered,
-                                fields={**draft.fields, "cc": [], "bcc": []}))
+                                fields={**draft.fields, "cc": [], "bcc": []}, marketing=draft.marketing))
     written = _write_and_queue(drafts, attachments=checked, send_at=send_at)
     return [message for messages in written for message in messages]
 
@@ -274,6 +274,7 @@ class Draft:
     recipients: list[str]
     rendered: RenderedEmail
     fields: dict
+    marketing: bool = False  # a marketing template's: an unsubscribed address is suppressed too
 
 
 def _template_draft(*, template: EmailTemplate, version, recipients: list[str],
@@ -312,6 +313,7 @@ def _template_draft(*, template: EmailTemplate, version, recipients: list[str],
             "max_attempts": template.max_attempts,
             **fields,
         },
+        marketing=template.kind == Kind.MARKETING,
     )
 
 
@@ -480,10 +482,19 @@ def _write_and_queue(
 ) -> list[list[EmailMessage]]:
     """Write every draft's rows and attachments in one transaction; wake their lanes on commit.
 
-    The status they are written with comes from the state machine (`lifecycle`). Returns the
-    messages of each draft, in order.
+    The status they are written with comes from the state machine (`lifecycle`): a suppressed
+    address's row is written `suppressed`, with the reason (one query for the whole send).
+    Returns the messages of each draft, in order.
     """
-    initial = lifecycle.initial_fields(send_at=send_at, now=timezone.now())
+    now = timezone.now()
+    initial = lifecycle.initial_fields(send_at=send_at, now=now)
+    suppressed = suppression.reasons_at_send([(draft.recipients, draft.marketing) for draft in drafts]) \
+        if initial["status"] != Status.SUPPRESSED else [{} for _ in drafts]
+
+    def fields_for(index: int, address: str) -> dict:
+        because = suppressed[index].get(suppression.normalise(address))
+        return lifecycle.initial_fields(send_at=send_at, now=now, suppressed_because=because) if because else initial
+
     per_draft = [
         [
             EmailMessage(
@@ -493,12 +504,12 @@ def _write_and_queue(
                 html_content=draft.rendered.html,
                 text_content=draft.rendered.text,
                 attachments_count=len(attachments),
-                **initial,
+                **fields_for(index, address),
                 **draft.fields,
             )
             for address in draft.recipients
         ]
-        for draft in drafts
+        for index, draft in enumerate(drafts)
     ]
     date = formatdate(localtime=settings.EMAIL_USE_LOCALTIME)
     for draft, group in zip(drafts, per_draft, strict=True):
@@ -524,5 +535,5 @@ def _write_and_queue(
         )
     if initial["status"] == Status.QUEUED:
         # If the broker is down, the rows stay queued and the sweep wakes their lanes.
-        wakeups.wake_on_commit({message.lane for message in messages})
+        wakeups.wake_on_commit({message.lane for message in messages if message.status == Status.QUEUED})
     return per_draft

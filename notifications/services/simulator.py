@@ -10,9 +10,9 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from notifications.models import BounceType, DeliveryEvent, EmailMessage, EventType
+from notifications.models import BounceType, EmailMessage, EventType
 
-from . import lifecycle
+from . import lifecycle, tracking
 
 BOUNCE_ADDRESS = "bounce@simulator.invalid"
 COMPLAINT_ADDRESS = "complaint@simulator.invalid"
@@ -21,23 +21,26 @@ PROVIDER = "simulator"
 
 @transaction.atomic
 def simulate(message: EmailMessage) -> None:
-    """Finish a claimed test message as the provider would have."""
+    """Finish a claimed test message as the provider would have: its outcome is a provider
+    event, recorded and applied by the same service as a real webhook's (`services.tracking`)."""
     now = timezone.now()
-    if not lifecycle.mark_simulated_sent(message.pk, at=now, provider_message_id=f"simulated-{message.pk.hex}"):
+    provider_message_id = f"simulated-{message.pk.hex}"
+    if not lifecycle.mark_simulated_sent(message.pk, at=now, provider_message_id=provider_message_id):
         return
     address = message.recipient_email.lower()
+    outcome = {"event_type": EventType.DELIVERED}
     if address == BOUNCE_ADDRESS:
-        lifecycle.mark_bounced(message.pk, bounce_type=BounceType.PERMANENT, bounce_subtype="simulated")
-        event, final = EventType.BOUNCED, "bounced"
+        outcome = {"event_type": EventType.BOUNCED, "bounce_type": BounceType.PERMANENT, "bounce_subtype": "simulated"}
     elif address == COMPLAINT_ADDRESS:
-        lifecycle.mark_complaint(message.pk)
-        event, final = EventType.COMPLAINT, "complaint"
-    else:
-        lifecycle.mark_delivered(message.pk, at=now)
-        event, final = EventType.DELIVERED, "delivered"
-    DeliveryEvent.objects.bulk_create([
-        DeliveryEvent(message=message, event_type=EventType.SENT, provider=PROVIDER, occurred_at=now,
-                      detail="Test key: accepted by the simulator, not delivered."),
-        DeliveryEvent(message=message, event_type=event, provider=PROVIDER, occurred_at=now,
-                      detail=f"Test key: simulated {final}."),
-    ])
+        outcome = {"event_type": EventType.COMPLAINT}
+    common = {"provider": PROVIDER, "occurred_at": now, "notification_id": str(message.pk),
+              "provider_message_id": provider_message_id, "recipient": message.recipient_email}
+    tracking.record(tracking.ProviderEvent(
+        **common, event_type=EventType.SENT, provider_event_id=f"{provider_message_id}-sent",
+        detail="Test key: accepted by the simulator, not delivered.",
+    ))
+    tracking.record(tracking.ProviderEvent(
+        **common, **outcome, provider_event_id=f"{provider_message_id}-outcome",
+        detail=f"Test key: simulated {outcome['event_type']}.",
+        payload={"simulated": outcome["event_type"], "recipient": message.recipient_email},
+    ))

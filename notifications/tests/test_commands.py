@@ -114,3 +114,48 @@ def test_create_api_key_stores_its_name_and_makes_test_keys_with_test():
     with pytest.raises(CommandError, match="No user named 'nobody'"):
         call_command("create_api_key", "nobody", "--name", "x", stdout=io.StringIO(), stderr=io.StringIO())
     assert APIKey.objects.count() == 3
+
+
+def run_create_api_key(*args: str) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command("create_api_key", *args, stdout=out, stderr=err)
+    return out.getvalue().strip(), err.getvalue()
+
+
+def test_create_api_key_makes_a_service_account_in_a_group_that_cannot_log_in(client):
+    from notifications.groups import SENDERS, TEMPLATE_EDITORS
+
+    raw, said = run_create_api_key("billing-service", "--create-user", "--group", SENDERS, "--name", "billing")
+    user = get_user_model().objects.get(username="billing-service")
+    assert APIKey.objects.get(key_hash=hash_key(raw)).user == user and raw.startswith("ntf_live_")
+    assert list(user.groups.values_list("name", flat=True)) == [SENDERS]
+    assert not user.is_staff and not user.is_superuser and user.is_active
+    assert not user.has_usable_password() and not user.check_password("")
+    assert user.has_perm("notifications.send_email") and not user.has_perm("notifications.change_emailtemplate")
+    assert "billing-service" in said and raw not in said  # the key goes to stdout alone, once
+    # The admin's login refuses it whatever the password.
+    response = client.post("/admin/login/", {"username": "billing-service", "password": ""})
+    assert response.status_code == 200 and "_auth_user_id" not in client.session
+
+    # Again, on the user that now exists: another key, and --group adds a group.
+    second, _ = run_create_api_key("billing-service", "--create-user", "--group", TEMPLATE_EDITORS, "--test")
+    assert second.startswith("ntf_test_") and get_user_model().objects.count() == 1
+    assert sorted(user.groups.values_list("name", flat=True)) == [SENDERS, TEMPLATE_EDITORS]
+    assert APIKey.objects.filter(user=user).count() == 2
+
+
+def test_create_api_key_refuses_an_unknown_user_without_create_user_and_an_unknown_group():
+    from django.contrib.auth.models import Group
+    from django.core.management.base import CommandError
+    from django.utils import translation
+
+    with translation.override("en"):
+        with pytest.raises(CommandError, match="No user named 'biling-service'.*--create-user"):
+            run_create_api_key("biling-service", "--group", "Senders")
+        with pytest.raises(CommandError, match="No group named 'Sender'.*Senders"):
+            run_create_api_key("billing-service", "--create-user", "--group", "Senders", "--group", "Sender")
+        with pytest.raises(CommandError, match="Enter a valid username"):
+            run_create_api_key("billing service", "--create-user")
+    # Nothing written by any refusal: no user, no key, no group.
+    assert get_user_model().objects.count() == 0 and APIKey.objects.count() == 0
+    assert not Group.objects.filter(name="Sender").exists()

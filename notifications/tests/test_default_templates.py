@@ -101,3 +101,19 @@ def test_the_invitation_says_it_in_english_then_in_french(default_templates):
         assert phrase in french_text and phrase not in english_text, phrase
     assert f"Create your account: {INVITATION_URL}" in english_text
     assert f"Créer votre compte : {INVITATION_URL}" in french_text
+
+
+def test_descriptions_say_what_each_template_is_for_in_this_projects_words():
+    """No other system's ticket numbers ("(#24)", "#70") or seed-document numbers ("de 000")."""
+    import json
+    import re
+    from pathlib import Path
+
+    from django.conf import settings
+
+    folders = sorted(Path(settings.EMAIL_DEFAULT_TEMPLATES_DIR).glob("*/template.json"))
+    assert len(folders) == 9
+    for path in folders:
+        description = json.loads(path.read_text(encoding="utf-8"))["description"]
+        assert len(description) >= 60, path.parent.name
+        assert not re.search(r"#\d+|\b00\d\b", description), (path.parent.name, description)

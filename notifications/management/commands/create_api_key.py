@@ -1,27 +1,92 @@
-"""Create an API key for a user and print it once; only its digest is stored."""
+"""Create an API key for a user and print it once; only its digest is stored.
+
+With `--create-user` it also makes the user, a service account: no usable password and not
+staff, so it can act only through its keys and never log in to the admin. Without it an
+unknown name is refused, so a typo never makes a user. `--group` (repeatable) puts the user
+in existing groups (Senders, Template editors, ...); an unknown group is refused by name
+before anything is written.
+"""
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils.translation import gettext as _
 
 from notifications.models import APIKey
 
 
 class Command(BaseCommand):
-    help = "Create an API key acting with <username>'s permissions. The key is printed once."
+    help = (
+        "Create an API key acting with <username>'s permissions. The key is printed once. "
+        "--create-user makes the user first, as a service account that cannot log in to the admin."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("username")
-        parser.add_argument("--name", default="", help="A label to recognise the key by.")
-        parser.add_argument("--test", action="store_true", help="A test key: renders and audits, never delivers.")
+        parser.add_argument("--name", default="", help=_("A label to recognise the key by."))
+        parser.add_argument("--test", action="store_true", help=_("A test key: renders and audits, never delivers."))
+        parser.add_argument(
+            "--create-user", action="store_true",
+            help=_("Create the user when it does not exist: a service account that cannot log in to the admin."),
+        )
+        parser.add_argument(
+            "--group", action="append", default=[], dest="groups", metavar="GROUP",
+            help=_("Add the user to this group (repeatable), e.g. Senders."),
+        )
 
-    def handle(self, *args, username: str, name: str, test: bool, **options) -> None:
-        try:
-            user = get_user_model().objects.get(username=username)
-        except get_user_model().DoesNotExist:
-            raise CommandError(f"No user named {username!r}.") from None
-        if not user.is_active:
-            raise CommandError(f"User {username!r} is inactive; their keys would not work.")
-        _, raw = APIKey.generate(user=user, name=name, is_test=test)
+    def handle(self, *args, username: str, name: str, test: bool, create_user: bool, groups: list[str], **options) -> None:
+        wanted = self._groups(groups)
+        with transaction.atomic():
+            user, created = self._user(username, create=create_user)
+            if wanted:
+                user.groups.add(*wanted)
+            _key, raw = APIKey.generate(user=user, name=name, is_test=test)
+        if created:
+            self.stderr.write(_("Created the service account %(user)s (no password: it cannot log in to the admin).")
+                              % {"user": username})
+        for group in wanted:
+            self.stderr.write(_("%(user)s is in the group %(group)s.") % {"user": username, "group": group.name})
         self.stdout.write(raw)
-        self.stderr.write(f"{'Test key' if test else 'Key'} for {username}: shown once, store it now.")
+        said = _("Test key for %(user)s: shown once, store it now.") if test else _(
+            "Key for %(user)s: shown once, store it now.")
+        self.stderr.write(said % {"user": username})
+
+    @staticmethod
+    def _groups(names: list[str]) -> list[Group]:
+        """Every named group, or a refusal naming those that do not exist (nothing written)."""
+        found = {group.name: group for group in Group.objects.filter(name__in=names)}
+        unknown = [name for name in names if name not in found]
+        if unknown:
+            raise CommandError(
+                _("No group named %(groups)s; the groups are: %(known)s.") % {
+                    "groups": ", ".join(repr(name) for name in unknown),
+                    "known": ", ".join(Group.objects.order_by("name").values_list("name", flat=True)) or "-",
+                }
+            )
+        return [found[name] for name in dict.fromkeys(names)]
+
+    @staticmethod
+    def _user(username: str, *, create: bool):
+        User = get_user_model()
+        try:
+            user = User.objects.get(username=username)
+        except User.DoesNotExist:
+            if not create:
+                raise CommandError(
+                    _("No user named %(user)r; add --create-user to create it as a service account.")
+                    % {"user": username}
+                ) from None
+            user = User(username=username, is_staff=False, is_superuser=False)
+            user.set_unusable_password()
+            try:
+                user.full_clean(exclude=["password"])
+            except ValidationError as error:
+                raise CommandError("; ".join(error.messages)) from None
+            user.save()
+            return user, True
+        if not user.is_active:
+            raise CommandError(_("User %(user)r is inactive; their keys would not work.") % {"user": username})
+        return user, False

@@ -1,0 +1,152 @@
+"""The suppression list: who no mail (or no marketing mail) goes to any more, and why.
+
+Checked twice: when a send is written (its rows are written `suppressed`, with the reason,
+through `lifecycle.initial_fields`) and when a worker claims queued or scheduled rows (an
+address suppressed since is `suppressed` then, never sent: `lifecycle.suppress_claimed`).
+Each check is one query for all the addresses at hand, never one per message.
+
+Addresses go on the list from the signals of the state machine and of the tracking
+webhooks (`notifications.receivers`): a permanent bounce or a complaint for all mail, an
+unsubscribe for marketing mail. Staff lift a suppression in the admin; the row stays.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from notifications.models import EmailMessage, EmailTemplate, Kind, Reason, Scope, Suppression
+from notifications.signals import recipient_suppressed
+
+logger = logging.getLogger(__name__)
+
+
+def normalise(address: str) -> str:
+    """The form addresses are compared in: trimmed, lower case (the whole address: providers
+    treat local parts case-insensitively, and so does a person reading the list)."""
+    return address.strip().lower()
+
+
+def _active(addresses: Iterable[str], *, marketing: bool) -> dict[str, Suppression]:
+    """The active suppressions that apply to `addresses`, by normalised address; one query.
+
+    A suppression for all mail wins over a marketing one when an address has both.
+    """
+    wanted = {normalise(address) for address in addresses}
+    if not wanted:
+        return {}
+    scopes = [Scope.ALL, Scope.MARKETING] if marketing else [Scope.ALL]
+    found: dict[str, Suppression] = {}
+    for row in Suppression.objects.active().filter(address__in=wanted, scope__in=scopes):
+        if row.address not in found or row.scope == Scope.ALL:
+            found[row.address] = row
+    return found
+
+
+def reason_text(suppression: Suppression) -> str:
+    """What a suppressed message's `error_message` says."""
+    return _("Suppressed: %(address)s is on the suppression list for %(scope)s (%(reason)s, since %(date)s).") % {
+        "address": suppression.address,
+        "scope": suppression.get_scope_display().lower(),
+        "reason": suppression.get_reason_display().lower(),
+        "date": suppression.created_at.date().isoformat(),
+    }
+
+
+def reasons_at_send(groups: Sequence[tuple[Sequence[str], bool]]) -> list[dict[str, str]]:
+    """For a send being written, one query: for each (addresses, is marketing) group, the
+    normalised addresses that are suppressed → why."""
+    found = _active([address for addresses, _ in groups for address in addresses],
+                    marketing=any(marketing for _, marketing in groups))
+    result = []
+    for addresses, marketing in groups:
+        rows = {normalise(address): found.get(normalise(address)) for address in addresses}
+        result.append({address: reason_text(row) for address, row in rows.items()
+                       if row is not None and (marketing or row.scope == Scope.ALL)})
+    return result
+
+
+def held_back(rows: Sequence[EmailMessage]) -> dict[object, str]:
+    """For a claimed batch: message id → why it must not be sent, for the suppressed ones.
+
+    One query for the batch; a second, only when a marketing-only suppression matches, to
+    learn which of those messages are marketing mail (their template's kind).
+    """
+    found = _active((row.recipient_email for row in rows), marketing=True)
+    if not found:
+        return {}
+    needs_kind = {row.template_key for row in rows if row.template_key
+                  and getattr(found.get(normalise(row.recipient_email)), "scope", None) == Scope.MARKETING}
+    marketing = set(EmailTemplate.objects.filter(key__in=needs_kind, kind=Kind.MARKETING)
+                    .values_list("key", flat=True)) if needs_kind else set()
+    held = {}
+    for row in rows:
+        suppression = found.get(normalise(row.recipient_email))
+        if suppression is None:
+            continue
+        if suppression.scope == Scope.ALL or row.template_key in marketing:
+            held[row.pk] = reason_text(suppression)
+    return held
+
+
+def suppress(*, address: str, scope: str, reason: str, detail: str = "", source_event=None,
+             created_by=None) -> Suppression | None:
+    """Put `address` on the list for `scope`; the new row, or None when it already was.
+
+    `recipient_suppressed` is sent once the row is committed, for a new row only.
+    """
+    address = normalise(address)
+    if not address or Suppression.objects.active().filter(address=address, scope=scope).exists():
+        return None
+    try:
+        with transaction.atomic():
+            suppression = Suppression.objects.create(
+                address=address, scope=scope, reason=reason, detail=detail[:2000], source_event=source_event,
+                created_by=created_by,
+            )
+    except IntegrityError:  # suppressed meanwhile by a concurrent event (the partial unique index)
+        return None
+    logger.info("Suppressed %s for %s mail (%s).", address, scope, reason)
+    transaction.on_commit(lambda: _announce(suppression))
+    return suppression
+
+
+def _announce(suppression: Suppression) -> None:
+    for receiver, result in recipient_suppressed.send_robust(
+        sender=Suppression, suppression=suppression, address=suppression.address, scope=suppression.scope
+    ):
+        if isinstance(result, Exception):
+            logger.error("A receiver of recipient_suppressed (%r) raised for %s", receiver, suppression.address,
+                         exc_info=result)
+
+
+def lift(suppressions: Iterable[Suppression], *, by) -> int:
+    """Staff lift suppressions: mail goes to those addresses again. The rows stay, with who
+    lifted them and when."""
+    ids = [suppression.pk for suppression in suppressions]
+    return Suppression.objects.active().filter(pk__in=ids).update(lifted_at=timezone.now(), lifted_by=by)
+
+
+def deactivate_user(address: str) -> int:
+    """With `EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE`, make the accounts with this address
+    inactive (003: a permanent failure deactivates the account, as a security feature)."""
+    if not settings.EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE:
+        return 0
+    User = get_user_model()
+    field = User.get_email_field_name()
+    changed = User.objects.filter(**{f"{field}__iexact": normalise(address), "is_active": True}).update(
+        is_active=False
+    )
+    if changed:
+        logger.warning("%d user account(s) with address %s made inactive after a permanent bounce "
+                       "(EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE).", changed, normalise(address))
+    return changed
+
+
+__all__ = ["Reason", "Scope", "deactivate_user", "held_back", "lift", "normalise", "reason_text", "reasons_at_send",
+           "suppress"]
