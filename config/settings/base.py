@@ -106,8 +106,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A worker process and the web process share the file: wait for locks instead of
     # failing at once, and let readers proceed while a writer commits. NORMAL is WAL's
     # recommended sync level: crash-safe, and a commit no longer waits for an fsync.
+    # IMMEDIATE: a transaction takes the write lock when it begins, waiting for it; a
+    # deferred one that read first (a send checks suppressions, then inserts) fails at
+    # once with "database is locked" when another process wrote in between.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+         "transaction_mode": "IMMEDIATE"}
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
