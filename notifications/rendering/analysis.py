@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from jinja2 import TemplateNotFound, TemplateSyntaxError, meta, nodes, sandbox
 
 from notifications.exceptions import TemplateDeclarationError, TemplateSecurityError, TemplateSyntaxProblem
@@ -21,10 +23,10 @@ UNSAFE_ATTRIBUTES = frozenset({"mro"}).union(
     sandbox.UNSAFE_COROUTINE_ATTRIBUTES, sandbox.UNSAFE_ASYNC_GENERATOR_ATTRIBUTES,
 )
 PART_LABELS = {
-    "subject": "subject",
-    "preheader": "preheader",
-    "html_content": "HTML",
-    "text_content": "text",
+    "subject": gettext_lazy("subject"),
+    "preheader": gettext_lazy("preheader"),
+    "html_content": gettext_lazy("HTML"),
+    "text_content": gettext_lazy("text"),
 }
 
 
@@ -43,7 +45,8 @@ def used_variables(sources: Mapping[str, str]) -> set[str]:
             tree = env.parse(source)
         except TemplateSyntaxError as exc:
             raise TemplateSyntaxProblem(
-                f"Syntax error in the {PART_LABELS.get(part, part)}, line {exc.lineno}: {exc.message}",
+                _("Syntax error in the %(part)s, line %(line)s: %(error)s")
+                % {"part": PART_LABELS.get(part, part), "line": exc.lineno, "error": exc.message},
                 field=part,
             ) from None
         for name in meta.find_referenced_templates(tree):
@@ -53,7 +56,8 @@ def used_variables(sources: Mapping[str, str]) -> set[str]:
                 env.get_template(name)
             except TemplateNotFound:
                 raise TemplateDeclarationError(
-                    f"The {PART_LABELS.get(part, part)} imports {name!r}, which is not a shared layout file.",
+                    _("The %(part)s imports %(name)s, which is not a shared layout file.")
+                    % {"part": PART_LABELS.get(part, part), "name": repr(name)},
                     field=part,
                 ) from None
         refuse_unsafe_attributes(tree, part)
@@ -78,8 +82,10 @@ def refuse_unsafe_attributes(tree: nodes.Template, part: str) -> None:
             name = first.value if isinstance(first, nodes.Const) else None
         if isinstance(name, str) and (name.startswith("_") or name in UNSAFE_ATTRIBUTES):
             raise TemplateSecurityError(
-                f"The {PART_LABELS.get(part, part)}, line {node.lineno}, reaches {name!r}: templates may only "
-                "read the variables' own values, never attributes starting with '_' or internals.",
+                _(
+                    "The %(part)s, line %(line)s, reaches %(name)s: templates may only read the variables' own "
+                    "values, never attributes starting with '_' or internals."
+                ) % {"part": PART_LABELS.get(part, part), "line": node.lineno, "name": repr(name)},
                 field=part,
             )
 
@@ -94,8 +100,8 @@ def check_declarations(
     undeclared = sorted(used - declared)
     unused = sorted(declared - used)
     if undeclared:
-        problems.append("uses undeclared variables: " + ", ".join(undeclared))
+        problems.append(_("uses undeclared variables: %(names)s") % {"names": ", ".join(undeclared)})
     if unused:
-        problems.append("does not use declared variables: " + ", ".join(unused))
+        problems.append(_("does not use declared variables: %(names)s") % {"names": ", ".join(unused)})
     if problems:
-        raise TemplateDeclarationError("The version " + "; and ".join(problems) + ".")
+        raise TemplateDeclarationError(_("The version %(problems)s.") % {"problems": _("; and ").join(problems)})
