@@ -9,7 +9,7 @@ from rest_framework.parsers import JSONParser
 
 class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "request_too_large"
+    default_code = "body_too_large"
 
 
 class LimitedJSONParser(JSONParser):

@@ -5,6 +5,8 @@ Every request here is made twice, without `Accept-Language` (the default, French
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -168,3 +170,51 @@ def test_a_regional_accept_language_falls_back_to_its_language_and_others_to_fre
                                  headers={"Authorization": f"Bearer {key}", "Accept-Language": header})
         assert response["Content-Language"] == language, header
         assert response.json()["codes"] == {"template_key": ["template_not_found"]}
+
+
+def codes_in_source() -> dict[str, str]:
+    """Every code our code can answer: `code = "..."` class attributes, `code="..."` arguments,
+    the codes written into JSON answers (`"codes": {...}`, `detail_body(message, "...")`)."""
+    import ast
+    from pathlib import Path
+
+    from django.conf import settings
+
+    found: dict[str, str] = {}
+    for path in sorted(Path(settings.BASE_DIR, "notifications").rglob("*.py")):
+        if "tests" in path.parts or "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            values: list[ast.AST] = []
+            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) in ("code", "default_code") for t in node.targets):
+                values.append(node.value)
+            elif isinstance(node, ast.keyword) and node.arg == "code":
+                values.append(node.value)
+            elif isinstance(node, ast.Dict):
+                values += [v for k, v in zip(node.keys, node.values, strict=True)
+                           if isinstance(k, ast.Constant) and k.value == "codes"]
+            elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "detail_body" and len(node.args) == 2:
+                values.append(node.args[1])
+            for value in values:
+                for constant in ast.walk(value):
+                    if isinstance(constant, ast.Constant) and isinstance(constant.value, str):
+                        found.setdefault(constant.value, f"{path.name}:{node.lineno}")
+    return found
+
+
+def test_every_code_the_service_answers_is_documented_in_error_codes_md():
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from notifications import exceptions
+
+    documented = set(re.findall(r"`([a-z0-9_]+)`", Path(settings.BASE_DIR, "docs", "ERROR_CODES.md").read_text()))
+    codes = codes_in_source()
+    assert {"invalid_address", "not_found", "body_too_large", "invalid_api_key"} <= set(codes)
+    undocumented = {code: where for code, where in codes.items() if code not in documented}
+    assert not undocumented, f"add these codes to docs/ERROR_CODES.md: {undocumented}"
+    # Each error class of ours names its own code: a subclass never answers its parent's by mistake.
+    classes = [c for c in vars(exceptions).values() if isinstance(c, type) and issubclass(c, exceptions.NotificationError)]
+    assert all("code" in vars(c) for c in classes), [c.__name__ for c in classes if "code" not in vars(c)]
+    assert len({c.code for c in classes}) == len(classes)
