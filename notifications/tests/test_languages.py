@@ -186,9 +186,10 @@ def codes_in_source() -> dict[str, str]:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             values: list[ast.AST] = []
-            if isinstance(node, ast.Assign) and any(getattr(t, "id", None) in ("code", "default_code") for t in node.targets):
-                values.append(node.value)
-            elif isinstance(node, ast.keyword) and node.arg == "code":
+            assigned = isinstance(node, ast.Assign) and any(
+                getattr(target, "id", None) in ("code", "default_code") for target in node.targets
+            )
+            if assigned or (isinstance(node, ast.keyword) and node.arg == "code"):
                 values.append(node.value)
             elif isinstance(node, ast.Dict):
                 values += [v for k, v in zip(node.keys, node.values, strict=True)
