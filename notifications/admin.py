@@ -15,6 +15,8 @@ from django.forms.fields import InvalidJSONInput
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from notifications import jsoninput
 from notifications.exceptions import InputError, NotificationError
@@ -46,11 +48,13 @@ class VersionInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description="Edit")
+    @admin.display(description=_("Edit"))
     def edit(self, version: EmailTemplateVersion) -> str:
         """An edit is a new version: this opens the add form filled with this one's content."""
         url = reverse("admin:notifications_emailtemplateversion_add")
-        return format_html('<a href="{}?{}">New version from this one</a>', url, urlencode({FROM_VERSION: version.pk}))
+        return format_html(
+            '<a href="{}?{}">{}</a>', url, urlencode({FROM_VERSION: version.pk}), gettext("New version from this one")
+        )
 
 
 class BoundedJSONField(forms.JSONField):
@@ -60,7 +64,9 @@ class BoundedJSONField(forms.JSONField):
     def to_python(self, value):
         max_depth = settings.API_MAX_JSON_DEPTH
         if self._too_deep(value):
-            raise ValidationError(f"Nested deeper than {max_depth} levels (API_MAX_JSON_DEPTH).")
+            raise ValidationError(
+                gettext("Nested deeper than %(max_depth)s levels (API_MAX_JSON_DEPTH).") % {"max_depth": max_depth}
+            )
         converted = super().to_python(value)
         try:
             jsoninput.check_value(converted, field="value", max_depth=max_depth)
@@ -97,7 +103,7 @@ class EmailTemplateAdmin(admin.ModelAdmin):
 
 class VersionForm(forms.ModelForm):
     # A choice, not free text: the service refuses other languages, after validation (a 500).
-    language = forms.ChoiceField(choices=lambda: settings.LANGUAGES)
+    language = forms.ChoiceField(label=_("language"), choices=lambda: settings.LANGUAGES)
 
     class Meta:
         model = EmailTemplateVersion
@@ -147,7 +153,7 @@ class EmailTemplateVersionAdmin(admin.ModelAdmin):
             try:
                 version = EmailTemplateVersion.objects.get(pk=source)
             except (EmailTemplateVersion.DoesNotExist, ValidationError, ValueError):
-                messages.warning(request, "The version to start from does not exist; the form starts empty.")
+                messages.warning(request, gettext("The version to start from does not exist; the form starts empty."))
                 return initial
             initial.update(
                 template=version.template_id, language=version.language, subject=version.subject,
@@ -239,19 +245,30 @@ class EmailMessageAdmin(ReadOnlyAdmin):
     def has_cancel_permission(self, request) -> bool:
         return request.user.has_perm("notifications.cancel_emailmessage")
 
-    @admin.action(description="Cancel selected scheduled or queued messages", permissions=["cancel"])
+    @admin.action(description=_("Cancel selected scheduled or queued messages"), permissions=["cancel"])
     def cancel(self, request, queryset) -> None:
         """Through the state machine, row by row: a message a worker has claimed meanwhile is left alone."""
         outcomes = [lifecycle.cancel(pk) for pk in queryset.values_list("pk", flat=True)]
         cancelled = sum(1 for outcome in outcomes if outcome)
         if cancelled:
-            self.message_user(request, f"{cancelled} message(s) cancelled; they will never be sent.", messages.SUCCESS)
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)s message cancelled; it will never be sent.",
+                    "%(count)s messages cancelled; they will never be sent.",
+                    cancelled,
+                ) % {"count": cancelled},
+                messages.SUCCESS,
+            )
         refused = [outcome.status for outcome in outcomes if not outcome]
         if refused:
             self.message_user(
                 request,
-                f"{len(refused)} message(s) not cancelled: only scheduled or queued messages can be "
-                f"(found {', '.join(sorted(set(map(str, refused))))}).",
+                ngettext(
+                    "%(count)s message not cancelled: only scheduled or queued messages can be (found %(found)s).",
+                    "%(count)s messages not cancelled: only scheduled or queued messages can be (found %(found)s).",
+                    len(refused),
+                ) % {"count": len(refused), "found": ", ".join(sorted(set(map(str, refused))))},
                 messages.WARNING,
             )
 
@@ -286,25 +303,28 @@ class APIKeyAdmin(admin.ModelAdmin):
             return
         key, raw = APIKey.generate(user=obj.user, name=obj.name, is_test=obj.is_test)
         obj.pk, obj._state.adding = key.pk, False
-        self.message_user(request, f"New API key (shown only now, store it): {raw}", messages.WARNING)
+        self.message_user(
+            request, gettext("New API key (shown only now, store it): %(key)s") % {"key": raw}, messages.WARNING
+        )
 
-    @admin.action(description="Revoke selected keys", permissions=["change"])
+    @admin.action(description=_("Revoke selected keys"), permissions=["change"])
     def revoke(self, request, queryset) -> None:
         for key in queryset.filter(revoked_at__isnull=True):
             key.revoke()
-        self.message_user(request, "Revoked.")
+        self.message_user(request, gettext("Revoked."))
 
 
 class SMTPServerConfigForm(forms.ModelForm):
     """The stored password is never sent to the browser; an empty field keeps it."""
 
     password = forms.CharField(
+        label=_("Password"),
         required=False,
         strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Write-only: stored encrypted and never shown. Leave empty to keep the stored password.",
+        help_text=_("Write-only: stored encrypted and never shown. Leave empty to keep the stored password."),
     )
-    clear_password = forms.BooleanField(required=False, label="Remove the stored password")
+    clear_password = forms.BooleanField(required=False, label=_("Remove the stored password"))
 
     class Meta:
         model = SMTPServerConfig
@@ -314,14 +334,14 @@ class SMTPServerConfigForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk and self.instance.password_encrypted:
-            self.fields["password"].help_text = (
+            self.fields["password"].help_text = _(
                 "A password is stored (encrypted, never shown). Leave empty to keep it, or type a new one."
             )
 
     def clean(self) -> dict:
         data = super().clean()
         if data.get("password") and data.get("clear_password"):
-            raise ValidationError("Either give a new password or remove the stored one, not both.")
+            raise ValidationError(gettext("Either give a new password or remove the stored one, not both."))
         return data
 
     def save(self, commit: bool = True) -> SMTPServerConfig:
@@ -347,12 +367,12 @@ class SMTPServerConfigAdmin(admin.ModelAdmin):
     search_fields = ("name", "host", "username")
     fieldsets = (
         (None, {"fields": ("name", "order", "is_active")}),
-        ("Connection", {"fields": ("host", "port", "security", "timeout_seconds")}),
-        ("Login", {"fields": ("username", "password", "clear_password")}),
-        ("Sender", {"fields": ("from_email",)}),
+        (_("Connection"), {"fields": ("host", "port", "security", "timeout_seconds")}),
+        (_("Login"), {"fields": ("username", "password", "clear_password")}),
+        (_("Sender"), {"fields": ("from_email",)}),
     )
 
-    @admin.display(boolean=True, description="Password")
+    @admin.display(boolean=True, description=_("Password"))
     def password_set(self, obj: SMTPServerConfig) -> bool:
         return obj.has_password
 

@@ -2,6 +2,7 @@ import warnings
 
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 def silence_sendgrid_support_warning() -> None:
@@ -22,7 +23,7 @@ def silence_sendgrid_support_warning() -> None:
 
 class NotificationsConfig(AppConfig):
     name = "notifications"
-    verbose_name = "Notifications"
+    verbose_name = _("Notifications")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

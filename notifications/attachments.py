@@ -16,6 +16,7 @@ from pathlib import PurePath
 
 import filetype
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from notifications.exceptions import AttachmentError, AttachmentTooLarge
 from notifications.headers import header_problem
@@ -55,7 +56,7 @@ def _extension_of(declared: str) -> str | None:
     declared = declared.strip().lower().split(";")[0]
     if "/" not in declared:
         return _ALIASES.get(declared, declared) if _ALIASES.get(declared, declared) in TYPES else None
-    for extension, (_, spellings) in TYPES.items():
+    for extension, (_mime, spellings) in TYPES.items():
         if declared in spellings:
             return extension
     return None
@@ -91,42 +92,65 @@ def _check_json_depth(content: bytes, *, where: str) -> None:
     """Measured before `json.loads()` sniffs it: a file nested thousands deep exhausts its stack."""
     max_depth = settings.API_MAX_JSON_DEPTH
     if nesting_depth(content.decode("utf-8-sig", errors="replace")) > max_depth:
-        raise AttachmentError(f"{where}: the JSON is nested deeper than {max_depth} levels (API_MAX_JSON_DEPTH).")
+        raise AttachmentError(
+            _("%(where)s: the JSON is nested deeper than %(max_depth)s levels (API_MAX_JSON_DEPTH).")
+            % {"where": where, "max_depth": max_depth},
+            code="nesting_too_deep",
+        )
 
 
 def check_attachment(
     *, filename: str, content_type: str, content: bytes, allowed: list[str], max_bytes: int, index: int = 0
 ) -> Attachment:
     """Return the attachment if it may be sent; raise `AttachmentError` saying why not."""
-    where = f"Attachment {index + 1} ({filename!r})" if filename else f"Attachment {index + 1}"
+    if filename:
+        where = _("Attachment %(number)s (%(filename)s)") % {"number": index + 1, "filename": repr(filename)}
+    else:
+        where = _("Attachment %(number)s") % {"number": index + 1}
     if not filename or not filename.strip() or "/" in filename or "\\" in filename or len(filename) > 255:
-        raise AttachmentError(f"{where}: a plain file name of at most 255 characters is required.")
+        raise AttachmentError(
+            _("%(where)s: a plain file name of at most 255 characters is required.") % {"where": where},
+            code="invalid_filename",
+        )
     # The name goes into Content-Disposition (and an ESP's payload): a control character could
     # end that header, a bidirectional override could make `invoice\u202efdp.exe` read `invoiceexe.pdf`.
     problem = header_problem(filename)
     if problem:
-        raise AttachmentError(f"{where}: the file name {problem}, which file names may not hold.")
+        raise AttachmentError(
+            _("%(where)s: the file name %(problem)s, which file names may not hold.")
+            % {"where": where, "problem": problem},
+            code="invalid_filename",
+        )
     if not isinstance(content, (bytes, bytearray)):
-        raise AttachmentError(f"{where}: the content must be bytes.")
+        raise AttachmentError(_("%(where)s: the content must be bytes.") % {"where": where})
     allowed_set = {_ALIASES.get(a.strip().lower(), a.strip().lower()) for a in allowed}
     extension = _extension_of(content_type or "")
     if extension is None or extension not in allowed_set:
         raise AttachmentError(
-            f"{where}: type {content_type!r} is not allowed; allowed types are "
-            f"{', '.join(sorted(allowed_set))} (EMAIL_ALLOWED_ATTACHMENT_TYPES)."
+            _("%(where)s: type %(type)s is not allowed; allowed types are %(allowed)s (EMAIL_ALLOWED_ATTACHMENT_TYPES).")
+            % {"where": where, "type": repr(content_type), "allowed": ", ".join(sorted(allowed_set))},
+            code="attachment_type_not_allowed",
         )
     suffix = PurePath(filename).suffix.lower().lstrip(".")
     if _ALIASES.get(suffix, suffix) != extension:
-        raise AttachmentError(f"{where}: the file name must end in .{extension} for type {content_type!r}.")
+        raise AttachmentError(
+            _("%(where)s: the file name must end in .%(extension)s for type %(type)s.")
+            % {"where": where, "extension": extension, "type": repr(content_type)},
+            code="invalid_filename",
+        )
     if len(content) == 0:
-        raise AttachmentError(f"{where}: the file is empty.")
+        raise AttachmentError(_("%(where)s: the file is empty.") % {"where": where}, code="attachment_empty")
     if len(content) > max_bytes:
         raise AttachmentTooLarge(
-            f"{where}: {len(content):,} bytes is larger than the {max_bytes:,} bytes allowed "
-            "(EMAIL_MAX_ATTACHMENT_SIZE_MB)."
+            _("%(where)s: %(size)s bytes is larger than the %(limit)s bytes allowed (EMAIL_MAX_ATTACHMENT_SIZE_MB).")
+            % {"where": where, "size": f"{len(content):,}", "limit": f"{max_bytes:,}"}
         )
     if extension == "json":
         _check_json_depth(bytes(content), where=where)
     if not _content_matches(extension, bytes(content)):
-        raise AttachmentError(f"{where}: the content is not a valid {extension.upper()} file, as its type says.")
+        raise AttachmentError(
+            _("%(where)s: the content is not a valid %(kind)s file, as its type says.")
+            % {"where": where, "kind": extension.upper()},
+            code="invalid_attachment_content",
+        )
     return Attachment(filename=filename.strip(), content_type=TYPES[extension][0], content=bytes(content))

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from django.utils.translation import gettext as _
+
 #: Unicode's bidirectional formatting controls: embeddings, overrides, isolates and marks.
 BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 #: Control characters (Unicode category Cc: C0, DEL, C1 with NEL) and the line and paragraph separators.
@@ -38,14 +40,14 @@ def forbidden_character(value: str, *, allow_tab: bool = False, allow_bidi: bool
 
 def describe(character: str) -> str:
     """`U+000B (a control character)`: how an error names a character it refuses."""
-    kind = "a bidirectional control character" if character in BIDI_CONTROLS else "a control character"
+    kind = _("a bidirectional control character") if character in BIDI_CONTROLS else _("a control character")
     return f"U+{ord(character):04X} ({kind})"
 
 
 def header_problem(value: str, *, allow_tab: bool = False, allow_bidi: bool = False) -> str | None:
     """Why `value` may not go into a header (`"it holds U+000B (a control character)"`), or None."""
     character = forbidden_character(value, allow_tab=allow_tab, allow_bidi=allow_bidi)
-    return None if character is None else f"it holds {describe(character)}"
+    return None if character is None else _("it holds %(character)s") % {"character": describe(character)}
 
 
 def subject_problem(subject: str) -> str | None:

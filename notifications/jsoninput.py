@@ -16,6 +16,8 @@ import re
 from collections.abc import Mapping
 from itertools import accumulate, islice
 
+from django.utils.translation import gettext as _
+
 from notifications.exceptions import NestingTooDeep, UnstorableText
 
 NUL = "\x00"
@@ -96,7 +98,7 @@ def check_value(value: object, *, field: str, max_depth: int) -> None:
         item, path, depth = pending.pop()
         if isinstance(item, str):
             if NUL in item:
-                raise UnstorableText(f"{format_path(field, path)} {_NUL_MESSAGE}", field=field)
+                raise UnstorableText(_nul_message(format_path(field, path)), field=field)
             continue
         if isinstance(item, Mapping):
             children = list(item.items())
@@ -108,16 +110,23 @@ def check_value(value: object, *, field: str, max_depth: int) -> None:
             raise too_deep(field=field, path=path, max_depth=max_depth)
         for key, child in reversed(children):
             if isinstance(key, str) and NUL in key:
-                raise UnstorableText(f"A name in {format_path(field, path)} {_NUL_MESSAGE}", field=field)
+                raise UnstorableText(
+                    _("A name in %(path)s contains a NUL character (U+0000), which cannot be stored; remove it.")
+                    % {"path": format_path(field, path)},
+                    field=field,
+                )
             pending.append((child, [*path, key], depth + 1))
 
 
-_NUL_MESSAGE = "contains a NUL character (U+0000), which cannot be stored; remove it."
+def _nul_message(path: str) -> str:
+    return _("%(path)s contains a NUL character (U+0000), which cannot be stored; remove it.") % {"path": path}
 
 
 def too_deep(*, field: str, path: list[PathPart], max_depth: int) -> NestingTooDeep:
     return NestingTooDeep(
-        f"{format_path(field, path)} is nested deeper than {max_depth} levels (API_MAX_JSON_DEPTH).", field=field
+        _("%(path)s is nested deeper than %(max_depth)s levels (API_MAX_JSON_DEPTH).")
+        % {"path": format_path(field, path), "max_depth": max_depth},
+        field=field,
     )
 
 

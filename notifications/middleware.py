@@ -20,12 +20,13 @@ from collections.abc import Callable
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from notifications import jsoninput
 from notifications.exceptions import InputError
 
 BODY_FIELD = "body"
-_NUL_TEXT = "contains a NUL character (U+0000), which cannot be stored or looked up."
 
 
 class RequestLimitsMiddleware:
@@ -33,7 +34,14 @@ class RequestLimitsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return refusal(request) or self.get_response(request)
+        # Answered before LocaleMiddleware runs: in the request's language all the same.
+        language = translation.get_language_from_request(request)
+        with translation.override(language):
+            answer = refusal(request)
+        if answer is None:
+            return self.get_response(request)
+        answer.headers.setdefault("Content-Language", language)
+        return answer
 
 
 def refusal(request: HttpRequest) -> JsonResponse | None:
@@ -41,12 +49,15 @@ def refusal(request: HttpRequest) -> JsonResponse | None:
     for name, values in request.GET.lists():
         if jsoninput.NUL in name or any(jsoninput.NUL in value for value in values):
             field = name if jsoninput.NUL not in name else "query"
-            return JsonResponse({field: [f"The query parameter {_NUL_TEXT}"]}, status=400)
+            message = _("The query parameter contains a NUL character (U+0000), which cannot be stored or looked up.")
+            return JsonResponse({field: [message], "codes": {field: ["unstorable_text"]}}, status=400)
     if jsoninput.NUL in request.path:
-        return JsonResponse({"detail": f"The path {_NUL_TEXT}"}, status=400)
+        message = _("The path contains a NUL character (U+0000), which cannot be stored or looked up.")
+        return JsonResponse({"detail": message, "codes": {"detail": "unstorable_text"}}, status=400)
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if not declared.isdigit():
-        return JsonResponse({"detail": "The Content-Length header is not a number."}, status=400)
+        message = _("The Content-Length header is not a number.")
+        return JsonResponse({"detail": message, "codes": {"detail": "invalid_content_length"}}, status=400)
     limit = settings.API_MAX_BODY_BYTES
     if int(declared) > limit:
         return _too_large(limit, "API_MAX_BODY_BYTES")
@@ -63,7 +74,7 @@ def refusal(request: HttpRequest) -> JsonResponse | None:
     try:
         check_json_text(text, max_depth=settings.API_MAX_JSON_DEPTH)
     except InputError as exc:
-        return JsonResponse(exc.as_dict(), status=exc.status_code)
+        return JsonResponse({**exc.as_dict(), "codes": exc.codes()}, status=exc.status_code)
     return None
 
 
@@ -100,6 +111,7 @@ def _is_json(content_type: str) -> bool:
 
 
 def _too_large(limit: int, setting: str) -> JsonResponse:
-    return JsonResponse(
-        {"detail": f"The request body is larger than the {limit:,} bytes allowed ({setting})."}, status=413
-    )
+    message = _("The request body is larger than the %(limit)s bytes allowed (%(setting)s).") % {
+        "limit": f"{limit:,}", "setting": setting,
+    }
+    return JsonResponse({"detail": message, "codes": {"detail": "body_too_large"}}, status=413)

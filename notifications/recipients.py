@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable
 
 from django.core.validators import EmailValidator
+from django.utils.translation import gettext as _
 
 from notifications.exceptions import InvalidRecipient
 from notifications.headers import header_problem
@@ -43,29 +44,32 @@ def address_problem(address: str) -> str | None:
     """Why `address` (already stripped) is not a mailbox the service may send to or from, or None."""
     problem = header_problem(address)
     if problem:
-        return f"{problem}; no part of an address may hold one, quoted or not"
+        return _("%(problem)s; no part of an address may hold one, quoted or not") % {"problem": problem}
     if len(address) > MAX_ADDRESS_LENGTH:
-        return f"it is {len(address)} characters long; at most {MAX_ADDRESS_LENGTH} are allowed"
+        return _("it is %(length)s characters long; at most %(limit)s are allowed") % {
+            "length": len(address), "limit": MAX_ADDRESS_LENGTH,
+        }
     local, at, domain = address.rpartition("@")
     if not at or not domain:
-        return "it is not a valid email address (expected name@domain)"
+        return _("it is not a valid email address (expected name@domain)")
     if local.strip('"') == "":
-        return "the part before @ is empty"
+        return _("the part before @ is empty")
     if len(local) > MAX_LOCAL_PART_LENGTH:
-        return f"the part before @ is {len(local)} characters long; at most {MAX_LOCAL_PART_LENGTH} are allowed"
+        return _("the part before @ is %(length)s characters long; at most %(limit)s are allowed") % {
+            "length": len(local), "limit": MAX_LOCAL_PART_LENGTH,
+        }
     if not _LOCAL_PART.fullmatch(local):
-        return "it is not a valid email address (the part before @ is not a valid local part)"
+        return _("it is not a valid email address (the part before @ is not a valid local part)")
     if domain not in _DOMAINS.domain_allowlist and not _DOMAINS.validate_domain_part(domain):
-        return "it is not a valid email address (the part after @ is not a valid domain)"
+        return _("it is not a valid email address (the part after @ is not a valid domain)")
     try:
         ascii_length = len(local) + 1 + len(domain.encode("idna"))
     except UnicodeError:
-        return "its domain is not a valid domain name"
+        return _("its domain is not a valid domain name")
     if ascii_length > MAX_ADDRESS_LENGTH:
-        return (
-            f"it is {ascii_length} characters long with its domain in ASCII (IDNA) form; "
-            f"at most {MAX_ADDRESS_LENGTH} are allowed"
-        )
+        return _(
+            "it is %(length)s characters long with its domain in ASCII (IDNA) form; at most %(limit)s are allowed"
+        ) % {"length": ascii_length, "limit": MAX_ADDRESS_LENGTH}
     return None
 
 
@@ -77,10 +81,15 @@ def _shown(value: str) -> str:
 def parse_address(value: object, *, field: str) -> str:
     """One address, stripped of surrounding spaces; `InvalidRecipient` naming `field` says why not."""
     if not isinstance(value, str):
-        raise InvalidRecipient(f"Expected an email address; got {type(value).__name__}.", field=field)
+        raise InvalidRecipient(
+            _("Expected an email address; got %(type)s.") % {"type": type(value).__name__}, field=field
+        )
     problem = address_problem(value.strip(" "))
     if problem:
-        raise InvalidRecipient(f"Invalid email address {_shown(value)}: {problem}.", field=field)
+        raise InvalidRecipient(
+            _("Invalid email address %(address)s: %(problem)s.") % {"address": _shown(value), "problem": problem},
+            field=field,
+        )
     return value.strip(" ")
 
 
@@ -99,7 +108,8 @@ def parse_addresses(value: str | Iterable[str] | None, *, field: str, allow_empt
         items = list(value)
     else:
         raise InvalidRecipient(
-            f"Expected an address, a comma-separated string of addresses or a list; got {type(value).__name__}.",
+            _("Expected an address, a comma-separated string of addresses or a list; got %(type)s.")
+            % {"type": type(value).__name__},
             field=field,
         )
     addresses: list[str] = []
@@ -107,22 +117,28 @@ def parse_addresses(value: str | Iterable[str] | None, *, field: str, allow_empt
     bad: list[str] = []
     for position, item in enumerate(items, start=1):
         if not isinstance(item, str):
-            bad.append(f"Address {position} must be a string; got {type(item).__name__}.")
+            bad.append(
+                _("Address %(position)s must be a string; got %(type)s.")
+                % {"position": position, "type": type(item).__name__}
+            )
             continue
         if not item.strip(" "):
             continue
         # Only spaces are stripped: str.strip() would quietly drop a leading VT, NEL or LS.
         problem = address_problem(item.strip(" "))
         if problem:
-            bad.append(f"Invalid email address {position} ({_shown(item.strip(' '))}): {problem}.")
+            bad.append(
+                _("Invalid email address %(position)s (%(address)s): %(problem)s.")
+                % {"position": position, "address": _shown(item.strip(" ")), "problem": problem}
+            )
             continue
         address = item.strip(" ")
         if address.lower() not in seen:
             seen.add(address.lower())
             addresses.append(address)
     if bad:
-        more = f" (and {len(bad) - 10} more)" if len(bad) > 10 else ""
+        more = _(" (and %(count)s more)") % {"count": len(bad) - 10} if len(bad) > 10 else ""
         raise InvalidRecipient(" ".join(bad[:10]) + more, field=field)
     if not addresses and not allow_empty:
-        raise InvalidRecipient("At least one recipient address is required.", field=field)
+        raise InvalidRecipient(_("At least one recipient address is required."), field=field)
     return addresses

@@ -3,15 +3,20 @@ from __future__ import annotations
 
 from celery import shared_task
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
+from django.db import close_old_connections
 
 from notifications.backends import connections
 from notifications.services import outbox
 from notifications.services.sweep import sweep
 
 
-@shared_task(name="notifications.drain_lane", ignore_result=True)
-def drain_lane(lane: str, woken_at: float | None = None) -> dict[str, int]:
+@shared_task(name="notifications.drain_lane", ignore_result=True, bind=True)
+def drain_lane(self, lane: str, woken_at: float | None = None) -> dict[str, int]:
     """Deliver the due messages of one lane (services.outbox); a late wake-up finds nothing."""
+    if not self.request.is_eager:
+        # The connection outlives the task (CELERY_DB_REUSE_MAX); as Django does around a
+        # request, drop it when it broke or passed DATABASE_CONN_MAX_AGE.
+        close_old_connections()
     return outbox.drain_lane(lane=lane, woken_at=woken_at)
 
 

@@ -124,6 +124,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="fr")
 LANGUAGES = [("fr", "Français"), ("en", "English")]
+# Our catalogues (French and English), compiled .mo files committed: see docs/ERROR_CODES.md.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -225,6 +227,10 @@ if not CELERY_BROKER_URL:
     CELERY_BROKER_URL = "memory://"
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ACKS_LATE = True
+# Celery closes the database connection around every task unless told to reuse it: a worker
+# drains its lane in many short tasks, and each new PostgreSQL connection costs milliseconds.
+# Reused for this many tasks, then reopened (Django's CONN_HEALTH_CHECKS still applies).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"

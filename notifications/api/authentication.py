@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -22,17 +23,32 @@ class APIKeyAuthentication(BaseAuthentication):
 
     def authenticate(self, request):
         parts = get_authorization_header(request).split()
-        if not parts or parts[0].lower() != self.keyword.encode():
+        if not parts:
             return None
+        if parts[0].lower() != self.keyword.encode():
+            # Another scheme (`Token ...`, `Basic ...`) is never ours: say which one is.
+            raise exceptions.AuthenticationFailed(
+                _("Unsupported Authorization scheme: send the header 'Authorization: Bearer <key>'."),
+                code="unsupported_authorization_scheme",
+            )
         if len(parts) != 2:
-            raise exceptions.AuthenticationFailed("Invalid Authorization header: expected 'Bearer <key>'.")
+            raise exceptions.AuthenticationFailed(
+                _("Invalid Authorization header: expected 'Authorization: Bearer <key>'."),
+                code="malformed_authorization",
+            )
         try:
             raw = parts[1].decode("ascii")
         except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("Invalid API key.") from None
+            raise exceptions.AuthenticationFailed(
+                _("Invalid API key: expected 'Authorization: Bearer <key>' with an active key."),
+                code="invalid_api_key",
+            ) from None
         key = APIKey.objects.active().select_related("user").filter(key_hash=hash_key(raw)).first()
         if key is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+            raise exceptions.AuthenticationFailed(
+                _("Invalid or revoked API key: expected 'Authorization: Bearer <key>' with an active key."),
+                code="invalid_api_key",
+            )
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > TOUCH_INTERVAL:
             APIKey.objects.filter(pk=key.pk).update(last_used_at=now)

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
 
 
 class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_code = "request_too_large"
+    default_code = "body_too_large"
 
 
 class LimitedJSONParser(JSONParser):
@@ -16,7 +17,11 @@ class LimitedJSONParser(JSONParser):
         limit = settings.API_MAX_BODY_BYTES
         request = (parser_context or {}).get("request")
         declared = request.META.get("CONTENT_LENGTH") if request is not None else None
-        too_large = RequestTooLarge(f"The request body is larger than the {limit:,} bytes allowed (API_MAX_BODY_BYTES).")
+        too_large = RequestTooLarge(
+            _("The request body is larger than the %(limit)s bytes allowed (%(setting)s).")
+            % {"limit": f"{limit:,}", "setting": "API_MAX_BODY_BYTES"},
+            code="body_too_large",
+        )
         if declared and declared.isdigit() and int(declared) > limit:
             raise too_large
         body = stream.read(limit + 1) if stream is not None else b""

@@ -5,6 +5,7 @@ import base64
 import binascii
 from collections.abc import Mapping
 
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -22,7 +23,7 @@ class StrictSerializer(serializers.Serializer):
         if isinstance(data, Mapping):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+                raise serializers.ValidationError({name: [_("Unknown field.")] for name in unknown}, code="unknown_field")
         return super().to_internal_value(data)
 
 
@@ -45,7 +46,7 @@ class AddressesField(serializers.Field):
         try:
             return parse_addresses(data, field=self.field_name, allow_empty=self.allow_empty)
         except InvalidRecipient as exc:
-            raise serializers.ValidationError(exc.message) from None
+            raise serializers.ValidationError(exc.message, code=exc.code) from None
 
     def to_representation(self, value):
         return value
@@ -59,7 +60,7 @@ class AddressField(serializers.Field):
         try:
             return parse_address(data, field=self.field_name)
         except InvalidRecipient as exc:
-            raise serializers.ValidationError(exc.message) from None
+            raise serializers.ValidationError(exc.message, code=exc.code) from None
 
     def to_representation(self, value):
         return value
@@ -75,7 +76,7 @@ class AttachmentInput(StrictSerializer):
         try:
             return base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
-            raise serializers.ValidationError("Not valid base64.") from None
+            raise serializers.ValidationError(_("Not valid base64."), code="invalid_base64") from None
 
     def to_internal_value(self, data):
         values = super().to_internal_value(data)
@@ -137,6 +138,9 @@ class BatchItemOut(serializers.Serializer):
     to = serializers.CharField(required=False)
     status = serializers.CharField(required=False)
     errors = serializers.DictField(required=False, help_text="Why the item was refused: {field: [messages]}.")
+    codes = serializers.DictField(
+        required=False, help_text="The errors' stable codes, in their shape: {field: [codes]} (docs/ERROR_CODES.md)."
+    )
 
 
 class SendBatchResponse(serializers.Serializer):
@@ -148,7 +152,7 @@ class SendBatchResponse(serializers.Serializer):
         items = []
         for result in results:
             if result.errors is not None:
-                items.append({"index": result.index, "errors": result.errors,
+                items.append({"index": result.index, "errors": result.errors, "codes": result.codes,
                               **({"to": ", ".join(result.to)} if result.to else {})})
             for message in result.messages:
                 items.append({"index": result.index, "id": message.pk, "to": message.recipient_email,
@@ -282,6 +286,10 @@ class MessageDetail(serializers.ModelSerializer):
 
 
 class ErrorResponse(serializers.Serializer):
-    """`{"detail": "..."}` or `{field: ["message", ...]}`."""
+    """`{"detail": "..."}` or `{field: ["message", ...]}`, with `codes` in the same shape."""
 
     detail = serializers.CharField(required=False)
+    codes = serializers.DictField(
+        help_text="The answer's shape with a stable code in place of each message: {\"detail\": \"not_found\"} "
+        "or {field: [codes]}. Messages follow Accept-Language; codes never change (docs/ERROR_CODES.md)."
+    )

@@ -2,6 +2,7 @@
 from collections.abc import Mapping
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import Throttled
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
@@ -53,8 +54,11 @@ class SendRateThrottle(ClientRateThrottle):
         self.cost = recipient_count(request.data)
         if self.cost > self.num_requests:
             raise Throttled(
-                detail=f"This request names {self.cost} recipients; the send rate allows {self.rate} "
-                "(API_SEND_THROTTLE_RATE). Split it into smaller requests."
+                detail=_(
+                    "This request names %(cost)s recipients; the send rate allows %(rate)s "
+                    "(API_SEND_THROTTLE_RATE). Split it into smaller requests."
+                ) % {"cost": self.cost, "rate": self.rate},
+                code="request_exceeds_send_rate",
             )
         self.now = self.timer()
         self.history = [(at, cost) for at, cost in self.cache.get(self.key, []) if at > self.now - self.duration]

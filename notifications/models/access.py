@@ -10,6 +10,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django.utils import timezone
 
 KEY_PREFIXES = {False: "ntf_live_", True: "ntf_test_"}
@@ -27,20 +28,21 @@ class APIKeyQuerySet(models.QuerySet):
 class APIKey(models.Model):
     """A bearer key acting with its user's permissions; a test key never delivers (003)."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
-    name = models.CharField(max_length=100, blank=True)
-    prefix = models.CharField(max_length=20, help_text="The key's first characters, to recognise it.")
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    is_test = models.BooleanField(default=False, help_text="Renders and audits, never delivers.")
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    id = models.UUIDField(verbose_name=_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(verbose_name=_("name"), max_length=100, blank=True)
+    prefix = models.CharField(verbose_name=_("prefix"), max_length=20, help_text=_("The key's first characters, to recognise it."))
+    key_hash = models.CharField(verbose_name=_("key hash"), max_length=64, unique=True, editable=False)
+    is_test = models.BooleanField(verbose_name=_("test"), default=False, help_text=_("Renders and audits, never delivers."))
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    last_used_at = models.DateTimeField(verbose_name=_("last used at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(verbose_name=_("revoked at"), null=True, blank=True)
 
     objects = APIKeyQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "API key"
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -72,15 +74,17 @@ class IdempotencyRecord(models.Model):
     first request's transaction ends, then reads its answer.
     """
 
-    scope = models.CharField(max_length=100, help_text="The API key (or user) the key belongs to.")
-    key = models.CharField(max_length=255)
-    request_hash = models.CharField(max_length=64)
-    response_status = models.PositiveSmallIntegerField(default=0)
-    response_body = models.JSONField(default=dict)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    scope = models.CharField(verbose_name=_("scope"), max_length=100, help_text=_("The API key (or user) the key belongs to."))
+    key = models.CharField(verbose_name=_("key"), max_length=255)
+    request_hash = models.CharField(verbose_name=_("request hash"), max_length=64)
+    response_status = models.PositiveSmallIntegerField(verbose_name=_("response status"), default=0)
+    response_body = models.JSONField(verbose_name=_("response body"), default=dict)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True, db_index=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["scope", "key"], name="unique_idempotency_key")]
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key}"

@@ -9,48 +9,61 @@ and applied when the message is (services/tracking.py).
 import uuid
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from .messages import EmailMessage
 
 
 class EventType(models.TextChoices):
-    SENT = "sent", "Sent"
-    DELIVERED = "delivered", "Delivered"
-    BOUNCED = "bounced", "Bounced"
-    COMPLAINT = "complaint", "Complaint"
-    FAILED = "failed", "Failed"
-    DEFERRED = "deferred", "Deferred"
-    OPENED = "opened", "Opened"
-    CLICKED = "clicked", "Clicked"
-    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
-    OTHER = "other", "Other"
+    SENT = "sent", _("Sent")
+    DELIVERED = "delivered", _("Delivered")
+    BOUNCED = "bounced", _("Bounced")
+    COMPLAINT = "complaint", _("Complaint")
+    FAILED = "failed", _("Failed")
+    DEFERRED = "deferred", _("Deferred")
+    OPENED = "opened", _("Opened")
+    CLICKED = "clicked", _("Clicked")
+    UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+    OTHER = "other", _("Other")
 
 
 class DeliveryEvent(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(verbose_name=_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
     message = models.ForeignKey(
-        EmailMessage, null=True, blank=True, on_delete=models.CASCADE, related_name="events",
-        help_text="Empty when no known message matched the event (unmatched).",
+        EmailMessage, verbose_name=_("message"), null=True, blank=True, on_delete=models.CASCADE,
+        related_name="events", help_text=_("Empty when no known message matched the event (unmatched)."),
     )
-    event_type = models.CharField(max_length=20, choices=EventType.choices)
-    provider = models.CharField(max_length=50, help_text="Who reported it: smtp, simulator, sendgrid, ...")
+    event_type = models.CharField(verbose_name=_("event type"), max_length=20, choices=EventType.choices)
+    provider = models.CharField(
+        verbose_name=_("provider"), max_length=50, help_text=_("Who reported it: smtp, simulator, sendgrid, ...")
+    )
     provider_event_id = models.CharField(
-        max_length=255, blank=True, help_text="The provider's id of the event (SES: the SNS message id)."
+        verbose_name=_("provider event id"), max_length=255, blank=True, help_text=_("The provider's id of the event (SES: the SNS message id).")
     )
-    provider_message_id = models.CharField(max_length=255, blank=True, help_text="The provider's id of the message.")
-    recipient = models.CharField(max_length=320, blank=True, help_text="The address the event is about.")
-    occurred_at = models.DateTimeField()
-    detail = models.TextField(blank=True)
-    bounce_type = models.CharField(max_length=20, blank=True, help_text="For a bounce: permanent or temporary.")
-    bounce_subtype = models.CharField(max_length=50, blank=True)
+    provider_message_id = models.CharField(
+        verbose_name=_("provider message id"), max_length=255, blank=True, help_text=_("The provider's id of the message.")
+    )
+    recipient = models.CharField(
+        verbose_name=_("recipient"), max_length=320, blank=True, help_text=_("The address the event is about.")
+    )
+    occurred_at = models.DateTimeField(verbose_name=_("occurred at"))
+    detail = models.TextField(verbose_name=_("detail"), blank=True)
+    bounce_type = models.CharField(
+        verbose_name=_("bounce type"), max_length=20, blank=True, help_text=_("For a bounce: permanent or temporary.")
+    )
+    bounce_subtype = models.CharField(verbose_name=_("bounce subtype"), max_length=50, blank=True)
     pending = models.BooleanField(
-        default=False, help_text="Received before the message was sent; applied once it is."
+        verbose_name=_("pending"), default=False, help_text=_("Received before the message was sent; applied once it is.")
     )
-    payload = models.JSONField(default=dict, blank=True, help_text="The event as received.")
-    created_at = models.DateTimeField(auto_now_add=True)
+    payload = models.JSONField(
+        verbose_name=_("payload"), default=dict, blank=True, help_text=_("The event as received.")
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["occurred_at", "created_at"]
+        verbose_name = _("delivery event")
+        verbose_name_plural = _("delivery events")
         constraints = [
             models.UniqueConstraint(
                 fields=["provider", "provider_event_id", "recipient", "event_type"],

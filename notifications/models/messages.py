@@ -8,89 +8,99 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from .templates import EmailTemplateVersion, Lane
 
 
 class Status(models.TextChoices):
-    SCHEDULED = "scheduled", "Scheduled"
-    QUEUED = "queued", "Queued"
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
-    DELIVERED = "delivered", "Delivered"
-    BOUNCED = "bounced", "Bounced"
-    COMPLAINT = "complaint", "Complaint"
-    FAILED = "failed", "Failed"
-    SUPPRESSED = "suppressed", "Suppressed"
-    RATE_LIMITED = "rate_limited", "Rate limited"
-    CANCELLED = "cancelled", "Cancelled"
-    EXPIRED = "expired", "Expired"
+    SCHEDULED = "scheduled", _("Scheduled")
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    DELIVERED = "delivered", _("Delivered")
+    BOUNCED = "bounced", _("Bounced")
+    COMPLAINT = "complaint", _("Complaint")
+    FAILED = "failed", _("Failed")
+    SUPPRESSED = "suppressed", _("Suppressed")
+    RATE_LIMITED = "rate_limited", _("Rate limited")
+    CANCELLED = "cancelled", _("Cancelled")
+    EXPIRED = "expired", _("Expired")
 
 
 class BounceType(models.TextChoices):
-    PERMANENT = "permanent", "Permanent"
-    TEMPORARY = "temporary", "Temporary"
+    PERMANENT = "permanent", _("Permanent")
+    TEMPORARY = "temporary", _("Temporary")
 
 
 class EmailMessage(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    template_key = models.CharField(max_length=100, blank=True)
+    id = models.UUIDField(verbose_name=_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
+    template_key = models.CharField(verbose_name=_("template key"), max_length=100, blank=True)
     template_version = models.ForeignKey(
-        EmailTemplateVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
+        EmailTemplateVersion, verbose_name=_("template version"), null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
     )
-    language = models.CharField(max_length=10, blank=True)
-    recipient_email = models.EmailField(max_length=254)
-    from_email = models.CharField(max_length=320)
-    reply_to = models.JSONField(default=list, blank=True)
-    cc = models.JSONField(default=list, blank=True)
-    bcc = models.JSONField(default=list, blank=True)
-    subject = models.TextField()
-    html_content = models.TextField(blank=True)
-    text_content = models.TextField(blank=True)
-    variables = models.JSONField(default=dict, blank=True, help_text="As given, sensitive ones masked.")
+    language = models.CharField(verbose_name=_("language"), max_length=10, blank=True)
+    recipient_email = models.EmailField(verbose_name=_("recipient address"), max_length=254)
+    from_email = models.CharField(verbose_name=_("sender address"), max_length=320)
+    reply_to = models.JSONField(verbose_name=_("Reply-To"), default=list, blank=True)
+    cc = models.JSONField(verbose_name=_("Cc"), default=list, blank=True)
+    bcc = models.JSONField(verbose_name=_("Bcc"), default=list, blank=True)
+    subject = models.TextField(verbose_name=_("subject"))
+    html_content = models.TextField(verbose_name=_("HTML content"), blank=True)
+    text_content = models.TextField(verbose_name=_("text content"), blank=True)
+    variables = models.JSONField(verbose_name=_("variables"), default=dict, blank=True, help_text=_("As given, sensitive ones masked."))
     is_masked = models.BooleanField(
-        default=False, help_text="Subject and contents are stored with the sensitive variables masked."
+        verbose_name=_("masked"),
+        default=False, help_text=_("Subject and contents are stored with the sensitive variables masked.")
     )
     sealed_content = models.TextField(
+        verbose_name=_("sealed content"),
         blank=True, editable=False,
-        help_text="The unmasked rendering, encrypted; deleted once the message is sent or failed.",
+        help_text=_("The unmasked rendering, encrypted; deleted once the message is sent or failed."),
     )
     mime = models.BinaryField(
+        verbose_name=_("MIME"),
         blank=True, default=b"",
-        help_text="The RFC 5322 bytes as sent over SMTP, built at enqueue; empty for masked messages "
-        "(and rows queued before it existed), which are built at delivery.",
+        help_text=_(
+            "The RFC 5322 bytes as sent over SMTP, built at enqueue; empty for masked messages "
+            "(and rows queued before it existed), which are built at delivery."
+        ),
     )
-    attachments_count = models.PositiveIntegerField(default=0)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
-    lane = models.CharField(max_length=20, choices=Lane.choices, default=Lane.DEFAULT)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    max_attempts = models.PositiveSmallIntegerField(default=1)
+    attachments_count = models.PositiveIntegerField(verbose_name=_("attachments count"), default=0)
+    status = models.CharField(verbose_name=_("status"), max_length=20, choices=Status.choices, default=Status.QUEUED)
+    lane = models.CharField(verbose_name=_("lane"), max_length=20, choices=Lane.choices, default=Lane.DEFAULT)
+    attempts = models.PositiveSmallIntegerField(verbose_name=_("attempts"), default=0)
+    max_attempts = models.PositiveSmallIntegerField(verbose_name=_("maximum attempts"), default=1)
     next_attempt_at = models.DateTimeField(
+        verbose_name=_("next attempt at"),
         null=True, blank=True,
-        help_text="While queued or scheduled: when it is next due (its enqueue, its send_at, or its retry time).",
+        help_text=_("While queued or scheduled: when it is next due (its enqueue, its send_at, or its retry time)."),
     )
-    send_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    bounce_type = models.CharField(max_length=20, choices=BounceType.choices, blank=True)
-    bounce_subtype = models.CharField(max_length=50, blank=True)
-    error_message = models.TextField(blank=True)
-    provider_message_id = models.CharField(max_length=255, blank=True)
+    send_at = models.DateTimeField(verbose_name=_("send at"), null=True, blank=True)
+    sent_at = models.DateTimeField(verbose_name=_("sent at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(verbose_name=_("delivered at"), null=True, blank=True)
+    bounce_type = models.CharField(verbose_name=_("bounce type"), max_length=20, choices=BounceType.choices, blank=True)
+    bounce_subtype = models.CharField(verbose_name=_("bounce subtype"), max_length=50, blank=True)
+    error_message = models.TextField(verbose_name=_("error message"), blank=True)
+    provider_message_id = models.CharField(verbose_name=_("provider message ID"), max_length=255, blank=True)
     sent_via = models.CharField(
+        verbose_name=_("sent via"),
         max_length=100, blank=True,
-        help_text="What sent it: the SMTP server's name in the admin, the ESP, or host:port.",
+        help_text=_("What sent it: the SMTP server's name in the admin, the ESP, or host:port."),
     )
-    source_endpoint = models.CharField(max_length=100, default="internal")
+    source_endpoint = models.CharField(verbose_name=_("source endpoint"), max_length=100, default="internal")
     sent_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, verbose_name=_("sent by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    idempotency_key = models.CharField(max_length=255, blank=True)
-    is_test = models.BooleanField(default=False, help_text="Sent with a test key: simulated, never delivered.")
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    idempotency_key = models.CharField(verbose_name=_("idempotency key"), max_length=255, blank=True)
+    is_test = models.BooleanField(verbose_name=_("test"), default=False, help_text=_("Sent with a test key: simulated, never delivered."))
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("email message")
+        verbose_name_plural = _("email messages")
         # Every status change rewrites a row of every index (a status is indexed, so no HOT
         # update), twice per message: plain indexes, without Django's extra `_like` copies
         # for LIKE queries that nothing makes; `status` alone is served by `message_status_due`.
@@ -123,22 +133,24 @@ class DeliveryAttempt(models.Model):
     """
 
     class Outcome(models.TextChoices):
-        SENT = "sent", "Sent"
-        TRANSIENT = "transient", "Transient failure"
-        PERMANENT = "permanent", "Permanent failure"
-        UNKNOWN = "unknown", "Outcome unknown"
+        SENT = "sent", _("Sent")
+        TRANSIENT = "transient", _("Transient failure")
+        PERMANENT = "permanent", _("Permanent failure")
+        UNKNOWN = "unknown", _("Outcome unknown")
 
-    id = models.BigAutoField(primary_key=True)
-    message = models.ForeignKey(EmailMessage, on_delete=models.CASCADE, related_name="delivery_attempts")
-    number = models.PositiveSmallIntegerField(help_text="1 for the first attempt.")
-    started_at = models.DateTimeField()
-    finished_at = models.DateTimeField()
-    outcome = models.CharField(max_length=20, choices=Outcome.choices)
-    error = models.TextField(blank=True)
-    server = models.CharField(max_length=100, blank=True, help_text="What it was handed to (sent_via).")
+    id = models.BigAutoField(verbose_name=_("ID"), primary_key=True)
+    message = models.ForeignKey(EmailMessage, verbose_name=_("message"), on_delete=models.CASCADE, related_name="delivery_attempts")
+    number = models.PositiveSmallIntegerField(verbose_name=_("number"), help_text=_("1 for the first attempt."))
+    started_at = models.DateTimeField(verbose_name=_("started at"))
+    finished_at = models.DateTimeField(verbose_name=_("finished at"))
+    outcome = models.CharField(verbose_name=_("outcome"), max_length=20, choices=Outcome.choices)
+    error = models.TextField(verbose_name=_("error"), blank=True)
+    server = models.CharField(verbose_name=_("server"), max_length=100, blank=True, help_text=_("What it was handed to (sent_via)."))
 
     class Meta:
         ordering = ["message", "number", "started_at"]
+        verbose_name = _("delivery attempt")
+        verbose_name_plural = _("delivery attempts")
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.message_id}: {self.outcome}"
@@ -151,10 +163,14 @@ class AttachmentBlob(models.Model):
     each recipient's `EmailAttachment` points at it.
     """
 
-    sha256 = models.CharField(max_length=64, primary_key=True)
-    size_bytes = models.PositiveIntegerField()
-    data = models.BinaryField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    sha256 = models.CharField(verbose_name=_("SHA-256"), max_length=64, primary_key=True)
+    size_bytes = models.PositiveIntegerField(verbose_name=_("size (bytes)"))
+    data = models.BinaryField(verbose_name=_("data"))
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("attachment content")
+        verbose_name_plural = _("attachment contents")
 
     def __str__(self) -> str:
         return f"{self.sha256[:12]}… ({self.size_bytes} bytes)"
@@ -163,16 +179,18 @@ class AttachmentBlob(models.Model):
 class EmailAttachment(models.Model):
     """One attachment of one message: its name and type, and the shared bytes."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    message = models.ForeignKey(EmailMessage, on_delete=models.CASCADE, related_name="attachments")
-    filename = models.CharField(max_length=255)
-    content_type = models.CharField(max_length=100)
-    size_bytes = models.PositiveIntegerField()
-    blob = models.ForeignKey(AttachmentBlob, on_delete=models.PROTECT, related_name="attachments")
-    created_at = models.DateTimeField(auto_now_add=True)
+    id = models.UUIDField(verbose_name=_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
+    message = models.ForeignKey(EmailMessage, verbose_name=_("message"), on_delete=models.CASCADE, related_name="attachments")
+    filename = models.CharField(verbose_name=_("filename"), max_length=255)
+    content_type = models.CharField(verbose_name=_("content type"), max_length=100)
+    size_bytes = models.PositiveIntegerField(verbose_name=_("size (bytes)"))
+    blob = models.ForeignKey(AttachmentBlob, verbose_name=_("blob"), on_delete=models.PROTECT, related_name="attachments")
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["created_at", "filename"]
+        verbose_name = _("email attachment")
+        verbose_name_plural = _("email attachments")
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.size_bytes} bytes)"

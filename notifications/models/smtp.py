@@ -10,6 +10,7 @@ import uuid
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from notifications import crypto
 from notifications.exceptions import InvalidRecipient
@@ -17,10 +18,10 @@ from notifications.recipients import parse_address
 
 
 class SMTPSecurity(models.TextChoices):
-    NONE = "none", "None (plain text)"
-    STARTTLS = "starttls", "STARTTLS (required)"
-    STARTTLS_IF_OFFERED = "starttls_if_offered", "STARTTLS if the server offers it"
-    SSL = "ssl", "Implicit TLS (SSL, usually port 465)"
+    NONE = "none", _("None (plain text)")
+    STARTTLS = "starttls", _("STARTTLS (required)")
+    STARTTLS_IF_OFFERED = "starttls_if_offered", _("STARTTLS if the server offers it")
+    SSL = "ssl", _("Implicit TLS (SSL, usually port 465)")
 
 
 class SMTPServerConfigQuerySet(models.QuerySet):
@@ -32,35 +33,39 @@ class SMTPServerConfigQuerySet(models.QuerySet):
 class SMTPServerConfig(models.Model):
     """One SMTP server. The password is stored encrypted (`NOTIFICATIONS_ENCRYPTION_KEY`)."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(verbose_name=_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(
-        max_length=100, unique=True, help_text="Recorded on every message this server sends (sent_via)."
+        verbose_name=_("name"),
+        max_length=100, unique=True, help_text=_("Recorded on every message this server sends (sent_via).")
     )
-    host = models.CharField(max_length=255)
+    host = models.CharField(verbose_name=_("host"), max_length=255)
     port = models.PositiveIntegerField(
+        verbose_name=_("port"),
         default=587, validators=[MinValueValidator(1), MaxValueValidator(65535)],
-        help_text="587 for STARTTLS, 465 for implicit TLS, 25 for plain.",
+        help_text=_("587 for STARTTLS, 465 for implicit TLS, 25 for plain."),
     )
-    security = models.CharField(max_length=30, choices=SMTPSecurity.choices, default=SMTPSecurity.STARTTLS)
-    username = models.CharField(max_length=255, blank=True)
-    password_encrypted = models.TextField(blank=True, editable=False)
+    security = models.CharField(verbose_name=_("security"), max_length=30, choices=SMTPSecurity.choices, default=SMTPSecurity.STARTTLS)
+    username = models.CharField(verbose_name=_("username"), max_length=255, blank=True)
+    password_encrypted = models.TextField(verbose_name=_("encrypted password"), blank=True, editable=False)
     timeout_seconds = models.PositiveSmallIntegerField(
-        default=30, validators=[MinValueValidator(1)], help_text="Before a silent server counts as down."
+        verbose_name=_("timeout (seconds)"),
+        default=30, validators=[MinValueValidator(1)], help_text=_("Before a silent server counts as down.")
     )
     from_email = models.EmailField(
-        blank=True, help_text="Sender address used through this server; empty keeps SMTP_FROM_EMAIL."
+        verbose_name=_("sender address"),
+        blank=True, help_text=_("Sender address used through this server; empty keeps SMTP_FROM_EMAIL.")
     )
-    order = models.PositiveIntegerField(default=0, db_index=True, help_text="Lowest is tried first.")
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    order = models.PositiveIntegerField(verbose_name=_("order"), default=0, db_index=True, help_text=_("Lowest is tried first."))
+    is_active = models.BooleanField(verbose_name=_("active"), default=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     objects = SMTPServerConfigQuerySet.as_manager()
 
     class Meta:
         ordering = ["order", "name"]
-        verbose_name = "SMTP server"
-        verbose_name_plural = "SMTP servers"
+        verbose_name = _("SMTP server")
+        verbose_name_plural = _("SMTP servers")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.address})"

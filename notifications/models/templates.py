@@ -9,6 +9,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django.db.models import Q
 
 from notifications.exceptions import ImmutableVersionError, InputError, InvalidRecipient
@@ -17,27 +18,27 @@ from notifications.recipients import parse_addresses
 
 
 class Category(models.TextChoices):
-    BILLING = "billing", "Billing"
-    INCIDENT = "incident", "Incident"
-    ONBOARDING = "onboarding", "Onboarding"
-    RMA = "rma", "RMA"
-    SUPPORT = "support", "Support"
-    MARKETING = "marketing", "Marketing"
-    ACCOUNT = "account", "Account"
-    OTHER = "other", "Other"
+    BILLING = "billing", _("Billing")
+    INCIDENT = "incident", _("Incident")
+    ONBOARDING = "onboarding", _("Onboarding")
+    RMA = "rma", _("RMA")
+    SUPPORT = "support", _("Support")
+    MARKETING = "marketing", _("Marketing")
+    ACCOUNT = "account", _("Account")
+    OTHER = "other", _("Other")
 
 
 class Kind(models.TextChoices):
-    TRANSACTIONAL = "transactional", "Transactional"
-    MARKETING = "marketing", "Marketing"
+    TRANSACTIONAL = "transactional", _("Transactional")
+    MARKETING = "marketing", _("Marketing")
 
 
 class Lane(models.TextChoices):
     """The Celery queue a template's messages are delivered on."""
 
-    URGENT = "urgent", "Urgent"
-    DEFAULT = "default", "Default"
-    BULK = "bulk", "Bulk"
+    URGENT = "urgent", _("Urgent")
+    DEFAULT = "default", _("Default")
+    BULK = "bulk", _("Bulk")
 
 
 def _default_max_attempts() -> int:
@@ -45,40 +46,45 @@ def _default_max_attempts() -> int:
 
 
 class EmailTemplate(models.Model):
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    key = models.SlugField(max_length=100, unique=True, help_text="Stable name callers use.")
-    name = models.CharField(max_length=200, blank=True)
-    description = models.TextField(blank=True)
-    category = models.CharField(max_length=50, choices=Category.choices, default=Category.OTHER)
-    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.TRANSACTIONAL)
-    lane = models.CharField(max_length=20, choices=Lane.choices, default=Lane.DEFAULT)
-    required_variables = models.JSONField(default=list, blank=True)
+    id = models.UUIDField(verbose_name=_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
+    key = models.SlugField(verbose_name=_("key"), max_length=100, unique=True, help_text=_("Stable name callers use."))
+    name = models.CharField(verbose_name=_("name"), max_length=200, blank=True)
+    description = models.TextField(verbose_name=_("description"), blank=True)
+    category = models.CharField(verbose_name=_("category"), max_length=50, choices=Category.choices, default=Category.OTHER)
+    kind = models.CharField(verbose_name=_("kind"), max_length=20, choices=Kind.choices, default=Kind.TRANSACTIONAL)
+    lane = models.CharField(verbose_name=_("lane"), max_length=20, choices=Lane.choices, default=Lane.DEFAULT)
+    required_variables = models.JSONField(verbose_name=_("required variables"), default=list, blank=True)
     optional_variables = models.JSONField(
-        default=dict, blank=True, help_text="Name → default. A default may use globals: {{ today }}."
+        verbose_name=_("optional variables"),
+        default=dict, blank=True, help_text=_("Name → default. A default may use globals: {{ today }}.")
     )
-    sensitive_variables = models.JSONField(default=list, blank=True)
-    attachments_allowed = models.BooleanField(default=False)
-    max_attempts = models.PositiveSmallIntegerField(default=_default_max_attempts)
-    default_language = models.CharField(max_length=10, default="fr")
+    sensitive_variables = models.JSONField(verbose_name=_("sensitive variables"), default=list, blank=True)
+    attachments_allowed = models.BooleanField(verbose_name=_("attachments allowed"), default=False)
+    max_attempts = models.PositiveSmallIntegerField(verbose_name=_("maximum attempts"), default=_default_max_attempts)
+    default_language = models.CharField(verbose_name=_("default language"), max_length=10, default="fr")
     extra_recipients = models.JSONField(
-        default=list, blank=True, help_text="Addresses that receive every message of this template."
+        verbose_name=_("extra recipients"),
+        default=list, blank=True, help_text=_("Addresses that receive every message of this template.")
     )
-    sample_variables = models.JSONField(default=dict, blank=True)
+    sample_variables = models.JSONField(verbose_name=_("sample variables"), default=dict, blank=True)
     layout = models.CharField(
-        max_length=100, default="default", blank=True, help_text="Shared layout; empty for none."
+        verbose_name=_("layout"),
+        max_length=100, default="default", blank=True, help_text=_("Shared layout; empty for none.")
     )
-    is_active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    is_active = models.BooleanField(verbose_name=_("active"), default=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, verbose_name=_("updated by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
     class Meta:
         ordering = ["key"]
+        verbose_name = _("email template")
+        verbose_name_plural = _("email templates")
         permissions = [("test_emailtemplate", "Can test-render and test-send templates")]
 
     def __str__(self) -> str:
@@ -101,39 +107,45 @@ class EmailTemplate(models.Model):
             return isinstance(value, dict) and names(list(value))
 
         if not names(self.required_variables):
-            errors["required_variables"] = "A list of variable names (letters, digits, underscores)."
+            errors["required_variables"] = _("A list of variable names (letters, digits, underscores).")
         if not name_map(self.optional_variables):
-            errors["optional_variables"] = "An object of variable name → default value."
+            errors["optional_variables"] = _("An object of variable name → default value.")
         elif names(self.required_variables) and set(self.optional_variables) & set(self.required_variables):
             both = ", ".join(sorted(set(self.optional_variables) & set(self.required_variables)))
-            errors["optional_variables"] = f"Variables cannot be both required and optional: {both}."
+            errors["optional_variables"] = _("Variables cannot be both required and optional: %(names)s.") % {
+                "names": both
+            }
         if not names(self.sensitive_variables):
-            errors["sensitive_variables"] = "A list of variable names (letters, digits, underscores)."
+            errors["sensitive_variables"] = _("A list of variable names (letters, digits, underscores).")
         elif not errors:
             undeclared = sorted(set(self.sensitive_variables) - self.declared_variables)
             if undeclared:
-                errors["sensitive_variables"] = "Not declared by the template: " + ", ".join(undeclared) + "."
+                errors["sensitive_variables"] = _("Not declared by the template: %(names)s.") % {
+                    "names": ", ".join(undeclared)
+                }
         if not name_map(self.sample_variables):
-            errors["sample_variables"] = "An object of variable name → sample value, as a caller would send."
+            errors["sample_variables"] = _("An object of variable name → sample value, as a caller would send.")
         if not isinstance(self.extra_recipients, list) or not all(isinstance(a, str) for a in self.extra_recipients):
-            errors["extra_recipients"] = "A list of email addresses."
+            errors["extra_recipients"] = _("A list of email addresses.")
         else:
             try:
                 parse_addresses(self.extra_recipients, field="extra_recipients")
             except InvalidRecipient as exc:
                 errors["extra_recipients"] = exc.message
         if self.max_attempts is not None and self.max_attempts < 1:
-            errors["max_attempts"] = "A message is tried at least 1 time."
+            errors["max_attempts"] = _("A message is tried at least 1 time.")
         languages = {code for code, _ in settings.LANGUAGES}
         if self.default_language not in languages:
-            errors["default_language"] = (
-                f"Unknown language {self.default_language!r}; expected one of {', '.join(sorted(languages))}."
-            )
+            errors["default_language"] = _("Unknown language %(language)s; expected one of %(languages)s.") % {
+                "language": repr(self.default_language), "languages": ", ".join(sorted(languages))
+            }
         if self.layout:
             from notifications.rendering.environment import layout_exists
 
             if not layout_exists(self.layout):
-                errors["layout"] = f"Layout {self.layout!r} does not exist in {settings.EMAIL_LAYOUTS_DIR}."
+                errors["layout"] = _("Layout %(layout)s does not exist in %(directory)s.") % {
+                    "layout": repr(self.layout), "directory": settings.EMAIL_LAYOUTS_DIR
+                }
         for name in ("required_variables", "optional_variables", "sensitive_variables", "sample_variables",
                      "extra_recipients"):
             if name not in errors:
@@ -155,22 +167,24 @@ class EmailTemplateVersion(models.Model):
     CONTENT_FIELDS = ("template_id", "language", "version", "subject", "preheader",
                       "html_content", "text_content", "created_by_id")
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    template = models.ForeignKey(EmailTemplate, on_delete=models.PROTECT, related_name="versions")
-    language = models.CharField(max_length=10)
-    version = models.PositiveIntegerField()
-    subject = models.TextField()
-    preheader = models.TextField(blank=True)
-    html_content = models.TextField()
-    text_content = models.TextField(blank=True, help_text="Generated from the HTML when empty.")
+    id = models.UUIDField(verbose_name=_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
+    template = models.ForeignKey(EmailTemplate, verbose_name=_("template"), on_delete=models.PROTECT, related_name="versions")
+    language = models.CharField(verbose_name=_("language"), max_length=10)
+    version = models.PositiveIntegerField(verbose_name=_("version"))
+    subject = models.TextField(verbose_name=_("subject"))
+    preheader = models.TextField(verbose_name=_("preheader"), blank=True)
+    html_content = models.TextField(verbose_name=_("HTML content"))
+    text_content = models.TextField(verbose_name=_("text content"), blank=True, help_text=_("Generated from the HTML when empty."))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), auto_now_add=True)
+    is_active = models.BooleanField(verbose_name=_("active"), default=True)
 
     class Meta:
         ordering = ["template__key", "language", "-version"]
+        verbose_name = _("email template version")
+        verbose_name_plural = _("email template versions")
         constraints = [
             models.UniqueConstraint(
                 fields=["template", "language", "version"], name="unique_template_language_version"
@@ -190,6 +204,6 @@ class EmailTemplateVersion(models.Model):
             update_fields = kwargs.get("update_fields")
             if update_fields is None or set(update_fields) - {"is_active"}:
                 raise ImmutableVersionError(
-                    "A template version cannot be changed once written; save a new version instead."
+                    str(_("A template version cannot be changed once written; save a new version instead."))
                 )
         super().save(*args, **kwargs)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from jinja2 import TemplateNotFound, TemplateSyntaxError, meta, nodes, sandbox
 
 from notifications.exceptions import TemplateDeclarationError, TemplateSecurityError, TemplateSyntaxProblem
@@ -21,10 +23,10 @@ UNSAFE_ATTRIBUTES = frozenset({"mro"}).union(
     sandbox.UNSAFE_COROUTINE_ATTRIBUTES, sandbox.UNSAFE_ASYNC_GENERATOR_ATTRIBUTES,
 )
 PART_LABELS = {
-    "subject": "subject",
-    "preheader": "preheader",
-    "html_content": "HTML",
-    "text_content": "text",
+    "subject": gettext_lazy("subject"),
+    "preheader": gettext_lazy("preheader"),
+    "html_content": gettext_lazy("HTML"),
+    "text_content": gettext_lazy("text"),
 }
 
 
@@ -45,8 +47,8 @@ def used_variables(sources: Mapping[str, str]) -> set[str]:
             # Parsing and analysing recurse once per level of nesting: `((((…))))` or
             # `{% if %}` nested a few hundred deep exhaust Python's stack, not our budget.
             raise TemplateSyntaxProblem(
-                f"The {PART_LABELS.get(part, part)} nests expressions or blocks too deeply to be read "
-                "(a few hundred levels); nest less.",
+                _("The %(part)s nests expressions or blocks too deeply to be read (a few hundred levels); "
+                  "nest less.") % {"part": PART_LABELS.get(part, part)},
                 field=part,
             ) from None
     return used - set(html_env.globals) - RENDER_GLOBALS
@@ -58,7 +60,11 @@ def _used_in_part(env, part: str, source: str) -> set[str]:
     try:
         tree = env.parse(source)
     except TemplateSyntaxError as exc:
-        raise TemplateSyntaxProblem(f"Syntax error in the {label}, line {exc.lineno}: {exc.message}", field=part) from None
+        raise TemplateSyntaxProblem(
+            _("Syntax error in the %(part)s, line %(line)s: %(error)s")
+            % {"part": label, "line": exc.lineno, "error": exc.message},
+            field=part,
+        ) from None
     for name in meta.find_referenced_templates(tree):
         if name is None:
             continue
@@ -66,7 +72,9 @@ def _used_in_part(env, part: str, source: str) -> set[str]:
             env.get_template(name)
         except TemplateNotFound:
             raise TemplateDeclarationError(
-                f"The {label} imports {name!r}, which is not a shared layout file.", field=part
+                _("The %(part)s imports %(name)s, which is not a shared layout file.")
+                % {"part": label, "name": repr(name)},
+                field=part,
             ) from None
     refuse_unsafe_attributes(tree, part)
     return meta.find_undeclared_variables(tree)
@@ -89,8 +97,10 @@ def refuse_unsafe_attributes(tree: nodes.Template, part: str) -> None:
             name = first.value if isinstance(first, nodes.Const) else None
         if isinstance(name, str) and (name.startswith("_") or name in UNSAFE_ATTRIBUTES):
             raise TemplateSecurityError(
-                f"The {PART_LABELS.get(part, part)}, line {node.lineno}, reaches {name!r}: templates may only "
-                "read the variables' own values, never attributes starting with '_' or internals.",
+                _(
+                    "The %(part)s, line %(line)s, reaches %(name)s: templates may only read the variables' own "
+                    "values, never attributes starting with '_' or internals."
+                ) % {"part": PART_LABELS.get(part, part), "line": node.lineno, "name": repr(name)},
                 field=part,
             )
 
@@ -105,8 +115,8 @@ def check_declarations(
     undeclared = sorted(used - declared)
     unused = sorted(declared - used)
     if undeclared:
-        problems.append("uses undeclared variables: " + ", ".join(undeclared))
+        problems.append(_("uses undeclared variables: %(names)s") % {"names": ", ".join(undeclared)})
     if unused:
-        problems.append("does not use declared variables: " + ", ".join(unused))
+        problems.append(_("does not use declared variables: %(names)s") % {"names": ", ".join(unused)})
     if problems:
-        raise TemplateDeclarationError("The version " + "; and ".join(problems) + ".")
+        raise TemplateDeclarationError(_("The version %(problems)s.") % {"problems": _("; and ").join(problems)})

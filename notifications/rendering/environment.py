@@ -13,6 +13,7 @@ from functools import lru_cache
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.translation import gettext as _
 from jinja2 import FileSystemLoader, Template, TemplateSyntaxError
 
 from notifications.exceptions import TemplateSyntaxProblem
@@ -84,7 +85,10 @@ def compile_part(source: str, *, part: str, html: bool, cache_key: object | None
     try:
         template = (html_env if html else text_env).from_string(source)
     except TemplateSyntaxError as exc:
-        raise TemplateSyntaxProblem(f"Syntax error in the {part}, line {exc.lineno}: {exc.message}") from None
+        raise TemplateSyntaxProblem(
+            _("Syntax error in the %(part)s, line %(line)s: %(error)s")
+            % {"part": part, "line": exc.lineno, "error": exc.message}
+        ) from None
     if cache_key is not None:
         _compiled.put(key, template)
     return template

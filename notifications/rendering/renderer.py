@@ -14,6 +14,7 @@ import html2text
 from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 from jinja2 import TemplateNotFound, UndefinedError
 from jinja2.exceptions import SecurityError, TemplateError as JinjaTemplateError
 from markupsafe import Markup
@@ -121,26 +122,37 @@ def render(
         raise
     except SecurityError as exc:
         raise TemplateSecurityError(
-            f"The template tried to use something templates may not: {_clean(exc)}"
+            _("The template tried to use something templates may not: %(error)s") % {"error": _clean(exc)}
         ) from None
     except UndefinedError as exc:
-        raise TemplateError(f"The template uses an unknown name: {_clean(exc)}", field="template") from None
+        raise TemplateError(
+            _("The template uses an unknown name: %(error)s") % {"error": _clean(exc)},
+            field="template", code="undefined_name",
+        ) from None
     except TemplateNotFound as exc:
-        raise TemplateError(f"Layout or include not found: {exc.name}", field="template") from None
+        raise TemplateError(
+            _("Layout or include not found: %(name)s") % {"name": exc.name}, field="template", code="unknown_layout"
+        ) from None
     except RecursionError:
         # MAX_CALL_DEPTH stops a template's own recursion first; this is what Python itself
         # refused (a deeply nested expression, an include cycle).
         raise RenderLimitExceeded(
-            "The template nests too deeply to render (a macro or include that keeps calling "
-            f"itself?); the render operations budget ({sandbox.OPERATIONS_SETTING}) allows no deeper."
+            _("The template nests too deeply to render (a macro or include that keeps calling itself?); "
+              "the render operations budget (%(setting)s) allows no deeper.") % {"setting": sandbox.OPERATIONS_SETTING}
         ) from None
     except (OverflowError, MemoryError) as exc:
-        raise RenderLimitExceeded(f"The template exceeds the rendering limits: {_clean(exc)}") from None
+        raise RenderLimitExceeded(
+            _("The template exceeds the rendering limits: %(error)s") % {"error": _clean(exc)}
+        ) from None
     except JinjaTemplateError as exc:
-        raise TemplateError(f"The template failed to render: {_clean(exc)}", field="template") from None
+        raise TemplateError(
+            _("The template failed to render: %(error)s") % {"error": _clean(exc)},
+            field="template", code="render_failed",
+        ) from None
     except Exception as exc:  # noqa: BLE001 - any error inside a sandboxed render is the template's
         raise TemplateError(
-            f"The template failed to render: {type(exc).__name__}: {_clean(exc)}", field="template"
+            _("The template failed to render: %(error)s") % {"error": f"{type(exc).__name__}: {_clean(exc)}"},
+            field="template", code="render_failed",
         ) from None
 
 
@@ -161,8 +173,10 @@ def _render_all(source, variables, required, optional, layout_name) -> RenderedE
     problem = subject_problem(subject)
     if problem:
         raise HeaderInjection(
-            f"The subject would contain a line break or a control character: {problem} "
-            "(from a variable or the template); subjects must be one line of text."
+            _(
+                "The subject would contain a line break or a control character: %(problem)s "
+                "(from a variable or the template); subjects must be one line of text."
+            ) % {"problem": problem}
         )
     preheader = ""
     if source.preheader:

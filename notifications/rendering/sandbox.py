@@ -37,6 +37,8 @@ from jinja2.visitor import NodeTransformer
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
 
+from django.utils.translation import gettext as _
+
 from notifications.exceptions import RenderLimitExceeded
 
 #: Widths beyond this (padding, indentation, format specs) are refused outright.
@@ -199,8 +201,8 @@ def _counted(items: Iterator[object]) -> Iterator[object]:
 
 def _too_big(what: str) -> RenderLimitExceeded:
     return RenderLimitExceeded(
-        f"The template would produce more than {_limit():,} characters ({what}); "
-        "a template may not build values that large."
+        _("The template would produce more than %(limit)s characters (%(what)s); a template may not build values "
+          "that large.") % {"limit": f"{_limit():,}", "what": what}
     )
 
 
@@ -263,8 +265,8 @@ def check_size(value: object, what: str = "a value") -> object:
         charge(0)  # raises, with the message
     if current.work > WORK_FACTOR * limit:
         raise RenderLimitExceeded(
-            f"The template builds more than {WORK_FACTOR * limit:,} characters of values in all "
-            "(a loop that keeps copying a growing value?); that is refused."
+            _("The template builds more than %(limit)s characters of values in all "
+              "(a loop that keeps copying a growing value?); that is refused.") % {"limit": f"{WORK_FACTOR * limit:,}"}
         )
     return value
 
@@ -272,13 +274,16 @@ def check_size(value: object, what: str = "a value") -> object:
 def _check_int_bits(bits: float) -> None:
     if bits > MAX_INT_BITS:
         raise RenderLimitExceeded(
-            f"The template computes a number larger than {MAX_INT_BITS} bits; that is refused."
+            _("The template computes a number larger than %(bits)s bits; that is refused.") % {"bits": MAX_INT_BITS}
         )
 
 
 def _check_width(value: object, what: str) -> None:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_WIDTH:
-        raise RenderLimitExceeded(f"{what} of {value:,} is larger than the allowed {MAX_WIDTH:,}.")
+        raise RenderLimitExceeded(
+            _("%(what)s of %(value)s is larger than the allowed %(limit)s.")
+            % {"what": what, "value": f"{value:,}", "limit": f"{MAX_WIDTH:,}"}
+        )
 
 
 def _check_format_string(fmt: str, arguments: Iterable[object] = ()) -> None:
@@ -286,13 +291,13 @@ def _check_format_string(fmt: str, arguments: Iterable[object] = ()) -> None:
     for digits in _FORMAT_WIDTH.findall(fmt):
         if len(digits) > 6 or int(digits) > MAX_WIDTH:
             raise RenderLimitExceeded(
-                f"A format width or precision in the template is larger than {MAX_WIDTH:,}."
+                _("A format width or precision in the template is larger than %(limit)s.") % {"limit": f"{MAX_WIDTH:,}"}
             )
     if _DYNAMIC_WIDTH.search(fmt):
         for value in arguments:
             values = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else [value]
             for item in values:
-                _check_width(item, "A width given to a format string")
+                _check_width(item, _("A width given to a format string"))
 
 
 def bounded_join(separator: str, items: Iterable[object], *, markup: bool = False) -> str:
@@ -304,7 +309,7 @@ def bounded_join(separator: str, items: Iterable[object], *, markup: bool = Fals
         text = Markup.escape(item) if markup else str(item)
         size += len(text) + (len(separator) if index else 0)
         if size > limit:
-            raise _too_big("joining values")
+            raise _too_big(_("joining values"))
         parts.append(text)
     return (Markup(separator) if markup else separator).join(parts)
 
@@ -317,7 +322,7 @@ def _predict_binop(operator: str, left: object, right: object) -> None:
             left, right = right, left
         if isinstance(left, sequences) and isinstance(right, int):
             if right > 0 and weigh(left, limit) * right > limit:
-                raise _too_big("repeating a value")
+                raise _too_big(_("repeating a value"))
         elif isinstance(left, int) and isinstance(right, int):
             _check_int_bits(left.bit_length() + right.bit_length())
     elif operator == "**":
@@ -326,7 +331,7 @@ def _predict_binop(operator: str, left: object, right: object) -> None:
     elif operator == "+":
         if (isinstance(left, sequences) and isinstance(right, sequences)
                 and weigh(left, limit) + weigh(right, limit) > limit):
-            raise _too_big("adding values")
+            raise _too_big(_("adding values"))
     elif operator == "%" and isinstance(left, str):
         _check_format_string(left, [right])
 
@@ -345,15 +350,15 @@ def _precheck_method(method: object, args: tuple, kwargs: dict) -> None:
     limit = _limit()
     if name in WIDTH_METHODS:
         for value in (*args, *kwargs.values()):
-            _check_width(value, f"A width passed to {name}()")
+            _check_width(value, _("A width passed to %(name)s()") % {"name": name})
     elif name == "expandtabs":
         size = args[0] if args else kwargs.get("tabsize", 8)
-        _check_width(size, "A tab size")
+        _check_width(size, _("A tab size"))
     elif name == "replace" and len(args) >= 2 and all(isinstance(a, str) for a in args[:2]):
         old, new = args[0], args[1]
         count = owner.count(old) if old else len(owner) + 1
         if len(owner) + count * max(0, len(new) - len(old)) > limit:
-            raise _too_big("replacing text")
+            raise _too_big(_("replacing text"))
     elif name in ("format", "format_map"):
         _check_format_string(owner, [*args, *kwargs.values()])
 
@@ -369,12 +374,12 @@ def _guard_filter(name: str, func):
         charge(1 + per_element * _sized_arguments(args, kwargs, walks_text=walks_text) if per_element else 1)
         if name in WIDTH_FILTERS:
             for value in (*args, *kwargs.values()):
-                _check_width(value, f"A width passed to |{name}")
+                _check_width(value, _("A width passed to |%(name)s") % {"name": name})
             if name == "indent":
                 text = next((a for a in args if isinstance(a, str)), "")
                 width = next((a for a in args[1:] if isinstance(a, int)), kwargs.get("width", 4))
                 if isinstance(width, int) and len(text) + (text.count("\n") + 1) * width > _limit():
-                    raise _too_big("indenting text")
+                    raise _too_big(_("indenting text"))
         elif name == "format":
             text = next((a for a in args if isinstance(a, str)), "")
             rest = list(args[args.index(text) + 1:]) if text in args else []
@@ -385,7 +390,7 @@ def _guard_filter(name: str, func):
                 text, old, new = strings[:3]
                 count = text.count(old) if old else len(text) + 1
                 if len(text) + count * max(0, len(new) - len(old)) > _limit():
-                    raise _too_big("replacing text")
+                    raise _too_big(_("replacing text"))
         result = func(*args, **kwargs)
         if isinstance(result, Iterator):
             return _counted(result)

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
 
 from notifications.exceptions import NotificationError
 from notifications.models import IdempotencyRecord
@@ -22,12 +23,14 @@ MAX_KEY_LENGTH = 255
 
 class IdempotencyKeyInvalid(NotificationError):
     field = "Idempotency-Key"
+    code = "invalid_idempotency_key"
 
 
 class IdempotencyMismatch(NotificationError):
     """The key was used before with another request body."""
 
     field = "Idempotency-Key"
+    code = "idempotency_key_reused"
     status_code = 422
 
 
@@ -42,7 +45,9 @@ def run_once(
     if not key:
         return action()
     if len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise IdempotencyKeyInvalid(f"An Idempotency-Key is at most {MAX_KEY_LENGTH} printable characters.")
+        raise IdempotencyKeyInvalid(
+            _("An Idempotency-Key is at most %(limit)s printable characters.") % {"limit": MAX_KEY_LENGTH}
+        )
     digest = request_digest(payload)
     with transaction.atomic():
         try:
@@ -52,7 +57,7 @@ def run_once(
             record = IdempotencyRecord.objects.get(scope=scope, key=key)
             if record.request_hash != digest:
                 raise IdempotencyMismatch(
-                    "This Idempotency-Key was already used with a different request body; use a new key."
+                    _("This Idempotency-Key was already used with a different request body; use a new key.")
                 ) from None
             return record.response_status, record.response_body
         status, body = action()

@@ -5,6 +5,8 @@ that did not apply into an error that says why, for the API and the admin alike.
 """
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from notifications.exceptions import InvalidTransition
 from notifications.models import EmailMessage, Status
 
@@ -21,7 +23,8 @@ def cancel_message(*, message: EmailMessage) -> EmailMessage:
     message.refresh_from_db()
     if not transition:
         raise InvalidTransition(
-            f"This message is {transition.status or message.status}: only {Status.SCHEDULED} or {Status.QUEUED} "
-            "messages can be cancelled."
+            _("This message is %(status)s: only %(scheduled)s or %(queued)s messages can be cancelled.")
+            % {"status": transition.status or message.status, "scheduled": Status.SCHEDULED.value,
+               "queued": Status.QUEUED.value}
         )
     return message

@@ -20,6 +20,7 @@ from email.policy import compat32
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import forbid_multi_line_headers
+from django.utils.translation import gettext as _
 
 from notifications.exceptions import UnsafeHeaderValue
 from notifications.headers import header_problem, subject_problem
@@ -91,7 +92,11 @@ def check_header_values(
     checks += [("attachments", name, header_problem(name)) for name in filenames]
     for field, value, problem in checks:
         if problem:
-            raise UnsafeHeaderValue(f"{field} {value[:80]!r} cannot go into a mail header: {problem}.", field=field)
+            raise UnsafeHeaderValue(
+                _("%(field)s %(value)s cannot go into a mail header: %(problem)s.")
+                % {"field": field, "value": repr(value[:80]), "problem": problem},
+                field=field,
+            )
 
 
 @dataclass(frozen=True)
@@ -131,7 +136,11 @@ class MimeTemplate:
         # What Django's SafeMIME classes do on assignment, then what the generator writes.
         problem = header_problem(value)
         if problem:
-            raise UnsafeHeaderValue(f"{name} {value[:80]!r} cannot go into a mail header: {problem}.", field=name)
+            raise UnsafeHeaderValue(
+                _("%(field)s %(value)s cannot go into a mail header: %(problem)s.")
+                % {"field": name, "value": repr(value[:80]), "problem": problem},
+                field=name,
+            )
         name, value = forbid_multi_line_headers(name, value, self.encoding)
         return _FOLDING.fold_binary(name, value)
 

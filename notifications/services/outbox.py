@@ -65,6 +65,7 @@ def drain_lane(*, lane: str, woken_at: float | None = None) -> dict[str, int]:
     short after that moment has already taken everything it could mean.
     """
     counts: Counter = Counter()
+    wakeups.taken(lane)  # before the claim: a send committed from now on wakes the lane again
     with _state_lock:
         if woken_at is not None and _drained_at.get(lane, 0.0) > woken_at + CLOCK_SKEW_ALLOWANCE:
             return {SKIPPED: 1}

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 
 from notifications.exceptions import InvalidSchedule
 
@@ -25,18 +26,24 @@ def parse_send_at(value: datetime | str | None) -> datetime | None:
         except ValueError:
             parsed = None
         if parsed is None:
-            raise InvalidSchedule(f"send_at {value!r} is not an ISO 8601 date and time, e.g. 2026-12-24T08:00:00+01:00.")
+            raise InvalidSchedule(
+                _("send_at %(value)s is not an ISO 8601 date and time, e.g. 2026-12-24T08:00:00+01:00.")
+                % {"value": repr(value)}
+            )
         value = parsed
     if not isinstance(value, datetime):
-        raise InvalidSchedule("send_at must be an ISO 8601 date and time with a time zone offset.")
+        raise InvalidSchedule(_("send_at must be an ISO 8601 date and time with a time zone offset."))
     if timezone.is_naive(value):
-        raise InvalidSchedule("send_at needs a time zone offset (e.g. +01:00 or Z): a time without one is ambiguous.")
+        raise InvalidSchedule(
+            _("send_at needs a time zone offset (e.g. +01:00 or Z): a time without one is ambiguous.")
+        )
     now = timezone.now()
     if value <= now:
         return None
     horizon = timedelta(days=settings.EMAIL_MAX_SCHEDULE_DAYS)
     if value - now > horizon:
         raise InvalidSchedule(
-            f"send_at is more than {settings.EMAIL_MAX_SCHEDULE_DAYS:g} days ahead (EMAIL_MAX_SCHEDULE_DAYS)."
+            _("send_at is more than %(days)s days ahead (EMAIL_MAX_SCHEDULE_DAYS).")
+            % {"days": f"{settings.EMAIL_MAX_SCHEDULE_DAYS:g}"}
         )
     return value

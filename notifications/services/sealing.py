@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 
+from django.utils.translation import gettext as _
+
 from notifications import crypto
 from notifications.exceptions import SealedContentGone
 from notifications.models import EmailMessage
@@ -44,8 +46,10 @@ def content_to_send(message: EmailMessage) -> tuple[str, str, str]:
         return message.subject, message.html_content, message.text_content
     if not message.sealed_content:
         raise SealedContentGone(
-            "This message's unmasked content (it has sensitive variables) was deleted once it was "
-            "sent or failed, so it cannot be sent again; send a new message instead."
+            _(
+                "This message's unmasked content (it has sensitive variables) was deleted once it was "
+                "sent or failed, so it cannot be sent again; send a new message instead."
+            )
         )
     content = json.loads(crypto.decrypt(message.sealed_content))
     return content["subject"], content["html"], content["text"]

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
 
 from notifications import jsoninput
 from notifications.attachments import Attachment, check_attachment
@@ -82,7 +83,7 @@ def send_mail_template(
     if variables is None:
         variables = {}
     if not isinstance(variables, Mapping):
-        raise TemplateError("Variables must be an object of name → value.", field="variables")
+        raise TemplateError(_("Variables must be an object of name → value."), field="variables", code="invalid_variables")
     send_at = scheduling.parse_send_at(send_at)
     _check_columns(template_key=template_key, source_endpoint=source_endpoint, idempotency_key=idempotency_key)
     jsoninput.check_value(variables, field="variables", max_depth=settings.API_MAX_JSON_DEPTH)
@@ -125,6 +126,7 @@ class BatchItemResult:
     to: list[str]
     messages: list[EmailMessage] = field(default_factory=list)
     errors: dict | None = None
+    codes: dict | None = None
 
 
 def send_batch(
@@ -147,11 +149,13 @@ def send_batch(
     sent, `BatchRefused` reports them all and nothing is written.
     """
     if not isinstance(items, (list, tuple)) or not items:
-        raise TemplateError("A non-empty list of {to, variables} items is required.", field="items")
+        raise TemplateError(
+            _("A non-empty list of {to, variables} items is required."), field="items", code="invalid_items"
+        )
     if len(items) > settings.EMAIL_MAX_BATCH_ITEMS:
         raise BatchTooLarge(
-            f"{len(items)} items given; at most {settings.EMAIL_MAX_BATCH_ITEMS} are allowed per batch "
-            "(EMAIL_MAX_BATCH_ITEMS).",
+            _("%(count)s items given; at most %(limit)s are allowed per batch (EMAIL_MAX_BATCH_ITEMS).")
+            % {"count": len(items), "limit": settings.EMAIL_MAX_BATCH_ITEMS},
             setting="EMAIL_MAX_BATCH_ITEMS",
         )
     send_at = scheduling.parse_send_at(send_at)
@@ -174,8 +178,8 @@ def send_batch(
     addresses = sum(len(recipients) for _, recipients, _ in accepted)
     if addresses > settings.EMAIL_MAX_BATCH_RECIPIENTS:
         raise BatchTooLarge(
-            f"{addresses} addresses given in all; at most {settings.EMAIL_MAX_BATCH_RECIPIENTS} are allowed per "
-            "batch (EMAIL_MAX_BATCH_RECIPIENTS).",
+            _("%(count)s addresses given in all; at most %(limit)s are allowed per batch (EMAIL_MAX_BATCH_RECIPIENTS).")
+            % {"count": addresses, "limit": settings.EMAIL_MAX_BATCH_RECIPIENTS},
             setting="EMAIL_MAX_BATCH_RECIPIENTS",
         )
     drafts: list[tuple[int, Draft]] = []
@@ -197,20 +201,24 @@ def send_batch(
 
 def _refused_item(index: int, item: object, exc: NotificationError) -> BatchItemResult:
     to = item.get("to") if isinstance(item, Mapping) else None
-    return BatchItemResult(index=index, to=[to] if isinstance(to, str) else [], errors=exc.as_dict())
+    return BatchItemResult(index=index, to=[to] if isinstance(to, str) else [], errors=exc.as_dict(), codes=exc.codes())
 
 
 class BatchRefused(NotificationError):
     """No item of a batch could be sent; `results` says why for each."""
 
     field = "items"
+    code = "batch_refused"
 
     def __init__(self, results: list[BatchItemResult]) -> None:
         self.results = results
-        super().__init__("No item of the batch can be sent.")
+        super().__init__(_("No item of the batch can be sent."))
 
     def as_dict(self) -> dict:
-        return {"items": [{"index": r.index, "errors": r.errors} for r in self.results]}
+        return {"items": [{"index": r.index, "errors": r.errors, "codes": r.codes} for r in self.results]}
+
+    def codes(self) -> dict:
+        return {"items": [{"index": r.index, "errors": r.codes} for r in self.results]}
 
 
 _BATCH_ITEM_FIELDS = {"to", "variables"}
@@ -219,17 +227,19 @@ _BATCH_ITEM_FIELDS = {"to", "variables"}
 def _batch_item(item: object) -> tuple[list[str], Mapping[str, object]]:
     """An item's own addresses (the template's extra recipients are not counted) and variables."""
     if not isinstance(item, Mapping):
-        raise TemplateError("Each item must be an object {to, variables}.", field="items")
+        raise TemplateError(_("Each item must be an object {to, variables}."), field="items", code="invalid_items")
     unknown = sorted(set(item) - _BATCH_ITEM_FIELDS)
     if unknown:
-        raise TemplateError("Unknown fields: " + ", ".join(unknown) + ".", field=unknown[0])
+        raise TemplateError(
+            _("Unknown fields: %(names)s.") % {"names": ", ".join(unknown)}, field=unknown[0], code="unknown_field"
+        )
     recipients = parse_addresses(item.get("to"), field="to", allow_empty=False)
     _check_recipient_count(recipients)
     for address in recipients:
         _check_columns(field="to", recipient_email=address)
     variables = item.get("variables") or {}
     if not isinstance(variables, Mapping):
-        raise TemplateError("Variables must be an object of name → value.", field="variables")
+        raise TemplateError(_("Variables must be an object of name → value."), field="variables", code="invalid_variables")
     jsoninput.check_value(variables, field="variables", max_depth=settings.API_MAX_JSON_DEPTH)
     return recipients, variables
 
@@ -238,8 +248,10 @@ def _check_recipient_count(addresses: list[str]) -> None:
     limit = settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST
     if len(addresses) > limit:
         raise TooManyRecipients(
-            f"{len(addresses)} addresses given (to, cc and bcc together); at most {limit} are allowed per "
-            "request (EMAIL_MAX_RECIPIENTS_PER_REQUEST).",
+            _(
+                "%(count)s addresses given (to, cc and bcc together); at most %(limit)s are allowed per request "
+                "(EMAIL_MAX_RECIPIENTS_PER_REQUEST)."
+            ) % {"count": len(addresses), "limit": limit},
         )
 
 
@@ -260,11 +272,17 @@ def _check_columns(*, field: str | None = None, **values: object) -> None:
             continue
         name = field or column
         if jsoninput.NUL in value:
-            raise UnstorableText(f"{name} contains a NUL character (U+0000), which cannot be stored.", field=name)
+            raise UnstorableText(
+                _("%(name)s contains a NUL character (U+0000), which cannot be stored.") % {"name": name}, field=name
+            )
         limit = EmailMessage._meta.get_field(column).max_length
         if limit is not None and len(value) > limit:
             shown = value[:40] + "..." if len(value) > 40 else value
-            raise ValueTooLong(f"{name} {shown!r} is {len(value)} characters long; at most {limit} fit.", field=name)
+            raise ValueTooLong(
+                _("%(name)s %(value)s is %(length)s characters long; at most %(limit)s fit.")
+                % {"name": name, "value": repr(shown), "length": len(value), "limit": limit},
+                field=name,
+            )
 
 
 @dataclass(frozen=True)
@@ -289,8 +307,10 @@ def _template_draft(*, template: EmailTemplate, version, recipients: list[str],
     rendered = render(source, variables=variables, **options)
     for part in (rendered.subject, rendered.preheader, rendered.html, rendered.text):
         if jsoninput.NUL in part:
-            raise TemplateError("The template's output contains a NUL character (U+0000), which cannot be stored.",
-                                field="template")
+            raise TemplateError(
+                _("The template's output contains a NUL character (U+0000), which cannot be stored."),
+                field="template", code="unstorable_text",
+            )
     hidden = sealing.sensitive_names(template.sensitive_variables, variables)
     sealed = ""
     if hidden:
@@ -339,19 +359,24 @@ def send_simple_mail(
         _check_columns(field="to", recipient_email=address)
     _check_columns(source_endpoint=source_endpoint)
     if not isinstance(subject, str) or not subject.strip():
-        raise TemplateError("A subject is required.", field="subject")
+        raise TemplateError(_("A subject is required."), field="subject", code="required")
     problem = subject_problem(subject)
     if problem:
-        raise TemplateError(f"The subject must be one line of text: {problem}.", field="subject")
+        raise TemplateError(
+            _("The subject must be one line of text: %(problem)s.") % {"problem": problem},
+            field="subject", code="header_injection",
+        )
     if not isinstance(text, str) or not text.strip():
-        raise TemplateError("A text is required.", field="text")
+        raise TemplateError(_("A text is required."), field="text", code="required")
     links = list(links)
     jsoninput.check_value(text, field="text", max_depth=1)
     jsoninput.check_value(links, field="links", max_depth=2)
     pairs = [(link, link) if isinstance(link, str) else tuple(link) for link in links]
     for _label, url in pairs:
         if not str(url).startswith(("https://", "http://", "mailto:")):
-            raise TemplateError(f"Link {url!r} must be an http(s) or mailto URL.", field="links")
+            raise TemplateError(
+                _("Link %(url)s must be an http(s) or mailto URL.") % {"url": repr(url)}, field="links", code="invalid_link"
+            )
     paragraphs = format_html_join("", "<p>{}</p>", ((p,) for p in text.strip().split("\n\n")))
     link_list = format_html_join("", '<li><a href="{}">{}</a></li>', ((url, label) for label, url in pairs))
     html = format_html("{}{}", paragraphs, format_html("<ul>{}</ul>", link_list) if pairs else "")
@@ -420,9 +445,11 @@ def _copies(*, to: list[str], cc, bcc, reply_to) -> dict[str, list[str]]:
     if len(to) > 1 and (copied or blind):
         name = "cc" if copied else "bcc"
         raise InvalidRecipient(
-            f"{name} is allowed only with a single to address: each to address gets a message of its own, "
-            "so send the copy with one of them.",
-            field=name,
+            _(
+                "%(name)s is allowed only with a single to address: each to address gets a message of its own, "
+                "so send the copy with one of them."
+            ) % {"name": name},
+            field=name, code="copies_need_single_recipient",
         )
     for name, addresses in (("to", to), ("cc", copied), ("bcc", blind)):
         for address in addresses:
@@ -436,7 +463,10 @@ def _copies(*, to: list[str], cc, bcc, reply_to) -> dict[str, list[str]]:
 def _check_attachments(items: Iterable[AttachmentInput], *, template: EmailTemplate) -> list[Attachment]:
     items = list(items or ())
     if items and not template.attachments_allowed:
-        raise AttachmentError(f"Email template {template.key!r} does not allow attachments.")
+        raise AttachmentError(
+            _("Email template %(key)s does not allow attachments.") % {"key": repr(template.key)},
+            code="attachments_not_allowed",
+        )
     max_bytes = int(settings.EMAIL_MAX_ATTACHMENT_SIZE_MB * 1024 * 1024)
     checked = []
     for index, item in enumerate(items):
@@ -467,12 +497,16 @@ def _unpack_attachment(item: AttachmentInput, index: int) -> tuple[str, bytes, s
             try:
                 content = base64.b64decode(str(item["data_base64"]), validate=True)
             except (binascii.Error, ValueError):
-                raise AttachmentError(f"Attachment {index + 1}: data_base64 is not valid base64.") from None
+                raise AttachmentError(
+                    _("Attachment %(number)s: data_base64 is not valid base64.") % {"number": index + 1},
+                    code="invalid_base64",
+                ) from None
         if isinstance(content, str):
             content = content.encode()
         return str(item.get("filename") or ""), content, str(item.get("content_type") or "")
     raise AttachmentError(
-        f"Attachment {index + 1}: expected {{filename, content_type, content}} or (filename, content, type)."
+        _("Attachment %(number)s: expected {filename, content_type, content} or (filename, content, type).")
+        % {"number": index + 1}
     )
 
 

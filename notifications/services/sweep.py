@@ -35,7 +35,8 @@ def sweep(*, now=None) -> SweepResult:
     now = now or timezone.now()
     released = lifecycle.release_expired_leases(now=now)
     expired = lifecycle.expire_overdue(now=now)
-    woken = [lane for lane in lifecycle.lanes_with_due_messages(now=now) if wakeups.wake(lane)]
+    # Forced: a mark whose wake-up the broker lost must not hold a lane back for long.
+    woken = [lane for lane in lifecycle.lanes_with_due_messages(now=now) if wakeups.wake(lane, force=True)]
     if released:
         logger.warning("Sweep: %d claims of stopped workers released (at least once: they may be sent again).",
                        released)

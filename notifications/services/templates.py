@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from notifications.exceptions import NotificationError, TemplateError, TemplateInactive, TemplateNotFound
 from notifications.headers import subject_problem
@@ -22,7 +23,7 @@ from notifications.rendering.environment import layout_exists
 def get_template(key: str, *, require_active: bool = True) -> EmailTemplate:
     """The template, with its active versions loaded (`active_versions`) in the same query."""
     if not isinstance(key, str) or not key:
-        raise TemplateNotFound("A template key is required.")
+        raise TemplateNotFound(_("A template key is required."))
     versions = list(
         EmailTemplateVersion.objects.select_related("template").filter(template__key=key, is_active=True)
     )
@@ -32,10 +33,12 @@ def get_template(key: str, *, require_active: bool = True) -> EmailTemplate:
         try:
             template = EmailTemplate.objects.get(key=key)
         except EmailTemplate.DoesNotExist:
-            raise TemplateNotFound(f"No email template with key {key!r}.") from None
+            raise TemplateNotFound(_("No email template with key %(key)s.") % {"key": repr(key)}) from None
     template.active_versions = versions
     if require_active and not template.is_active:
-        raise TemplateInactive(f"Email template {key!r} is inactive; activate it before sending.")
+        raise TemplateInactive(
+            _("Email template %(key)s is inactive; activate it before sending.") % {"key": repr(key)}
+        )
     return template
 
 
@@ -53,13 +56,21 @@ def requested_language(language: object) -> str | None:
     if language is None or language == "":
         return None
     known = {code.lower(): code for code, _ in settings.LANGUAGES}
-    expected = f"expected one of {', '.join(sorted(known.values()))}, or a regional variant such as fr-BE"
+    expected = _("expected one of %(languages)s, or a regional variant such as fr-BE") % {
+        "languages": ", ".join(sorted(known.values())),
+    }
     if not isinstance(language, str):
-        raise TemplateError(f"A language code is a string; got {type(language).__name__} ({expected}).",
-                            field="language")
+        raise TemplateError(
+            _("A language code is a string; got %(type)s (%(expected)s).")
+            % {"type": type(language).__name__, "expected": expected},
+            field="language", code="unknown_language",
+        )
     tag = language.strip().lower().replace("_", "-")
     if not _LANGUAGE_TAG.fullmatch(tag) or (tag not in known and tag.split("-")[0] not in known):
-        raise TemplateError(f"Unknown language {language[:20]!r}; {expected}.", field="language")
+        raise TemplateError(
+            _("Unknown language %(language)s; %(expected)s.") % {"language": repr(language[:20]), "expected": expected},
+            field="language", code="unknown_language",
+        )
     return known.get(tag, tag)
 
 
@@ -75,9 +86,10 @@ def select_version(template: EmailTemplate, *, language: str | None = None) -> E
         if candidate and candidate in versions:
             return versions[candidate]
     raise TemplateError(
-        f"Email template {template.key!r} has no active version in {language or template.default_language!r} "
-        f"nor in its default language {template.default_language!r}.",
-        field="template_key",
+        _("Email template %(key)s has no active version in %(language)s nor in its default language %(default)s.")
+        % {"key": repr(template.key), "language": repr(language or template.default_language),
+           "default": repr(template.default_language)},
+        field="template_key", code="no_active_version",
     )
 
 
@@ -91,19 +103,26 @@ def validate_version_content(
 ) -> None:
     """Everything a save must satisfy: syntax, declarations, a known layout, a one-line subject."""
     if not subject or not subject.strip():
-        raise TemplateError("A subject is required.", field="subject")
+        raise TemplateError(_("A subject is required."), field="subject", code="required")
     problem = subject_problem(subject.strip())
     if problem:
-        raise TemplateError(f"The subject template must be one line of text: {problem}.", field="subject")
+        raise TemplateError(
+            _("The subject template must be one line of text: %(problem)s.") % {"problem": problem},
+            field="subject", code="header_injection",
+        )
     if not html_content or not html_content.strip():
-        raise TemplateError("HTML content is required.", field="html_content")
+        raise TemplateError(_("HTML content is required."), field="html_content", code="required")
     check_declarations(
         {"subject": subject, "preheader": preheader, "html_content": html_content, "text_content": text_content},
         required=template.required_variables,
         optional=template.optional_variables,
     )
     if template.layout and not layout_exists(template.layout):
-        raise TemplateError(f"Layout {template.layout!r} does not exist in {settings.EMAIL_LAYOUTS_DIR}.", field="layout")
+        raise TemplateError(
+            _("Layout %(layout)s does not exist in %(directory)s.")
+            % {"layout": repr(template.layout), "directory": settings.EMAIL_LAYOUTS_DIR},
+            field="layout", code="unknown_layout",
+        )
     trial_render(template=template, source=VersionSource(
         subject=subject, html_content=html_content, text_content=text_content, preheader=preheader,
     ))
@@ -124,7 +143,9 @@ def trial_render(*, template: EmailTemplate, source: VersionSource) -> None:
         render(source, variables=samples, required=template.required_variables,
                optional=template.optional_variables, layout_name=template.layout)
     except NotificationError as exc:
-        raise type(exc)(f"With the template's sample variables: {exc.message}", field=exc.field) from None
+        raise type(exc)(
+            _("With the template's sample variables: %(message)s") % {"message": exc.message}, field=exc.field
+        ) from None
 
 
 @transaction.atomic
@@ -142,7 +163,9 @@ def create_template_version(
     languages = {code for code, _ in settings.LANGUAGES}
     if language not in languages:
         raise TemplateError(
-            f"Unknown language {language!r}; expected one of {', '.join(sorted(languages))}.", field="language"
+            _("Unknown language %(language)s; expected one of %(languages)s.")
+            % {"language": repr(language), "languages": ", ".join(sorted(languages))},
+            field="language", code="unknown_language",
         )
     # Browsers send a textarea's lines with CRLF: stored sources keep one line ending, LF.
     html_content, text_content = _lf(html_content), _lf(text_content)

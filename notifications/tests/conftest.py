@@ -9,6 +9,31 @@ from notifications.tests.support.worker import ALL_LANES, RedisServer, WorkerPro
 
 
 @pytest.fixture(autouse=True)
+def _english():
+    """Code called outside a request (services, models, commands) speaks English in tests, as
+    requests made with `ApiClient` do; French, the default, is tested explicitly (test_languages)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def client():
+    """pytest-django's test client, asking for English pages (`Accept-Language: en`)."""
+    from django.test import Client
+
+    return Client(headers={"Accept-Language": "en"})
+
+
+@pytest.fixture
+def admin_client(db, admin_user, client):
+    """pytest-django's, logged in as a superuser, in English like `client`."""
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache():
     """Throttle counters live in the cache: no test inherits another's."""
     from django.core.cache import cache

@@ -106,7 +106,8 @@ def test_a_bad_address_in_any_field_is_a_400_naming_it_and_nothing_is_written(se
     response = sender.post("/api/v1/email/send", welcome(**{field: value}))
 
     assert response.status_code == 400, response.content
-    assert list(response.json()) == [field], response.json()
+    assert list(response.json()) == [field, "codes"], response.json()
+    assert response.json()["codes"] == {field: ["invalid_address"]}
     [message] = response.json()[field]
     assert "Invalid email address" in message
     if field in ("cc", "bcc"):

@@ -12,7 +12,8 @@ import re
 import pytest
 from django.db import connections
 
-from notifications.models import EmailTemplate, EmailTemplateVersion, SMTPServerConfig
+from notifications.models import EmailMessage, EmailTemplate, EmailTemplateVersion, SMTPServerConfig
+from notifications.services.sending import send_mail_template
 from notifications.tests.support.services import require
 
 pytestmark = [pytest.mark.browser]
@@ -31,7 +32,13 @@ TIMEOUT_MS = 10_000
 
 
 @pytest.fixture
-def browser_page(monkeypatch, live_server):
+def browser_locale() -> str:
+    """The browser's language, sent as Accept-Language; tests of the languages parametrize it."""
+    return "en-US"
+
+
+@pytest.fixture
+def browser_page(monkeypatch, live_server, browser_locale):
     """A new headless page in Debian's chromium, in a fresh context with an empty profile.
 
     Playwright's sync API keeps an asyncio loop running on the test thread while it is open,
@@ -52,8 +59,8 @@ def browser_page(monkeypatch, live_server):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        # The admin follows Accept-Language: pin it, the assertions read English.
-        context = browser.new_context(base_url=live_server.url, locale="en-US")
+        # The admin follows Accept-Language: pin it, the assertions read one language.
+        context = browser.new_context(base_url=live_server.url, locale=browser_locale)
         context.set_default_timeout(TIMEOUT_MS)
         try:
             yield context.new_page()
@@ -196,3 +203,72 @@ def test_a_staff_user_saves_an_smtp_server_whose_password_is_never_shown_again(b
     assert page.input_value("#id_password") == ""
     config.refresh_from_db()
     assert config.get_password() == SMTP_PASSWORD
+
+
+#: What the admin shows of our models in each language: names, field labels, help texts,
+#: filters, choices, fieldsets and actions (Django's own words, "Par", come from Django).
+ADMIN_WORDS = {
+    "fr-FR": {
+        "index": ["Modèles d’e-mail", "Messages électroniques", "Serveurs SMTP", "Clés d’API"],
+        "templates": ["Sélectionnez l’objet modèle d’e-mail à changer", "Par catégorie", "Facturation", "Nature"],
+        "template": ["Clé", "Catégorie", "Variables obligatoires", "Nom stable utilisé par les appelants.",
+                     "Versions de modèle d’e-mail", "Nouvelle version à partir de celle-ci"],
+        "messages": ["Adresse du destinataire", "Clé du modèle", "Par statut", "Envoyé", "Par voie",
+                     "Annuler les messages programmés ou en file sélectionnés"],
+        "message": ["Adresse du destinataire", "Statut", "Tentatives de distribution",
+                    "Envoyé avec une clé de test : simulé, jamais distribué."],
+        "smtp": ["Nom", "Hôte", "Connexion", "Identification", "Expéditeur", "Sécurité",
+                 "587 pour STARTTLS, 465 pour TLS implicite, 25 en clair.", "Supprimer le mot de passe enregistré"],
+    },
+    "en-US": {
+        "index": ["Email templates", "Email messages", "SMTP servers", "API keys"],
+        "templates": ["Select email template to change", "By category", "Billing", "Kind"],
+        "template": ["Key", "Category", "Required variables", "Stable name callers use.",
+                     "Email template versions", "New version from this one"],
+        "messages": ["Recipient address", "Template key", "By status", "Sent", "By lane",
+                     "Cancel selected scheduled or queued messages"],
+        "message": ["Recipient address", "Status", "Delivery attempts",
+                    "Sent with a test key: simulated, never delivered."],
+        "smtp": ["Name", "Host", "Connection", "Login", "Sender", "Security",
+                 "587 for STARTTLS, 465 for implicit TLS, 25 for plain.", "Remove the stored password"],
+    },
+}
+#: Words of the other language that must not show: the English names a French page showed before.
+ENGLISH_LEFTOVERS = ["Email template", "Email message", "SMTP server", "Recipient email", "Stable name callers use"]
+
+
+@pytest.mark.parametrize("browser_locale", ["fr-FR", "en-US"])
+def test_our_models_and_fields_are_shown_in_the_browser_s_language(
+    browser_page, browser_locale, superuser, default_templates
+):
+    page = browser_page
+    template = EmailTemplate.objects.get(key="billing_invoice_monthly")
+    variables = template.sample_variables
+    [message] = send_mail_template(template.key, "reseller@techconnect.bj", variables, sent_by=superuser)
+    assert EmailMessage.objects.filter(pk=message.pk, status="sent").exists()
+    words = ADMIN_WORDS[browser_locale]
+
+    page.goto("/admin/login/?next=/admin/")
+    page.fill("#id_username", superuser.username)
+    page.fill("#id_password", PASSWORD)
+    with page.expect_navigation():
+        page.locator("input[type=submit]").click()
+    assert page.locator("html").get_attribute("lang") == browser_locale[:2]
+
+    pages = {
+        "index": "/admin/",
+        "templates": "/admin/notifications/emailtemplate/",
+        "template": f"/admin/notifications/emailtemplate/{template.pk}/change/",
+        "messages": "/admin/notifications/emailmessage/",
+        "message": f"/admin/notifications/emailmessage/{message.pk}/change/",
+        "smtp": "/admin/notifications/smtpserverconfig/add/",
+    }
+    for name, path in pages.items():
+        page.goto(path)
+        # As shown (column titles are upper-cased by the stylesheet), compared without case.
+        text = page.inner_text("#content").replace("\u00a0", " ").lower()
+        missing = [word for word in words[name] if word.lower() not in text]
+        assert not missing, f"{browser_locale} {path}: {missing} not shown"
+        if browser_locale.startswith("fr"):
+            leftovers = [word for word in ENGLISH_LEFTOVERS if word.lower() in text]
+            assert not leftovers, f"{path}: English left on a French page: {leftovers}"

@@ -35,7 +35,8 @@ def test_an_unknown_language_is_a_400_naming_language_on_send_and_send_batch(sen
     })
     for response in (send, batch):
         assert response.status_code == 400, response.content
-        assert list(response.json()) == ["language"], response.json()
+        assert list(response.json()) == ["language", "codes"], response.json()
+        assert list(response.json()["codes"]) == ["language"]
     assert EmailMessage.objects.count() == 0
 
 
@@ -92,7 +93,9 @@ def test_every_path_under_api_answers_a_json_404(sender, settings, debug, method
     response = sender.request(method, path, {} if method in ("post", "put") else None)
     assert response.status_code == 404, response.content[:300]
     assert response["Content-Type"] == "application/json"
-    assert response.json() == {"detail": "Not found."} or list(response.json()) == ["detail"]
+    assert response.json() == {"detail": "Not found.", "codes": {"detail": "not_found"}} or list(response.json()) == [
+        "detail", "codes"
+    ]
 
 
 def test_outside_api_a_404_stays_a_page(client, settings):

@@ -105,7 +105,10 @@ def test_cancelling_a_sent_message_is_a_409_naming_its_status(sender, django_cap
     response = sender.post(cancel_url(item["id"]))
 
     assert response.status_code == 409
-    assert response.json() == {"status": ["This message is sent: only scheduled or queued messages can be cancelled."]}
+    assert response.json() == {
+        "status": ["This message is sent: only scheduled or queued messages can be cancelled."],
+        "codes": {"status": ["invalid_transition"]},
+    }
     assert EmailMessage.objects.get(pk=item["id"]).status == Status.SENT
 
 
@@ -164,7 +167,7 @@ def test_the_admin_cancel_action_cancels_what_it_may_and_says_what_it_left(
 
     assert response.status_code == 200
     text = response.content.decode()
-    assert "1 message(s) cancelled" in text and "1 message(s) not cancelled" in text and "found sent" in text
+    assert "1 message cancelled" in text and "1 message not cancelled" in text and "found sent" in text
     assert EmailMessage.objects.get(pk=later.pk).status == Status.CANCELLED
     assert EmailMessage.objects.get(pk=sent.pk).status == Status.SENT
 

@@ -262,7 +262,7 @@ def admin_client(username: str, *groups: str) -> tuple[Client, object]:
     user = make_user(username, *groups)
     user.is_staff = True
     user.save()
-    client = Client()
+    client = Client(headers={"Accept-Language": "en"})
     client.force_login(user)
     return client, user
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from notifications.exceptions import NotificationError
 from notifications.models import EmailTemplate
@@ -29,7 +30,10 @@ def read_template_folder(folder: Path) -> tuple[dict, dict[str, dict[str, str]]]
     meta = json.loads((folder / "template.json").read_text(encoding="utf-8"))
     unknown = set(meta) - TEMPLATE_FIELDS
     if unknown:
-        raise CommandError(f"{folder}/template.json: unknown fields {', '.join(sorted(unknown))}.")
+        raise CommandError(
+            _("%(file)s: unknown fields %(names)s.")
+            % {"file": f"{folder}/template.json", "names": ", ".join(sorted(unknown))}
+        )
     versions: dict[str, dict[str, str]] = {}
     for language_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
 
@@ -55,7 +59,7 @@ class Command(BaseCommand):
     def handle(self, *args, dir: str, **options) -> None:
         source = Path(dir)
         if not source.is_dir():
-            raise CommandError(f"No template folder at {source}.")
+            raise CommandError(_("No template folder at %(path)s.") % {"path": source})
         created, kept = [], []
         for folder in sorted(p for p in source.iterdir() if (p / "template.json").exists()):
             meta, versions = read_template_folder(folder)
@@ -69,6 +73,9 @@ class Command(BaseCommand):
             created.append(meta["key"])
         if options.get("verbosity", 1) < 1:
             return
-        self.stdout.write(f"Email templates: {len(created)} created, {len(kept)} already present (kept as edited).")
+        self.stdout.write(
+            _("Email templates: %(created)s created, %(kept)s already present (kept as edited).")
+            % {"created": len(created), "kept": len(kept)}
+        )
         for key in created:
             self.stdout.write(f"  + {key}")

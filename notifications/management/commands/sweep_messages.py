@@ -1,5 +1,6 @@
 """Run the sweep once (for cron, or when Celery beat is not running)."""
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 
 from notifications.services.sweep import sweep
 
@@ -10,6 +11,6 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         result = sweep()
         self.stdout.write(
-            f"{result.released} expired claims released, {result.expired} messages expired, "
-            f"lanes woken: {', '.join(result.woken) or 'none'}."
+            _("%(released)s expired claims released, %(expired)s messages expired, lanes woken: %(woken)s.")
+            % {"released": result.released, "expired": result.expired, "woken": ", ".join(result.woken) or _("none")}
         )

@@ -29,11 +29,17 @@ def create_key(user, *, test: bool = False) -> str:
 
 
 class ApiClient:
-    """JSON requests with a bearer key through Django's test client."""
+    """JSON requests with a bearer key through Django's test client.
 
-    def __init__(self, key: str | None = None) -> None:
+    Asks for English answers (`Accept-Language: en`) unless `language` says otherwise
+    (None: no header, so the server's default, French); tests of the languages pass it.
+    """
+
+    def __init__(self, key: str | None = None, *, language: str | None = "en") -> None:
         self.client = Client()
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
+        if language:
+            self.headers["Accept-Language"] = language
 
     def request(self, method: str, path: str, body=None, *, raw: bytes | str | None = None, headers=None):
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
