@@ -49,6 +49,10 @@ def test_independent_sends_wake_their_lane_once_each_and_are_drained_together(
     received = smtp_server.wait_for(7, timeout=60)
     assert len(received) == 7, worker.log()
     assert wait_until(lambda: EmailMessage.objects.filter(status=Status.SENT).count() == 7), worker.log()
+    # A task's result is logged after its rows are recorded: read the log once every drain logged it.
+    assert wait_until(lambda: worker.log().count("notifications.drain_lane[") == 2 * len(
+        task_ids(worker.log(), "notifications.drain_lane")
+    ) and "{'sent': 5}" in worker.log(), 10), worker.log()
     log = worker.log()
     drains = len(task_ids(log, "notifications.drain_lane"))
     assert 2 <= drains <= 6, log  # at most one wake-up per send's transaction, per lane
