@@ -86,7 +86,7 @@ class WorkerProcess:
             "PYTHONPATH": str(ROOT),
             **self.env,
         }
-        self._log = open(self.logfile, "wb")
+        self._log = open(self.logfile, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "urgent,default,bulk",
              "--pool=solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
