@@ -33,6 +33,7 @@ worker: install
 	$(VENV)/bin/celery -A config worker -Q urgent,default,bulk -l INFO
 
 test: install
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -19,6 +19,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from notifications import jsoninput
+from notifications.admin_readonly import ReadOnlyAdmin, ReadOnlyInline
 from notifications.exceptions import InputError, NotificationError
 from notifications.models import (
     APIKey,
@@ -182,50 +183,19 @@ class EmailTemplateVersionAdmin(admin.ModelAdmin):
         obj.pk, obj.version, obj._state.adding = version.pk, version.version, False
 
 
-class AttachmentInline(admin.TabularInline):
+class AttachmentInline(ReadOnlyInline):
     model = EmailAttachment
     fields = ("filename", "content_type", "size_bytes", "sha256", "created_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
-class EventInline(admin.TabularInline):
+class EventInline(ReadOnlyInline):
     model = DeliveryEvent
     fields = ("occurred_at", "event_type", "provider", "recipient", "detail")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
-class AttemptInline(admin.TabularInline):
+class AttemptInline(ReadOnlyInline):
     model = DeliveryAttempt
     fields = ("number", "started_at", "finished_at", "outcome", "server", "error")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Audit tables: visible to those with the view permission, never edited by hand."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(EmailMessage)

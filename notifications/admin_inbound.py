@@ -5,24 +5,16 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from notifications.admin_readonly import ReadOnlyInline
 from notifications.htmlpreview import sandboxed_iframe
 from notifications.models import InboundAttachment, InboundEmail
 
 
-class InboundAttachmentInline(admin.TabularInline):
+class InboundAttachmentInline(ReadOnlyInline):
     """Metadata only: the bytes are never rendered into a page."""
 
     model = InboundAttachment
     fields = ("filename", "content_type", "content_id", "size_bytes", "sha256")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(InboundEmail)

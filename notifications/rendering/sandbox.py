@@ -149,10 +149,10 @@ def charge(operations: int) -> None:
         raise RuntimeError("Templates may only be rendered inside rendering.sandbox.budget().") from None
     if current.operations > current.max_operations:
         raise RenderLimitExceeded(
-            f"The template needs more than {current.max_operations:,} operations to render "
-            f"({OPERATIONS_SETTING}: calls, macro invocations, loop iterations, filters and output "
-            "all count, empty output included); a macro that calls itself or loops inside "
-            "loops would keep the server busy. That is refused."
+            _("The template needs more than %(limit)s operations to render (%(setting)s: calls, macro "
+              "invocations, loop iterations, filters and output all count, empty output included); a macro "
+              "that calls itself or loops inside loops would keep the server busy. That is refused.")
+            % {"limit": f"{current.max_operations:,}", "setting": OPERATIONS_SETTING}
         )
 
 
@@ -566,8 +566,8 @@ class GuardedSandbox(ImmutableSandboxedEnvironment):
             current.iterations += 1
             if current.iterations > current.max_iterations:
                 raise RenderLimitExceeded(
-                    f"The template loops more than {current.max_iterations:,} times in all; "
-                    "that is refused."
+                    _("The template loops more than %(limit)s times in all; that is refused.")
+                    % {"limit": f"{current.max_iterations:,}"}
                 )
             yield item
 
@@ -590,9 +590,9 @@ class GuardedSandbox(ImmutableSandboxedEnvironment):
         try:
             if current.depth > MAX_CALL_DEPTH:
                 raise RenderLimitExceeded(
-                    f"The template nests calls more than {MAX_CALL_DEPTH} deep (a macro that keeps "
-                    f"calling itself?); the render operations budget ({OPERATIONS_SETTING}) allows "
-                    "no deeper. That is refused."
+                    _("The template nests calls more than %(depth)s deep (a macro that keeps calling "
+                      "itself?); the render operations budget (%(setting)s) allows no deeper. That is refused.")
+                    % {"depth": MAX_CALL_DEPTH, "setting": OPERATIONS_SETTING}
                 )
             result = super().call(__context, __obj, *args, **kwargs)
         finally:
@@ -613,7 +613,8 @@ def render_stream(template, context: dict, *, what: str) -> str:
             charge(0)  # raises, with the message
         if size > limit:
             raise RenderLimitExceeded(
-                f"The {what} would be longer than {limit:,} characters; that is refused."
+                _("The %(what)s would be longer than %(limit)s characters; that is refused.")
+                % {"what": what, "limit": f"{limit:,}"}
             )
         parts.append(chunk)
     return "".join(parts)
