@@ -123,3 +123,26 @@ def check_webhook_settings(app_configs=None, **kwargs) -> list:
                 id="notifications.E030",
             ))
     return problems
+
+
+@register()
+def check_sending_lease(app_configs=None, **kwargs) -> list:
+    """A claim must outlive the longest a worker may hold it, or the sweep hands a message
+    still being sent to another worker and it goes out twice.
+
+    A drain holds a claimed row at most twice `EMAIL_DRAIN_MAX_SECONDS` (a batch overrunning
+    its bound is handed back), plus one send (`SMTP_TIMEOUT_SECONDS`), plus the wait before
+    its outcome is written (`outbox.FLUSH_SECONDS`).
+    """
+    from notifications.services.outbox import FLUSH_SECONDS
+
+    longest = 2 * settings.EMAIL_DRAIN_MAX_SECONDS + settings.EMAIL_TIMEOUT + FLUSH_SECONDS
+    lease = settings.EMAIL_SENDING_LEASE_SECONDS
+    if lease > 2 * longest:
+        return []
+    return [Warning(
+        f"EMAIL_SENDING_LEASE_SECONDS={lease:g} is not well above the longest a worker may hold a claim "
+        f"({longest:g} s: twice EMAIL_DRAIN_MAX_SECONDS, SMTP_TIMEOUT_SECONDS and the outcome flush).",
+        hint=f"Set EMAIL_SENDING_LEASE_SECONDS above {2 * longest:g}, or the sweep may send a message twice.",
+        id="notifications.W003",
+    )]

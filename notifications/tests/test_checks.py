@@ -64,3 +64,14 @@ def test_database_backend_without_an_active_server_warns(settings):
     settings.EMAIL_BACKEND = "notifications.backends.SMTPBackend"
     SMTPServerConfig.objects.all().delete()
     assert checks.check_database_smtp_servers(databases=["default"]) == []
+
+
+def test_a_lease_shorter_than_a_claim_can_last_is_a_warning(settings):
+    """With SMTP_TIMEOUT_SECONDS 30, a lease of 60 s would let the sweep release a row a
+    worker is still sending: it would go out twice."""
+    settings.EMAIL_TIMEOUT, settings.EMAIL_DRAIN_MAX_SECONDS = 30, 0.5
+    settings.EMAIL_SENDING_LEASE_SECONDS = 60
+    [warning] = checks.check_sending_lease()
+    assert warning.id == "notifications.W003" and "EMAIL_SENDING_LEASE_SECONDS=60" in warning.msg
+    settings.EMAIL_SENDING_LEASE_SECONDS = 900  # the default
+    assert checks.check_sending_lease() == []
