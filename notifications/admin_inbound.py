@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from notifications.admin_readonly import ReadOnlyInline
+from notifications.admin_readonly import ReadOnlyAdmin, ReadOnlyInline
 from notifications.htmlpreview import sandboxed_iframe
 from notifications.models import InboundAttachment, InboundEmail
 
@@ -18,7 +18,7 @@ class InboundAttachmentInline(ReadOnlyInline):
 
 
 @admin.register(InboundEmail)
-class InboundEmailAdmin(admin.ModelAdmin):
+class InboundEmailAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "from_email", "recipients", "subject", "provider", "spam_score", "raw_size")
     list_filter = ("provider", "spam_detected")
     search_fields = ("from_email", "subject", "envelope_sender", "envelope_recipient", "text", "=provider_message_id")
@@ -41,12 +41,3 @@ class InboundEmailAdmin(admin.ModelAdmin):
         if not obj.html:
             return "—"
         return sandboxed_iframe(obj.html, title=_("The email's HTML, sandboxed"))
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -250,15 +250,10 @@ INBOUND_TOPIC = "arn:aws:sns:eu-west-1:123456789012:rgz-inbound"
 def signer(settings, tmp_path):
     """SNS messages are verified on the inbound route too: this test's own signing key, and
     the inbound topic among those accepted (tests/support/sns.py)."""
-    from notifications.tests.support.sns import CERT_URL, SNSSigner
-    from notifications.webhooks import sns
+    from notifications.tests.support.sns import signing
 
-    signer = SNSSigner(tmp_path)
-    settings.EMAIL_SES_SNS_TOPIC_ARNS = [INBOUND_TOPIC]
-    settings.EMAIL_SNS_SIGNING_CERTS = [f"{CERT_URL}={signer.cert_path}"]
-    sns.forget_certificates()
-    yield signer
-    sns.forget_certificates()
+    with signing(settings, tmp_path, topics=[INBOUND_TOPIC]) as signer:
+        yield signer
 
 
 def post_sns(client, body: dict, signer):

@@ -18,9 +18,8 @@ from notifications.services.sending import send_simple_mail
 from notifications.signals import delivery_event_recorded
 from notifications.tests.support.concurrency import concurrently
 from notifications.tests.support.services import require_postgres
-from notifications.tests.support.sns import CERT_URL, TOPIC_ARN, SNSSigner, post_sns
+from notifications.tests.support.sns import post_sns, signing
 from notifications.tests.support.webhooks import SECRET, ses_delivery
-from notifications.webhooks import sns
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,13 +27,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def signer(settings, tmp_path):
     require_postgres()
-    signer = SNSSigner(tmp_path)
-    settings.ANYMAIL = {"WEBHOOK_SECRET": [SECRET]}
-    settings.EMAIL_SES_SNS_TOPIC_ARNS = [TOPIC_ARN]
-    settings.EMAIL_SNS_SIGNING_CERTS = [f"{CERT_URL}={signer.cert_path}"]
-    sns.forget_certificates()
-    yield signer
-    sns.forget_certificates()
+    with signing(settings, tmp_path, secrets=[SECRET]) as signer:
+        yield signer
 
 
 def claimed_message() -> EmailMessage:

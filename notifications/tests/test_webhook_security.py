@@ -22,7 +22,7 @@ from django.utils import timezone
 from notifications.models import DeliveryEvent, EmailMessage, Status
 from notifications.services.sending import send_simple_mail
 from notifications.tests.support.http import ESPServer
-from notifications.tests.support.sns import CERT_URL, OTHER_TOPIC_ARN, TOPIC_ARN, SNSSigner, basic_auth, post_sns
+from notifications.tests.support.sns import CERT_URL, OTHER_TOPIC_ARN, TOPIC_ARN, SNSSigner, basic_auth, post_sns, signing
 from notifications.tests.support.webhooks import NEXT_SECRET, SECRET, ses_delivery
 from notifications.webhooks import sns
 
@@ -35,13 +35,8 @@ ALL_ROUTES = SES_ROUTES + SENDGRID_ROUTES
 
 @pytest.fixture
 def signer(settings, tmp_path):
-    signer = SNSSigner(tmp_path)
-    settings.ANYMAIL = {"WEBHOOK_SECRET": [SECRET, NEXT_SECRET]}
-    settings.EMAIL_SES_SNS_TOPIC_ARNS = [TOPIC_ARN]
-    settings.EMAIL_SNS_SIGNING_CERTS = [f"{CERT_URL}={signer.cert_path}"]
-    sns.forget_certificates()
-    yield signer
-    sns.forget_certificates()
+    with signing(settings, tmp_path, secrets=[SECRET, NEXT_SECRET]) as signer:
+        yield signer
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from notifications.models import BounceType, DeliveryEvent, EmailMessage, EventT
 from notifications.services import outbox
 from notifications.services.sending import send_simple_mail
 from notifications.tests.support.http import ESPServer, Reply
-from notifications.tests.support.sns import CERT_URL, TOPIC_ARN, SNSSigner, post_sns
+from notifications.tests.support.sns import TOPIC_ARN, post_sns, signing
 from notifications.tests.support.webhooks import (
     SECRET,
     RecordedEvents,
@@ -28,7 +28,6 @@ from notifications.tests.support.webhooks import (
     ses_complaint,
     ses_delivery,
 )
-from notifications.webhooks import sns
 
 pytestmark = pytest.mark.django_db
 
@@ -38,13 +37,8 @@ ANYMAIL_HOOK = "/anymail/amazon_ses/tracking/"
 
 @pytest.fixture
 def signer(settings, tmp_path):
-    signer = SNSSigner(tmp_path)
-    settings.ANYMAIL = {"WEBHOOK_SECRET": [SECRET]}
-    settings.EMAIL_SES_SNS_TOPIC_ARNS = [TOPIC_ARN]
-    settings.EMAIL_SNS_SIGNING_CERTS = [f"{CERT_URL}={signer.cert_path}"]
-    sns.forget_certificates()
-    yield signer
-    sns.forget_certificates()
+    with signing(settings, tmp_path, secrets=[SECRET]) as signer:
+        yield signer
 
 
 @pytest.fixture

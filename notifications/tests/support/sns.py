@@ -9,9 +9,11 @@ https://docs.aws.amazon.com/sns/latest/dg/http-subscription-confirmation-json.ht
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from cryptography import x509
@@ -25,6 +27,26 @@ REGION = "eu-west-1"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:123456789012:ses-events"
 OTHER_TOPIC_ARN = f"arn:aws:sns:{REGION}:999999999999:someone-elses-topic"
 CERT_URL = f"https://sns.{REGION}.amazonaws.com/SimpleNotificationService-0000000000000000000000.pem"
+
+
+@contextlib.contextmanager
+def signing(settings, directory: Path, *, topics: Sequence[str] = (TOPIC_ARN,),
+            secrets: Sequence[str] | None = None) -> Iterator[SNSSigner]:
+    """A signer whose certificate the webhooks read from a file, for messages of `topics`;
+    with `secrets`, the webhooks' basic-auth secrets too. Fetched certificates are forgotten
+    before and after."""
+    from notifications.webhooks import sns
+
+    signer = SNSSigner(directory)
+    if secrets is not None:
+        settings.ANYMAIL = {"WEBHOOK_SECRET": list(secrets)}
+    settings.EMAIL_SES_SNS_TOPIC_ARNS = list(topics)
+    settings.EMAIL_SNS_SIGNING_CERTS = [f"{CERT_URL}={signer.cert_path}"]
+    sns.forget_certificates()
+    try:
+        yield signer
+    finally:
+        sns.forget_certificates()
 
 
 class SNSSigner:
