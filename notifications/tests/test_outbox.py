@@ -46,7 +46,7 @@ def queries_of_a_drain(count: int) -> int:
 def test_a_drain_claims_sends_and_records_a_batch_in_the_same_few_queries_whatever_its_size(
     default_templates, smtp_backend
 ):
-    assert queries_of_a_drain(3) == queries_of_a_drain(30)  # a claim, then one UPDATE and one INSERT
+    assert queries_of_a_drain(3) == queries_of_a_drain(30)  # per batch, whatever its size: the claim, the outcomes (UPDATE, INSERT), the suppression check, the early events
 
 
 def test_each_message_is_sent_once_with_its_own_provider_id_and_attempt(default_templates, smtp_backend):
