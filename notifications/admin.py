@@ -1,4 +1,5 @@
-"""Admin registrations: templates, immutable versions, the read-only audit trail, SMTP servers.
+"""Admin registrations: templates, immutable versions, the read-only audit trail, SMTP servers
+(the messages themselves: `admin_messages`).
 
 Saving a version in the admin goes through the same service (and validation) as the
 API: an "edit" is always a new version. SMTP passwords are write-only: the form never
@@ -15,24 +16,21 @@ from django.forms.fields import InvalidJSONInput
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from notifications import jsoninput
-from notifications.admin_readonly import ReadOnlyAdmin, ReadOnlyInline
+from notifications.admin_readonly import ReadOnlyAdmin
 from notifications.exceptions import InputError, NotificationError
 from notifications.models import (
     APIKey,
-    DeliveryAttempt,
     DeliveryEvent,
     EmailAttachment,
-    EmailMessage,
     EmailTemplate,
     EmailTemplateVersion,
     IdempotencyRecord,
     SMTPServerConfig,
 )
-from notifications.services import lifecycle
 from notifications.services.templates import create_template_version, validate_version_content
 
 FROM_VERSION = "from_version"
@@ -183,70 +181,6 @@ class EmailTemplateVersionAdmin(admin.ModelAdmin):
         obj.pk, obj.version, obj._state.adding = version.pk, version.version, False
 
 
-class AttachmentInline(ReadOnlyInline):
-    model = EmailAttachment
-    fields = ("filename", "content_type", "size_bytes", "sha256", "created_at")
-
-
-class EventInline(ReadOnlyInline):
-    model = DeliveryEvent
-    fields = ("occurred_at", "event_type", "provider", "recipient", "detail")
-
-
-class AttemptInline(ReadOnlyInline):
-    model = DeliveryAttempt
-    fields = ("number", "started_at", "finished_at", "outcome", "server", "error")
-
-
-@admin.register(EmailMessage)
-class EmailMessageAdmin(ReadOnlyAdmin):
-    """The audit log: searchable by recipient, never editable."""
-
-    list_display = ("created_at", "recipient_email", "template_key", "subject", "status", "attempts", "sent_at")
-    list_filter = ("status", "lane", "source_endpoint", "template_key")
-    search_fields = ("recipient_email", "subject", "provider_message_id", "=id")
-    date_hierarchy = "created_at"
-    inlines = [AttachmentInline, AttemptInline, EventInline]
-    actions = ["cancel"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).defer("html_content", "text_content", "mime")
-
-    def has_cancel_permission(self, request) -> bool:
-        return request.user.has_perm("notifications.cancel_emailmessage")
-
-    @admin.action(description=_("Cancel selected scheduled or queued messages"), permissions=["cancel"])
-    def cancel(self, request, queryset) -> None:
-        """Through the state machine, row by row: a message a worker has claimed meanwhile is left alone."""
-        outcomes = [lifecycle.cancel(pk) for pk in queryset.values_list("pk", flat=True)]
-        cancelled = sum(1 for outcome in outcomes if outcome)
-        if cancelled:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)s message cancelled; it will never be sent.",
-                    "%(count)s messages cancelled; they will never be sent.",
-                    cancelled,
-                ) % {"count": cancelled},
-                messages.SUCCESS,
-            )
-        refused = [outcome.status for outcome in outcomes if not outcome]
-        if refused:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)s message not cancelled: only scheduled or queued messages can be (found %(found)s).",
-                    "%(count)s messages not cancelled: only scheduled or queued messages can be (found %(found)s).",
-                    len(refused),
-                ) % {"count": len(refused), "found": ", ".join(sorted(set(map(str, refused))))},
-                messages.WARNING,
-            )
-
-    def get_readonly_fields(self, request, obj=None):
-        # The raw bytes (`mime`) are for the SMTP connection, not for reading here.
-        return [field.name for field in self.model._meta.fields if field.name != "mime"]
-
-
 class APIKeyForm(forms.ModelForm):
     class Meta:
         model = APIKey
@@ -382,5 +316,6 @@ class IdempotencyRecordAdmin(ReadOnlyAdmin):
     readonly_fields = ("scope", "key", "request_hash", "response_status", "response_body", "created_at")
 
 
-# Registered in modules of their own (issue 11): the suppression list and inbound email.
-from notifications import admin_inbound, admin_suppression  # noqa: E402, F401
+# Registered in modules of their own: the suppression list and inbound email (issue 11), the
+# message audit desk (issue 12).
+from notifications import admin_inbound, admin_messages, admin_suppression  # noqa: E402, F401
