@@ -400,7 +400,7 @@ def test_the_list_fits_a_narrow_window(as_group, default_templates):
     headers = re.findall(r'<th scope="col" class="([^"]*)"', response.content.decode())
     assert len(headers) <= 8  # action checkbox and seven columns
     assert list(response.context["cl"].list_display)[-7:] == [
-        "created_at", "recipient", "template_key", "short_subject", "status", "attempts", "sent_at"]
+        "created", "recipient", "template_key", "short_subject", "status", "attempts", "sent"]
 
 
 def test_the_attachment_of_a_message_is_served_only_under_that_message(as_group, default_templates):
