@@ -257,6 +257,25 @@ def test_retry_moves_failed_and_expired_messages_back_to_queued_one_or_many(as_g
     assert client.get(url("retry", single.pk)).status_code == 405  # an action is a POST
 
 
+def test_a_retried_message_is_woken_and_delivered_at_once(as_group, default_templates, settings, start_smtp_server,
+                                                          django_capture_on_commit_callbacks):
+    refusing = start_smtp_server(rcpt_replies={"failed@rgz.bj": "550 5.1.1 No such user"})
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = refusing.host, refusing.port, False
+    failed = invoice("failed@rgz.bj", sent=True, capture=django_capture_on_commit_callbacks)
+    assert failed.status == Status.FAILED and "550" in failed.error_message
+
+    accepting = start_smtp_server()  # the mailbox exists now
+    settings.EMAIL_PORT = accepting.port
+    with django_capture_on_commit_callbacks(execute=True):  # the lane's wake-up runs the (eager) drain
+        as_group(ADMINISTRATORS).post(url("retry", failed.pk))
+    [received] = accepting.wait_for(1)
+    failed.refresh_from_db()
+    assert failed.status == Status.SENT and failed.attempts == 2
+    assert received.message["Message-ID"] == failed.provider_message_id
+    assert [a.outcome for a in failed.delivery_attempts.order_by("number")] == ["permanent", "sent"]
+
+
 def test_cancel_holds_back_a_queued_message_and_refuses_a_sent_one(as_group, default_templates,
                                                                    django_capture_on_commit_callbacks):
     sent = invoice("sent@rgz.bj", sent=True, capture=django_capture_on_commit_callbacks)
