@@ -25,7 +25,6 @@ from notifications.exceptions import InputError, NotificationError
 from notifications.models import (
     APIKey,
     DeliveryEvent,
-    EmailAttachment,
     EmailTemplate,
     EmailTemplateVersion,
     IdempotencyRecord,
@@ -292,21 +291,6 @@ class DeliveryEventAdmin(ReadOnlyAdmin):
     list_select_related = ("message",)
     readonly_fields = ("message", "event_type", "provider", "recipient", "provider_event_id", "provider_message_id",
                        "occurred_at", "detail", "bounce_type", "bounce_subtype", "pending", "payload", "created_at")
-
-
-@admin.register(EmailAttachment)
-class EmailAttachmentAdmin(ReadOnlyAdmin):
-    """Metadata only: the bytes stay in the database and are never rendered into a page."""
-
-    list_display = ("filename", "content_type", "size_bytes", "message", "created_at")
-    list_filter = ("content_type",)
-    search_fields = ("filename", "=blob__sha256", "=message__id")
-    list_select_related = ("message",)
-    fields = ("message", "filename", "content_type", "size_bytes", "sha256", "created_at")
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("message")
 
 
 @admin.register(IdempotencyRecord)

@@ -63,6 +63,11 @@ def history_url(address: str) -> str:
     return f"{action_url('recipient')}?{urlencode({'email': address})}"
 
 
+def download_link(attachment: EmailAttachment) -> str:
+    return format_html('<a href="{}">{}</a>', action_url("attachment_download", attachment.message_id, attachment.pk),
+                       gettext("Download"))
+
+
 class AttachmentInline(ReadOnlyInline):
     model = EmailAttachment
     fields = ("filename", "content_type", "size_bytes", "content_hash", "download")
@@ -74,8 +79,7 @@ class AttachmentInline(ReadOnlyInline):
 
     @admin.display(description=_("Download"))
     def download(self, attachment: EmailAttachment) -> str:
-        return format_html('<a href="{}">{}</a>', action_url("attachment_download", attachment.message_id,
-                                                             attachment.pk), gettext("Download"))
+        return download_link(attachment)
 
 
 class EventInline(ReadOnlyInline):
@@ -115,6 +119,27 @@ class CategoryFilter(admin.SimpleListFilter):
             return queryset
         keys = list(EmailTemplate.objects.filter(category=self.value()).values_list("key", flat=True))
         return queryset.filter(template_key__in=keys)
+
+
+@admin.register(EmailAttachment)
+class EmailAttachmentAdmin(ReadOnlyAdmin):
+    """Metadata, and a download link (the bytes are never rendered into a page)."""
+
+    list_display = ("filename", "content_type", "size_bytes", "message", "created_at", "download")
+    list_filter = ("content_type",)
+    search_fields = ("filename", "=blob__sha256", "=message__id")
+    fields = ("message", "filename", "content_type", "size_bytes", "sha256", "created_at", "download")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        # The message's name only (`__str__`): never its rendering or bytes, a hundred times a page.
+        return super().get_queryset(request).select_related("message").only(
+            *(f.name for f in EmailAttachment._meta.concrete_fields),
+            "message__template_key", "message__recipient_email", "message__status")
+
+    @admin.display(description=_("Download"))
+    def download(self, attachment: EmailAttachment) -> str:
+        return download_link(attachment)
 
 
 class MessageChangeList(ChangeList):

@@ -508,3 +508,26 @@ def explain(sql: str) -> str:
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN {'(ANALYZE, BUFFERS) ' if os.environ.get('SHOW_PLANS') else ''}{sql}")
         return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def test_the_attachments_list_links_each_download_and_reads_no_rendering(as_group, default_templates):
+    message = invoice()
+    attachment = message.attachments.get()
+    client = as_group(AUDITORS)
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get(reverse("admin:notifications_emailattachment_changelist")).content.decode()
+    assert url("attachment_download", message.pk, attachment.pk) in page
+    assert not [q["sql"] for q in captured.captured_queries if '"html_content"' in q["sql"]]
+
+
+def test_a_long_history_is_paged(as_group, default_templates):
+    one = invoice("busy@rgz.bj")
+    EmailMessage.objects.bulk_create([
+        EmailMessage(recipient_email="Busy@RGZ.bj", from_email=one.from_email, subject=f"n°{n}",
+                     template_key=one.template_key, status=Status.SENT) for n in range(150)
+    ])
+    client = as_group(AUDITORS)
+    first = client.get(url("recipient"), {"email": "busy@rgz.bj"})
+    assert len(first.context["page"].object_list) == 100 and "p=2" in first.content.decode()
+    second = client.get(url("recipient"), {"email": "busy@rgz.bj", "p": "2"})
+    assert len(second.context["page"].object_list) == 51
