@@ -441,7 +441,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Retry selected failed or expired messages"), permissions=["resend"])
     def retry(self, request, queryset) -> None:
         """Through the state machine, all at once: the others are left as they are, and counted."""
-        selected = list(queryset.only("pk"))
+        selected = list(queryset.only("pk", "template_key", "recipient_email", "status"))  # what the log names
         self._report_retry(request, message_actions.retry_messages(message_ids=[m.pk for m in selected]), selected)
 
     @admin.action(description=_("Resend selected messages"), permissions=["resend"])

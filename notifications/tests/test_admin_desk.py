@@ -531,3 +531,19 @@ def test_a_long_history_is_paged(as_group, default_templates):
     assert len(first.context["page"].object_list) == 100 and "p=2" in first.content.decode()
     second = client.get(url("recipient"), {"email": "busy@rgz.bj", "p": "2"})
     assert len(second.context["page"].object_list) == 51
+
+
+@pytest.mark.parametrize("params", [
+    {"status": "nope"}, {"template": "nope"}, {"category": "nope"}, {"lane": "nope"},
+    {"created_at__gte": "not a date"}, {"q": "x" * 300 + "@rgz.bj"}, {"q": "<"}, {"p": "abc"}, {"p": "999"},
+    {"o": "5"}, {"recipient_email__startswith": "a"},
+])
+def test_bad_list_parameters_are_an_empty_list_or_a_redirect_never_a_500(params, as_group, default_templates):
+    invoice()
+    response = as_group(AUDITORS).get(url("changelist"), params)
+    assert response.status_code in (200, 302), response.status_code
+
+
+@pytest.mark.parametrize("params", [{"email": "x" * 400}, {"email": "a@b.bj", "p": "abc"}, {"email": "a@b.bj", "p": "-1"}])
+def test_bad_history_parameters_never_a_500(params, as_group, default_templates):
+    assert as_group(AUDITORS).get(url("recipient"), params).status_code == 200
