@@ -95,6 +95,14 @@ def test_each_group_reads_the_desk_as_the_contract_says(group, as_group, default
                "admin:notifications_idempotencyrecord_changelist"]
     assert [client.get(reverse(name)).status_code for name in secrets] == [
         200 if group == ADMINISTRATORS else 403] * 3
+    # Auditors read events, attachments and suppressions, and change nothing.
+    readable = ["admin:notifications_deliveryevent_changelist", "admin:notifications_emailattachment_changelist",
+                "admin:notifications_suppression_changelist"]
+    assert [client.get(reverse(name)).status_code for name in readable] == [expected] * 3
+    if group == AUDITORS:
+        added = client.post(reverse("admin:notifications_suppression_add"),
+                            {"address": "x@rgz.bj", "scope": "all", "detail": ""})
+        assert added.status_code == 403 and not Suppression.objects.exists()
 
 
 def test_the_buttons_shown_are_those_the_user_may_use_and_the_status_allows(as_group, default_templates,
