@@ -29,7 +29,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from notifications.exceptions import NotificationError, TemplateFileError
+from notifications.exceptions import InputError, NotificationError, TemplateFileError
+from notifications.jsoninput import check_value as check_json_value
 from notifications.models import EmailTemplate, EmailTemplateVersion
 from notifications.services.templates import create_template_version, validate_version_content
 
@@ -117,11 +118,16 @@ def _read_text(path: Path) -> str:
         raise TemplateFileError(_("%(path)s: cannot be read (%(problem)s).") % {"path": path, "problem": exc.strerror},
                                 path=path) from None
     try:
-        return raw.decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise TemplateFileError(
             _("%(path)s: not UTF-8 text (at byte offset %(position)s).") % {"path": path, "position": exc.start}, path=path
         ) from None
+    if "\x00" in text:  # PostgreSQL stores no NUL in text: refused here rather than as a database error
+        raise TemplateFileError(
+            _("%(path)s: contains a NUL character (U+0000), which cannot be stored.") % {"path": path}, path=path
+        )
+    return text
 
 
 def _visible(entries: Iterable[Path]) -> list[Path]:
@@ -176,6 +182,11 @@ def _read_fields(path: Path) -> dict[str, Any]:
             _("%(path)s: not valid JSON (line %(line)s, column %(column)s: %(problem)s).")
             % {"path": path, "line": exc.lineno, "column": exc.colno, "problem": exc.msg}, path=path,
         ) from None
+    except RecursionError:
+        raise TemplateFileError(
+            _("%(path)s: nested deeper than %(max_depth)s levels (API_MAX_JSON_DEPTH).")
+            % {"path": path, "max_depth": settings.API_MAX_JSON_DEPTH}, path=path,
+        ) from None
     if not isinstance(fields, dict):
         raise TemplateFileError(_("%(path)s: a JSON object of the template's fields is expected.") % {"path": path},
                                 path=path)
@@ -193,6 +204,13 @@ def _read_fields(path: Path) -> dict[str, Any]:
                 % {"path": path, "field": name, "expected": _json_type_name(expected), "value": json.dumps(value)[:60]},
                 path=path, field=name,
             )
+        try:  # a NUL (PostgreSQL stores none) or nesting past API_MAX_JSON_DEPTH, in any field
+            check_json_value(value, field=name, max_depth=settings.API_MAX_JSON_DEPTH)
+        except InputError as exc:
+            raise TemplateFileError(
+                _("%(path)s: %(field)s: %(problem)s") % {"path": path, "field": name, "problem": exc.message},
+                path=path, field=name,
+            ) from None
     return fields
 
 
@@ -390,8 +408,12 @@ class ImportPlan:
         return any(not plan.unchanged for plan in self.templates)
 
 
+@transaction.atomic
 def plan_import(*, directory: Path, keys: Sequence[str] | None = None) -> ImportPlan:
     """Compare the folders under `directory` with the database; writes nothing.
+
+    The templates compared are locked (as `create_template_version` locks one), so when
+    the plan is applied in the same transaction no editor has changed them in between.
 
     Fields are compared as values (a JSON object's key order does not matter); each
     language's files with its active version, normalised as a save stores them (CRLF → LF,
@@ -399,7 +421,7 @@ def plan_import(*, directory: Path, keys: Sequence[str] | None = None) -> Import
     not differences: an import never removes anything.
     """
     folders = read_templates_directory(directory, keys=keys)
-    existing = {t.key: t for t in EmailTemplate.objects.filter(key__in=[f.key for f in folders])}
+    existing = {t.key: t for t in EmailTemplate.objects.select_for_update().filter(key__in=[f.key for f in folders])}
     plans = [_plan_template(files, existing.get(files.key)) for files in folders]
     only_in_database: tuple[str, ...] = ()
     if not keys:

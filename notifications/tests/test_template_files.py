@@ -83,6 +83,7 @@ def test_export_then_import_changes_nothing_and_check_agrees(exported):
     assert f"0 created, 0 updated, {len(KEYS)} unchanged; 0 versions added." in said
     assert "agree" in run("import_templates", str(exported), "--check")
     assert "agree" in run("import_templates", str(FIXTURES), "--check")
+    assert run("import_templates", str(exported), "--check", "--verbosity", "0") == ""
 
 
 def test_one_edited_file_fails_the_check_then_adds_exactly_one_active_version(exported):
@@ -298,6 +299,12 @@ BAD_FILES = {
                    "rma_confirmation/notes.md: unknown file; a template folder holds template.json"),
     "not_utf8": (lambda d: write(d / "rma_confirmation/fr/body.html", "<p>Reçu {{ rma_number }}</p>".encode("latin-1")),
                  "rma_confirmation/fr/body.html: not UTF-8 text (at byte offset 5)"),
+    "nul_in_body": (lambda d: write(d / "rma_confirmation/fr/body.html", "<p>{{ rma_number }}\x00</p>"),
+                    "rma_confirmation/fr/body.html: contains a NUL character (U+0000)"),
+    "nul_in_field": (lambda d: edit_json(d / "rma_confirmation", name="RMA\x00"),
+                     "rma_confirmation/template.json: name: "),
+    "too_deep": (lambda d: write(d / "rma_confirmation/template.json", "[" * 100_000 + "]" * 100_000),
+                 "rma_confirmation/template.json: nested deeper than"),
     "invalid_field": (lambda d: edit_json(d / "rma_confirmation", lane="express"),
                       "rma_confirmation/template.json: lane: "),
     "unknown_layout": (lambda d: edit_json(d / "rma_confirmation", layout="fancy"),
@@ -362,3 +369,42 @@ def test_the_reader_gives_the_fixture_folder_as_the_database_stores_it():
     assert files.fields["is_active"] is True and files.fields["attachments_allowed"] is True
     assert list(files.versions) == ["fr"]
     assert files.versions["fr"].subject == "Facture RGZ — {{ month }} {{ year }}"
+
+
+# --- As a CI runs it -----------------------------------------------------------------------
+
+
+def test_from_the_shell_check_exits_0_when_files_and_database_agree_and_1_when_not(tmp_path):
+    """`manage.py import_templates --check` in a process of its own, on a database of its own."""
+    import os
+    import subprocess
+
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "LANG": "C.UTF-8",
+        "ENVIRONMENT": "development", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "CELERY_BROKER_URL": "",
+        "LANGUAGE_CODE": "en",
+    }
+
+    def manage(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(Path(settings.BASE_DIR) / ".venv/bin/python"), "manage.py", *args],
+                              cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=300)
+
+    for step in (["migrate", "--verbosity", "0"], ["load_default_templates", "--verbosity", "0"]):
+        assert manage(*step).returncode == 0
+    repo = tmp_path / "repo"
+    assert manage("export_templates", str(repo)).returncode == 0
+
+    agree = manage("import_templates", str(repo), "--check")
+    assert (agree.returncode, agree.stderr) == (0, "")
+    assert "agree (9 templates)" in agree.stdout
+
+    body = repo / "onboarding_welcome" / "fr" / "body.html"
+    body.write_text(body.read_text(encoding="utf-8") + EDITED, encoding="utf-8")
+    differ = manage("import_templates", str(repo), "--check")
+    assert differ.returncode == 1
+    assert "onboarding_welcome: fr: body.html differ from the active version 1" in differ.stdout
+    assert "CommandError: 1 of 9 templates differ" in differ.stderr and "Traceback" not in differ.stderr
+
+    imported = manage("import_templates", str(repo))
+    assert imported.returncode == 0 and "onboarding_welcome: fr: version 2 added (active)" in imported.stdout
+    assert manage("import_templates", str(repo), "--check").returncode == 0

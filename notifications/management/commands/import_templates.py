@@ -18,6 +18,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from django.utils.translation import gettext as _
 
 from notifications.exceptions import TemplateFileError
@@ -55,22 +56,24 @@ class Command(BaseCommand):
                user: str | None, **options) -> None:
         source = Path(directory) if directory else Path(settings.EMAIL_TEMPLATES_DIR)
         author = self._user(user)
+        self.quiet = options.get("verbosity", 1) < 1
         try:
-            plan = plan_import(directory=source, keys=keys or None)
-            if check:
-                self._show_plan(plan)
-                rehearse_import(plan=plan, activate=activate, user=author)
-            elif dry_run:
-                outcomes = rehearse_import(plan=plan, activate=activate, user=author)
-            else:
-                outcomes = apply_import(plan=plan, activate=activate, user=author)
+            with transaction.atomic():  # the templates compared stay locked until written
+                plan = plan_import(directory=source, keys=keys or None)
+                if check:
+                    self._show_plan(plan)
+                    rehearse_import(plan=plan, activate=activate, user=author)
+                elif dry_run:
+                    outcomes = rehearse_import(plan=plan, activate=activate, user=author)
+                else:
+                    outcomes = apply_import(plan=plan, activate=activate, user=author)
         except TemplateFileError as exc:
             raise CommandError(exc.message) from None
         if check:
             self._conclude_check(plan, source)
             return
         self._show_outcomes(plan, outcomes)
-        if dry_run:
+        if dry_run and not self.quiet:
             self.stdout.write(_("Dry run: nothing was written."))
 
     def _conclude_check(self, plan: ImportPlan, source: Path) -> None:
@@ -80,8 +83,9 @@ class Command(BaseCommand):
                 _("%(changed)s of %(total)s templates differ between %(path)s and the database.")
                 % {"changed": changed, "total": len(plan.templates), "path": source}
             )
-        self.stdout.write(_("The files in %(path)s and the database agree (%(total)s templates).")
-                          % {"path": source, "total": len(plan.templates)})
+        if not self.quiet:
+            self.stdout.write(_("The files in %(path)s and the database agree (%(total)s templates).")
+                              % {"path": source, "total": len(plan.templates)})
 
     @staticmethod
     def _user(username: str | None):
@@ -93,6 +97,8 @@ class Command(BaseCommand):
             raise CommandError(_("No user named %(user)s.") % {"user": repr(username)}) from None
 
     def _show_plan(self, plan: ImportPlan) -> None:
+        if self.quiet:
+            return
         for template in plan.templates:
             self.stdout.write(f"  {template.key}: {'; '.join(self._planned(template))}")
         self._show_only_in_database(plan)
@@ -121,6 +127,8 @@ class Command(BaseCommand):
         return said
 
     def _show_outcomes(self, plan: ImportPlan, outcomes: list[TemplateOutcome]) -> None:
+        if self.quiet:
+            return
         counts = {"created": 0, "updated": 0, "unchanged": 0, "versions": 0}
         for outcome in outcomes:
             said = []
