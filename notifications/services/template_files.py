@@ -333,28 +333,35 @@ def export_templates(*, directory: Path, keys: Sequence[str] | None = None) -> E
             raise TemplateFileError(
                 _("No email template with key %(key)s.") % {"key": ", ".join(map(repr, missing))}, field="key"
             )
+    templates = list(templates)
+    if any(template.key == LAYOUTS_FOLDER for template in templates):
+        raise TemplateFileError(
+            _("%(path)s: the template %(key)s cannot be exported there: that folder holds the layouts.")
+            % {"path": directory / LAYOUTS_FOLDER, "key": repr(LAYOUTS_FOLDER)}, field="key",
+        )
     report = ExportReport()
     for template in templates:
-        if template.key == LAYOUTS_FOLDER:
-            raise TemplateFileError(
-                _("%(path)s: the template %(key)s cannot be exported there: that folder holds the layouts.")
-                % {"path": directory / LAYOUTS_FOLDER, "key": repr(template.key)}, field="key",
-            )
         snapshot = template_snapshot(template, folder=directory / template.key)
         for relative, text in folder_files(snapshot).items():
-            path = snapshot.folder / relative
-            data = text.encode("utf-8")
-            if not path.exists():
-                report.created.append(path)
-            elif path.read_bytes() == data:
-                report.unchanged.append(path)
-                continue
-            else:
-                report.replaced.append(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
+            _write_file(snapshot.folder / relative, text.encode("utf-8"), report)
         report.templates.append(template.key)
     return report
+
+
+def _write_file(path: Path, data: bytes, report: ExportReport) -> None:
+    try:
+        if path.is_file() and path.read_bytes() == data:
+            report.unchanged.append(path)
+            return
+        existed = path.exists()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as exc:
+        raise TemplateFileError(
+            _("%(path)s: cannot be written (%(problem)s).") % {"path": exc.filename or path, "problem": exc.strerror},
+            path=path,
+        ) from None
+    (report.replaced if existed else report.created).append(path)
 
 
 # --- Comparing and importing ------------------------------------------------------------

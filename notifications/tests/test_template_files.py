@@ -250,6 +250,14 @@ def test_an_export_over_an_earlier_one_says_what_it_overwrote(exported):
     assert files_of(exported) == files_of(FIXTURES)
 
 
+def test_an_export_that_cannot_write_names_the_path(default_templates, tmp_path):
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "rma_confirmation").write_text("a file where the folder goes", encoding="utf-8")
+    message = refused("export_templates", str(tmp_path / "repo"))
+    assert f"{tmp_path}/repo/rma_confirmation" in message and "cannot be written" in message
+    assert "Traceback" not in message
+
+
 def test_the_default_folder_is_email_templates_dir_and_layouts_are_not_templates(default_templates, tmp_path, settings):
     settings.EMAIL_TEMPLATES_DIR = tmp_path
     (tmp_path / "layouts").mkdir()
