@@ -96,7 +96,7 @@ def test_one_edited_file_fails_the_check_then_adds_exactly_one_active_version(ex
     with pytest.raises(CommandError, match="1 of 9 templates differ") as info:
         call_command("import_templates", str(exported), "--check", stdout=out)
     assert info.value.returncode == 1
-    assert "  billing_invoice_monthly: fr: body.html differ from the active version 1\n" in out.getvalue()
+    assert "  billing_invoice_monthly: fr: changed since the active version 1: body.html\n" in out.getvalue()
     assert "  rma_confirmation: unchanged\n" in out.getvalue()
     assert EmailTemplateVersion.objects.count() == versions_before
 
@@ -410,7 +410,7 @@ def test_from_the_shell_check_exits_0_when_files_and_database_agree_and_1_when_n
     body.write_text(body.read_text(encoding="utf-8") + EDITED, encoding="utf-8")
     differ = manage("import_templates", str(repo), "--check")
     assert differ.returncode == 1
-    assert "onboarding_welcome: fr: body.html differ from the active version 1" in differ.stdout
+    assert "onboarding_welcome: fr: changed since the active version 1: body.html" in differ.stdout
     assert "CommandError: 1 of 9 templates differ" in differ.stderr and "Traceback" not in differ.stderr
 
     imported = manage("import_templates", str(repo))

@@ -118,7 +118,7 @@ class Command(BaseCommand):
             if change.active_version is None:
                 said.append(_("%(language)s: no active version") % {"language": change.language})
             else:
-                said.append(_("%(language)s: %(files)s differ from the active version %(version)s")
+                said.append(_("%(language)s: changed since the active version %(version)s: %(files)s")
                             % {"language": change.language, "files": ", ".join(change.files),
                                "version": change.active_version})
             if change.pending_version is not None:
