@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from notifications.exceptions import TemplateFileError
-from notifications.services.template_files import export_templates
+from notifications.services.template_sync import export_templates
 
 
 class Command(BaseCommand):

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from notifications.exceptions import TemplateFileError
-from notifications.services.template_files import (
+from notifications.services.template_sync import (
     ImportPlan,
     TemplateOutcome,
     TemplatePlan,
