@@ -208,6 +208,20 @@ class UnsafeHeaderValue(NotificationError):
     code = "unsafe_header_value"
 
 
+class TemplateFileError(NotificationError):
+    """A template folder (`export_templates` / `import_templates`) that cannot be taken as it is.
+
+    The message starts with the file's path; `path` is that path, `field` the field of
+    `template.json` at fault when there is one.
+    """
+
+    code = "template_file_error"
+
+    def __init__(self, message: str, *, path=None, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.path = path
+
+
 class ImmutableVersionError(NotificationError):
     code = "immutable_version"
     field = "template"

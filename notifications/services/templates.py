@@ -158,8 +158,14 @@ def create_template_version(
     text_content: str = "",
     preheader: str = "",
     created_by=None,
+    activate: bool = True,
 ) -> EmailTemplateVersion:
-    """Validate and add a version; it becomes the active one for its language."""
+    """Validate and add a version; it becomes the active one for its language.
+
+    With `activate=False` it is added inactive and the active version stays as it is (an
+    import with `--no-activate`, to review a wording before it goes live); its number is
+    still the next one.
+    """
     languages = {code for code, _ in settings.LANGUAGES}
     if language not in languages:
         raise TemplateError(
@@ -175,7 +181,8 @@ def create_template_version(
     locked = EmailTemplate.objects.select_for_update().get(pk=template.pk)
     versions = EmailTemplateVersion.objects.filter(template=locked, language=language)
     last = versions.order_by("-version").values_list("version", flat=True).first() or 0
-    versions.filter(is_active=True).update(is_active=False)
+    if activate:
+        versions.filter(is_active=True).update(is_active=False)
     return EmailTemplateVersion.objects.create(
         template=locked,
         language=language,
@@ -185,7 +192,7 @@ def create_template_version(
         html_content=html_content,
         text_content=text_content,
         created_by=created_by,
-        is_active=True,
+        is_active=activate,
     )
 
 

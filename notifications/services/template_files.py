@@ -1,0 +1,304 @@
+"""Templates as files: the folder layout, read and written, and the import that compares first.
+
+One folder per template, named by its key: `template.json` (every field a user sets, in
+`TEMPLATE_FIELDS` order) and one folder per language holding `subject.txt`,
+`preheader.txt`, `body.html` and `body.txt`. `fixtures/email_templates/` is such an export,
+so the default templates, a template repository under version control and the admin all
+speak the same layout. `layouts/` beside the templates holds the shared layouts, which are
+not templates: it is skipped both ways.
+
+The formatting is exact so an export is byte-stable (a repository diff shows only real
+edits): UTF-8, LF line endings, `template.json` indented by two with its nested objects'
+keys sorted (PostgreSQL's jsonb does not keep their order) and a trailing newline, the
+subject and preheader on one line with a newline, the bodies exactly as stored.
+
+The export and the import that compares first are `services.template_sync`.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from notifications.exceptions import InputError, TemplateFileError
+from notifications.jsoninput import check_value as check_json_value
+from notifications.models import EmailTemplate, EmailTemplateVersion
+
+#: Every field of a template a user sets, in the order `template.json` lists them.
+TEMPLATE_FIELDS: tuple[str, ...] = (
+    "key", "name", "description", "category", "kind", "lane", "required_variables", "optional_variables",
+    "sensitive_variables", "attachments_allowed", "max_attempts", "default_language", "extra_recipients",
+    "sample_variables", "layout", "is_active",
+)
+#: The JSON type each field must have (checked before the model's own validation).
+FIELD_TYPES: dict[str, type] = {
+    "key": str, "name": str, "description": str, "category": str, "kind": str, "lane": str,
+    "required_variables": list, "optional_variables": dict, "sensitive_variables": list,
+    "attachments_allowed": bool, "max_attempts": int, "default_language": str, "extra_recipients": list,
+    "sample_variables": dict, "layout": str, "is_active": bool,
+}
+TEMPLATE_FILE = "template.json"
+#: A version's part → its file in the language folder.
+PART_FILES: dict[str, str] = {
+    "subject": "subject.txt", "preheader": "preheader.txt", "html_content": "body.html", "text_content": "body.txt",
+}
+REQUIRED_PART_FILES = ("subject.txt", "body.html")
+#: The folder of shared layouts beside the templates (`EMAIL_LAYOUTS_DIR`): not a template.
+LAYOUTS_FOLDER = "layouts"
+
+
+@dataclass(frozen=True)
+class VersionContent:
+    """One language's wording, normalised as `create_template_version` stores it."""
+
+    subject: str
+    html_content: str
+    preheader: str = ""
+    text_content: str = ""
+
+    @classmethod
+    def normalised(cls, *, subject: str, html_content: str, preheader: str = "", text_content: str = "") -> VersionContent:
+        return cls(subject=subject.strip(), preheader=preheader.strip(),
+                   html_content=_lf(html_content), text_content=_lf(text_content))
+
+    @classmethod
+    def of(cls, version: EmailTemplateVersion) -> VersionContent:
+        return cls.normalised(subject=version.subject, preheader=version.preheader,
+                              html_content=version.html_content, text_content=version.text_content)
+
+    def as_parts(self) -> dict[str, str]:
+        return {"subject": self.subject, "preheader": self.preheader,
+                "html_content": self.html_content, "text_content": self.text_content}
+
+    def differing_files(self, other: VersionContent) -> list[str]:
+        """The file names of the parts that differ (`body.html`, ...)."""
+        mine, theirs = self.as_parts(), other.as_parts()
+        return [PART_FILES[part] for part in PART_FILES if mine[part] != theirs[part]]
+
+
+@dataclass(frozen=True)
+class TemplateFiles:
+    """A template folder's content: the fields `template.json` gives and each language's wording.
+
+    `fields` holds only what the file lists (a field it leaves out keeps its value on
+    import, or the model's default on creation); an export always lists every field.
+    """
+
+    key: str
+    fields: dict[str, Any]
+    versions: dict[str, VersionContent]
+    folder: Path
+
+    @property
+    def json_path(self) -> Path:
+        return self.folder / TEMPLATE_FILE
+
+
+def _lf(source: str) -> str:
+    return source.replace("\r\n", "\n")
+
+
+# --- Reading ----------------------------------------------------------------------------
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise TemplateFileError(_("%(path)s: cannot be read (%(problem)s).") % {"path": path, "problem": exc.strerror},
+                                path=path) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TemplateFileError(
+            _("%(path)s: not UTF-8 text (at byte offset %(position)s).") % {"path": path, "position": exc.start}, path=path
+        ) from None
+    if "\x00" in text:  # PostgreSQL stores no NUL in text: refused here rather than as a database error
+        raise TemplateFileError(
+            _("%(path)s: contains a NUL character (U+0000), which cannot be stored.") % {"path": path}, path=path
+        )
+    return text
+
+
+def _visible(entries: Iterable[Path]) -> list[Path]:
+    """Entries that are not hidden (`.git`, `.DS_Store`, an editor's swap file), sorted."""
+    return sorted(entry for entry in entries if not entry.name.startswith("."))
+
+
+def read_template_folder(folder: Path) -> TemplateFiles:
+    """Read one template folder, refusing anything it would otherwise silently ignore.
+
+    A `TemplateFileError` names the file and the problem: bad JSON, an unknown field, a field
+    of the wrong type, a key that is not the folder's name, a language not in `LANGUAGES`, a
+    missing `subject.txt` or `body.html`, an unknown file, text that is not UTF-8.
+    """
+    folder = Path(folder)
+    json_path = folder / TEMPLATE_FILE
+    if not json_path.is_file():
+        raise TemplateFileError(_("%(path)s: no template.json in this template folder.") % {"path": folder},
+                                path=folder)
+    fields = _read_fields(json_path)
+    if fields.get("key") != folder.name:
+        raise TemplateFileError(
+            _("%(path)s: key %(key)s is not the folder's name %(folder)s.")
+            % {"path": json_path, "key": repr(fields.get("key")), "folder": repr(folder.name)},
+            path=json_path, field="key",
+        )
+    languages = {code for code, _name in settings.LANGUAGES}
+    versions: dict[str, VersionContent] = {}
+    for entry in _visible(folder.iterdir()):
+        if entry.name == TEMPLATE_FILE:
+            continue
+        if not entry.is_dir():
+            raise TemplateFileError(
+                _("%(path)s: unknown file; a template folder holds template.json and one folder per language.")
+                % {"path": entry}, path=entry,
+            )
+        if entry.name not in languages:
+            raise TemplateFileError(
+                _("%(path)s: unknown language %(language)s; expected one of %(languages)s.")
+                % {"path": entry, "language": repr(entry.name), "languages": ", ".join(sorted(languages))},
+                path=entry, field="language",
+            )
+        versions[entry.name] = _read_language_folder(entry)
+    return TemplateFiles(key=folder.name, fields=fields, versions=versions, folder=folder)
+
+
+def _read_fields(path: Path) -> dict[str, Any]:
+    try:
+        fields = json.loads(_read_text(path))
+    except json.JSONDecodeError as exc:
+        raise TemplateFileError(
+            _("%(path)s: not valid JSON (line %(line)s, column %(column)s: %(problem)s).")
+            % {"path": path, "line": exc.lineno, "column": exc.colno, "problem": exc.msg}, path=path,
+        ) from None
+    except RecursionError:
+        raise TemplateFileError(
+            _("%(path)s: nested deeper than %(max_depth)s levels (API_MAX_JSON_DEPTH).")
+            % {"path": path, "max_depth": settings.API_MAX_JSON_DEPTH}, path=path,
+        ) from None
+    if not isinstance(fields, dict):
+        raise TemplateFileError(_("%(path)s: a JSON object of the template's fields is expected.") % {"path": path},
+                                path=path)
+    unknown = sorted(set(fields) - set(TEMPLATE_FIELDS))
+    if unknown:
+        raise TemplateFileError(
+            _("%(path)s: unknown fields %(names)s.") % {"path": path, "names": ", ".join(unknown)},
+            path=path, field=unknown[0],
+        )
+    for name, value in fields.items():
+        expected = FIELD_TYPES[name]
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise TemplateFileError(
+                _("%(path)s: %(field)s must be a JSON %(expected)s, not %(value)s.")
+                % {"path": path, "field": name, "expected": _json_type_name(expected), "value": json.dumps(value)[:60]},
+                path=path, field=name,
+            )
+        try:  # a NUL (PostgreSQL stores none) or nesting past API_MAX_JSON_DEPTH, in any field
+            check_json_value(value, field=name, max_depth=settings.API_MAX_JSON_DEPTH)
+        except InputError as exc:
+            raise TemplateFileError(
+                _("%(path)s: %(field)s: %(problem)s") % {"path": path, "field": name, "problem": exc.message},
+                path=path, field=name,
+            ) from None
+    return fields
+
+
+def _json_type_name(expected: type) -> str:
+    return {str: _("string"), list: _("array"), dict: _("object"), bool: _("boolean (true or false)"),
+            int: _("integer")}[expected]
+
+
+def _read_language_folder(folder: Path) -> VersionContent:
+    known = set(PART_FILES.values())
+    for entry in _visible(folder.iterdir()):
+        if entry.name not in known or not entry.is_file():
+            raise TemplateFileError(
+                _("%(path)s: unknown file; a language folder holds %(files)s.")
+                % {"path": entry, "files": ", ".join(PART_FILES.values())}, path=entry,
+            )
+    for name in REQUIRED_PART_FILES:
+        if not (folder / name).is_file():
+            raise TemplateFileError(_("%(path)s: missing (it is required).") % {"path": folder / name},
+                                    path=folder / name)
+    parts = {part: _read_text(folder / name) if (folder / name).is_file() else "" for part, name in PART_FILES.items()}
+    return VersionContent.normalised(**parts)
+
+
+def read_templates_directory(directory: Path, *, keys: Sequence[str] | None = None) -> list[TemplateFiles]:
+    """Every template folder under `directory` (or those of `keys`), skipping `layouts/` and hidden entries.
+
+    A folder without `template.json` is refused by name rather than skipped, so a template
+    whose file was renamed by mistake is not silently left out of an import or a check.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise TemplateFileError(_("%(path)s: no such folder.") % {"path": directory}, path=directory)
+    folders = [entry for entry in _visible(directory.iterdir()) if entry.is_dir() and entry.name != LAYOUTS_FOLDER]
+    if keys:
+        found = {folder.name for folder in folders}
+        missing = [key for key in keys if key not in found]
+        if missing:
+            raise TemplateFileError(
+                _("%(path)s: no folder for the templates %(keys)s.") % {"path": directory, "keys": ", ".join(missing)},
+                path=directory, field="key",
+            )
+        folders = [folder for folder in folders if folder.name in set(keys)]
+    return [read_template_folder(folder) for folder in folders]
+
+
+# --- Writing ----------------------------------------------------------------------------
+
+
+def _json_value(value: Any, indent: str) -> str:
+    """A value of `template.json`: objects one key a line (sorted), lists of plain values on one line."""
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(name, ensure_ascii=False)}: {_json_value(value[name], inner)}"
+                 for name in sorted(value)]
+        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+    if isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
+        return "[\n" + ",\n".join(inner + _json_value(item, inner) for item in value) + "\n" + indent + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def template_json(fields: Mapping[str, Any]) -> str:
+    """`template.json`'s exact text: `TEMPLATE_FIELDS` order, nested keys sorted, a trailing newline.
+
+    Indented by two; a list of plain values (variable names, addresses) stays on one line,
+    an object has one key a line: a diff then shows the one variable or sample that changed.
+    """
+    lines = [f"  {json.dumps(name)}: {_json_value(fields[name], '  ')}" for name in TEMPLATE_FIELDS if name in fields]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
+
+
+def folder_files(files: TemplateFiles) -> dict[str, str]:
+    """Relative path → exact text of every file of a template folder.
+
+    Every part file is written, an empty preheader or text body as an empty file, so an
+    export over an earlier one never leaves a stale part behind.
+    """
+    out = {TEMPLATE_FILE: template_json(files.fields)}
+    for language, content in sorted(files.versions.items()):
+        parts = content.as_parts()
+        for part, name in PART_FILES.items():
+            text = parts[part]
+            if part in ("subject", "preheader") and text:
+                text += "\n"
+            out[f"{language}/{name}"] = text
+    return out
+
+
+def template_snapshot(template: EmailTemplate, *, folder: Path) -> TemplateFiles:
+    """What an export writes for `template`: every field and the active version of each language."""
+    versions = {version.language: VersionContent.of(version)
+                for version in template.versions.filter(is_active=True)}
+    return TemplateFiles(
+        key=template.key, fields={name: getattr(template, name) for name in TEMPLATE_FIELDS},
+        versions=versions, folder=folder,
+    )
