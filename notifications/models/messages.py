@@ -109,13 +109,15 @@ class EmailMessage(models.Model):
         # Every status change rewrites a row of every index (a status is indexed, so no HOT
         # update), twice per message: plain indexes, without Django's extra `_like` copies
         # for LIKE queries that nothing makes, and as few as the queries need. The audit
-        # desk's list is newest first: its status and template filters read
-        # `message_status_created` and `message_template_key` backwards from the newest row,
-        # whatever the value's share; `status` alone (the sweep) is served by the first.
+        # desk's list is newest first: its status, template and lane filters read
+        # `message_status_created`, `message_template_key` and `message_lane_created`
+        # backwards from the newest row, however rare the value (and its bounded count reads
+        # only that value's rows); `status` alone (the sweep) is served by the first.
         # Due rows are found through `message_lane_due`.
         indexes = [
             models.Index(fields=["status", "created_at"], name="message_status_created"),
             models.Index(fields=["template_key", "created_at"], name="message_template_key"),
+            models.Index(fields=["lane", "created_at"], name="message_lane_created"),
             # The audit desk's search is exact and case-insensitive (`iexact`, which PostgreSQL
             # compiles to `UPPER(col::text) = UPPER(%s)`, as does the API's `?to=`): the index
             # is on that expression, so a plain index on the column would serve nobody.
