@@ -562,3 +562,17 @@ def test_bad_list_parameters_are_an_empty_list_or_a_redirect_never_a_500(params,
 @pytest.mark.parametrize("params", [{"email": "x" * 400}, {"email": "a@b.bj", "p": "abc"}, {"email": "a@b.bj", "p": "-1"}])
 def test_bad_history_parameters_never_a_500(params, as_group, default_templates):
     assert as_group(AUDITORS).get(url("recipient"), params).status_code == 200
+
+
+def test_an_action_posted_without_the_csrf_token_is_refused(admin_user, default_templates):
+    from django.test import Client
+
+    queued = invoice()
+    browser = Client(enforce_csrf_checks=True, headers={"Accept-Language": "en"})
+    browser.force_login(admin_user)
+    assert browser.post(url("cancel", queued.pk)).status_code == 403
+    page = browser.get(url("change", queued.pk)).content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    assert browser.post(url("cancel", queued.pk), {"csrfmiddlewaretoken": token}).status_code == 302
+    queued.refresh_from_db()
+    assert queued.status == Status.CANCELLED
