@@ -47,9 +47,19 @@ def template_editor(transactional_db, django_user_model):
 
 
 def shoot(page, name: str) -> None:
+    """A screenshot of the whole page for people to look at (nothing is asserted on it but that it exists).
+
+    Headless chromium paints sandboxed (out-of-process) frames only inside the viewport, so
+    the viewport is stretched to the page for the picture, then put back; the pause only
+    lets those frames paint.
+    """
+    viewport = page.viewport_size
+    page.set_viewport_size({"width": viewport["width"], "height": page.evaluate("document.body.scrollHeight")})
+    page.wait_for_timeout(300)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path))
+    page.set_viewport_size(viewport)
     assert path.stat().st_size > 0
     print(f"screenshot: {path}")
 
