@@ -170,6 +170,18 @@ def test_a_new_language_is_added_as_its_first_version(editor, template):
     assert active(template, "en").version == 1 and active(template, "fr") == fr
 
 
+def test_a_new_template_is_made_with_its_first_version_in_one_save(editor, template):
+    data = editor_form(template, key="billing_reminder", name="Relance", wording={"fr": {
+        "subject": "Relance {{ month }} {{ year }}"}})
+    response = editor.post(reverse("admin:notifications_emailtemplate_add"), data)
+    assert response.status_code == 302, errors_of(response)
+    made = EmailTemplate.objects.get(key="billing_reminder")
+    [version] = made.versions.all()
+    assert (version.version, version.is_active, version.subject) == (1, True, "Relance {{ month }} {{ year }}")
+    assert made.created_by == made.updated_by == version.created_by == response.wsgi_request.user
+    assert TemplateVersionActivation.objects.get(template=made).previous_version is None
+
+
 def test_without_the_add_version_permission_a_change_of_wording_is_refused(client, template):
     user = staff(client, "half")
     user.user_permissions.add(*Permission.objects.filter(
@@ -427,3 +439,14 @@ def test_template_editors_and_administrators_may_do_every_action(
     with django_capture_on_commit_callbacks(execute=True):
         assert client.post(url("test_send", template.pk), {"version": old.pk}).status_code == 302
     assert len(smtp_backend.wait_for(1)) == 1
+
+
+def test_the_editor_speaks_french_by_default(client, template):
+    staff(client, "redactrice", TEMPLATE_EDITORS)
+    page = client.get(url("change", template.pk), headers={"Accept-Language": "fr"}).content.decode()
+    for words in ("Rédaction et aperçu en direct", "Ajouter une ligne", "Envoyer un test du brouillon",
+                  "Aperçu, différences, actions", "Différences"):
+        assert words in page, words
+    refused = client.post(url("change", template.pk), editor_form(template, required_variables=["month", "x y"]),
+                          headers={"Accept-Language": "fr"})
+    assert "Ligne 2 : 'x y' n’est pas un nom de variable" in " ".join(errors_of(refused)["required_variables"])
