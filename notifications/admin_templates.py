@@ -11,6 +11,7 @@ previews and test sends `test_emailtemplate`.
 from __future__ import annotations
 
 import difflib
+import json
 
 from django import forms
 from django.conf import settings
@@ -25,8 +26,15 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from notifications.admin_editor_forms import RowListField, RowMappingField, TemplateEditorForm, version_field_name
-from notifications.exceptions import NotificationError
+from notifications import jsoninput
+from notifications.admin_editor_forms import (
+    RowListField,
+    RowMappingField,
+    TemplateEditorForm,
+    shown_value,
+    version_field_name,
+)
+from notifications.exceptions import InputError, NotificationError
 from notifications.htmlpreview import FRAME_POLICY, sandboxed_iframe
 from notifications.models import EmailTemplate, EmailTemplateVersion, TemplateVersionActivation
 from notifications.rendering import VersionSource
@@ -106,6 +114,32 @@ class PreviewForm(forms.Form):
     layout = forms.CharField(required=False)
 
 
+def _json_draft(body: bytes) -> tuple[dict, dict]:
+    """A JSON draft (`{language, subject, ..., variables: {name: value}}`): PreviewForm's data, and
+    the variables as given (checked for NULs and depth like any variables)."""
+    text = body.decode("utf-8", errors="replace")
+    if jsoninput.nesting_depth(text) > settings.API_MAX_JSON_DEPTH:
+        raise NotificationError(gettext("Nested deeper than %(max_depth)s levels (API_MAX_JSON_DEPTH).")
+                                % {"max_depth": settings.API_MAX_JSON_DEPTH})
+    try:
+        draft = json.loads(text)
+    except ValueError:
+        raise NotificationError(gettext("The draft is not valid JSON.")) from None
+    if not isinstance(draft, dict) or not isinstance(draft.get("variables", {}), dict):
+        raise NotificationError(gettext("The draft is a JSON object; its variables an object of name → value."))
+    variables = draft.get("variables", {})
+    try:
+        jsoninput.check_value(variables, field="variables", max_depth=settings.API_MAX_JSON_DEPTH)
+    except InputError as exc:
+        raise NotificationError(exc.message) from None
+    data = {key: value for key, value in draft.items() if isinstance(value, (str, bool, list))}
+    optional = draft.get("optional_variables")
+    if isinstance(optional, dict):
+        data["optional_variables__name"] = list(optional)
+        data["optional_variables__value"] = [shown_value(value) for value in optional.values()]
+    return data, variables
+
+
 def _form_errors(form: forms.Form) -> list[str]:
     return [f"{form.fields[name].label or name if name in form.fields else name}: {message}"
             if name != "__all__" else message
@@ -152,7 +186,7 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             "can_test": request.user.has_perm(PERM_TEST) and obj is not None,
             "test_send_url": obj and reverse("admin:notifications_emailtemplate_test_send", args=[obj.pk]),
             "own_address": request.user.email,
-            "test_recipients": settings.EMAIL_TEST_RECIPIENTS,
+            "test_addresses": [entry for entry in settings.EMAIL_TEST_RECIPIENTS if not entry.startswith("@")],
         }
         context["activations"] = (
             obj.activations.select_related("version", "previous_version", "activated_by")[:50] if obj else []
@@ -196,14 +230,24 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         self._require(request, PERM_TEST, PERM_CHANGE)
         if request.method != "POST":
             return JsonResponse({"errors": [gettext("Send the draft with POST.")]}, status=405)
-        form = PreviewForm(request.POST)
+        typed = None
+        if request.content_type == "application/json":
+            try:
+                posted, typed = _json_draft(request.body)
+            except NotificationError as exc:
+                return JsonResponse({"subject": "", "html": "", "text": "", "errors": [exc.message]})
+        else:
+            posted = request.POST
+        form = PreviewForm(posted)
         if not form.is_valid():
             return JsonResponse({"subject": "", "html": "", "text": "", "errors": _form_errors(form)})
         data = form.cleaned_data
+        if typed is not None:  # JSON variables keep their JSON types
+            data["variables"] = typed
         template = None
-        if request.POST.get("template"):
+        if posted.get("template"):
             try:
-                template = self._template(request, request.POST["template"])
+                template = self._template(request, posted["template"])
             except Http404:
                 template = None
         declared = data["declarations"] or template is None

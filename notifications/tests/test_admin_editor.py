@@ -275,6 +275,22 @@ def test_the_live_preview_answers_errors_naming_the_part_never_a_500(editor, tem
     assert says in " ".join(response.json()["errors"]), response.json()
 
 
+def test_the_live_preview_takes_a_json_draft_too(editor, template):
+    draft = {"template": str(template.pk), "language": "fr", "subject": "{{ a }} {{ n }}",
+             "html_content": "<p>{% for x in items %}{{ x.sku }}{% endfor %} {{ b }}</p>",
+             "declarations": True, "required_variables": ["a", "items", "n"], "optional_variables": {"b": "défaut"},
+             "layout": "", "variables": {"a": "A", "n": 3, "items": [{"sku": "S1"}, {"sku": "S2"}]}}
+    body = editor.post(url("editor_preview"), draft, content_type="application/json").json()
+    assert body["errors"] == [] and body["subject"] == "A 3" and body["html"] == "<p>S1S2 défaut</p>"
+    for raw, says in [("[1]", "a JSON object"), ("{", "not valid JSON")]:
+        answer = editor.post(url("editor_preview"), raw, content_type="application/json")
+        assert answer.status_code == 200 and says in " ".join(answer.json()["errors"]), (raw, answer.json())
+    # Too deep, or a NUL, never reaches the view: the input middleware answers first, as for the API.
+    for raw, says in [("[" * 40 + "]" * 40, "API_MAX_JSON_DEPTH"), ('{"variables": {"a": "x\\u0000"}}', "NUL")]:
+        answer = editor.post(url("editor_preview"), raw, content_type="application/json")
+        assert answer.status_code == 400 and says in answer.content.decode()
+
+
 def test_the_live_preview_follows_declarations_being_edited(editor, template):
     draft = {"template": str(template.pk), "language": "fr", "subject": "{{ a }}", "html_content": "<p>{{ b }}</p>",
              "declarations": "on", "required_variables": ["a"], "optional_variables__name": ["b"],

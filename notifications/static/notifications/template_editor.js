@@ -98,6 +98,7 @@
       refresh();
     });
     form.addEventListener("input", later);
+    root.querySelector("[data-preview-now]").addEventListener("click", refresh);
     root.querySelectorAll("[data-width]").forEach(function (button) {
       button.addEventListener("click", function () { frame.style.width = button.dataset.width + "px"; });
     });
