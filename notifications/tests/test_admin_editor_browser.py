@@ -79,9 +79,12 @@ def test_a_template_editor_edits_previews_saves_compares_rolls_back_and_sends_a_
     template.save()
     [first] = template.versions.all()
 
-    dialogs, requests = [], []
+    # Playwright reports a load the frame's CSP refuses as a request that failed with "csp":
+    # it never leaves the browser. Anything else aimed at the canary would have.
+    dialogs, blocked, left = [], [], []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    page.on("request", lambda request: requests.append(request.url))
+    page.on("requestfailed", lambda request: (blocked if request.failure == "csp" else left).append(request.url))
+    page.on("requestfinished", lambda request: left.append(request.url))
 
     log_in(page, template_editor)
     page.get_by_role("link", name="Email templates", exact=True).click()
@@ -95,9 +98,14 @@ def test_a_template_editor_edits_previews_saves_compares_rolls_back_and_sends_a_
     preview.get_by_text("Merci pour votre confiance!").wait_for()
     assert page.locator("#template-editor .preview-subject").inner_text() == "Facture RGZ — février 2026"
 
-    # Typing changes the preview.
+    # Typing changes the preview. The editor's own HTML may hold a script and a remote image:
+    # the frame runs and fetches neither.
     html = page.locator("#id_version_fr_html_content")
-    html.fill(html.input_value().replace("Merci pour votre confiance!", "Merci beaucoup pour votre fidélité !"))
+    html.fill(html.input_value().replace(
+        "<p>Merci pour votre confiance!</p>",
+        "<p>Merci beaucoup pour votre fidélité !</p>\n"
+        f'<script>alert(2)</script><img src="http://127.0.0.1:{canary.port}/html" onerror="alert(3)">',
+    ))
     preview.get_by_text("Merci beaucoup pour votre fidélité !").wait_for()
     page.locator("#template-editor [data-width='375']").click()
     shoot(page, "1-editor-live-preview")
@@ -151,7 +159,9 @@ def test_a_template_editor_edits_previews_saves_compares_rolls_back_and_sends_a_
     assert (message.source_endpoint, message.template_version, message.sent_by) == ("admin-test", None, template_editor)
     shoot(page, "6-test-sent")
 
-    # The script in the sample variable never ran, and nothing left a frame for its image.
+    # Neither script ran (the sample variable's is text, the editor's own is in a frame without
+    # scripts), and no image left a frame: the editor's remote image was refused by the frame's CSP.
     assert dialogs == []
-    assert not [url for url in requests if f":{canary.port}" in url]
+    assert [url for url in blocked if f":{canary.port}/" in url], "the remote image was never even tried"
+    assert not [url for url in left if f":{canary.port}/" in url]
     assert canary.connections == 0
