@@ -174,6 +174,16 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             self.message_user(request, gettext("New version %(version)s saved; it is the active one.")
                               % {"version": str(version)}, messages.SUCCESS)
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """The save re-checks the edit under the template's lock: if another save made it invalid
+        since the form was checked, nothing is written and the page says why (not a 500)."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except NotificationError as exc:
+            self.message_user(request, gettext("Nothing was saved: %(problem)s") % {"problem": exc.message},
+                              messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         form = context["adminform"].form
         editable = self.has_change_permission(request, obj) if obj else self.has_add_permission(request)

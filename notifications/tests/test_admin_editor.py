@@ -107,6 +107,23 @@ def test_saving_changed_wording_adds_a_version_and_keeps_the_old_one_read_only(e
     assert f"{KEY} [fr] v2" in page
 
 
+def test_a_save_made_stale_by_another_is_refused_under_the_lock_not_a_500(editor, template, monkeypatch):
+    """The form was checked before another editor's save changed the template: the save's own
+    check, under the template's lock, refuses it and writes nothing."""
+    from django import forms
+
+    from notifications.admin_editor_forms import TemplateEditorForm
+
+    monkeypatch.setattr(TemplateEditorForm, "_post_clean", forms.ModelForm._post_clean)  # the stale check
+    before = snapshot(template)
+    response = editor.post(url("change", template.pk), editor_form(
+        template, required_variables=[*template.required_variables, "contract_ref"]), follow=True)
+    assert response.status_code == 200
+    page = html.unescape(response.content.decode())
+    assert f"Nothing was saved: {KEY} [fr] v1, the active version, would no longer fit" in page
+    assert snapshot(template) == before
+
+
 def test_saving_the_same_wording_adds_no_version(editor, template):
     response = editor.post(url("change", template.pk), editor_form(template, name="Facture"))
     assert response.status_code == 302, errors_of(response)
