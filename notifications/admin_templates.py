@@ -17,6 +17,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import OuterRef, Subquery
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -68,7 +69,11 @@ class VersionInline(admin.TabularInline):
         return super().get_formset(request, obj, **kwargs)
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("created_by", "template")
+        previous = EmailTemplateVersion.objects.filter(
+            template=OuterRef("template"), language=OuterRef("language"), version__lt=OuterRef("version")
+        ).order_by("-version").values("pk")[:1]
+        return super().get_queryset(request).select_related("created_by", "template").annotate(
+            previous_pk=Subquery(previous))
 
     @admin.display(description=_("Preview, diff, actions"))
     def links(self, version: EmailTemplateVersion) -> str:
@@ -77,11 +82,8 @@ class VersionInline(admin.TabularInline):
         if user is not None and (user.has_perm(PERM_TEST) or user.has_perm(PERM_CHANGE)):
             url = reverse("admin:notifications_emailtemplate_version_preview", args=[version.template_id, version.pk])
             parts.append(format_html('<a href="{}">{}</a>', url, gettext("Preview")))
-        previous = (EmailTemplateVersion.objects.filter(template_id=version.template_id, language=version.language,
-                                                        version__lt=version.version)
-                    .order_by("-version").values_list("pk", flat=True).first())
         diff = reverse("admin:notifications_emailtemplate_diff", args=[version.template_id])
-        query = urlencode({"a": previous or version.pk, "b": version.pk})
+        query = urlencode({"a": getattr(version, "previous_pk", None) or version.pk, "b": version.pk})
         parts.append(format_html('<a href="{}?{}">{}</a>', diff, query, gettext("Diff")))
         if user is not None and user.has_perm(PERM_CHANGE) and not version.is_active:
             url = reverse("admin:notifications_emailtemplate_activate", args=[version.template_id])
@@ -199,7 +201,8 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             "test_addresses": [entry for entry in settings.EMAIL_TEST_RECIPIENTS if not entry.startswith("@")],
         }
         context["activations"] = (
-            obj.activations.select_related("version", "previous_version", "activated_by")[:50] if obj else []
+            obj.activations.select_related("version__template", "previous_version__template", "activated_by")[:50]
+            if obj else []
         )
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
@@ -490,6 +493,8 @@ class EmailTemplateVersionAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         data = form.cleaned_data
+        previous = EmailTemplateVersion.objects.filter(
+            template=data["template"], language=data["language"], is_active=True).first()
         version = create_template_version(
             template=data["template"],
             language=data["language"],
@@ -498,6 +503,10 @@ class EmailTemplateVersionAdmin(admin.ModelAdmin):
             html_content=data["html_content"],
             text_content=data.get("text_content", ""),
             created_by=request.user,
+        )
+        TemplateVersionActivation.objects.create(
+            template=version.template, language=version.language, version=version, previous_version=previous,
+            activated_by=request.user,
         )
         # The admin's redirect and log entry use `obj`: point it at the saved row.
         obj.pk, obj.version, obj._state.adding = version.pk, version.version, False
@@ -510,7 +519,7 @@ class TemplateVersionActivationAdmin(admin.ModelAdmin):
     list_display = ("activated_at", "template", "language", "version", "previous_version", "rollback", "activated_by")
     list_filter = ("rollback", "language")
     search_fields = ("template__key",)
-    list_select_related = ("template", "version", "previous_version", "activated_by")
+    list_select_related = ("template", "version__template", "previous_version__template", "activated_by")
 
     def has_add_permission(self, request) -> bool:
         return False

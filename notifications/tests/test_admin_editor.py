@@ -124,6 +124,28 @@ def test_a_save_made_stale_by_another_is_refused_under_the_lock_not_a_500(editor
     assert snapshot(template) == before
 
 
+def test_the_plain_version_form_records_its_activation_too(editor, template):
+    old = active(template)
+    response = editor.post(reverse("admin:notifications_emailtemplateversion_add"), {
+        "template": template.pk, "language": "fr", "subject": "Votre " + old.subject, "preheader": old.preheader,
+        "html_content": old.html_content, "text_content": old.text_content})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    [activation] = TemplateVersionActivation.objects.all()
+    assert (activation.version, activation.previous_version, activation.rollback) == (active(template), old, False)
+
+
+def test_the_history_costs_the_same_queries_however_many_versions(editor, template, django_assert_max_num_queries):
+    for number in range(3):
+        second_version(editor, template, active(template).html_content + f"<p>{number}</p>")
+    with django_assert_max_num_queries(40) as queries:
+        assert editor.get(url("change", template.pk)).status_code == 200
+    few = len(queries)
+    for number in range(3, 8):
+        second_version(editor, template, active(template).html_content + f"<p>{number}</p>")
+    with django_assert_max_num_queries(few):
+        assert editor.get(url("change", template.pk)).status_code == 200
+
+
 def test_saving_the_same_wording_adds_no_version(editor, template):
     response = editor.post(url("change", template.pk), editor_form(template, name="Facture"))
     assert response.status_code == 302, errors_of(response)
@@ -447,6 +469,8 @@ def test_an_auditor_reads_the_template_history_and_diff_but_gets_no_editor(clien
     assert f"{KEY} [fr] v1" in content
     assert client.get(url("diff", template.pk)).status_code == 200
     assert client.get(url("version_preview", template.pk, version.pk)).status_code == 403
+    activations = reverse("admin:notifications_templateversionactivation_changelist")
+    assert client.get(activations).status_code == 200  # the audit of activations, read-only
 
 
 def test_a_sender_sees_no_template_page(client, template):
