@@ -301,6 +301,8 @@ def test_the_live_preview_renders_a_draft_and_never_connects_to_a_mail_server(
     ({"html_content": "<p>{{ month.__class__ }}</p>"}, "The HTML, line 1, reaches '__class__'"),
     ({"html_content": "<p>ok</p>\n{% if %}"}, "Syntax error in the HTML, line 2"),
     ({"variables__name": ["month"], "variables__value": ["x"]}, "reseller_name"),
+    ({"html_content": "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}"},
+     "EMAIL_RENDER_MAX_"),
     ({"variables__name": ["", "a"], "variables__value": ["x", "y"]}, "variables: Row 1: a value without a name"),
 ])
 def test_the_live_preview_answers_errors_naming_the_part_never_a_500(editor, template, change, says):
