@@ -1,183 +1,24 @@
-"""Admin registrations: templates, immutable versions, the read-only audit trail, SMTP servers
-(the messages themselves: `admin_messages`).
+"""Admin registrations: the read-only audit trail, API keys, SMTP servers.
 
-Saving a version in the admin goes through the same service (and validation) as the
-API: an "edit" is always a new version. SMTP passwords are write-only: the form never
+The messages and their attachments are in `admin_messages` (the audit desk).
+Templates and their versions are in `admin_templates` (the template editor). SMTP passwords are write-only: the form never
 renders the stored one (nor its ciphertext) back.
 """
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db import models
-from django.forms.fields import InvalidJSONInput
-from django.urls import reverse
-from django.utils.html import format_html
-from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from notifications import jsoninput
 from notifications.admin_readonly import ReadOnlyAdmin
-from notifications.exceptions import InputError, NotificationError
 from notifications.models import (
     APIKey,
     DeliveryEvent,
-    EmailTemplate,
-    EmailTemplateVersion,
     IdempotencyRecord,
     SMTPServerConfig,
 )
-from notifications.services.templates import create_template_version, validate_version_content
-
-FROM_VERSION = "from_version"
-
-
-class VersionInline(admin.TabularInline):
-    model = EmailTemplateVersion
-    fields = ("language", "version", "subject", "is_active", "created_by", "created_at", "edit")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    @admin.display(description=_("Edit"))
-    def edit(self, version: EmailTemplateVersion) -> str:
-        """An edit is a new version: this opens the add form filled with this one's content."""
-        url = reverse("admin:notifications_emailtemplateversion_add")
-        return format_html(
-            '<a href="{}?{}">{}</a>', url, urlencode({FROM_VERSION: version.pk}), gettext("New version from this one")
-        )
-
-
-class BoundedJSONField(forms.JSONField):
-    """Django's JSON form field, refusing what `json.loads()` would recurse too deep on and
-    what PostgreSQL cannot store (a NUL), as a form error instead of a 500."""
-
-    def to_python(self, value):
-        max_depth = settings.API_MAX_JSON_DEPTH
-        if self._too_deep(value):
-            raise ValidationError(
-                gettext("Nested deeper than %(max_depth)s levels (API_MAX_JSON_DEPTH).") % {"max_depth": max_depth}
-            )
-        converted = super().to_python(value)
-        try:
-            jsoninput.check_value(converted, field="value", max_depth=max_depth)
-        except InputError as exc:
-            raise ValidationError(exc.message) from None
-        return converted
-
-    def bound_data(self, data, initial):
-        """Shown back as typed when refused: parsing it again to redisplay would recurse as deep."""
-        if self._too_deep(data):
-            return InvalidJSONInput(data)
-        return super().bound_data(data, initial)
-
-    @staticmethod
-    def _too_deep(value) -> bool:
-        return isinstance(value, str) and jsoninput.nesting_depth(value) > settings.API_MAX_JSON_DEPTH
-
-
-@admin.register(EmailTemplate)
-class EmailTemplateAdmin(admin.ModelAdmin):
-    formfield_overrides = {models.JSONField: {"form_class": BoundedJSONField}}
-    list_display = ("key", "name", "category", "kind", "lane", "max_attempts", "is_active", "updated_at")
-    list_filter = ("category", "kind", "lane", "is_active")
-    search_fields = ("key", "name", "description")
-    readonly_fields = ("created_at", "updated_at", "created_by", "updated_by")
-    inlines = [VersionInline]
-
-    def save_model(self, request, obj, form, change) -> None:
-        if not change:
-            obj.created_by = request.user
-        obj.updated_by = request.user
-        super().save_model(request, obj, form, change)
-
-
-class VersionForm(forms.ModelForm):
-    # A choice, not free text: the service refuses other languages, after validation (a 500).
-    language = forms.ChoiceField(label=_("language"), choices=lambda: settings.LANGUAGES)
-
-    class Meta:
-        model = EmailTemplateVersion
-        fields = ("template", "language", "subject", "preheader", "html_content", "text_content")
-        # The subject and preheader are one line each: a one-line input says so.
-        widgets = {"subject": forms.TextInput(attrs={"size": 100}), "preheader": forms.TextInput(attrs={"size": 100})}
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        for name in ("html_content", "text_content"):  # stored as typed, as the API stores them
-            if name in self.fields:  # absent on the read-only view of a saved version
-                self.fields[name].strip = False
-
-    def clean(self) -> dict:
-        data = super().clean()
-        template = data.get("template")
-        if template is not None and not self.errors:
-            try:
-                validate_version_content(
-                    template=template,
-                    subject=data.get("subject", ""),
-                    html_content=data.get("html_content", ""),
-                    text_content=data.get("text_content", ""),
-                    preheader=data.get("preheader", ""),
-                )
-            except NotificationError as exc:
-                field = exc.field if exc.field in self.fields else None
-                raise ValidationError({field: exc.message} if field else exc.message) from None
-        return data
-
-
-@admin.register(EmailTemplateVersion)
-class EmailTemplateVersionAdmin(admin.ModelAdmin):
-    """Adding saves a new version; existing versions are shown read-only."""
-
-    form = VersionForm
-    list_display = ("template", "language", "version", "subject", "is_active", "created_by", "created_at")
-    list_filter = ("language", "is_active", "template__category")
-    search_fields = ("template__key", "subject")
-    list_select_related = ("template", "created_by")
-
-    def get_changeform_initial_data(self, request) -> dict:
-        """`?from_version=<id>` starts the new version from that one's content, not from blank."""
-        initial = super().get_changeform_initial_data(request)
-        source = request.GET.get(FROM_VERSION)
-        if source:
-            try:
-                version = EmailTemplateVersion.objects.get(pk=source)
-            except (EmailTemplateVersion.DoesNotExist, ValidationError, ValueError):
-                messages.warning(request, gettext("The version to start from does not exist; the form starts empty."))
-                return initial
-            initial.update(
-                template=version.template_id, language=version.language, subject=version.subject,
-                preheader=version.preheader, html_content=version.html_content, text_content=version.text_content,
-            )
-        return initial
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return obj is None and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def save_model(self, request, obj, form, change) -> None:
-        data = form.cleaned_data
-        version = create_template_version(
-            template=data["template"],
-            language=data["language"],
-            subject=data["subject"],
-            preheader=data.get("preheader", ""),
-            html_content=data["html_content"],
-            text_content=data.get("text_content", ""),
-            created_by=request.user,
-        )
-        # The admin's redirect and log entry use `obj`: point it at the saved row.
-        obj.pk, obj.version, obj._state.adding = version.pk, version.version, False
 
 
 class APIKeyForm(forms.ModelForm):
@@ -300,6 +141,8 @@ class IdempotencyRecordAdmin(ReadOnlyAdmin):
     readonly_fields = ("scope", "key", "request_hash", "response_status", "response_body", "created_at")
 
 
-# Registered in modules of their own: the suppression list and inbound email (issue 11), the
-# message audit desk (issue 12).
-from notifications import admin_inbound, admin_messages, admin_suppression  # noqa: E402, F401
+# Registered in modules of their own (issue 11): the suppression list and inbound email.
+from notifications import admin_inbound, admin_suppression  # noqa: E402, F401
+
+# The template admin, as the template editor, and the audit desk (issue 12).
+from notifications import admin_messages, admin_templates  # noqa: E402, F401

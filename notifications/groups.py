@@ -5,7 +5,7 @@ later give Auditors their view permission and Administrators everything without 
 data migration. Permissions are only ever added, never removed, so an operator's own
 additions to a group survive, with one exception: `WITHHELD` (Auditors never hold the view
 permissions of SMTP servers, API keys and idempotency records, which only Administrators
-see; migration 0013 took them away, and every sync takes them away again).
+see; migration 0014 took them away, and every sync takes them away again).
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from .inbound import InboundAttachment, InboundEmail
 from .messages import AttachmentBlob, BounceType, DeliveryAttempt, EmailAttachment, EmailMessage, Status
 from .smtp import SMTPSecurity, SMTPServerConfig
 from .suppression import Reason, Scope, Suppression
-from .templates import Category, EmailTemplate, EmailTemplateVersion, Kind, Lane
+from .templates import Category, EmailTemplate, EmailTemplateVersion, Kind, Lane, TemplateVersionActivation
 
 __all__ = [
     "APIKey",
@@ -30,4 +30,5 @@ __all__ = [
     "SMTPServerConfig",
     "Status",
     "Suppression",
+    "TemplateVersionActivation",
 ]

@@ -207,3 +207,38 @@ class EmailTemplateVersion(models.Model):
                     str(_("A template version cannot be changed once written; save a new version instead."))
                 )
         super().save(*args, **kwargs)
+
+
+class TemplateVersionActivation(models.Model):
+    """A version becoming the active one for its language: saved in the editor, or a rollback.
+
+    Versions never change but their `is_active` flag does; this row keeps who made which
+    version active and when, so a rollback is as visible in the history as an edit.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    template = models.ForeignKey(
+        EmailTemplate, verbose_name=_("template"), on_delete=models.CASCADE, related_name="activations"
+    )
+    language = models.CharField(verbose_name=_("language"), max_length=10)
+    version = models.ForeignKey(
+        EmailTemplateVersion, verbose_name=_("version"), on_delete=models.CASCADE, related_name="+"
+    )
+    previous_version = models.ForeignKey(
+        EmailTemplateVersion, verbose_name=_("previous version"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+    rollback = models.BooleanField(verbose_name=_("rollback"), default=False)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("activated by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+    activated_at = models.DateTimeField(verbose_name=_("activated at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-activated_at", "-id"]
+        verbose_name = _("version activation")
+        verbose_name_plural = _("version activations")
+
+    def __str__(self) -> str:
+        return f"{self.version} ({self.activated_at:%Y-%m-%d %H:%M})"

@@ -296,9 +296,12 @@ class Draft:
 
 
 def _template_draft(*, template: EmailTemplate, version, recipients: list[str],
-                    variables: Mapping[str, object], fields: dict) -> Draft:
-    """Render once for these recipients; mask and seal the sensitive variables (sealing.py)."""
-    source = VersionSource.of(version)
+                    variables: Mapping[str, object], fields: dict, source: VersionSource | None = None) -> Draft:
+    """Render once for these recipients; mask and seal the sensitive variables (sealing.py).
+
+    `source` renders content that is no saved version (an editor's draft): `version` is then None.
+    """
+    source = source or VersionSource.of(version)
     options = {
         "required": template.required_variables,
         "optional": template.optional_variables,
@@ -325,7 +328,7 @@ def _template_draft(*, template: EmailTemplate, version, recipients: list[str],
         fields={
             "template_key": template.key,
             "template_version": version,
-            "language": version.language,
+            "language": source.language,
             "variables": sealing.masked(variables, template.sensitive_variables),
             "is_masked": bool(hidden),
             "sealed_content": sealed,
@@ -335,6 +338,34 @@ def _template_draft(*, template: EmailTemplate, version, recipients: list[str],
         },
         marketing=template.kind == Kind.MARKETING,
     )
+
+
+def send_template_test(
+    *,
+    template: EmailTemplate,
+    to: str,
+    variables: Mapping[str, object],
+    version=None,
+    draft: VersionSource | None = None,
+    source_endpoint: str,
+    sent_by=None,
+) -> EmailMessage:
+    """Send one version (any, active or not) or an unsaved draft of `template` to one test address.
+
+    Like the API's test send: never to the template's `extra_recipients`, always delivered
+    through the queue like any message. A draft's row records its rendered content and no
+    version (`template_version` NULL). Whether `to` may receive tests is the caller's check.
+    """
+    if (version is None) == (draft is None):
+        raise ValueError("send_template_test takes a version or a draft, not both nor neither")
+    jsoninput.check_value(variables, field="variables", max_depth=settings.API_MAX_JSON_DEPTH)
+    _check_columns(template_key=template.key, source_endpoint=source_endpoint)
+    recipients = parse_addresses(to, field="to", allow_empty=False)
+    copies = _copies(to=recipients, cc=(), bcc=(), reply_to=None)
+    fields = {"source_endpoint": source_endpoint, "sent_by": sent_by, **copies}
+    prepared = _template_draft(template=template, version=version, recipients=recipients, variables=variables,
+                               fields=fields, source=draft)
+    return _write_and_queue([prepared], attachments=[], send_at=None)[0][0]
 
 
 def send_simple_mail(

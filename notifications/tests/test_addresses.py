@@ -3,7 +3,6 @@ every entry point (API send and send-batch, the service, templates' extra recipi
 servers' sender, the sender settings) refuses with a 400 naming the field, writing nothing."""
 from __future__ import annotations
 
-import json
 
 import pytest
 from django.core import mail
@@ -18,7 +17,7 @@ from notifications.recipients import parse_address, parse_addresses
 from notifications.services.sending import send_mail_template
 from notifications.tests.support.api import ApiClient, create_key, make_user
 from notifications.tests.support.payloads import WELCOME_VARS
-from notifications.tests.test_admin_input import template_form
+from notifications.tests.support.admin_forms import template_form
 
 LOCAL_64 = "l" * 64
 #: 254 characters in all: the longest address RFC 5321 allows.
@@ -163,7 +162,7 @@ def test_a_templates_extra_recipients_go_through_the_same_parser(admin_client, d
 
     template.refresh_from_db()
     url = reverse("admin:notifications_emailtemplate_change", args=[template.pk])
-    response = admin_client.post(url, template_form(template, extra_recipients=json.dumps(["noc@rgz.bj", address])))
+    response = admin_client.post(url, template_form(template, extra_recipients=["noc@rgz.bj", address]))
     assert response.status_code == 200
     assert "Invalid email address 2" in response.context["adminform"].form.errors["extra_recipients"][0]
     assert EmailTemplate.objects.get(pk=template.pk).extra_recipients == template.extra_recipients

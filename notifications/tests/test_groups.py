@@ -64,7 +64,7 @@ def test_the_migration_withholds_them_on_an_existing_install():
     from django.apps import apps
     from django.contrib.auth.models import Permission
 
-    migration = import_module("notifications.migrations.0013_auditors_without_secrets")
+    migration = import_module("notifications.migrations.0014_auditors_without_secrets")
     auditors = Group.objects.get(name=AUDITORS)
     auditors.permissions.add(*Permission.objects.filter(codename__in=["view_apikey", "view_smtpserverconfig"]))
     migration.withhold(apps, None)

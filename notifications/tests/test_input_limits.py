@@ -273,10 +273,11 @@ def test_a_template_whose_output_holds_a_nul_is_refused_at_send(default_template
 # --- the admin -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("field, value, says", [
-    ("sample_variables", '{"month": ' + nested(3000) + "}", "API_MAX_JSON_DEPTH"),
-    ("optional_variables", '{"note": ' + nested(3000) + "}", "API_MAX_JSON_DEPTH"),
-    ("sample_variables", '{"month": "f\\u0000vrier"}', "value.month contains a NUL"),
-    ("optional_variables", '{"note\\u0000": "x"}', "A name in value contains a NUL"),
+    # Mappings are name / value rows (admin_editor_forms.py); a value that is JSON is parsed.
+    ("sample_variables", [("month", nested(3000))], "Row 1: Nested deeper than 32 levels (API_MAX_JSON_DEPTH)"),
+    ("optional_variables", [("note", nested(3000))], "Row 1: Nested deeper than 32 levels (API_MAX_JSON_DEPTH)"),
+    ("sample_variables", [("month", "f\x00vrier")], "sample_variables.month contains a NUL"),
+    ("optional_variables", [("note\x00", "x")], "Row 1: 'note\\x00' is not a variable name"),
 ])
 def test_the_admin_template_form_refuses_deep_or_nul_json_as_a_form_error(
     admin_client, default_templates, field, value, says
@@ -284,7 +285,7 @@ def test_the_admin_template_form_refuses_deep_or_nul_json_as_a_form_error(
     from django.urls import reverse
 
     from notifications.models import EmailTemplate
-    from notifications.tests.test_admin_input import template_form
+    from notifications.tests.support.admin_forms import template_form
 
     template = EmailTemplate.objects.get(key="billing_invoice_monthly")
     before = EmailTemplate.objects.filter(pk=template.pk).values().get()

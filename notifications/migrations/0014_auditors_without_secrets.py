@@ -24,7 +24,7 @@ def give_back(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("notifications", "0012_message_desk"),
+        ("notifications", "0013_message_desk"),
         ("auth", "0012_alter_user_first_name_max_length"),
     ]
 

@@ -48,7 +48,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('notifications', '0011_verbose_names'),
+        ('notifications', '0012_template_version_activation'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

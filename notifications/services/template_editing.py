@@ -1,0 +1,193 @@
+"""The template editor's writes: one save of a template's fields with the versions they need,
+and making an older version active again (a rollback).
+
+A change of declared variables and the wording that uses them are one edit: saving them
+apart would leave, between the two saves, an active version that no longer matches its
+template (every send of it refused). So the template's fields and one new version per
+changed language are written in one transaction, and an unchanged active version that the
+new declarations would break refuses the whole save, naming that version. Every version made
+active here is recorded (`TemplateVersionActivation`) with who and when.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from notifications.exceptions import NotificationError, TemplateDeclarationError, TemplateError
+from notifications.models import EmailTemplate, EmailTemplateVersion, TemplateVersionActivation
+
+from .templates import create_template_version, validate_version_content
+
+PARTS = ("subject", "preheader", "html_content", "text_content")
+
+
+@dataclass(frozen=True)
+class VersionContent:
+    """The four parts of one language's wording, as the editor sends them."""
+
+    subject: str = ""
+    preheader: str = ""
+    html_content: str = ""
+    text_content: str = ""
+
+    @classmethod
+    def of(cls, parts: Mapping[str, str] | EmailTemplateVersion) -> VersionContent:
+        get = (lambda name: getattr(parts, name)) if isinstance(parts, EmailTemplateVersion) else parts.get
+        return cls(**{name: get(name) or "" for name in PARTS})
+
+    def normalised(self) -> VersionContent:
+        """As `create_template_version` stores it: one-line parts trimmed, LF line endings."""
+        return VersionContent(
+            subject=self.subject.strip(), preheader=self.preheader.strip(),
+            html_content=self.html_content.replace("\r\n", "\n"), text_content=self.text_content.replace("\r\n", "\n"),
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(part.strip() for part in (self.subject, self.preheader, self.html_content, self.text_content))
+
+    def as_dict(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in PARTS}
+
+
+class VersionRefused(TemplateError):
+    """A language's wording (new, or the active one left as it is) that the edit cannot keep.
+
+    `language` and `part` say where: the editor shows the message beside that part.
+    """
+
+    code = "version_refused"
+
+    def __init__(self, message: str, *, language: str, part: str | None = None) -> None:
+        super().__init__(message, field=f"{language}.{part}" if part else None)
+        self.language = language
+        self.part = part
+
+
+@dataclass(frozen=True)
+class EditResult:
+    template: EmailTemplate
+    new_versions: list[EmailTemplateVersion]
+
+
+def plan_template_edit(
+    *, template: EmailTemplate, versions: Mapping[str, Mapping[str, str] | VersionContent]
+) -> dict[str, VersionContent]:
+    """The languages that get a new version, each with its content; raises if the edit cannot be saved.
+
+    `template` carries the edited field values (not saved yet). A language whose content is
+    given and differs from its active version gets a new version, validated against the
+    edited declarations; every other active version must still satisfy them, or the edit is
+    refused naming it. Writes nothing.
+    """
+    try:
+        template.full_clean()
+    except ValidationError as exc:
+        first_field, messages = next(iter(exc.message_dict.items()))
+        raise TemplateError(messages[0], field=None if first_field == "__all__" else first_field) from None
+    active = {v.language: v for v in template.versions.filter(is_active=True)} if template.pk else {}
+    languages = [code for code, _name in settings.LANGUAGES]
+    unknown = sorted(set(versions) - set(languages))
+    if unknown:
+        raise TemplateError(
+            _("Unknown language %(language)s; expected one of %(languages)s.")
+            % {"language": repr(unknown[0]), "languages": ", ".join(languages)},
+            field="language", code="unknown_language",
+        )
+    planned: dict[str, VersionContent] = {}
+    for language in languages:
+        given = versions.get(language)
+        content = (given if isinstance(given, VersionContent) else VersionContent.of(given or {})).normalised()
+        current = active.get(language)
+        if not content.is_empty and (current is None or content != VersionContent.of(current)):
+            _validate(template, content, language=language, label=f"[{language}]")
+            planned[language] = content
+        elif current is not None:
+            _validate(template, VersionContent.of(current), language=language, label=str(current), kept=True)
+    return planned
+
+
+def _validate(template: EmailTemplate, content: VersionContent, *, language: str, label: str,
+              kept: bool = False) -> None:
+    try:
+        validate_version_content(template=template, **content.as_dict())
+    except NotificationError as exc:
+        if kept:
+            message = _(
+                "%(version)s, the active version, would no longer fit the template: %(problem)s "
+                "Give its new wording in the same save."
+            ) % {"version": label, "problem": exc.message}
+            raise VersionRefused(message, language=language) from None
+        message = _("%(language)s: %(problem)s") % {"language": label, "problem": exc.message}
+        part = exc.field if exc.field in PARTS else None
+        raise VersionRefused(message, language=language, part=part) from None
+
+
+@transaction.atomic
+def save_template_edit(
+    *, template: EmailTemplate, fields: Mapping[str, object],
+    versions: Mapping[str, Mapping[str, str] | VersionContent], user,
+) -> EditResult:
+    """Apply `fields` to the template and add the versions they need, all or nothing.
+
+    `versions` is `{language: {subject, preheader, html_content, text_content}}`; a
+    language left out or unchanged keeps its active version, which must fit the new fields.
+    The template row is locked first, so two editors' saves follow one another.
+    """
+    if template.pk and not template._state.adding:
+        template = EmailTemplate.objects.select_for_update().get(pk=template.pk)
+    else:
+        template.created_by = user
+    for name, value in fields.items():
+        setattr(template, name, value)
+    planned = plan_template_edit(template=template, versions=versions)
+    template.updated_by = user
+    template.save()
+    created = []
+    for language, content in planned.items():
+        previous = template.versions.filter(language=language, is_active=True).first()
+        version = create_template_version(template=template, language=language, created_by=user, **content.as_dict())
+        TemplateVersionActivation.objects.create(
+            template=template, language=language, version=version, previous_version=previous, activated_by=user,
+        )
+        created.append(version)
+    return EditResult(template=template, new_versions=created)
+
+
+@transaction.atomic
+def activate_version(*, version: EmailTemplateVersion, user) -> TemplateVersionActivation:
+    """Make `version` the active one for its language again (a rollback), recorded.
+
+    Refused, naming the version, when it no longer fits the template's current declarations
+    (or layout, or sample variables): it would fail every send.
+    """
+    template = EmailTemplate.objects.select_for_update().get(pk=version.template_id)
+    version = EmailTemplateVersion.objects.get(pk=version.pk)
+    if version.is_active:
+        raise TemplateError(
+            _("Version %(version)s is already the active one.") % {"version": str(version)}, code="already_active"
+        )
+    try:
+        validate_version_content(template=template, **VersionContent.of(version).as_dict())
+    except NotificationError as exc:
+        raise TemplateDeclarationError(
+            _("Version %(version)s cannot be made active: it no longer fits the template: %(problem)s")
+            % {"version": str(version), "problem": exc.message}
+        ) from None
+    previous = EmailTemplateVersion.objects.filter(
+        template=template, language=version.language, is_active=True
+    ).first()
+    if previous is not None:
+        previous.is_active = False
+        previous.save(update_fields=["is_active"])
+    version.is_active = True
+    version.save(update_fields=["is_active"])
+    return TemplateVersionActivation.objects.create(
+        template=template, language=version.language, version=version, previous_version=previous,
+        rollback=True, activated_by=user,
+    )
