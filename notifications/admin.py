@@ -1,5 +1,6 @@
 """Admin registrations: the read-only audit trail, API keys, SMTP servers.
 
+The messages and their attachments are in `admin_messages` (the audit desk).
 Templates and their versions are in `admin_templates` (the template editor). SMTP passwords are write-only: the form never
 renders the stored one (nor its ciphertext) back.
 """
@@ -8,84 +9,16 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from notifications.admin_readonly import ReadOnlyAdmin, ReadOnlyInline
+from notifications.admin_readonly import ReadOnlyAdmin
 from notifications.models import (
     APIKey,
-    DeliveryAttempt,
     DeliveryEvent,
-    EmailAttachment,
-    EmailMessage,
     IdempotencyRecord,
     SMTPServerConfig,
 )
-from notifications.services import lifecycle
-
-
-class AttachmentInline(ReadOnlyInline):
-    model = EmailAttachment
-    fields = ("filename", "content_type", "size_bytes", "sha256", "created_at")
-
-
-class EventInline(ReadOnlyInline):
-    model = DeliveryEvent
-    fields = ("occurred_at", "event_type", "provider", "recipient", "detail")
-
-
-class AttemptInline(ReadOnlyInline):
-    model = DeliveryAttempt
-    fields = ("number", "started_at", "finished_at", "outcome", "server", "error")
-
-
-@admin.register(EmailMessage)
-class EmailMessageAdmin(ReadOnlyAdmin):
-    """The audit log: searchable by recipient, never editable."""
-
-    list_display = ("created_at", "recipient_email", "template_key", "subject", "status", "attempts", "sent_at")
-    list_filter = ("status", "lane", "source_endpoint", "template_key")
-    search_fields = ("recipient_email", "subject", "provider_message_id", "=id")
-    date_hierarchy = "created_at"
-    inlines = [AttachmentInline, AttemptInline, EventInline]
-    actions = ["cancel"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).defer("html_content", "text_content", "mime")
-
-    def has_cancel_permission(self, request) -> bool:
-        return request.user.has_perm("notifications.cancel_emailmessage")
-
-    @admin.action(description=_("Cancel selected scheduled or queued messages"), permissions=["cancel"])
-    def cancel(self, request, queryset) -> None:
-        """Through the state machine, row by row: a message a worker has claimed meanwhile is left alone."""
-        outcomes = [lifecycle.cancel(pk) for pk in queryset.values_list("pk", flat=True)]
-        cancelled = sum(1 for outcome in outcomes if outcome)
-        if cancelled:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)s message cancelled; it will never be sent.",
-                    "%(count)s messages cancelled; they will never be sent.",
-                    cancelled,
-                ) % {"count": cancelled},
-                messages.SUCCESS,
-            )
-        refused = [outcome.status for outcome in outcomes if not outcome]
-        if refused:
-            self.message_user(
-                request,
-                ngettext(
-                    "%(count)s message not cancelled: only scheduled or queued messages can be (found %(found)s).",
-                    "%(count)s messages not cancelled: only scheduled or queued messages can be (found %(found)s).",
-                    len(refused),
-                ) % {"count": len(refused), "found": ", ".join(sorted(set(map(str, refused))))},
-                messages.WARNING,
-            )
-
-    def get_readonly_fields(self, request, obj=None):
-        # The raw bytes (`mime`) are for the SMTP connection, not for reading here.
-        return [field.name for field in self.model._meta.fields if field.name != "mime"]
 
 
 class APIKeyForm(forms.ModelForm):
@@ -201,21 +134,6 @@ class DeliveryEventAdmin(ReadOnlyAdmin):
                        "occurred_at", "detail", "bounce_type", "bounce_subtype", "pending", "payload", "created_at")
 
 
-@admin.register(EmailAttachment)
-class EmailAttachmentAdmin(ReadOnlyAdmin):
-    """Metadata only: the bytes stay in the database and are never rendered into a page."""
-
-    list_display = ("filename", "content_type", "size_bytes", "message", "created_at")
-    list_filter = ("content_type",)
-    search_fields = ("filename", "=blob__sha256", "=message__id")
-    list_select_related = ("message",)
-    fields = ("message", "filename", "content_type", "size_bytes", "sha256", "created_at")
-    readonly_fields = fields
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("message")
-
-
 @admin.register(IdempotencyRecord)
 class IdempotencyRecordAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "scope", "key", "response_status")
@@ -226,5 +144,5 @@ class IdempotencyRecordAdmin(ReadOnlyAdmin):
 # Registered in modules of their own (issue 11): the suppression list and inbound email.
 from notifications import admin_inbound, admin_suppression  # noqa: E402, F401
 
-# The template admin, as the template editor (issue 12).
-from notifications import admin_templates  # noqa: E402, F401
+# The template admin, as the template editor, and the audit desk (issue 12).
+from notifications import admin_messages, admin_templates  # noqa: E402, F401

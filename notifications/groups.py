@@ -2,8 +2,10 @@
 
 Made by migration 0002 and topped up after every `migrate` (post_migrate), so models added
 later give Auditors their view permission and Administrators everything without another
-data migration. Permissions are only ever added, never removed: an operator's own
-additions to a group survive.
+data migration. Permissions are only ever added, never removed, so an operator's own
+additions to a group survive, with one exception: `WITHHELD` (Auditors never hold the view
+permissions of SMTP servers, API keys and idempotency records, which only Administrators
+see; migration 0014 took them away, and every sync takes them away again).
 """
 from __future__ import annotations
 
@@ -25,18 +27,26 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
     ADMINISTRATORS: ("*",),
 }
 
+#: group → codenames it must never hold, even when a pattern above matches them (and even
+#: when an operator added them): what only Administrators may see.
+WITHHELD: dict[str, tuple[str, ...]] = {
+    AUDITORS: ("view_smtpserverconfig", "view_apikey", "view_idempotencyrecord"),
+}
+
 
 def sync_groups(apps) -> None:
-    """Create the groups and add the permissions they lack (never removes any)."""
+    """Create the groups, add the permissions they lack and take away the `WITHHELD` ones
+    (the only permissions ever removed)."""
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     available = {p.codename: p for p in Permission.objects.filter(content_type__app_label=APP)}
     for name, patterns in GROUP_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=name)
+        withheld = set(WITHHELD.get(name, ()))
         wanted = [
             permission
             for codename, permission in available.items()
-            if any(
+            if codename not in withheld and any(
                 pattern == "*"
                 or codename == pattern
                 or (pattern.endswith("*") and codename.startswith(pattern[:-1]))
@@ -44,6 +54,8 @@ def sync_groups(apps) -> None:
             )
         ]
         group.permissions.add(*wanted)
+        if withheld:
+            group.permissions.remove(*[available[codename] for codename in withheld if codename in available])
 
 
 def create_app_permissions(apps) -> None:

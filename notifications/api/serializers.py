@@ -273,6 +273,8 @@ class MessageDetail(serializers.ModelSerializer):
     attachments = AttachmentOut(many=True)
     delivery_attempts = AttemptOut(many=True)
     events = EventOut(many=True)
+    resent_from = serializers.UUIDField(source="resent_from_id", read_only=True, allow_null=True,
+                                        help_text="The message this one resends (staff resend in the admin), or null.")
 
     class Meta:
         model = EmailMessage
@@ -281,7 +283,7 @@ class MessageDetail(serializers.ModelSerializer):
             "subject", "html_content", "text_content", "status", "lane", "attempts", "max_attempts",
             "is_test", "is_masked", "source_endpoint", "provider_message_id", "error_message", "bounce_type", "bounce_subtype",
             "created_at", "send_at", "next_attempt_at", "sent_at", "delivered_at", "attachments_count", "attachments",
-            "delivery_attempts", "events",
+            "delivery_attempts", "events", "resent_from",
         ]
 
 

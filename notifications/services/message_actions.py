@@ -1,16 +1,38 @@
-"""What people do to a message after it was written: cancel it (and, later, resend or retry).
+"""What people do to a message after it was written: cancel it, resend it, retry it.
 
 Each action goes through the state machine (`services.lifecycle`) and turns a transition
-that did not apply into an error that says why, for the API and the admin alike.
+that did not apply into an error that says why, for the API and the admin alike. A resend
+or a retry wakes the message's lane once its transaction commits, so a worker takes it at
+once instead of at the next sweep.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from notifications.exceptions import InvalidTransition
-from notifications.models import EmailMessage, Status
+from notifications.exceptions import InvalidTransition, SealedContentGone
+from notifications.models import EmailAttachment, EmailMessage, EmailTemplate, Kind, Status
 
-from . import lifecycle
+from . import lifecycle, suppression, wakeups
+
+#: `source_endpoint` of a message resent by staff in the admin.
+RESEND_ENDPOINT = "admin-resend"
+
+#: What a resend copies from the original: its rendering (never rendered again, so the new
+#: message says exactly what the first one said), its addresses and its options.
+COPIED = (
+    "template_key", "template_version_id", "language", "recipient_email", "from_email", "reply_to", "cc", "bcc",
+    "subject", "html_content", "text_content", "variables", "is_masked", "sealed_content", "attachments_count",
+    "lane", "is_test",
+)
+
+#: Still on its way: a resend would send it twice, a retry has nothing to retry.
+NOT_LEFT = (Status.SCHEDULED, Status.QUEUED, Status.SENDING)
 
 
 def cancel_message(*, message: EmailMessage) -> EmailMessage:
@@ -28,3 +50,102 @@ def cancel_message(*, message: EmailMessage) -> EmailMessage:
                "queued": Status.QUEUED.value}
         )
     return message
+
+
+def content_gone(message: EmailMessage) -> bool:
+    """A masked message whose unmasked rendering was deleted (once sent, failed, expired or
+    cancelled): what it really said exists nowhere any more, so it cannot be sent again."""
+    return message.is_masked and not message.sealed_content
+
+
+def content_gone_reason() -> str:
+    return _(
+        "This message has sensitive values and its unmasked content was deleted once it was sent or "
+        "failed, so it cannot be sent again; send a new message instead."
+    )
+
+
+def resend_refusal(message: EmailMessage) -> str:
+    """Why `message` cannot be resent now, or "" when it can (the admin hides the button)."""
+    if message.status in NOT_LEFT:
+        return _("This message is %(status)s: it has not left yet, so there is nothing to resend.") % {
+            "status": message.status}
+    if content_gone(message):
+        return content_gone_reason()
+    return ""
+
+
+def retry_refusal(message: EmailMessage) -> str:
+    """Why `message` cannot be retried, or "" when it can."""
+    if message.status not in lifecycle.FINISHED_BADLY:
+        return _("This message is %(status)s: only %(failed)s or %(expired)s messages can be retried.") % {
+            "status": message.status, "failed": Status.FAILED.value, "expired": Status.EXPIRED.value}
+    if content_gone(message):
+        return content_gone_reason()
+    return ""
+
+
+@transaction.atomic
+def resend_message(*, message: EmailMessage, requested_by) -> EmailMessage:
+    """Queue a new message copying `message`'s rendering, addresses and attachments.
+
+    The new row has its own id (so its own Message-ID; its bytes are built at delivery),
+    `resent_from` = the original, `sent_by` = `requested_by` and `source_endpoint`
+    `admin-resend`. Its status comes from the state machine like any send's: `queued`, or
+    `suppressed` with the reason when the address is on the suppression list (or sending is
+    disabled). Raises `InvalidTransition` (409) for a message that has not left yet, and
+    `SealedContentGone` (409) for a masked one whose unmasked content was deleted.
+    """
+    original = EmailMessage.objects.get(pk=message.pk)  # every column, whatever the caller deferred
+    if original.status in NOT_LEFT:
+        raise InvalidTransition(resend_refusal(original))
+    if content_gone(original):
+        raise SealedContentGone(content_gone_reason())
+    template = EmailTemplate.objects.filter(key=original.template_key).only("kind", "max_attempts").first() \
+        if original.template_key else None
+    marketing = template is not None and template.kind == Kind.MARKETING
+    [reasons] = suppression.reasons_at_send([([original.recipient_email], marketing)])
+    now = timezone.now()
+    status_fields = lifecycle.initial_fields(
+        send_at=None, now=now, suppressed_because=reasons.get(suppression.normalise(original.recipient_email), ""))
+    copy = EmailMessage(
+        **{name: getattr(original, name) for name in COPIED},
+        **status_fields,
+        max_attempts=template.max_attempts if template is not None else settings.SMTP_RETRY_MAX_ATTEMPTS,
+        source_endpoint=RESEND_ENDPOINT,
+        sent_by=requested_by,
+        resent_from=original,
+    )
+    copy.save(force_insert=True)
+    EmailAttachment.objects.bulk_create(
+        EmailAttachment(message=copy, filename=item.filename, content_type=item.content_type,
+                        size_bytes=item.size_bytes, blob_id=item.blob_id)
+        for item in original.attachments.all()
+    )
+    if copy.status == Status.QUEUED:
+        wakeups.wake_on_commit([copy.lane])
+    return copy
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    """What a retry did: how many messages went back to `queued`, and why the others did not."""
+
+    retried: int
+    refused: dict[object, str] = field(default_factory=dict)  # message id → why not
+
+
+@transaction.atomic
+def retry_messages(*, message_ids: Iterable) -> RetryResult:
+    """Failed or expired messages back to `queued`, due now, one more attempt allowed
+    (`lifecycle.retry_now`); their lanes are woken on commit. A message in another state, or
+    masked with its unmasked content gone, is left as it is and reported in `refused`.
+    """
+    rows = list(EmailMessage.objects.filter(pk__in=list(message_ids))
+                .only("pk", "status", "is_masked", "sealed_content", "lane"))
+    refused = {row.pk: reason for row in rows if (reason := retry_refusal(row))}
+    eligible = [row for row in rows if row.pk not in refused]
+    retried = lifecycle.retry_now([row.pk for row in eligible]) if eligible else 0
+    if retried:
+        wakeups.wake_on_commit({row.lane for row in eligible})
+    return RetryResult(retried=retried, refused=refused)
