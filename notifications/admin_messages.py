@@ -53,6 +53,8 @@ HEAVY = ("html_content", "text_content", "mime", "variables", "sealed_content")
 SUBJECT_CHARACTERS = 40
 SHORT_TIME = "Y-m-d H:i"
 APP = "notifications"
+#: The confirmation page's one-time value, so a repeated POST of it resends once.
+RESEND_TOKEN = "resend_token"
 
 
 def action_url(name: str, *args) -> str:
@@ -334,7 +336,8 @@ class EmailMessageAdmin(ReadOnlyAdmin):
         if request.method != "POST":
             return self.resend_confirmation(request, [message], form_url=action_url("resend", message.pk))
         try:
-            copy = message_actions.resend_message(message=message, requested_by=request.user)
+            copy = message_actions.resend_message(message=message, requested_by=request.user,
+                                                  token=request.POST.get(RESEND_TOKEN, ""))
         except NotificationError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return self._back(message)
@@ -348,7 +351,8 @@ class EmailMessageAdmin(ReadOnlyAdmin):
             "title": gettext("Resend these messages?") if len(selected) > 1 else gettext("Resend this message?"),
             "selected": selected,
             "form_url": form_url,
-            "hidden": hidden,
+            # One value per confirmation page: posting it twice queues one copy (resend_message).
+            "hidden": [*hidden, (RESEND_TOKEN, uuid.uuid4().hex)],
         })
 
     def _report_resends(self, request, pairs) -> None:
@@ -463,7 +467,8 @@ class EmailMessageAdmin(ReadOnlyAdmin):
         pairs = []
         for message in resendable:
             try:
-                pairs.append((message, message_actions.resend_message(message=message, requested_by=request.user)))
+                pairs.append((message, message_actions.resend_message(
+                    message=message, requested_by=request.user, token=request.POST.get(RESEND_TOKEN, ""))))
             except NotificationError as exc:
                 refused.append((message, exc.message))
         self._report_resends(request, pairs)

@@ -31,6 +31,9 @@ COPIED = (
     "lane", "is_test",
 )
 
+#: The prefix of a resend's `idempotency_key`: `resend:<token of its confirmation>`.
+RESEND_KEY_PREFIX = "resend:"
+
 #: Still on its way: a resend would send it twice, a retry has nothing to retry.
 NOT_LEFT = (Status.SCHEDULED, Status.QUEUED, Status.SENDING)
 
@@ -86,7 +89,7 @@ def retry_refusal(message: EmailMessage) -> str:
 
 
 @transaction.atomic
-def resend_message(*, message: EmailMessage, requested_by) -> EmailMessage:
+def resend_message(*, message: EmailMessage, requested_by, token: str = "") -> EmailMessage:
     """Queue a new message copying `message`'s rendering, addresses and attachments.
 
     The new row has its own id (so its own Message-ID; its bytes are built at delivery),
@@ -95,8 +98,18 @@ def resend_message(*, message: EmailMessage, requested_by) -> EmailMessage:
     `suppressed` with the reason when the address is on the suppression list (or sending is
     disabled). Raises `InvalidTransition` (409) for a message that has not left yet, and
     `SealedContentGone` (409) for a masked one whose unmasked content was deleted.
+
+    `token` is the one-time value of the confirmation the resend comes from: a second
+    resend of the same original with the same token (a double click, a reload that posts
+    again, two tabs) returns the copy the first one made instead of queuing another. The
+    original's row is locked meanwhile, so two such requests at once make one copy too.
     """
-    original = EmailMessage.objects.get(pk=message.pk)  # every column, whatever the caller deferred
+    original = EmailMessage.objects.select_for_update().get(pk=message.pk)  # every column, whatever was deferred
+    key = f"{RESEND_KEY_PREFIX}{token}"[:255] if token else ""
+    if key:
+        earlier = EmailMessage.objects.filter(resent_from=original, idempotency_key=key).first()
+        if earlier is not None:
+            return earlier
     if original.status in NOT_LEFT:
         raise InvalidTransition(resend_refusal(original))
     if content_gone(original):
@@ -115,6 +128,7 @@ def resend_message(*, message: EmailMessage, requested_by) -> EmailMessage:
         source_endpoint=RESEND_ENDPOINT,
         sent_by=requested_by,
         resent_from=original,
+        idempotency_key=key,
     )
     copy.save(force_insert=True)
     EmailAttachment.objects.bulk_create(

@@ -217,6 +217,40 @@ def test_resending_to_a_suppressed_address_ends_suppressed_like_any_send(as_grou
     assert "was not sent" in texts(response)
 
 
+def confirmation_token(page) -> str:
+    [token] = re.findall(r'<input type="hidden" name="resend_token" value="([0-9a-f]{32})"', page.content.decode())
+    return token
+
+
+def test_the_same_confirmation_posted_twice_resends_once(as_group, default_templates,
+                                                          django_capture_on_commit_callbacks):
+    """A double click, or a reload that posts the form again, queues one copy; a new confirmation another."""
+    original = invoice(sent=True, capture=django_capture_on_commit_callbacks)
+    client = as_group(ADMINISTRATORS)
+    token = confirmation_token(client.get(url("resend", original.pk)))
+    first = client.post(url("resend", original.pk), {"resend_token": token})
+    again = client.post(url("resend", original.pk), {"resend_token": token})
+    copy = EmailMessage.objects.get(resent_from=original)
+    assert first["Location"] == again["Location"] == url("change", copy.pk)
+    assert copy.idempotency_key == f"resend:{token}"
+    other = confirmation_token(client.get(url("resend", original.pk)))
+    assert other != token
+    client.post(url("resend", original.pk), {"resend_token": other})
+    assert EmailMessage.objects.filter(resent_from=original).count() == 2
+
+
+def test_the_resend_action_confirmed_twice_resends_each_message_once(as_group, default_templates,
+                                                                     django_capture_on_commit_callbacks):
+    sent = [invoice(f"twice{n}@rgz.bj", sent=True, capture=django_capture_on_commit_callbacks) for n in range(2)]
+    client = as_group(ADMINISTRATORS)
+    selection = {"action": "resend", "_selected_action": [m.pk for m in sent], "index": 0}
+    token = confirmation_token(client.post(url("changelist"), selection))
+    for _ in range(2):
+        client.post(url("changelist"), {**selection, "confirmed": "yes", "resend_token": token})
+    assert sorted(EmailMessage.objects.filter(resent_from__isnull=False).values_list("resent_from", flat=True)) == \
+        sorted(m.pk for m in sent)
+
+
 def test_a_message_not_sent_yet_is_not_resent(as_group, default_templates):
     queued = invoice()
     response = as_group(ADMINISTRATORS).post(url("resend", queued.pk), follow=True)
