@@ -42,7 +42,7 @@ def _active(addresses: Iterable[str], *, marketing: bool) -> dict[str, Suppressi
         return {}
     scopes = [Scope.ALL, Scope.MARKETING] if marketing else [Scope.ALL]
     found: dict[str, Suppression] = {}
-    for row in Suppression.objects.active().filter(address__in=wanted, scope__in=scopes):
+    for row in Suppression.objects.active().filter(address__in=wanted, scope__in=scopes).order_by():
         if row.address not in found or row.scope == Scope.ALL:
             found[row.address] = row
     return found

@@ -6,11 +6,12 @@ two editors saving at once get consecutive numbers instead of a constraint error
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils.translation import gettext as _
 
 from notifications.exceptions import NotificationError, TemplateError, TemplateInactive, TemplateNotFound
@@ -21,25 +22,93 @@ from notifications.rendering.environment import layout_exists
 
 
 def get_template(key: str, *, require_active: bool = True) -> EmailTemplate:
-    """The template, with its active versions loaded (`active_versions`) in the same query."""
+    """The template, with its active versions loaded (`active_versions`) in the same query.
+
+    Read afresh at every call (an edit in another process is seen at once), in one query
+    whose SQL is written once per process (`_active_versions_sql`): building it with the
+    ORM at each send cost more than running it.
+    """
     if not isinstance(key, str) or not key:
         raise TemplateNotFound(_("A template key is required."))
-    versions = list(
-        EmailTemplateVersion.objects.select_related("template").filter(template__key=key, is_active=True)
-    )
-    if versions:
-        template = versions[0].template
-    else:
-        try:
-            template = EmailTemplate.objects.get(key=key)
-        except EmailTemplate.DoesNotExist:
-            raise TemplateNotFound(_("No email template with key %(key)s.") % {"key": repr(key)}) from None
+    template, versions = _template_with_active_versions(key)
+    if template is None:
+        raise TemplateNotFound(_("No email template with key %(key)s.") % {"key": repr(key)})
     template.active_versions = versions
     if require_active and not template.is_active:
         raise TemplateInactive(
             _("Email template %(key)s is inactive; activate it before sending.") % {"key": repr(key)}
         )
     return template
+
+
+def _template_with_active_versions(key: str) -> tuple[EmailTemplate | None, list[EmailTemplateVersion]]:
+    """The template `key` (None if there is none) and its active versions, one query.
+
+    Rows become model instances as the ORM makes them (`from_db`, each column through its
+    field's converters), the versions sharing the one template instance.
+    """
+    connection = connections[router.db_for_read(EmailTemplate)]
+    sql, template_columns, version_columns = _active_versions_sql(connection.vendor, connection.alias)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key])
+        rows = cursor.fetchall()
+    if not rows:
+        return None, []
+    width = len(template_columns)
+    template = EmailTemplate.from_db(connection.alias, [field.attname for field, _ in template_columns],
+                                     _converted(rows[0][:width], template_columns, connection))
+    versions = []
+    for row in rows:
+        if row[width] is None:  # the LEFT JOIN's row of a template without an active version
+            continue
+        version = EmailTemplateVersion.from_db(connection.alias, [field.attname for field, _ in version_columns],
+                                               _converted(row[width:], version_columns, connection))
+        version.template = template
+        versions.append(version)
+    return template, versions
+
+
+def _converted(values, columns, connection) -> list:
+    converted = []
+    for value, (_field, (expression, converters)) in zip(values, columns, strict=True):
+        for converter in converters:
+            value = converter(value, expression, connection)
+        converted.append(value)
+    return converted
+
+
+@functools.lru_cache(maxsize=4)
+def _active_versions_sql(vendor: str, alias: str):
+    """The template-with-active-versions query of one database, and each column's converters.
+
+    Written from the models' own fields, so a field added by a migration is read too
+    (a new process is started with the new code anyway).
+    """
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+
+    def columns(model, table_alias):
+        out = []
+        for field in model._meta.concrete_fields:
+            expression = field.get_col(table_alias)
+            converters = connection.ops.get_db_converters(expression) + field.get_db_converters(connection)
+            out.append((field, (expression, converters)))
+        return out
+
+    template_columns = columns(EmailTemplate, "t")
+    version_columns = columns(EmailTemplateVersion, "v")
+    select = ", ".join(
+        [f"t.{quote(field.column)}" for field, _ in template_columns]
+        + [f"v.{quote(field.column)}" for field, _ in version_columns]
+    )
+    version_template = EmailTemplateVersion._meta.get_field("template").column
+    sql = (
+        f"SELECT {select} FROM {quote(EmailTemplate._meta.db_table)} t "
+        f"LEFT JOIN {quote(EmailTemplateVersion._meta.db_table)} v "
+        f"ON v.{quote(version_template)} = t.{quote(EmailTemplate._meta.pk.column)} AND v.{quote('is_active')} "
+        f"WHERE t.{quote('key')} = %s ORDER BY v.{quote('language')}"
+    )
+    return sql, template_columns, version_columns
 
 
 #: A language tag as callers write them: `fr`, `fr-BE`, `en_GB`, `zh-Hant-TW`.
