@@ -20,6 +20,8 @@ from notifications.models import EmailTemplate, EmailTemplateVersion
 from notifications.rendering import VersionSource, check_declarations, render
 from notifications.rendering.environment import layout_exists
 
+from . import raw_sql
+
 
 def get_template(key: str, *, require_active: bool = True) -> EmailTemplate:
     """The template, with its active versions loaded (`active_versions`) in the same query.
@@ -44,71 +46,43 @@ def get_template(key: str, *, require_active: bool = True) -> EmailTemplate:
 def _template_with_active_versions(key: str) -> tuple[EmailTemplate | None, list[EmailTemplateVersion]]:
     """The template `key` (None if there is none) and its active versions, one query.
 
-    Rows become model instances as the ORM makes them (`from_db`, each column through its
-    field's converters), the versions sharing the one template instance.
+    Rows become model instances as the ORM makes them (`raw_sql`), the versions sharing
+    the one template instance.
     """
-    connection = connections[router.db_for_read(EmailTemplate)]
-    sql, template_columns, version_columns = _active_versions_sql(connection.vendor, connection.alias)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [key])
+    alias = router.db_for_read(EmailTemplate)
+    template_columns = raw_sql.columns(EmailTemplate, "t", alias)
+    version_columns = raw_sql.columns(EmailTemplateVersion, "v", alias)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_active_versions_sql(alias), [key])
         rows = cursor.fetchall()
     if not rows:
         return None, []
-    width = len(template_columns)
-    template = EmailTemplate.from_db(connection.alias, [field.attname for field, _ in template_columns],
-                                     _converted(rows[0][:width], template_columns, connection))
+    width = len(template_columns.attnames)
+    template = template_columns.instance(rows[0][:width], alias)
     versions = []
     for row in rows:
         if row[width] is None:  # the LEFT JOIN's row of a template without an active version
             continue
-        version = EmailTemplateVersion.from_db(connection.alias, [field.attname for field, _ in version_columns],
-                                               _converted(row[width:], version_columns, connection))
+        version = version_columns.instance(row[width:], alias)
         version.template = template
         versions.append(version)
     return template, versions
 
 
-def _converted(values, columns, connection) -> list:
-    converted = []
-    for value, (_field, (expression, converters)) in zip(values, columns, strict=True):
-        for converter in converters:
-            value = converter(value, expression, connection)
-        converted.append(value)
-    return converted
-
-
 @functools.lru_cache(maxsize=4)
-def _active_versions_sql(vendor: str, alias: str):
-    """The template-with-active-versions query of one database, and each column's converters.
+def _active_versions_sql(alias: str) -> str:
+    """Written from the models' own fields, so a field added by a migration is read too."""
+    def col(model, name):
+        return raw_sql.column(model, name, alias)
 
-    Written from the models' own fields, so a field added by a migration is read too
-    (a new process is started with the new code anyway).
-    """
-    connection = connections[alias]
-    quote = connection.ops.quote_name
-
-    def columns(model, table_alias):
-        out = []
-        for field in model._meta.concrete_fields:
-            expression = field.get_col(table_alias)
-            converters = connection.ops.get_db_converters(expression) + field.get_db_converters(connection)
-            out.append((field, (expression, converters)))
-        return out
-
-    template_columns = columns(EmailTemplate, "t")
-    version_columns = columns(EmailTemplateVersion, "v")
-    select = ", ".join(
-        [f"t.{quote(field.column)}" for field, _ in template_columns]
-        + [f"v.{quote(field.column)}" for field, _ in version_columns]
+    select = f"{raw_sql.columns(EmailTemplate, 't', alias).sql}, {raw_sql.columns(EmailTemplateVersion, 'v', alias).sql}"
+    return (
+        f"SELECT {select} FROM {raw_sql.table(EmailTemplate, alias)} t "
+        f"LEFT JOIN {raw_sql.table(EmailTemplateVersion, alias)} v "
+        f"ON v.{col(EmailTemplateVersion, 'template')} = t.{col(EmailTemplate, 'id')} "
+        f"AND v.{col(EmailTemplateVersion, 'is_active')} "
+        f"WHERE t.{col(EmailTemplate, 'key')} = %s ORDER BY v.{col(EmailTemplateVersion, 'language')}"
     )
-    version_template = EmailTemplateVersion._meta.get_field("template").column
-    sql = (
-        f"SELECT {select} FROM {quote(EmailTemplate._meta.db_table)} t "
-        f"LEFT JOIN {quote(EmailTemplateVersion._meta.db_table)} v "
-        f"ON v.{quote(version_template)} = t.{quote(EmailTemplate._meta.pk.column)} AND v.{quote('is_active')} "
-        f"WHERE t.{quote('key')} = %s ORDER BY v.{quote('language')}"
-    )
-    return sql, template_columns, version_columns
 
 
 #: A language tag as callers write them: `fr`, `fr-BE`, `en_GB`, `zh-Hant-TW`.

@@ -16,7 +16,7 @@ from notifications.attachments import Attachment
 from notifications.backends import connections
 from notifications.models import AttachmentBlob, EmailAttachment, EmailMessage, Status
 
-from . import delivery, lifecycle, mime, suppression, wakeups
+from . import delivery, lifecycle, mime, raw_sql, suppression, wakeups
 from .drafts import Draft
 
 
@@ -95,14 +95,14 @@ def write_and_queue(
     for draft, group in zip(drafts, per_draft, strict=True):
         prebuild(draft, group, attachments=attachments, date=date)
     messages = [message for group in per_draft for message in group]
-    EmailMessage.objects.bulk_create(messages)
+    raw_sql.insert(messages)
     if attachments:
         # One copy of each content, shared by every recipient (and by earlier messages).
-        AttachmentBlob.objects.bulk_create(
+        raw_sql.insert(
             [AttachmentBlob(sha256=item.sha256, size_bytes=item.size, data=item.content) for item in attachments],
             ignore_conflicts=True,
         )
-        EmailAttachment.objects.bulk_create(
+        raw_sql.insert([
             EmailAttachment(
                 message=message,
                 filename=item.filename,
@@ -112,7 +112,7 @@ def write_and_queue(
             )
             for message in messages
             for item in attachments
-        )
+        ])
     if initial["status"] == Status.QUEUED:
         # If the broker is down, the rows stay queued and the sweep wakes their lanes.
         wakeups.wake_on_commit({message.lane for message in messages if message.status == Status.QUEUED})
