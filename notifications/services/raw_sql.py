@@ -72,32 +72,73 @@ def insert(objs: Sequence[Model], *, ignore_conflicts: bool = False) -> None:
     row the shortcut does not cover (no primary key yet, a value that is an expression, a
     field with a placeholder of its own) goes through `bulk_create` itself.
     """
-    if not objs:
+    insert_together((objs, ignore_conflicts))
+
+
+def insert_together(*groups: tuple[Sequence[Model], bool]) -> None:
+    """Several `insert(objs, ignore_conflicts=...)`, in order; on PostgreSQL in one round trip.
+
+    Django's PostgreSQL connection binds parameters on the client (unless its OPTIONS set
+    `server_side_binding`), which lets one `execute` carry several statements: the writer's
+    three inserts (message, attachment bytes, attachment) then cost one round trip, not three.
+    """
+    statements: list[tuple[str, list]] = []
+    written: list[Model] = []
+    alias = None
+    for objs, ignore_conflicts in groups:
+        if not objs:
+            continue
+        model = type(objs[0])
+        alias = router.db_for_write(model)
+        prepared = _statements(objs, alias, ignore_conflicts)
+        if prepared is None:
+            _run(statements, written, alias)
+            statements, written = [], []
+            model._base_manager.using(alias).bulk_create(objs, ignore_conflicts=ignore_conflicts)
+            continue
+        statements += prepared
+        written += objs
+    _run(statements, written, alias)
+
+
+def _run(statements: list[tuple[str, list]], written: list[Model], alias: str | None) -> None:
+    if not statements:
         return
-    model = type(objs[0])
-    alias = router.db_for_write(model)
     connection = connections[alias]
-    fields, head, marks, suffix = _insert_sql(model, alias, ignore_conflicts)
+    with connection.cursor() as cursor:
+        if _one_round_trip(connection):
+            cursor.execute("; ".join(sql for sql, _ in statements), [value for _, params in statements for value in params])
+        else:
+            for sql, params in statements:
+                cursor.execute(sql, params)
+    for obj in written:  # as bulk_create leaves them: saved, in this database
+        obj._state.adding = False
+        obj._state.db = alias
+
+
+def _one_round_trip(connection) -> bool:
+    return connection.vendor == "postgresql" and connection.settings_dict["OPTIONS"].get("server_side_binding") is not True
+
+
+def _statements(objs: Sequence[Model], alias: str, ignore_conflicts: bool) -> list[tuple[str, list]] | None:
+    """The INSERT statements of `objs` (batched as `bulk_create` batches), or None: use `bulk_create`."""
+    connection = connections[alias]
+    fields, head, marks, suffix = _insert_sql(type(objs[0]), alias, ignore_conflicts)
     if marks is None or any(obj.pk is None for obj in objs):
-        model._base_manager.using(alias).bulk_create(objs, ignore_conflicts=ignore_conflicts)
-        return
+        return None
     rows = []
     for obj in objs:
         obj._prepare_related_fields_for_save(operation_name="bulk_create")  # as bulk_create checks
         values = [field.pre_save(obj, add=True) for field in fields]
         if any(hasattr(value, "resolve_expression") for value in values):
-            model._base_manager.using(alias).bulk_create(objs, ignore_conflicts=ignore_conflicts)
-            return
+            return None
         rows.append([field.get_db_prep_save(value, connection=connection) for field, value in zip(fields, values, strict=True)])
     size = max(connection.ops.bulk_batch_size(fields, objs), 1)
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), size):
-            batch = rows[start:start + size]
-            cursor.execute(f"{head} VALUES {', '.join([marks] * len(batch))}{suffix}",
-                           [value for row in batch for value in row])
-    for obj in objs:
-        obj._state.adding = False
-        obj._state.db = alias
+    return [
+        (f"{head} VALUES {', '.join([marks] * len(rows[start:start + size]))}{suffix}",
+         [value for row in rows[start:start + size] for value in row])
+        for start in range(0, len(rows), size)
+    ]
 
 
 @functools.lru_cache(maxsize=32)

@@ -12,6 +12,7 @@ import os
 from email import policy
 
 import pytest
+from django.db import connection
 
 from notifications.exceptions import TemplateInactive
 from notifications.models import EmailTemplate
@@ -94,16 +95,17 @@ def test_a_template_edited_between_two_sends_is_read_afresh():
     assert sorted(message.recipient_email for message in messages) == ["a@example.com", "noc@example.com"]
 
 
-def test_a_send_with_an_attachment_costs_seven_queries(default_templates, django_assert_num_queries):
+def test_a_send_with_an_attachment_costs_a_known_number_of_queries(default_templates, django_assert_num_queries):
     """The template with its active versions (1); the send's transaction (here a savepoint and
     its release inside the test's: 2), in it the suppression check (1), then the message, its
-    attachment's bytes (once per content: known bytes are left as they are) and the attachment (3).
-    On a real connection BEGIN and COMMIT take the savepoint's place."""
+    attachment's bytes (once per content: known bytes are left as they are) and the attachment:
+    one statement of three on PostgreSQL (1), three elsewhere. On a real connection BEGIN and
+    COMMIT take the savepoint's place."""
     pdf = make_pdf("Facture INV-1")
     attachments = [("facture.pdf", pdf, "application/pdf")]
     send_mail_template("billing_invoice_monthly", "first@example.com", INVOICE_VARS, attachments=attachments)
 
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(5 if connection.vendor == "postgresql" else 7):
         [message] = send_mail_template("billing_invoice_monthly", "second@example.com", INVOICE_VARS,
                                        attachments=attachments)
     assert bytes(message.attachments.get().blob.data) == pdf
