@@ -7,11 +7,12 @@ The same call `bench/pipeline.py` times ("sends/s"): the monthly invoice with it
 call per recipient, `EMAIL_BACKEND` the project's SMTP backend (so the MIME is prebuilt) and
 `SMTP_ACTIVE` on (rows are `queued`, the wake-up is registered). The database named by
 DATABASE_URL is flushed, migrated and loaded with the default templates: give it a
-scratch database. `--redis` starts a redis-server on a free port as the broker (the
-wake-up's `SET NX` then costs a round trip per commit, as in the pipeline); without it,
-Celery runs eager-less with no broker and the wake-up fails fast... so `--redis` is the
-faithful figure. Prints sends/s, queries per send (the second send, warm), and the top
-functions by cumulative time. Figures only.
+scratch database. `--redis` starts a redis-server on a free port as the broker, as the
+pipeline has (the wake-up's `SET NX` then costs its round trip per commit); without it and
+without CELERY_BROKER_URL, Celery runs eagerly and every commit drains the lane in this
+process (against an SMTP port nobody listens on), which is not the write path alone: use
+`--redis`. Prints the queries of a warm send, sends/s, this process's CPU per send, and the
+top functions (`PROFILE_SORT=tottime` to sort by own time). Figures only.
 """
 from __future__ import annotations
 
