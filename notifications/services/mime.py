@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from email.policy import compat32
+from email.generator import BytesGenerator
+from email.policy import Compat32, compat32
+from functools import lru_cache
+from io import BytesIO
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -30,6 +33,8 @@ PER_RECIPIENT = ("To", "Date", "Message-ID", "X-Notification-Id")
 CRLF = b"\r\n"
 # Django's messages use the compat32 policy; its generator folds each header this way.
 _FOLDING = compat32.clone(linesep="\r\n")
+#: How many folded header fields `MimeTemplate.of` remembers (see `_RememberedFolding`).
+FOLD_CACHE_SIZE = 512
 
 
 def django_email(
@@ -113,7 +118,7 @@ class MimeTemplate:
     @classmethod
     def of(cls, email: EmailMultiAlternatives) -> MimeTemplate:
         """Build `email` once; it must carry every `PER_RECIPIENT` header (any value)."""
-        raw = email.message().as_bytes(linesep="\r\n")
+        raw = _as_bytes(email.message())
         head, _, body = raw.partition(CRLF + CRLF)
         names = {name.lower(): name for name in PER_RECIPIENT}
         pieces: list[bytes | str] = []
@@ -143,6 +148,62 @@ class MimeTemplate:
             )
         name, value = forbid_multi_line_headers(name, value, self.encoding)
         return _FOLDING.fold_binary(name, value)
+
+
+class _RememberedFolding(Compat32):
+    """compat32, Django's policy, whose folded header fields are remembered.
+
+    Folding a field (`email.header.Header`) is pure Python and costs more than the rest of a
+    build; most fields are the same in every send (MIME-Version, Content-Type of each part,
+    Content-Transfer-Encoding, From, Reply-To, a template's subject). The fold of a `str`
+    value is a pure function of the name, the value and the policy's settings, so a
+    remembered one is byte for byte what compat32 would write; other values (a `Header`)
+    are folded as usual. The `PER_RECIPIENT` fields are holes `MimeTemplate.of` cuts out
+    and `for_recipient` fills, checked and folded there: here they are written unfolded.
+    """
+
+    def fold_binary(self, name, value):
+        if name.lower() in _HOLES:
+            return f"{name}: (per recipient)".encode("ascii", "surrogateescape") + self.linesep.encode("ascii")
+        if not isinstance(value, str):
+            return super().fold_binary(name, value)
+        return _fold_binary(name, value, self.linesep, self.max_line_length, self.cte_type)
+
+
+@lru_cache(maxsize=FOLD_CACHE_SIZE)
+def _fold_binary(name: str, value: str, linesep: str, max_line_length, cte_type: str) -> bytes:
+    return compat32.clone(linesep=linesep, max_line_length=max_line_length, cte_type=cte_type).fold_binary(name, value)
+
+
+_HOLES = frozenset(name.lower() for name in PER_RECIPIENT)
+_REMEMBERED_FOLDING = _RememberedFolding()
+
+
+class _Generator(BytesGenerator):
+    """Django's generator (`BytesGenerator`, no From_ mangling), but for how a boundary is checked.
+
+    The library compiles a regular expression for each new (random) boundary to make sure no
+    line of the text is that boundary; a line can only be one if the text contains it at
+    all, which a substring search tells at once. Only then is the library's own search run.
+    """
+
+    @classmethod
+    def _make_boundary(cls, text=None):
+        boundary = super()._make_boundary()
+        if text is None:
+            return boundary
+        needle = "--" + boundary
+        if (needle.encode("ascii") if isinstance(text, bytes) else needle) not in text:
+            return boundary
+        return super()._make_boundary(text)
+
+
+def _as_bytes(message) -> bytes:
+    """The bytes `MimeTemplate.of` cuts up: what Django's `message.as_bytes(linesep="\\r\\n")`
+    writes (no From_ mangling), folded through `_RememberedFolding` (its holes unfolded)."""
+    out = BytesIO()
+    _Generator(out, mangle_from_=False, policy=_REMEMBERED_FOLDING).flatten(message, linesep="\r\n")
+    return out.getvalue()
 
 
 def _header_fields(head: bytes) -> list[bytes]:

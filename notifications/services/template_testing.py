@@ -17,7 +17,7 @@ from notifications.models import EmailMessage, EmailTemplate, EmailTemplateVersi
 from notifications.recipients import parse_addresses
 from notifications.rendering import VersionSource
 
-from .sending import send_template_test
+from .templated_mail import send_template_test
 
 SOURCE_ENDPOINT = "admin-test"
 

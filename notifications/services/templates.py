@@ -6,11 +6,12 @@ two editors saving at once get consecutive numbers instead of a constraint error
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils.translation import gettext as _
 
 from notifications.exceptions import NotificationError, TemplateError, TemplateInactive, TemplateNotFound
@@ -19,27 +20,69 @@ from notifications.models import EmailTemplate, EmailTemplateVersion
 from notifications.rendering import VersionSource, check_declarations, render
 from notifications.rendering.environment import layout_exists
 
+from . import raw_sql
+
 
 def get_template(key: str, *, require_active: bool = True) -> EmailTemplate:
-    """The template, with its active versions loaded (`active_versions`) in the same query."""
+    """The template, with its active versions loaded (`active_versions`) in the same query.
+
+    Read afresh at every call (an edit in another process is seen at once), in one query
+    whose SQL is written once per process (`_active_versions_sql`): building it with the
+    ORM at each send cost more than running it.
+    """
     if not isinstance(key, str) or not key:
         raise TemplateNotFound(_("A template key is required."))
-    versions = list(
-        EmailTemplateVersion.objects.select_related("template").filter(template__key=key, is_active=True)
-    )
-    if versions:
-        template = versions[0].template
-    else:
-        try:
-            template = EmailTemplate.objects.get(key=key)
-        except EmailTemplate.DoesNotExist:
-            raise TemplateNotFound(_("No email template with key %(key)s.") % {"key": repr(key)}) from None
+    template, versions = _template_with_active_versions(key)
+    if template is None:
+        raise TemplateNotFound(_("No email template with key %(key)s.") % {"key": repr(key)})
     template.active_versions = versions
     if require_active and not template.is_active:
         raise TemplateInactive(
             _("Email template %(key)s is inactive; activate it before sending.") % {"key": repr(key)}
         )
     return template
+
+
+def _template_with_active_versions(key: str) -> tuple[EmailTemplate | None, list[EmailTemplateVersion]]:
+    """The template `key` (None if there is none) and its active versions, one query.
+
+    Rows become model instances as the ORM makes them (`raw_sql`), the versions sharing
+    the one template instance.
+    """
+    alias = router.db_for_read(EmailTemplate)
+    template_columns = raw_sql.columns(EmailTemplate, "t", alias)
+    version_columns = raw_sql.columns(EmailTemplateVersion, "v", alias)
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_active_versions_sql(alias), [key])
+        rows = cursor.fetchall()
+    if not rows:
+        return None, []
+    width = len(template_columns.attnames)
+    template = template_columns.instance(rows[0][:width], alias)
+    versions = []
+    for row in rows:
+        if row[width] is None:  # the LEFT JOIN's row of a template without an active version
+            continue
+        version = version_columns.instance(row[width:], alias)
+        version.template = template
+        versions.append(version)
+    return template, versions
+
+
+@functools.lru_cache(maxsize=4)
+def _active_versions_sql(alias: str) -> str:
+    """Written from the models' own fields, so a field added by a migration is read too."""
+    def col(model, name):
+        return raw_sql.column(model, name, alias)
+
+    select = f"{raw_sql.columns(EmailTemplate, 't', alias).sql}, {raw_sql.columns(EmailTemplateVersion, 'v', alias).sql}"
+    return (
+        f"SELECT {select} FROM {raw_sql.table(EmailTemplate, alias)} t "
+        f"LEFT JOIN {raw_sql.table(EmailTemplateVersion, alias)} v "
+        f"ON v.{col(EmailTemplateVersion, 'template')} = t.{col(EmailTemplate, 'id')} "
+        f"AND v.{col(EmailTemplateVersion, 'is_active')} "
+        f"WHERE t.{col(EmailTemplate, 'key')} = %s ORDER BY v.{col(EmailTemplateVersion, 'language')}"
+    )
 
 
 #: A language tag as callers write them: `fr`, `fr-BE`, `en_GB`, `zh-Hant-TW`.
