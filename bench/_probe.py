@@ -14,6 +14,7 @@ figure for "commits that wait for the WAL flush".
 from __future__ import annotations
 
 import atexit
+import cProfile
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import time
 from collections import Counter
 
 from celery.signals import (
+    task_postrun,
     task_prerun,
     worker_process_init,
     worker_process_shutdown,
@@ -32,6 +34,8 @@ WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|MERGE)\b|\bFOR\s+(NO\s+KEY\s+)?(U
 
 counts: Counter = Counter()
 _state = {"dirty": False, "installed": False}
+# BENCH_PROFILE=1: each task runs under cProfile, the stats written beside the counts.
+_profiler = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
 
 
 def _directory() -> str | None:
@@ -92,6 +96,8 @@ def dump(**_kwargs) -> None:
     if directory and counts:
         with open(os.path.join(directory, f"probe-{os.getpid()}.json"), "w") as out:
             json.dump(dict(counts), out)
+        if _profiler is not None:
+            _profiler.dump_stats(os.path.join(directory, f"profile-{os.getpid()}.out"))
 
 
 def read(directory: str) -> Counter:
@@ -116,6 +122,14 @@ def _on_task(sender=None, **_kwargs) -> None:
         _install()  # the connection object may have been replaced since the last task
         counts["tasks"] += 1
         counts[f"tasks {getattr(sender, 'name', '?')}"] += 1
+        if _profiler is not None:
+            _profiler.enable()
+
+
+@task_postrun.connect
+def _after_task(**_kwargs) -> None:
+    if _profiler is not None:
+        _profiler.disable()
 
 
 @worker_process_shutdown.connect
