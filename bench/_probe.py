@@ -10,6 +10,11 @@ DELETE, or a SELECT that locks rows (FOR UPDATE / FOR NO KEY UPDATE / FOR SHARE)
 which takes a transaction id and writes WAL. PostgreSQL 15 keeps no per-database WAL
 counter, and its cluster-wide ones count every other user of the server, so this is the
 figure for "commits that wait for the WAL flush".
+
+With BENCH_PROFILE=1 in the environment each task also runs under cProfile, and the stats
+are written to `profile-<pid>.out` beside the counts (read them with `pstats`). Statements
+of threads other than the task's (the outbox's recorder) are not counted here; the
+database's own counters in `pipeline.py` count them.
 """
 from __future__ import annotations
 

@@ -179,3 +179,69 @@ def test_concurrent_drains_split_the_due_rows_without_waiting_on_each_other(defa
     claimed = [message.pk for result in results for message in result]
     assert len(claimed) == len(set(claimed)) == 20  # all of them, none twice
     assert set(EmailMessage.objects.filter(pk__in=ids).values_list("status", "attempts")) == {(Status.SENDING, 1)}
+
+
+@pytest.fixture
+def worker_like_drain(settings, monkeypatch):
+    """A drain as a worker runs it: bounded (wake-ups to the in-memory broker), outside any
+    transaction of the caller's; the recorder thread and its connection closed afterwards."""
+    from config.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", False)  # the sends' wake-ups go to the in-memory broker
+    settings.EMAIL_DELIVERY_BATCH_SIZE = 4
+    yield
+    outbox.close_recorder()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_s_drain_records_each_batch_on_the_recorder_s_connection_in_order(
+    default_templates, smtp_backend, worker_like_drain, monkeypatch
+):
+    """On PostgreSQL a worker's drain hands each batch's outcomes to its recorder thread, which
+    writes them on a connection of its own while the next batch is sent; all are committed
+    when the drain returns, batch after batch in the order they were sent."""
+    import threading
+
+    require_postgres()
+    messages = queue_invoices(10)
+    recorded: list[tuple[str, list]] = []
+    record_sent = lifecycle.record_sent
+
+    def spy(outcomes):
+        recorded.append((threading.current_thread().name, [outcome.message_id for outcome in outcomes]))
+        return record_sent(outcomes)
+
+    monkeypatch.setattr(lifecycle, "record_sent", spy)
+    assert outbox.drain_lane(lane=messages[0].lane) == {"sent": 10}
+
+    assert [len(ids) for _, ids in recorded] == [4, 4, 2]
+    assert all(name.startswith("outbox-recorder") for name, _ in recorded), recorded
+    arrival_order = [r.notification_id for r in smtp_backend.wait_for(10)]
+    assert [str(pk) for _, ids in recorded for pk in ids] == arrival_order
+    rows = EmailMessage.objects.filter(pk__in=[m.pk for m in messages])
+    assert set(rows.values_list("status", "attempts")) == {(Status.SENT, 1)}
+    assert DeliveryAttempt.objects.filter(message__in=messages, outcome="sent").count() == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_when_the_recorder_fails_the_drain_stops_and_what_it_sent_stays_sending_for_the_sweep(
+    default_templates, smtp_backend, worker_like_drain, monkeypatch
+):
+    """At most the batch being recorded and the one on the wire are left unrecorded: the
+    drain raises at its next hand-over and claims nothing more; those rows stay `sending`
+    (the sweep releases them after their lease, at least once), the rest stay queued."""
+    require_postgres()
+    messages = queue_invoices(10)
+
+    def broken(outcomes):
+        raise RuntimeError("the recorder's database went away")
+
+    monkeypatch.setattr(lifecycle, "record_sent", broken)
+    with pytest.raises(RuntimeError, match="went away"):
+        outbox.drain_lane(lane=messages[0].lane)
+
+    assert len(smtp_backend.wait_for(8)) == 8
+    rows = EmailMessage.objects.filter(pk__in=[m.pk for m in messages])
+    statuses = sorted(rows.values_list("status", flat=True))
+    assert statuses == [Status.QUEUED] * 2 + [Status.SENDING] * 8
+    assert not DeliveryAttempt.objects.filter(message__in=messages).exists()
