@@ -29,6 +29,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 
 from celery import current_app
@@ -71,7 +72,6 @@ def drain_lane(*, lane: str, woken_at: float | None = None) -> dict[str, int]:
     `woken_at` is when the wake-up was published: a drain of this process that claimed
     short after that moment has already taken everything it could mean.
     """
-    counts: Counter = Counter()
     wakeups.taken(lane)  # before the claim: a send committed from now on wakes the lane again
     with _state_lock:
         if woken_at is not None and _drained_at.get(lane, 0.0) > woken_at + CLOCK_SKEW_ALLOWANCE:
@@ -79,98 +79,195 @@ def drain_lane(*, lane: str, woken_at: float | None = None) -> dict[str, int]:
         if _resting_until.get(lane, 0.0) > time.monotonic():
             return {RESTING: 1}
     bounded = not current_app.conf.task_always_eager  # eager (`make run`): the caller drains all
-    bound = settings.EMAIL_DRAIN_MAX_SECONDS
-    deadline = time.monotonic() + bound
-    size = batch_size(lane)
-    prebuilt = sends_prebuilt()  # the claim leaves out what this backend will not read
-    outcomes = _Outcomes(background=bounded and _can_record_in_background())
+    claim = _Claim(lane=lane, size=batch_size(lane), prebuilt=sends_prebuilt())
+    if bounded and _can_record_in_background():
+        return _drain_overlapped(claim, bound=settings.EMAIL_DRAIN_MAX_SECONDS)
+    return _drain_in_turn(claim, bound=settings.EMAIL_DRAIN_MAX_SECONDS if bounded else None)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """What a drain claims: up to `size` due rows of `lane`; `prebuilt`: without their rendering
+    when they have bytes (this backend sends them as they are)."""
+
+    lane: str
+    size: int
+    prebuilt: bool
+
+    def __call__(self) -> tuple[list[EmailMessage], dict, float]:
+        """(rows, the suppressed ones among them → why, when the claim started); in the caller's transaction."""
+        started = time.time()
+        rows = lifecycle.claim_due(lane=self.lane, limit=self.size, prebuilt=self.prebuilt)
+        # Addresses suppressed since these rows were queued: one query.
+        return rows, (suppression.held_back(rows) if rows else {}), started
+
+    def came_back_short(self, rows: list, started: float) -> bool:
+        """Whether the claim took every row due when it started (remembered: see `drain_lane`)."""
+        if len(rows) >= self.size:
+            return False
+        with _state_lock:
+            _drained_at[self.lane] = max(_drained_at.get(self.lane, 0.0), started)
+        return True
+
+
+def _drain_in_turn(claim: _Claim, *, bound: float | None) -> dict[str, int]:
+    """Claim, send, record, one after the other on this connection: the last batch's outcomes
+    and the next claim share one commit. `bound` None: until the lane is empty (eager)."""
+    counts: Counter = Counter()
+    deadline = time.monotonic() + (bound or 0.0)
+    outcomes = _Outcomes(_record)
     try:
         while True:
-            claim_started = time.time()
-            if outcomes.background:
-                outcomes.record()  # handed to the recorder: written while this batch is on the wire
-            with transaction.atomic(savepoint=False):  # (the last batch's outcomes,) the claim, its check: one commit
-                if not outcomes.background:
-                    outcomes.record()
-                rows = lifecycle.claim_due(lane=lane, limit=size, prebuilt=prebuilt)
-                # Addresses suppressed since these rows were queued: one query.
-                held = suppression.held_back(rows) if rows else {}
-            short = len(rows) < size
-            if short:
-                with _state_lock:
-                    _drained_at[lane] = max(_drained_at.get(lane, 0.0), claim_started)
+            with transaction.atomic(savepoint=False):  # the last batch's outcomes, the claim, its check: one commit
+                outcomes.flush()
+                rows, held, started = claim()
+            short = claim.came_back_short(rows, started)
             if not rows:
                 break
             # A batch started before the bound is finished unless it overruns it by another
             # bound (a slow server): handing rows back costs a write, so it is the exception.
-            stopped = _deliver_batch(lane, rows, held, counts, outcomes,
-                                     release_after=deadline + bound if bounded else None)
+            stopped = _deliver_batch(claim.lane, rows, held, counts, outcomes,
+                                     release_after=deadline + bound if bound is not None else None)
             if stopped or short:
                 break
-            if bounded and time.monotonic() >= deadline:
-                wakeups.wake(lane)
+            if bound is not None and time.monotonic() >= deadline:
+                wakeups.wake(claim.lane)
                 break
     finally:
-        # Whatever stopped the drain, what the servers accepted is recorded before it returns.
-        outcomes.record(wait=True)
+        # Whatever stopped the drain, what the servers accepted is recorded.
+        outcomes.flush()
     return dict(counts)
 
 
-class _Outcomes:
-    """Sent messages not yet recorded: written with the next claim, or at least every
-    `FLUSH_SECONDS`, so a killed worker leaves little to be sent twice.
+def _drain_overlapped(claim: _Claim, *, bound: float) -> dict[str, int]:
+    """A worker's drain on PostgreSQL: the database's work runs in this process's recorder
+    thread, on a connection of its own, while the batch before is on the wire.
 
-    `background`: written by this process's recorder thread on a database connection of its
-    own, while the drain claims and sends the next batch, so the database's time (an UPDATE
-    and an INSERT of the batch, the look for early events, the commit) overlaps the SMTP
-    exchanges instead of adding to them. One write at a time, in order: a batch's outcomes
-    are handed over only once the previous batch's are committed (so what a killed worker
-    leaves unrecorded stays about one batch), and an error of the recorder is raised here,
-    at the next hand-over or at the end of the drain. Rows not yet recorded stay `sending`,
-    as they do while a batch is on the wire: the sweep releases them after their lease.
+    While batch k is sent, the recorder writes batch k-1's outcomes and claims batch k+1
+    in one transaction (one commit), so the SMTP connection never waits for the database:
+    an UPDATE and an INSERT of the outcomes, the look for early events, the claim, the
+    suppression check. One job at a time, in order: outcomes are recorded in the order
+    they were sent, and what a killed worker leaves unrecorded is about one batch (its rows
+    stay `sending`, as while a batch is on the wire, and the sweep releases them after
+    their lease). A batch is claimed ahead only when the one being sent, taking as long as
+    the last, would end before the time bound. A batch claimed ahead but not sent (an
+    outage, the bound overrun) goes back to `queued` uncounted, like the unsent rest of a
+    batch. An error of the recorder is raised here, at the next hand-over or at the end.
     """
+    counts: Counter = Counter()
+    deadline = time.monotonic() + bound
+    recorder = _Background()
+    outcomes = _Outcomes(recorder.record)
+    recorder.submit([], claim)
+    batch_seconds = 0.0
+    try:
+        while True:
+            rows, held, started = recorder.take_claimed()
+            short = claim.came_back_short(rows, started)
+            if not rows:
+                break
+            batch_started = time.monotonic()
+            ahead = not short and batch_started + batch_seconds < deadline
+            recorder.submit(outcomes.take(), claim if ahead else None)
+            stopped = _deliver_batch(claim.lane, rows, held, counts, outcomes, release_after=deadline + bound)
+            batch_seconds = time.monotonic() - batch_started
+            if stopped:
+                _release_claimed_ahead(claim.lane, recorder, counts)
+                break
+            if not ahead:
+                if not short:
+                    wakeups.wake(claim.lane)  # the time bound: the lane is handed back
+                break
+    finally:
+        try:
+            recorder.submit(outcomes.take(), None)
+            recorder.settle()
+        finally:
+            _release_claimed_ahead(claim.lane, recorder, counts)  # after an error too: nothing stays claimed
+    return dict(counts)
 
-    def __init__(self, *, background: bool = False) -> None:
+
+def _release_claimed_ahead(lane: str, recorder: _Background, counts: Counter) -> None:
+    """Hand back a batch claimed ahead and not sent: uncounted, due when the lane's rest ends."""
+    recorder.settle()
+    rows, _, _ = recorder.claimed or ([], {}, 0.0)
+    recorder.claimed = None
+    if not rows:
+        return
+    with _state_lock:
+        rest = max(0.0, _resting_until.get(lane, 0.0) - time.monotonic())
+    counts[RELEASED] += lifecycle.release([row.pk for row in rows],
+                                          next_attempt_at=timezone.now() + timedelta(seconds=rest))
+
+
+class _Outcomes:
+    """Sent messages not yet recorded: handed to `write` with the next claim, or at least every
+    `FLUSH_SECONDS`, so a killed worker leaves little to be sent twice."""
+
+    def __init__(self, write) -> None:
+        self.write = write
         self.pending: list[lifecycle.Sent] = []
         self.recorded_at = time.monotonic()
-        self.background = background
-        self.in_flight: Future | None = None
 
     def add(self, outcome: lifecycle.Sent) -> None:
         self.pending.append(outcome)
         if time.monotonic() - self.recorded_at >= FLUSH_SECONDS:
-            self.record()
+            self.flush()
 
-    def record(self, *, wait: bool = False) -> None:
+    def take(self) -> list[lifecycle.Sent]:
         pending, self.pending, self.recorded_at = self.pending, [], time.monotonic()
-        if not self.background:
-            _record(pending)
-            return
-        self._settle()
-        if pending:
-            self.in_flight = _recorder().submit(_record_on_own_connection, pending)
-        if wait:
-            self._settle()
+        return pending
 
-    def _settle(self) -> None:
-        """Wait for the write in flight; raises what it raised."""
-        future, self.in_flight = self.in_flight, None
-        if future is not None:
-            future.result()
+    def flush(self) -> None:
+        self.write(self.take())
 
 
 def _record(pending: list[lifecycle.Sent]) -> None:
     if not pending:
         return
-    with transaction.atomic(savepoint=False):  # one commit (inside the claim's transaction when not in background)
+    with transaction.atomic(savepoint=False):  # one commit (or the claim's, in turn)
         lifecycle.record_sent(pending)
         tracking.apply_pending(outcome.message_id for outcome in pending)  # events that came first
 
 
-def _record_on_own_connection(pending: list[lifecycle.Sent]) -> None:
+class _Background:
+    """One drain's jobs in the recorder thread: at most one in flight, and the batch it claimed."""
+
+    def __init__(self) -> None:
+        self.in_flight: Future | None = None
+        self.claimed: tuple[list[EmailMessage], dict, float] | None = None
+
+    def submit(self, pending: list[lifecycle.Sent], claim: _Claim | None) -> None:
+        """Record `pending` and, with `claim`, claim the next batch: one transaction, after
+        the job in flight (waited for: one at a time)."""
+        self.settle()
+        if pending or claim is not None:
+            self.in_flight = _recorder().submit(_record_and_claim, pending, claim)
+
+    def record(self, pending: list[lifecycle.Sent]) -> None:
+        """A flush in the middle of a batch: outcomes only."""
+        self.submit(pending, None)
+
+    def settle(self) -> None:
+        """Wait for the job in flight; raises what it raised."""
+        future, self.in_flight = self.in_flight, None
+        if future is not None:
+            claimed = future.result()
+            if claimed is not None:
+                self.claimed = claimed
+
+    def take_claimed(self) -> tuple[list[EmailMessage], dict, float]:
+        self.settle()
+        claimed, self.claimed = self.claimed, None
+        return claimed or ([], {}, 0.0)  # (none: every submit but the last claims)
+
+
+def _record_and_claim(pending: list[lifecycle.Sent], claim: _Claim | None):
     """In the recorder thread, whose connection Django keeps apart from the drain's."""
     close_old_connections()  # one that broke or outlived CONN_MAX_AGE is replaced
-    _record(pending)
+    with transaction.atomic(savepoint=False):
+        _record(pending)
+        return claim() if claim is not None else None
 
 
 _recorder_lock = threading.Lock()

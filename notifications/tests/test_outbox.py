@@ -245,3 +245,37 @@ def test_when_the_recorder_fails_the_drain_stops_and_what_it_sent_stays_sending_
     statuses = sorted(rows.values_list("status", flat=True))
     assert statuses == [Status.QUEUED] * 2 + [Status.SENDING] * 8
     assert not DeliveryAttempt.objects.filter(message__in=messages).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outage_in_a_worker_s_drain_hands_back_the_batch_claimed_ahead_uncounted_and_the_lane_rests(
+    default_templates, smtp_backend, worker_like_drain, monkeypatch
+):
+    """The recorder claims batch 2 while batch 1 is sent; the server becomes unreachable in
+    batch 2: its unsent rest and batch 3, claimed ahead meanwhile, go back to `queued`
+    without an attempt, due when the lane's rest ends; the sent ones are recorded."""
+    from notifications.exceptions import ServerUnreachable
+
+    require_postgres()
+    messages = queue_invoices(12)
+    send_claimed, calls = outbox.send_claimed, []
+
+    def failing_from_the_sixth(message):
+        calls.append(message.pk)
+        if len(calls) > 5:
+            raise ServerUnreachable("sink", ConnectionRefusedError("refused"))
+        return send_claimed(message)
+
+    monkeypatch.setattr(outbox, "send_claimed", failing_from_the_sixth)
+    before = timezone.now()
+    counts = outbox.drain_lane(lane=messages[0].lane)
+
+    assert counts == {"sent": 5, "released": 7}  # 3 of batch 2, and batch 3 claimed ahead (4)
+    assert outbox.drain_lane(lane=messages[0].lane) == {"resting": 1}
+    assert len(smtp_backend.wait_for(5)) == 5
+    rows = EmailMessage.objects.filter(pk__in=[m.pk for m in messages])
+    assert set(rows.filter(status=Status.SENT).values_list("attempts", flat=True)) == {1}
+    waiting = rows.exclude(status=Status.SENT)
+    assert waiting.count() == 7 and set(waiting.values_list("status", "attempts")) == {(Status.QUEUED, 0)}
+    assert all(due >= before for due in waiting.values_list("next_attempt_at", flat=True))
+    assert DeliveryAttempt.objects.filter(message__in=messages).count() == 5
