@@ -8,7 +8,10 @@ Writes N invoices (`billing_invoice_monthly` with its PDF, one `send_mail_templa
 `outbox.drain_lane` as a worker's task does (bounded by `EMAIL_DRAIN_MAX_SECONDS`, called
 again until the lane is empty), over the project's `SMTPBackend` to an aiosmtpd sink in a
 process of its own (`_sink.py`). Prints msg/s per round and, with `--profile`, cProfile's
-top functions by cumulative and by own time (the last round). The database is emptied and
+top functions by cumulative and by own time (the last round), and the CPU time per message
+of this process (the drain and its recorder thread), of the sink and of the database's
+server processes, beside the wall time: when their sum nears the machine's cores times the
+wall time, the drain is bound by CPU, not by waiting. The database is emptied and
 migrated at start (it must be a throwaway one). Figures only: compare within one run;
 `pipeline.py` measures the real path (a Celery worker).
 """
@@ -54,8 +57,9 @@ def main() -> None:
         time.sleep(0.5)
         for index in range(1, args.rounds + 1):
             profiler = cProfile.Profile() if args.profile and index == args.rounds else None
-            rate = one_round(args.n, profiler)
-            print(f"round {index}: {args.n} delivered at {rate:.0f} msg/s", flush=True)
+            rate, cpu = one_round(args.n, profiler, sink.pid)
+            print(f"round {index}: {args.n} delivered at {rate:.0f} msg/s; CPU ms per message: "
+                  + ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.items()), flush=True)
             if profiler is not None:
                 profiler.dump_stats(args.profile)
                 for order in ("cumulative", "tottime"):
@@ -67,7 +71,22 @@ def main() -> None:
         sink.wait()
 
 
-def one_round(n: int, profiler: cProfile.Profile | None) -> float:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process of this machine (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_backends() -> list[int]:
+    """The PostgreSQL server processes serving this database (the drain's and its recorder's)."""
+    from django.db import connection  # noqa: PLC0415
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def one_round(n: int, profiler: cProfile.Profile | None, sink_pid: int) -> tuple[float, dict[str, float]]:
     from unittest import mock  # noqa: PLC0415
 
     from celery import current_app  # noqa: PLC0415
@@ -86,19 +105,27 @@ def one_round(n: int, profiler: cProfile.Profile | None) -> float:
             send_mail_template(INVOICE, f"reseller{i}@example.com", {**variables, "invoice_number": f"INV-{i:06d}"},
                                attachments=[("invoice.pdf", pdf, "application/pdf")])
     current_app.conf.task_always_eager = False  # bounded drains, as in a worker; wake-ups are not published
-    started = time.perf_counter()
     with mock.patch.object(wakeups, "wake"), mock.patch.object(wakeups, "taken"):
+        outbox.drain_lane(lane=Lane.URGENT)  # nothing due there: opens the recorder's connection
+        backends = database_backends()
+        before = {"drain": time.process_time(), "sink": cpu_seconds(sink_pid),
+                  "postgres": sum(cpu_seconds(pid) for pid in backends)}
+        started = time.perf_counter()
         if profiler is not None:
             profiler.enable()
         while EmailMessage.objects.filter(status=Status.QUEUED).exists():
             outbox.drain_lane(lane=Lane.DEFAULT)
         if profiler is not None:
             profiler.disable()
-    seconds = time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        after = {"drain": time.process_time(), "sink": cpu_seconds(sink_pid),
+                 "postgres": sum(cpu_seconds(pid) for pid in backends)}
+    cpu = {name: (after[name] - before[name]) * 1000 / n for name in before}
+    cpu["wall"] = seconds * 1000 / n
     current_app.conf.task_always_eager = True
     sent = EmailMessage.objects.filter(status=Status.SENT).count()
     assert sent == n, f"{sent} of {n} sent"
-    return n / seconds
+    return n / seconds, cpu
 
 
 if __name__ == "__main__":
