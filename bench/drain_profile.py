@@ -7,7 +7,8 @@ Writes N invoices (`billing_invoice_monthly` with its PDF, one `send_mail_templa
 `pipeline.py` does) with their wake-ups held back, then drains the default lane with
 `outbox.drain_lane` as a worker's task does (bounded by `EMAIL_DRAIN_MAX_SECONDS`, called
 again until the lane is empty), over the project's `SMTPBackend` to an aiosmtpd sink in a
-process of its own (`_sink.py`). Prints msg/s per round and, with `--profile`, cProfile's
+process of its own (`_sink.py`). Prints msg/s per round, then the same bytes sent again over bare smtplib with no database
+(the transport limit, in the same run) and, with `--profile`, cProfile's
 top functions by cumulative and by own time (the last round), and the CPU time per message
 of this process (the drain and its recorder thread), of the sink and of the database's
 server processes, beside the wall time: when their sum nears the machine's cores times the
@@ -60,6 +61,9 @@ def main() -> None:
             rate, cpu = one_round(args.n, profiler, sink.pid)
             print(f"round {index}: {args.n} delivered at {rate:.0f} msg/s; CPU ms per message: "
                   + ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.items()), flush=True)
+            rate, cpu = transport_round(port, sink.pid)
+            print(f"round {index}, the same bytes over bare smtplib (no database): {rate:.0f} msg/s; CPU ms per "
+                  "message: " + ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.items()), flush=True)
             if profiler is not None:
                 profiler.dump_stats(args.profile)
                 for order in ("cumulative", "tottime"):
@@ -69,6 +73,27 @@ def main() -> None:
     finally:
         sink.terminate()
         sink.wait()
+
+
+def transport_round(port: int, sink_pid: int) -> tuple[float, dict[str, float]]:
+    """The rows just delivered, their stored bytes sent again over one smtplib connection:
+    the transport limit of `pipeline.py`, measured beside the drain in the same run."""
+    import smtplib  # noqa: PLC0415
+
+    from notifications.models import EmailMessage  # noqa: PLC0415
+
+    prepared = [(sender, [to], bytes(mime)) for sender, to, mime
+                in EmailMessage.objects.values_list("from_email", "recipient_email", "mime")]
+    before = {"client": time.process_time(), "sink": cpu_seconds(sink_pid)}
+    started = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port) as client:
+        for sender, recipients, data in prepared:
+            client.sendmail(sender, recipients, data)
+    seconds = time.perf_counter() - started
+    after = {"client": time.process_time(), "sink": cpu_seconds(sink_pid)}
+    cpu = {name: (after[name] - before[name]) * 1000 / len(prepared) for name in before}
+    cpu["wall"] = seconds * 1000 / len(prepared)
+    return len(prepared) / seconds, cpu
 
 
 def cpu_seconds(pid: int) -> float:
