@@ -279,3 +279,32 @@ def test_an_outage_in_a_worker_s_drain_hands_back_the_batch_claimed_ahead_uncoun
     assert waiting.count() == 7 and set(waiting.values_list("status", "attempts")) == {(Status.QUEUED, 0)}
     assert all(due >= before for due in waiting.values_list("next_attempt_at", flat=True))
     assert DeliveryAttempt.objects.filter(message__in=messages).count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_s_drain_announces_each_claim_and_send_from_its_recorder(
+    default_templates, smtp_backend, worker_like_drain
+):
+    """With a receiver connected, the recorder's claims and outcomes are announced after their
+    commit, once per row and transition, like any other transition."""
+    import threading
+
+    from notifications.signals import message_status_changed
+
+    require_postgres()
+    messages = queue_invoices(6)
+    heard: list[tuple[object, str, str, str]] = []
+
+    def receiver(sender, message, old, new, **kwargs):
+        heard.append((message.pk, old, new, threading.current_thread().name))
+
+    message_status_changed.connect(receiver)
+    try:
+        assert outbox.drain_lane(lane=messages[0].lane) == {"sent": 6}
+    finally:
+        message_status_changed.disconnect(receiver)
+
+    for message in messages:
+        assert [(old, new) for pk, old, new, _ in heard if pk == message.pk] == [
+            (Status.QUEUED, Status.SENDING), (Status.SENDING, Status.SENT)]
+    assert {name.split("_")[0] for *_, name in heard} == {"outbox-recorder"}
