@@ -10,10 +10,16 @@ DELETE, or a SELECT that locks rows (FOR UPDATE / FOR NO KEY UPDATE / FOR SHARE)
 which takes a transaction id and writes WAL. PostgreSQL 15 keeps no per-database WAL
 counter, and its cluster-wide ones count every other user of the server, so this is the
 figure for "commits that wait for the WAL flush".
+
+With BENCH_PROFILE=1 in the environment each task also runs under cProfile, and the stats
+are written to `profile-<pid>.out` beside the counts (read them with `pstats`); cProfile
+sees the task's thread only, not the outbox's recorder thread. Statements and commits are
+counted on every connection of the process, the recorder's included.
 """
 from __future__ import annotations
 
 import atexit
+import cProfile
 import json
 import os
 import re
@@ -21,6 +27,7 @@ import time
 from collections import Counter
 
 from celery.signals import (
+    task_postrun,
     task_prerun,
     worker_process_init,
     worker_process_shutdown,
@@ -31,7 +38,9 @@ WRITE = re.compile(r"^\s*(INSERT|UPDATE|DELETE|MERGE)\b|\bFOR\s+(NO\s+KEY\s+)?(U
                    r"^\s*WITH\b.*\b(INSERT\s+INTO|UPDATE\s+\S+\s+SET|DELETE\s+FROM)\b", re.IGNORECASE | re.DOTALL)
 
 counts: Counter = Counter()
-_state = {"dirty": False, "installed": False}
+_state = {"installed": False}
+# BENCH_PROFILE=1: each task runs under cProfile, the stats written beside the counts.
+_profiler = cProfile.Profile() if os.environ.get("BENCH_PROFILE") else None
 
 
 def _directory() -> str | None:
@@ -45,11 +54,12 @@ def count_statement(execute, sql, params, many, context):
     counts["statements"] += statements
     counts[f"statements {keyword}"] += statements
     writes = bool(WRITE.search(sql))
-    if context["connection"].get_autocommit():
+    connection = context["connection"]
+    if connection.get_autocommit():
         counts["commits"] += 1  # autocommit: the statement is its own transaction
         counts["write commits"] += writes
     else:
-        _state["dirty"] = _state["dirty"] or writes
+        connection.probe_dirty = getattr(connection, "probe_dirty", False) or writes
     return execute(sql, params, many, context)
 
 
@@ -68,13 +78,13 @@ def _install() -> None:
 
     def counted_commit(self):
         counts["commits"] += 1
-        counts["write commits"] += _state["dirty"]
-        _state["dirty"] = False
+        counts["write commits"] += getattr(self, "probe_dirty", False)
+        self.probe_dirty = False
         return commit(self)
 
     def counted_rollback(self):
         counts["rollbacks"] += 1
-        _state["dirty"] = False
+        self.probe_dirty = False
         return rollback(self)
 
     BaseDatabaseWrapper.commit, BaseDatabaseWrapper.rollback = counted_commit, counted_rollback
@@ -82,9 +92,14 @@ def _install() -> None:
     atexit.register(dump)
 
 
-def _on_connection_created(**_kwargs) -> None:
-    """A new connection: its set-up queries are not seen by the wrapper, but PostgreSQL counts their commits."""
+def _on_connection_created(connection=None, **_kwargs) -> None:
+    """A new connection: its set-up queries are not seen by the wrapper, but PostgreSQL counts their commits.
+
+    Its statements are counted from now on, whatever thread it belongs to (the outbox's
+    recorder thread has a connection of its own)."""
     counts["connections"] += 1
+    if connection is not None and count_statement not in connection.execute_wrappers:
+        connection.execute_wrappers.append(count_statement)
 
 
 def dump(**_kwargs) -> None:
@@ -92,6 +107,8 @@ def dump(**_kwargs) -> None:
     if directory and counts:
         with open(os.path.join(directory, f"probe-{os.getpid()}.json"), "w") as out:
             json.dump(dict(counts), out)
+        if _profiler is not None:
+            _profiler.dump_stats(os.path.join(directory, f"profile-{os.getpid()}.out"))
 
 
 def read(directory: str) -> Counter:
@@ -116,6 +133,14 @@ def _on_task(sender=None, **_kwargs) -> None:
         _install()  # the connection object may have been replaced since the last task
         counts["tasks"] += 1
         counts[f"tasks {getattr(sender, 'name', '?')}"] += 1
+        if _profiler is not None:
+            _profiler.enable()
+
+
+@task_postrun.connect
+def _after_task(**_kwargs) -> None:
+    if _profiler is not None:
+        _profiler.disable()
 
 
 @worker_process_shutdown.connect

@@ -35,5 +35,7 @@ def forget_inherited_state(**kwargs) -> None:
 @worker_process_shutdown.connect  # prefork children
 @worker_shutdown.connect  # the worker itself: the solo and thread pools deliver there
 def close_connections(**kwargs) -> None:
-    """Say QUIT to the SMTP servers this worker process kept connections open to."""
+    """Say QUIT to the SMTP servers this worker process kept connections open to, and close
+    the outbox recorder's database connection."""
     connections.close_all()
+    outbox.close_recorder()

@@ -8,6 +8,7 @@ connection per server. Claiming, and recording what came of it, belong to the dr
 """
 from __future__ import annotations
 
+import functools
 from email.utils import parseaddr
 
 from django.core.mail import EmailMultiAlternatives
@@ -22,8 +23,14 @@ from notifications.services.sealing import content_to_send
 
 def message_id_header(message: EmailMessage) -> str:
     """Our own Message-ID, derived from the row's id, so replies and bounces map back to it."""
-    domain = parseaddr(message.from_email)[1].rpartition("@")[2] or "localhost"
-    return f"<{message.pk.hex}@{domain}>"
+    return f"<{message.pk.hex}@{_domain(message.from_email)}>"
+
+
+@functools.lru_cache(maxsize=256)
+def _domain(from_email: str) -> str:
+    # Parsing an address costs a delivery more than building the header; the From is
+    # nearly always the same few addresses.
+    return parseaddr(from_email)[1].rpartition("@")[2] or "localhost"
 
 
 def build_email(message: EmailMessage, *, connection=None) -> EmailMultiAlternatives:
@@ -59,6 +66,12 @@ def prebuilt_email(message: EmailMessage) -> PrebuiltEmail:
         message.mime, from_email=message.from_email, to=[message.recipient_email], cc=message.cc,
         bcc=message.bcc, reply_to=message.reply_to, headers=message_headers(message),
     )
+
+
+def sends_prebuilt() -> bool:
+    """Whether this process's backend sends a row's stored `mime` bytes as they are: a claim
+    then need not read the rendering of rows that have them (`lifecycle.claim_due`)."""
+    return sends_message_bytes()
 
 
 def email_to_send(message: EmailMessage) -> EmailMultiAlternatives:
@@ -97,4 +110,5 @@ def send_claimed(message: EmailMessage) -> Sent:
 
 __all__ = [
     "build_email", "email_to_send", "message_headers", "message_id_header", "prebuilt_email", "send_claimed",
+    "sends_prebuilt",
 ]

@@ -5,7 +5,10 @@ A wake-up (`services.wakeups`) asks a worker to drain one lane. The drain claims
 statement (`lifecycle.claim_due`), sends them over the process's kept-open connection,
 records the sent ones in one transaction per flush, and claims again while due rows
 remain. Independent sends therefore batch themselves under load, and a lone message still
-leaves at once.
+leaves at once. In a worker on PostgreSQL the sent ones are recorded by a thread with a
+database connection of its own while the next batch is on the wire (`_Outcomes`), so the
+database's time overlaps the SMTP exchanges; elsewhere (eager mode, SQLite, inside a
+caller's transaction) the last batch's outcomes and the next claim share one commit.
 
 A drain claims no new batch once it has run `EMAIL_DRAIN_MAX_SECONDS`: it publishes a
 wake-up for its lane and returns, so a worker serving several lanes gets to an urgent
@@ -21,20 +24,24 @@ the sweep wakes the lane again.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, connection, transaction
+from django.db import connections as db_connections
 from django.utils import timezone
 
 from notifications.models import EmailMessage, Lane
 
 from . import lifecycle, retries, suppression, tracking, wakeups
-from .delivery import send_claimed
+from .delivery import send_claimed, sends_prebuilt
 from .simulator import simulate
 
 logger = logging.getLogger(__name__)
@@ -46,6 +53,7 @@ FLUSH_SECONDS = 1.0  # what a killed worker may send twice is at most this much
 CLOCK_SKEW_ALLOWANCE = 0.05
 SENT, SIMULATED, RELEASED, SKIPPED, RESTING = "sent", "simulated", "released", "skipped", "resting"
 SUPPRESSED = "suppressed"
+BACKGROUND_RECORDING_VENDORS = {"postgresql"}
 
 _state_lock = threading.Lock()
 _drained_at: dict[str, float] = {}  # lane -> wall time of the last claim that came back short
@@ -64,7 +72,6 @@ def drain_lane(*, lane: str, woken_at: float | None = None) -> dict[str, int]:
     `woken_at` is when the wake-up was published: a drain of this process that claimed
     short after that moment has already taken everything it could mean.
     """
-    counts: Counter = Counter()
     wakeups.taken(lane)  # before the claim: a send committed from now on wakes the lane again
     with _state_lock:
         if woken_at is not None and _drained_at.get(lane, 0.0) > woken_at + CLOCK_SKEW_ALLOWANCE:
@@ -72,65 +79,248 @@ def drain_lane(*, lane: str, woken_at: float | None = None) -> dict[str, int]:
         if _resting_until.get(lane, 0.0) > time.monotonic():
             return {RESTING: 1}
     bounded = not current_app.conf.task_always_eager  # eager (`make run`): the caller drains all
-    bound = settings.EMAIL_DRAIN_MAX_SECONDS
-    deadline = time.monotonic() + bound
-    size = batch_size(lane)
-    outcomes = _Outcomes()
+    claim = _Claim(lane=lane, size=batch_size(lane), prebuilt=sends_prebuilt())
+    if bounded and _can_record_in_background():
+        return _drain_overlapped(claim, bound=settings.EMAIL_DRAIN_MAX_SECONDS)
+    return _drain_in_turn(claim, bound=settings.EMAIL_DRAIN_MAX_SECONDS if bounded else None)
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """What a drain claims: up to `size` due rows of `lane`; `prebuilt`: without their rendering
+    when they have bytes (this backend sends them as they are)."""
+
+    lane: str
+    size: int
+    prebuilt: bool
+
+    def __call__(self) -> tuple[list[EmailMessage], dict, float]:
+        """(rows, the suppressed ones among them → why, when the claim started); in the caller's transaction."""
+        started = time.time()
+        rows = lifecycle.claim_due(lane=self.lane, limit=self.size, prebuilt=self.prebuilt)
+        # Addresses suppressed since these rows were queued: one query.
+        return rows, (suppression.held_back(rows) if rows else {}), started
+
+    def came_back_short(self, rows: list, started: float) -> bool:
+        """Whether the claim took every row due when it started (remembered: see `drain_lane`)."""
+        if len(rows) >= self.size:
+            return False
+        with _state_lock:
+            _drained_at[self.lane] = max(_drained_at.get(self.lane, 0.0), started)
+        return True
+
+
+def _drain_in_turn(claim: _Claim, *, bound: float | None) -> dict[str, int]:
+    """Claim, send, record, one after the other on this connection: the last batch's outcomes
+    and the next claim share one commit. `bound` None: until the lane is empty (eager)."""
+    counts: Counter = Counter()
+    deadline = time.monotonic() + (bound or 0.0)
+    outcomes = _Outcomes(_record)
     try:
         while True:
-            claim_started = time.time()
-            with transaction.atomic(savepoint=False):  # the last batch's outcomes and the next claim: one commit
-                outcomes.record()
-                rows = lifecycle.claim_due(lane=lane, limit=size)
-            short = len(rows) < size
-            if short:
-                with _state_lock:
-                    _drained_at[lane] = max(_drained_at.get(lane, 0.0), claim_started)
+            with transaction.atomic(savepoint=False):  # the last batch's outcomes, the claim, its check: one commit
+                outcomes.flush()
+                rows, held, started = claim()
+            short = claim.came_back_short(rows, started)
             if not rows:
                 break
             # A batch started before the bound is finished unless it overruns it by another
             # bound (a slow server): handing rows back costs a write, so it is the exception.
-            stopped = _deliver_batch(lane, rows, counts, outcomes, release_after=deadline + bound if bounded else None)
+            stopped = _deliver_batch(claim.lane, rows, held, counts, outcomes,
+                                     release_after=deadline + bound if bound is not None else None)
             if stopped or short:
                 break
-            if bounded and time.monotonic() >= deadline:
-                wakeups.wake(lane)
+            if bound is not None and time.monotonic() >= deadline:
+                wakeups.wake(claim.lane)
                 break
     finally:
         # Whatever stopped the drain, what the servers accepted is recorded.
-        outcomes.record()
+        outcomes.flush()
     return dict(counts)
 
 
+def _drain_overlapped(claim: _Claim, *, bound: float) -> dict[str, int]:
+    """A worker's drain on PostgreSQL: the database's work runs in this process's recorder
+    thread, on a connection of its own, while the batch before is on the wire.
+
+    While batch k is sent, the recorder writes batch k-1's outcomes and claims batch k+1
+    in one transaction (one commit), so the SMTP connection never waits for the database:
+    an UPDATE and an INSERT of the outcomes, the look for early events, the claim, the
+    suppression check. One job at a time, in order: outcomes are recorded in the order
+    they were sent, and what a killed worker leaves unrecorded is about one batch (its rows
+    stay `sending`, as while a batch is on the wire, and the sweep releases them after
+    their lease). A batch is claimed ahead only when the one being sent, taking as long as
+    the last, would end before the time bound. A batch claimed ahead but not sent (an
+    outage, the bound overrun) goes back to `queued` uncounted, like the unsent rest of a
+    batch. An error of the recorder is raised here, at the next hand-over or at the end.
+    """
+    counts: Counter = Counter()
+    deadline = time.monotonic() + bound
+    recorder = _Background()
+    outcomes = _Outcomes(recorder.record)
+    recorder.submit([], claim)
+    batch_seconds = 0.0
+    try:
+        while True:
+            rows, held, started = recorder.take_claimed()
+            short = claim.came_back_short(rows, started)
+            if not rows:
+                break
+            batch_started = time.monotonic()
+            ahead = not short and batch_started + batch_seconds < deadline
+            recorder.submit(outcomes.take(), claim if ahead else None)
+            stopped = _deliver_batch(claim.lane, rows, held, counts, outcomes, release_after=deadline + bound)
+            batch_seconds = time.monotonic() - batch_started
+            if stopped:
+                _release_claimed_ahead(claim.lane, recorder, counts)
+                break
+            if not ahead:
+                if not short:
+                    wakeups.wake(claim.lane)  # the time bound: the lane is handed back
+                break
+    finally:
+        try:
+            recorder.submit(outcomes.take(), None)
+            recorder.settle()
+        finally:
+            _release_claimed_ahead(claim.lane, recorder, counts)  # after an error too: nothing stays claimed
+    return dict(counts)
+
+
+def _release_claimed_ahead(lane: str, recorder: _Background, counts: Counter) -> None:
+    """Hand back a batch claimed ahead and not sent: uncounted, due when the lane's rest ends."""
+    recorder.settle()
+    rows, _, _ = recorder.claimed or ([], {}, 0.0)
+    recorder.claimed = None
+    if not rows:
+        return
+    with _state_lock:
+        rest = max(0.0, _resting_until.get(lane, 0.0) - time.monotonic())
+    counts[RELEASED] += lifecycle.release([row.pk for row in rows],
+                                          next_attempt_at=timezone.now() + timedelta(seconds=rest))
+
+
 class _Outcomes:
-    """Sent messages not yet recorded: written with the next claim, or at least every
+    """Sent messages not yet recorded: handed to `write` with the next claim, or at least every
     `FLUSH_SECONDS`, so a killed worker leaves little to be sent twice."""
 
-    def __init__(self) -> None:
+    def __init__(self, write) -> None:
+        self.write = write
         self.pending: list[lifecycle.Sent] = []
         self.recorded_at = time.monotonic()
 
     def add(self, outcome: lifecycle.Sent) -> None:
         self.pending.append(outcome)
         if time.monotonic() - self.recorded_at >= FLUSH_SECONDS:
-            self.record()
+            self.flush()
 
-    def record(self) -> None:
+    def take(self) -> list[lifecycle.Sent]:
         pending, self.pending, self.recorded_at = self.pending, [], time.monotonic()
+        return pending
+
+    def flush(self) -> None:
+        self.write(self.take())
+
+
+def _record(pending: list[lifecycle.Sent]) -> None:
+    if not pending:
+        return
+    with transaction.atomic(savepoint=False):  # one commit (or the claim's, in turn)
         lifecycle.record_sent(pending)
         tracking.apply_pending(outcome.message_id for outcome in pending)  # events that came first
 
 
+class _Background:
+    """One drain's jobs in the recorder thread: at most one in flight, and the batch it claimed."""
+
+    def __init__(self) -> None:
+        self.in_flight: Future | None = None
+        self.claimed: tuple[list[EmailMessage], dict, float] | None = None
+
+    def submit(self, pending: list[lifecycle.Sent], claim: _Claim | None) -> None:
+        """Record `pending` and, with `claim`, claim the next batch: one transaction, after
+        the job in flight (waited for: one at a time)."""
+        self.settle()
+        if pending or claim is not None:
+            self.in_flight = _recorder().submit(_record_and_claim, pending, claim)
+
+    def record(self, pending: list[lifecycle.Sent]) -> None:
+        """A flush in the middle of a batch: outcomes only."""
+        self.submit(pending, None)
+
+    def settle(self) -> None:
+        """Wait for the job in flight; raises what it raised."""
+        future, self.in_flight = self.in_flight, None
+        if future is not None:
+            claimed = future.result()
+            if claimed is not None:
+                self.claimed = claimed
+
+    def take_claimed(self) -> tuple[list[EmailMessage], dict, float]:
+        self.settle()
+        claimed, self.claimed = self.claimed, None
+        return claimed or ([], {}, 0.0)  # (none: every submit but the last claims)
+
+
+def _record_and_claim(pending: list[lifecycle.Sent], claim: _Claim | None):
+    """In the recorder thread, whose connection Django keeps apart from the drain's."""
+    close_old_connections()  # one that broke or outlived CONN_MAX_AGE is replaced
+    with transaction.atomic(savepoint=False):
+        _record(pending)
+        return claim() if claim is not None else None
+
+
+_recorder_lock = threading.Lock()
+_recorder_pool: ThreadPoolExecutor | None = None
+
+
+def _recorder() -> ThreadPoolExecutor:
+    """This process's recorder: one thread, so writes keep their order; made on first use."""
+    global _recorder_pool
+    with _recorder_lock:
+        if _recorder_pool is None:
+            _recorder_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-recorder")
+        return _recorder_pool
+
+
+def close_recorder() -> None:
+    """Stop this process's recorder thread, closing its database connection (tests; it is
+    made again on the next drain that needs it)."""
+    global _recorder_pool
+    with _recorder_lock:
+        pool, _recorder_pool = _recorder_pool, None
+    if pool is not None:
+        try:
+            pool.submit(db_connections.close_all).result(timeout=10)
+        except Exception:  # noqa: BLE001 - a connection being discarded may fail in any way
+            logger.debug("Closing the outbox recorder's database connection failed.", exc_info=True)
+        pool.shutdown(wait=False)
+
+
+def _can_record_in_background() -> bool:
+    """PostgreSQL (many connections write at once), and no transaction of the caller's open:
+    rows written in it (a test's) would be invisible to the recorder's connection."""
+    return connection.vendor in BACKGROUND_RECORDING_VENDORS and not connection.in_atomic_block
+
+
+def _forget_recorder_in_child() -> None:
+    global _recorder_pool, _recorder_lock
+    _recorder_pool, _recorder_lock = None, threading.Lock()  # the parent's thread does not exist here
+
+
+os.register_at_fork(after_in_child=_forget_recorder_in_child)
+
+
 def _deliver_batch(
-    lane: str, rows: list[EmailMessage], counts: Counter, outcomes: _Outcomes, *, release_after: float | None
+    lane: str, rows: list[EmailMessage], held: dict, counts: Counter, outcomes: _Outcomes, *,
+    release_after: float | None,
 ) -> bool:
     """Send one claimed batch in due order; True when the drain must stop (outage, time bound).
 
     Past `release_after` the unsent rest goes back to `queued` (uncounted) and the lane is
     woken again; the first message is always sent, so the lane moves whatever the bound.
     """
-    held = suppression.held_back(rows)  # addresses suppressed since these were queued: one query
-    if held:
+    if held:  # `suppression.held_back(rows)`: never sent
         counts[SUPPRESSED] += lifecycle.suppress_claimed(held)
         rows = [row for row in rows if row.pk not in held]
     rows.sort(key=lambda row: (row.next_attempt_at or row.created_at, row.created_at))
@@ -181,4 +371,4 @@ def forget_process_state() -> None:
         _outages.clear()
 
 
-__all__ = ["batch_size", "drain_lane", "forget_process_state"]
+__all__ = ["batch_size", "close_recorder", "drain_lane", "forget_process_state"]

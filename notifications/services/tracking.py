@@ -134,7 +134,9 @@ def apply_pending(message_ids: Iterable) -> int:
     ids = list(message_ids)
     if not ids:
         return 0
-    waiting = list(DeliveryEvent.objects.filter(pending=True, message_id__in=ids).select_related("message"))
+    # No join of the messages: `_apply_events` reads each one afresh, and nearly always
+    # nothing is waiting (the partial index `delivery_event_pending` answers alone).
+    waiting = list(DeliveryEvent.objects.filter(pending=True, message_id__in=ids))
     return _apply_events(waiting)
 
 

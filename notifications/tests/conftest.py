@@ -61,6 +61,7 @@ def _fresh_lane_state():
     outbox.forget_process_state()
     yield
     outbox.forget_process_state()
+    outbox.close_recorder()  # a worker-like drain's thread holds a connection to the test database
 
 
 @pytest.fixture

@@ -179,3 +179,132 @@ def test_concurrent_drains_split_the_due_rows_without_waiting_on_each_other(defa
     claimed = [message.pk for result in results for message in result]
     assert len(claimed) == len(set(claimed)) == 20  # all of them, none twice
     assert set(EmailMessage.objects.filter(pk__in=ids).values_list("status", "attempts")) == {(Status.SENDING, 1)}
+
+
+@pytest.fixture
+def worker_like_drain(settings, monkeypatch):
+    """A drain as a worker runs it: bounded (wake-ups to the in-memory broker), outside any
+    transaction of the caller's; the recorder thread and its connection closed afterwards."""
+    from config.celery import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", False)  # the sends' wake-ups go to the in-memory broker
+    settings.EMAIL_DELIVERY_BATCH_SIZE = 4
+    yield
+    outbox.close_recorder()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_s_drain_records_each_batch_on_the_recorder_s_connection_in_order(
+    default_templates, smtp_backend, worker_like_drain, monkeypatch
+):
+    """On PostgreSQL a worker's drain hands each batch's outcomes to its recorder thread, which
+    writes them on a connection of its own while the next batch is sent; all are committed
+    when the drain returns, batch after batch in the order they were sent."""
+    import threading
+
+    require_postgres()
+    messages = queue_invoices(10)
+    recorded: list[tuple[str, list]] = []
+    record_sent = lifecycle.record_sent
+
+    def spy(outcomes):
+        recorded.append((threading.current_thread().name, [outcome.message_id for outcome in outcomes]))
+        return record_sent(outcomes)
+
+    monkeypatch.setattr(lifecycle, "record_sent", spy)
+    assert outbox.drain_lane(lane=messages[0].lane) == {"sent": 10}
+
+    assert [len(ids) for _, ids in recorded] == [4, 4, 2]
+    assert all(name.startswith("outbox-recorder") for name, _ in recorded), recorded
+    arrival_order = [r.notification_id for r in smtp_backend.wait_for(10)]
+    assert [str(pk) for _, ids in recorded for pk in ids] == arrival_order
+    rows = EmailMessage.objects.filter(pk__in=[m.pk for m in messages])
+    assert set(rows.values_list("status", "attempts")) == {(Status.SENT, 1)}
+    assert DeliveryAttempt.objects.filter(message__in=messages, outcome="sent").count() == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_when_the_recorder_fails_the_drain_stops_and_what_it_sent_stays_sending_for_the_sweep(
+    default_templates, smtp_backend, worker_like_drain, monkeypatch
+):
+    """At most the batch being recorded and the one on the wire are left unrecorded: the
+    drain raises at its next hand-over and claims nothing more; those rows stay `sending`
+    (the sweep releases them after their lease, at least once), the rest stay queued."""
+    require_postgres()
+    messages = queue_invoices(10)
+
+    def broken(outcomes):
+        raise RuntimeError("the recorder's database went away")
+
+    monkeypatch.setattr(lifecycle, "record_sent", broken)
+    with pytest.raises(RuntimeError, match="went away"):
+        outbox.drain_lane(lane=messages[0].lane)
+
+    assert len(smtp_backend.wait_for(8)) == 8
+    rows = EmailMessage.objects.filter(pk__in=[m.pk for m in messages])
+    statuses = sorted(rows.values_list("status", flat=True))
+    assert statuses == [Status.QUEUED] * 2 + [Status.SENDING] * 8
+    assert not DeliveryAttempt.objects.filter(message__in=messages).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outage_in_a_worker_s_drain_hands_back_the_batch_claimed_ahead_uncounted_and_the_lane_rests(
+    default_templates, smtp_backend, worker_like_drain, monkeypatch
+):
+    """The recorder claims batch 2 while batch 1 is sent; the server becomes unreachable in
+    batch 2: its unsent rest and batch 3, claimed ahead meanwhile, go back to `queued`
+    without an attempt, due when the lane's rest ends; the sent ones are recorded."""
+    from notifications.exceptions import ServerUnreachable
+
+    require_postgres()
+    messages = queue_invoices(12)
+    send_claimed, calls = outbox.send_claimed, []
+
+    def failing_from_the_sixth(message):
+        calls.append(message.pk)
+        if len(calls) > 5:
+            raise ServerUnreachable("sink", ConnectionRefusedError("refused"))
+        return send_claimed(message)
+
+    monkeypatch.setattr(outbox, "send_claimed", failing_from_the_sixth)
+    before = timezone.now()
+    counts = outbox.drain_lane(lane=messages[0].lane)
+
+    assert counts == {"sent": 5, "released": 7}  # 3 of batch 2, and batch 3 claimed ahead (4)
+    assert outbox.drain_lane(lane=messages[0].lane) == {"resting": 1}
+    assert len(smtp_backend.wait_for(5)) == 5
+    rows = EmailMessage.objects.filter(pk__in=[m.pk for m in messages])
+    assert set(rows.filter(status=Status.SENT).values_list("attempts", flat=True)) == {1}
+    waiting = rows.exclude(status=Status.SENT)
+    assert waiting.count() == 7 and set(waiting.values_list("status", "attempts")) == {(Status.QUEUED, 0)}
+    assert all(due >= before for due in waiting.values_list("next_attempt_at", flat=True))
+    assert DeliveryAttempt.objects.filter(message__in=messages).count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_s_drain_announces_each_claim_and_send_from_its_recorder(
+    default_templates, smtp_backend, worker_like_drain
+):
+    """With a receiver connected, the recorder's claims and outcomes are announced after their
+    commit, once per row and transition, like any other transition."""
+    import threading
+
+    from notifications.signals import message_status_changed
+
+    require_postgres()
+    messages = queue_invoices(6)
+    heard: list[tuple[object, str, str, str]] = []
+
+    def receiver(sender, message, old, new, **kwargs):
+        heard.append((message.pk, old, new, threading.current_thread().name))
+
+    message_status_changed.connect(receiver)
+    try:
+        assert outbox.drain_lane(lane=messages[0].lane) == {"sent": 6}
+    finally:
+        message_status_changed.disconnect(receiver)
+
+    for message in messages:
+        assert [(old, new) for pk, old, new, _ in heard if pk == message.pk] == [
+            (Status.QUEUED, Status.SENDING), (Status.SENDING, Status.SENT)]
+    assert {name.split("_")[0] for *_, name in heard} == {"outbox-recorder"}

@@ -172,3 +172,71 @@ def test_large_attachments_are_not_copied_into_every_row(default_templates, sett
     settings.EMAIL_PREBUILD_MAX_ATTACHMENT_BYTES = 1_000_000
     [small] = send_invoice("c@rgz.bj")
     assert bytes(EmailMessage.objects.get(pk=small.pk).mime)
+
+
+def claims_and_reads_of_the_rendering(captured) -> tuple[list[str], list[str]]:
+    """The drain's claim statements, and the statements that read the rendered HTML."""
+    claims = [q["sql"] for q in captured if q["sql"].startswith("UPDATE") and "RETURNING" in q["sql"]]
+    reads = [q["sql"] for q in captured if q["sql"].startswith("SELECT") and "html_content" in q["sql"]]
+    return claims, reads
+
+
+def test_a_drain_claims_prebuilt_rows_without_their_rendering_and_sends_the_stored_bytes(
+    default_templates, smtp_backend
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from notifications.services import lifecycle, outbox
+
+    messages = send_invoice(["a@rgz.bj", "b@rgz.bj", "c@rgz.bj"])
+    with mock.patch.object(delivery, "build_email", side_effect=AssertionError("rebuilt")), \
+            CaptureQueriesContext(connection) as captured:
+        assert outbox.drain_lane(lane=messages[0].lane) == {"sent": 3}
+
+    claims, reads = claims_and_reads_of_the_rendering(captured)
+    assert claims and not reads
+    for claim in claims:
+        returned = claim.partition("RETURNING")[2]
+        assert "mime" in returned
+        assert not [name for name in lifecycle.RENDERING if name in returned], returned
+    received = {r.rcpt_tos[0]: r for r in smtp_backend.wait_for(3)}
+    for message in messages:
+        message.refresh_from_db()
+        assert message.status == Status.SENT, message.error_message
+        assert received[message.recipient_email].raw.replace(b"\r\n", b"\n").rstrip(b"\n") == \
+            bytes(message.mime).replace(b"\r\n", b"\n").rstrip(b"\n")  # byte for byte
+
+
+def test_rows_without_bytes_in_a_light_claim_are_built_from_their_rendering_or_their_seal(
+    default_templates, smtp_backend
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from notifications.services import outbox
+
+    token = "8f14e45fceea167a5a36dedd4bea2543"
+    [masked] = send_mail_template("account_creation_invitation", "new.user@rgz.bj",
+                                  {"creation_url": f"https://rgz.bj/create?token={token}"})
+    [legacy] = send_mail_template("onboarding_welcome", "john@techconnect.bj", WELCOME_VARS)
+    EmailMessage.objects.filter(pk=legacy.pk).update(mime=b"")  # queued before the column existed
+    [invoice] = send_invoice("reseller@techconnect.bj")
+    assert masked.lane == legacy.lane == invoice.lane
+    assert bytes(EmailMessage.objects.get(pk=masked.pk).mime) == b""
+    with CaptureQueriesContext(connection) as captured:
+        assert outbox.drain_lane(lane=masked.lane) == {"sent": 3}
+
+    claims, reads = claims_and_reads_of_the_rendering(captured)
+    assert len(claims) == 1 and "html_content" not in claims[0]
+    assert len(reads) == 1  # the rendering of the two rows without bytes, in one query
+    received = {r.rcpt_tos[0]: r for r in smtp_backend.wait_for(3)}
+    assert token in received["new.user@rgz.bj"].message.get_body(preferencelist=("plain",)).get_content()
+    assert "Tech Connect SA" in received["john@techconnect.bj"].message.get_body(
+        preferencelist=("plain",)).get_content()
+    invoice.refresh_from_db()
+    assert received["reseller@techconnect.bj"].raw.replace(b"\r\n", b"\n").rstrip(b"\n") == \
+        bytes(invoice.mime).replace(b"\r\n", b"\n").rstrip(b"\n")
+    for message in (masked, legacy, invoice):
+        message.refresh_from_db()
+        assert message.status == Status.SENT and message.sealed_content == ""
