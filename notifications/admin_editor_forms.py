@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from notifications import jsoninput
 from notifications.models import EmailTemplate
-from notifications.services.template_editing import PARTS, VersionContent
+from notifications.services.templates import PARTS, VersionContent
 
 NAME_SUFFIX, VALUE_SUFFIX = "__name", "__value"
 

@@ -28,6 +28,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from notifications import jsoninput
+from notifications.admin_readonly import ReadOnlyAdmin
 from notifications.admin_editor_forms import (
     RowListField,
     RowMappingField,
@@ -513,19 +514,10 @@ class EmailTemplateVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(TemplateVersionActivation)
-class TemplateVersionActivationAdmin(admin.ModelAdmin):
+class TemplateVersionActivationAdmin(ReadOnlyAdmin):
     """Who made which version active, and when: never edited by hand."""
 
     list_display = ("activated_at", "template", "language", "version", "previous_version", "rollback", "activated_by")
     list_filter = ("rollback", "language")
     search_fields = ("template__key",)
     list_select_related = ("template", "version__template", "previous_version__template", "activated_by")
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

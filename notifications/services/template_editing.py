@@ -21,39 +21,7 @@ from django.utils.translation import gettext as _
 from notifications.exceptions import NotificationError, TemplateDeclarationError, TemplateError
 from notifications.models import EmailTemplate, EmailTemplateVersion, TemplateVersionActivation
 
-from .templates import create_template_version, validate_version_content
-
-PARTS = ("subject", "preheader", "html_content", "text_content")
-
-
-@dataclass(frozen=True)
-class VersionContent:
-    """The four parts of one language's wording, as the editor sends them."""
-
-    subject: str = ""
-    preheader: str = ""
-    html_content: str = ""
-    text_content: str = ""
-
-    @classmethod
-    def of(cls, parts: Mapping[str, str] | EmailTemplateVersion) -> VersionContent:
-        get = (lambda name: getattr(parts, name)) if isinstance(parts, EmailTemplateVersion) else parts.get
-        return cls(**{name: get(name) or "" for name in PARTS})
-
-    def normalised(self) -> VersionContent:
-        """As `create_template_version` stores it: one-line parts trimmed, LF line endings."""
-        return VersionContent(
-            subject=self.subject.strip(), preheader=self.preheader.strip(),
-            html_content=self.html_content.replace("\r\n", "\n"), text_content=self.text_content.replace("\r\n", "\n"),
-        )
-
-    @property
-    def is_empty(self) -> bool:
-        return not any(part.strip() for part in (self.subject, self.preheader, self.html_content, self.text_content))
-
-    def as_dict(self) -> dict[str, str]:
-        return {name: getattr(self, name) for name in PARTS}
-
+from .templates import PARTS, VersionContent, create_template_version, validate_version_content
 
 class VersionRefused(TemplateError):
     """A language's wording (new, or the active one left as it is) that the edit cannot keep.

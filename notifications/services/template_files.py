@@ -27,7 +27,8 @@ from django.utils.translation import gettext as _
 
 from notifications.exceptions import InputError, TemplateFileError
 from notifications.jsoninput import check_value as check_json_value
-from notifications.models import EmailTemplate, EmailTemplateVersion
+from notifications.models import EmailTemplate
+from notifications.services.templates import VersionContent
 
 #: Every field of a template a user sets, in the order `template.json` lists them.
 TEMPLATE_FIELDS: tuple[str, ...] = (
@@ -52,33 +53,9 @@ REQUIRED_PART_FILES = ("subject.txt", "body.html")
 LAYOUTS_FOLDER = "layouts"
 
 
-@dataclass(frozen=True)
-class VersionContent:
-    """One language's wording, normalised as `create_template_version` stores it."""
-
-    subject: str
-    html_content: str
-    preheader: str = ""
-    text_content: str = ""
-
-    @classmethod
-    def normalised(cls, *, subject: str, html_content: str, preheader: str = "", text_content: str = "") -> VersionContent:
-        return cls(subject=subject.strip(), preheader=preheader.strip(),
-                   html_content=_lf(html_content), text_content=_lf(text_content))
-
-    @classmethod
-    def of(cls, version: EmailTemplateVersion) -> VersionContent:
-        return cls.normalised(subject=version.subject, preheader=version.preheader,
-                              html_content=version.html_content, text_content=version.text_content)
-
-    def as_parts(self) -> dict[str, str]:
-        return {"subject": self.subject, "preheader": self.preheader,
-                "html_content": self.html_content, "text_content": self.text_content}
-
-    def differing_files(self, other: VersionContent) -> list[str]:
-        """The file names of the parts that differ (`body.html`, ...)."""
-        mine, theirs = self.as_parts(), other.as_parts()
-        return [PART_FILES[part] for part in PART_FILES if mine[part] != theirs[part]]
+def differing_files(content: VersionContent, other: VersionContent) -> list[str]:
+    """The file names of the parts that differ (`body.html`, ...)."""
+    return [PART_FILES[part] for part in content.differing_parts(other)]
 
 
 @dataclass(frozen=True)
@@ -97,10 +74,6 @@ class TemplateFiles:
     @property
     def json_path(self) -> Path:
         return self.folder / TEMPLATE_FILE
-
-
-def _lf(source: str) -> str:
-    return source.replace("\r\n", "\n")
 
 
 # --- Reading ----------------------------------------------------------------------------
@@ -227,7 +200,7 @@ def _read_language_folder(folder: Path) -> VersionContent:
             raise TemplateFileError(_("%(path)s: missing (it is required).") % {"path": folder / name},
                                     path=folder / name)
     parts = {part: _read_text(folder / name) if (folder / name).is_file() else "" for part, name in PART_FILES.items()}
-    return VersionContent.normalised(**parts)
+    return VersionContent(**parts).normalised()
 
 
 def read_templates_directory(directory: Path, *, keys: Sequence[str] | None = None) -> list[TemplateFiles]:
@@ -285,7 +258,7 @@ def folder_files(files: TemplateFiles) -> dict[str, str]:
     """
     out = {TEMPLATE_FILE: template_json(files.fields)}
     for language, content in sorted(files.versions.items()):
-        parts = content.as_parts()
+        parts = content.as_dict()
         for part, name in PART_FILES.items():
             text = parts[part]
             if part in ("subject", "preheader") and text:
@@ -296,7 +269,7 @@ def folder_files(files: TemplateFiles) -> dict[str, str]:
 
 def template_snapshot(template: EmailTemplate, *, folder: Path) -> TemplateFiles:
     """What an export writes for `template`: every field and the active version of each language."""
-    versions = {version.language: VersionContent.of(version)
+    versions = {version.language: VersionContent.of(version).normalised()
                 for version in template.versions.filter(is_active=True)}
     return TemplateFiles(
         key=template.key, fields={name: getattr(template, name) for name in TEMPLATE_FIELDS},

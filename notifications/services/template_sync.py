@@ -23,12 +23,12 @@ from notifications.services.template_files import (
     LAYOUTS_FOLDER,
     PART_FILES,
     TemplateFiles,
-    VersionContent,
+    differing_files,
     folder_files,
     read_templates_directory,
     template_snapshot,
 )
-from notifications.services.templates import create_template_version, validate_version_content
+from notifications.services.templates import VersionContent, create_template_version, validate_version_content
 
 
 @dataclass
@@ -178,13 +178,14 @@ def _plan_template(files: TemplateFiles, template: EmailTemplate | None) -> Temp
     for language, content in sorted(files.versions.items()):
         history = versions.get(language, [])
         active = next((v for v in history if v.is_active), None)
-        if active is not None and VersionContent.of(active) == content:
+        if active is not None and VersionContent.of(active).normalised() == content:
             continue
         newest = history[0] if history else None
-        pending = newest.version if newest and not newest.is_active and VersionContent.of(newest) == content else None
+        pending = (newest.version if newest and not newest.is_active
+                   and VersionContent.of(newest).normalised() == content else None)
         language_changes.append(LanguageChange(
             language=language, content=content, active_version=active.version if active else None,
-            files=tuple(content.differing_files(VersionContent.of(active))) if active else tuple(PART_FILES.values()),
+            files=tuple(differing_files(content, VersionContent.of(active).normalised())) if active else tuple(PART_FILES.values()),
             pending_version=pending,
         ))
     return TemplatePlan(files=files, exists=True, field_changes=field_changes, language_changes=tuple(language_changes))
@@ -289,7 +290,7 @@ def _add_version(template: EmailTemplate, files: TemplateFiles, change: Language
     folder = files.folder / change.language
     try:
         return create_template_version(template=template, language=change.language, created_by=user,
-                                       activate=activate, **change.content.as_parts())
+                                       activate=activate, **change.content.as_dict())
     except NotificationError as exc:
         path = folder / PART_FILES[exc.field] if exc.field in PART_FILES else folder
         raise TemplateFileError(

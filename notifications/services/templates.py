@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from collections.abc import Mapping
 
 from django.conf import settings
@@ -21,6 +22,43 @@ from notifications.rendering import VersionSource, check_declarations, render
 from notifications.rendering.environment import layout_exists
 
 from . import raw_sql
+
+
+PARTS = ("subject", "preheader", "html_content", "text_content")
+
+
+@dataclass(frozen=True)
+class VersionContent:
+    """The four parts of one language's wording: as the editor sends them, as a template
+    folder holds them (`template_files`), or as a saved version has them (`of`)."""
+
+    subject: str = ""
+    preheader: str = ""
+    html_content: str = ""
+    text_content: str = ""
+
+    @classmethod
+    def of(cls, parts: Mapping[str, str] | EmailTemplateVersion) -> VersionContent:
+        get = (lambda name: getattr(parts, name)) if isinstance(parts, EmailTemplateVersion) else parts.get
+        return cls(**{name: get(name) or "" for name in PARTS})
+
+    def normalised(self) -> VersionContent:
+        """As `create_template_version` stores it: one-line parts trimmed, LF line endings."""
+        return VersionContent(
+            subject=self.subject.strip(), preheader=self.preheader.strip(),
+            html_content=_lf(self.html_content), text_content=_lf(self.text_content),
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(part.strip() for part in (self.subject, self.preheader, self.html_content, self.text_content))
+
+    def as_dict(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in PARTS}
+
+    def differing_parts(self, other: VersionContent) -> list[str]:
+        """The names of the parts (in `PARTS` order) that differ from `other`'s."""
+        return [name for name in PARTS if getattr(self, name) != getattr(other, name)]
 
 
 def get_template(key: str, *, require_active: bool = True) -> EmailTemplate:

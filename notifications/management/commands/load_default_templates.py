@@ -39,7 +39,7 @@ class Command(BaseCommand):
             if EmailTemplate.objects.filter(key=files.key).exists():
                 kept.append(files.key)
                 continue
-            versions = {language: content.as_parts() for language, content in files.versions.items()}
+            versions = {language: content.as_dict() for language, content in files.versions.items()}
             try:
                 create_template(versions=versions, **files.fields)
             except NotificationError as exc:
