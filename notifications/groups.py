@@ -22,6 +22,8 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
     TEMPLATE_EDITORS: (
         "view_emailtemplate", "add_emailtemplate", "change_emailtemplate",
         "view_emailtemplateversion", "add_emailtemplateversion", "test_emailtemplate",
+        # Who made which version active: the rollbacks of their own templates.
+        "view_templateversionactivation",
     ),
     AUDITORS: ("view_*",),
     ADMINISTRATORS: ("*",),

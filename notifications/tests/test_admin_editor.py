@@ -134,6 +134,13 @@ def test_the_plain_version_form_records_its_activation_too(editor, template):
     assert (activation.version, activation.previous_version, activation.rollback) == (active(template), old, False)
 
 
+def test_a_template_editor_reads_the_activations_and_changes_none(editor, template):
+    """Who made which version active is theirs to read (the list of rollbacks), never to write."""
+    activations = reverse("admin:notifications_templateversionactivation_changelist")
+    assert editor.get(activations).status_code == 200
+    assert editor.get(reverse("admin:notifications_templateversionactivation_add")).status_code == 403
+
+
 def test_the_history_costs_the_same_queries_however_many_versions(editor, template, django_assert_max_num_queries):
     for number in range(3):
         second_version(editor, template, active(template).html_content + f"<p>{number}</p>")

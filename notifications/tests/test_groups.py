@@ -18,6 +18,7 @@ def test_groups_hold_the_contracts_permissions():
     assert codenames(TEMPLATE_EDITORS) == {
         "view_emailtemplate", "add_emailtemplate", "change_emailtemplate",
         "view_emailtemplateversion", "add_emailtemplateversion", "test_emailtemplate",
+        "view_templateversionactivation",
     }
     auditors = codenames(AUDITORS)
     assert {"view_emailmessage", "view_emailattachment", "view_deliveryevent"} <= auditors
