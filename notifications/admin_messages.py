@@ -425,8 +425,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
         rows = EmailMessage.objects.filter(recipient_email__iexact=address).defer(*HEAVY).order_by("-created_at", "-pk")
         page = Paginator(rows, self.list_per_page).get_page(request.GET.get("p"))
         user = request.user
-        events = (DeliveryEvent.objects.filter(message__recipient_email__iexact=address)
-                  .order_by("-occurred_at")[:self.list_per_page]) if user.has_perm(f"{APP}.view_deliveryevent") else None
+        events = self._recipient_events(address) if user.has_perm(f"{APP}.view_deliveryevent") else None
         suppressions = (Suppression.objects.filter(address=normalise(address)).order_by("-created_at")
                         if user.has_perm(f"{APP}.view_suppression") else None)
         return TemplateResponse(request, "admin/notifications/emailmessage/recipient_history.html", {
@@ -439,6 +438,17 @@ class EmailMessageAdmin(ReadOnlyAdmin):
             "suppressions": suppressions,
             "changelist_url": action_url("changelist"),
         })
+
+    def _recipient_events(self, address: str) -> list[DeliveryEvent]:
+        """The newest events about `address`: those of its messages, and those that matched no
+        message of ours (an address the provider reports on, e.g. a bounce of mail sent
+        elsewhere), each through an index of its own, merged newest first."""
+        newest = ("-occurred_at", "-created_at")
+        of_messages = DeliveryEvent.objects.filter(message__recipient_email__iexact=address).order_by(*newest)
+        unmatched = DeliveryEvent.objects.filter(message__isnull=True, recipient__iexact=address).order_by(*newest)
+        merged = [*of_messages[:self.list_per_page], *unmatched[:self.list_per_page]]
+        merged.sort(key=lambda event: (event.occurred_at, event.created_at), reverse=True)
+        return merged[:self.list_per_page]
 
     # --- list actions -------------------------------------------------------------------------
 

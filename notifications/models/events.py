@@ -9,6 +9,7 @@ and applied when the message is (services/tracking.py).
 import uuid
 
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
 from .messages import EmailMessage
@@ -73,6 +74,10 @@ class DeliveryEvent(models.Model):
         indexes = [
             # The drain looks for events kept for the messages it just recorded as sent.
             models.Index(fields=["message"], name="delivery_event_pending", condition=models.Q(pending=True)),
+            # A recipient's history also lists the events that matched no message of ours
+            # (case-insensitive, as the address search): few rows, so a partial index.
+            models.Index(Upper("recipient"), name="delivery_event_unmatched",
+                         condition=models.Q(message__isnull=True)),
         ]
 
     def __str__(self) -> str:

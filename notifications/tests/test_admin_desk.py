@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
@@ -426,6 +427,24 @@ def test_a_recipients_history_lists_its_messages_events_and_suppression_in_any_c
     assert url("change", other.pk) not in page
     assert "mailbox full" in page and "Bounce" in page
     assert client.get(url("recipient")).status_code == 404
+
+
+def test_a_recipients_history_also_lists_the_events_that_matched_no_message(as_group, default_templates):
+    """A bounce the provider reports for an address we never mailed (or mailed elsewhere) is
+    part of that address's story: listed, newest first, marked as matching none of ours."""
+    mine = invoice("client@rgz.bj")
+    now = timezone.now()
+    DeliveryEvent.objects.create(message=mine, event_type="delivered", provider="sendgrid",
+                                 recipient="client@rgz.bj", occurred_at=now - timedelta(hours=1), detail="ok")
+    DeliveryEvent.objects.create(message=None, event_type="bounced", provider="amazon_ses",
+                                 recipient="Client@RGZ.bj", occurred_at=now, detail="unknown user")
+    DeliveryEvent.objects.create(message=None, event_type="bounced", provider="amazon_ses",
+                                 recipient="stranger@rgz.bj", occurred_at=now, detail="not this one")
+    response = as_group(AUDITORS).get(url("recipient"), {"email": "client@rgz.bj"})
+    assert response.status_code == 200
+    assert [event.detail for event in response.context["events"]] == ["unknown user", "ok"]
+    page = response.content.decode()
+    assert "none of ours (unmatched)" in page and "not this one" not in page
 
 
 def test_the_list_makes_as_many_queries_with_500_messages_as_with_one(as_group, default_templates):
