@@ -462,8 +462,9 @@ class EmailMessageAdmin(ReadOnlyAdmin):
     def resend(self, request, queryset):
         """After a confirmation page listing them: each resendable one is queued again as a new message."""
         selected = list(queryset.defer(*HEAVY))
-        refused = [(message, reason) for message in selected if (reason := message_actions.resend_refusal(message))]
-        resendable = [message for message in selected if not message_actions.resend_refusal(message)]
+        reasons = {message.pk: message_actions.resend_refusal(message) for message in selected}
+        refused = [(message, reasons[message.pk]) for message in selected if reasons[message.pk]]
+        resendable = [message for message in selected if not reasons[message.pk]]
         if request.POST.get("confirmed") != "yes":
             if not resendable:
                 for reason, count in _grouped(why for _message, why in refused):

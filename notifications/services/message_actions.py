@@ -19,6 +19,7 @@ from notifications.exceptions import InvalidTransition, SealedContentGone
 from notifications.models import EmailAttachment, EmailMessage, EmailTemplate, Kind, Status
 
 from . import lifecycle, suppression, wakeups
+from .sealing import content_gone, content_gone_reason
 
 #: `source_endpoint` of a message resent by staff in the admin.
 RESEND_ENDPOINT = "admin-resend"
@@ -53,19 +54,6 @@ def cancel_message(*, message: EmailMessage) -> EmailMessage:
                "queued": Status.QUEUED.value}
         )
     return message
-
-
-def content_gone(message: EmailMessage) -> bool:
-    """A masked message whose unmasked rendering was deleted (once sent, failed, expired or
-    cancelled): what it really said exists nowhere any more, so it cannot be sent again."""
-    return message.is_masked and not message.sealed_content
-
-
-def content_gone_reason() -> str:
-    return _(
-        "This message has sensitive values and its unmasked content was deleted once it was sent or "
-        "failed, so it cannot be sent again; send a new message instead."
-    )
 
 
 def resend_refusal(message: EmailMessage) -> str:

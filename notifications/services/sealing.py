@@ -40,16 +40,24 @@ def seal(rendered: RenderedEmail) -> str:
     return crypto.encrypt(json.dumps({"subject": rendered.subject, "html": rendered.html, "text": rendered.text}))
 
 
+def content_gone(message: EmailMessage) -> bool:
+    """A masked message whose unmasked rendering was deleted (once sent, failed, expired or
+    cancelled): what it really said exists nowhere any more, so it cannot be sent again."""
+    return message.is_masked and not message.sealed_content
+
+
+def content_gone_reason() -> str:
+    return _(
+        "This message has sensitive values and its unmasked content was deleted once it was sent or "
+        "failed, so it cannot be sent again; send a new message instead."
+    )
+
+
 def content_to_send(message: EmailMessage) -> tuple[str, str, str]:
     """(subject, html, text) to deliver: the sealed rendering for masked messages."""
     if not message.is_masked:
         return message.subject, message.html_content, message.text_content
-    if not message.sealed_content:
-        raise SealedContentGone(
-            _(
-                "This message's unmasked content (it has sensitive variables) was deleted once it was "
-                "sent or failed, so it cannot be sent again; send a new message instead."
-            )
-        )
+    if content_gone(message):
+        raise SealedContentGone(content_gone_reason())
     content = json.loads(crypto.decrypt(message.sealed_content))
     return content["subject"], content["html"], content["text"]
