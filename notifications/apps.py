@@ -30,11 +30,7 @@ class NotificationsConfig(AppConfig):
         from notifications import checks  # noqa: F401 - registers the system checks
         from notifications import receivers  # noqa: F401 - connects the service's own signal receivers
         from notifications import tasks  # noqa: F401 - registers the tasks wake-ups publish by name
-        from anymail.signals import tracking
-
         from notifications.groups import on_post_migrate
-        from notifications.webhooks.receivers import on_tracking
 
         post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="notifications.sync_groups")
-        tracking.connect(on_tracking, dispatch_uid="notifications.webhooks.on_tracking")
         silence_sendgrid_support_warning()

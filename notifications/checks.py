@@ -100,14 +100,26 @@ def _email_backend_class():
 def check_webhook_settings(app_configs=None, **kwargs) -> list:
     """Tracking webhooks (notifications/webhooks/): a secret outside development, SNS topics
     when SES sends, and signing certificates that can be read."""
-    from notifications.webhooks.auth import configured_secrets
+    from notifications.webhooks import auth, providers
 
     problems = []
-    if settings.ENVIRONMENT != "development" and not configured_secrets():
+    for provider in providers.ROUTED:
+        if settings.ENVIRONMENT != "development" and providers.enabled(provider) \
+                and not auth.configured_secrets(provider):
+            name = auth.SECRET_SETTINGS[provider]
+            problems.append(Warning(
+                f"{name} is not set: every {provider} webhook (delivery events, inbound mail) refuses every request.",
+                hint=f"Set {name} to user:password and use it in {provider}'s webhook URLs.",
+                id="notifications.W030",
+            ))
+    if auth.legacy_secrets():
         problems.append(Warning(
-            "ANYMAIL_WEBHOOK_SECRET is not set: every webhook (delivery events, inbound mail) refuses every request.",
-            hint="Set ANYMAIL_WEBHOOK_SECRET to user:password and use it in the providers' webhook URLs.",
-            id="notifications.W030",
+            "ANYMAIL_WEBHOOK_SECRET is deprecated: one secret shared by every provider lets a holder of one "
+            "provider's secret post another's events. It is still accepted, for this release only, on the "
+            "routes of a provider without its own secret.",
+            hint="Set EMAIL_WEBHOOK_SECRET_AMAZON_SES and EMAIL_WEBHOOK_SECRET_SENDGRID (one secret per provider), "
+                 "update the providers' webhook URLs, then remove ANYMAIL_WEBHOOK_SECRET.",
+            id="notifications.W032",
         ))
     if "amazon_ses" in settings.EMAIL_BACKEND and not settings.EMAIL_SES_SNS_TOPIC_ARNS:
         problems.append(Warning(

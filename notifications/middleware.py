@@ -15,6 +15,7 @@ Malformed JSON passes through: the view's parser refuses it with its own message
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
@@ -24,9 +25,11 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from notifications import jsoninput
+from notifications.webhooks import inbound
 from notifications.exceptions import InputError
 
 BODY_FIELD = "body"
+logger = logging.getLogger(__name__)
 
 
 class RequestLimitsMiddleware:
@@ -58,9 +61,15 @@ def refusal(request: HttpRequest) -> JsonResponse | None:
     if not declared.isdigit():
         message = _("The Content-Length header is not a number.")
         return JsonResponse({"detail": message, "codes": {"detail": "invalid_content_length"}}, status=400)
-    limit = settings.API_MAX_BODY_BYTES
+    limit, setting = settings.API_MAX_BODY_BYTES, "API_MAX_BODY_BYTES"
+    if inbound.is_inbound_path(request.path):
+        # Inbound mail has its own cap (a whole message, attachments included), logged as a refusal.
+        limit, setting = inbound.body_limit(), "EMAIL_INBOUND_MAX_BYTES"
+        if int(declared) > limit:
+            logger.warning("Inbound mail refused on %s: %s bytes declared, above %s (%s).",
+                           request.path, declared, limit, setting)
     if int(declared) > limit:
-        return _too_large(limit, "API_MAX_BODY_BYTES")
+        return _too_large(limit, setting)
     if int(declared) == 0 or not _is_json(request.content_type or ""):
         return None
     try:

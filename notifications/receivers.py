@@ -3,6 +3,7 @@ event, or inbound mail. Connected once, in `NotificationsConfig.ready`."""
 from __future__ import annotations
 
 import logging
+from email.utils import parseaddr
 
 from anymail.signals import inbound
 from django.dispatch import receiver
@@ -10,48 +11,64 @@ from django.dispatch import receiver
 from notifications.models import BounceType, DeliveryEvent, EventType, Reason, Scope
 from notifications.services import inbound as inbound_service
 from notifications.services import suppression
-from notifications.signals import delivery_event_recorded
+from notifications.signals import delivery_events_recorded
 
 logger = logging.getLogger(__name__)
 
 UNSUBSCRIBED = "unsubscribed"  # the DeliveryEvent type the tracking webhooks store for an unsubscribe
 
 
-@receiver(delivery_event_recorded, dispatch_uid="notifications.suppress_after_bounce_or_complaint")
-def suppress_after_bounce_or_complaint(sender, *, event: DeliveryEvent, message=None, **kwargs) -> None:
-    """A permanent bounce or a complaint puts the address it names on the list for all mail.
+@receiver(delivery_events_recorded, dispatch_uid="notifications.suppress_after_provider_events")
+def suppress_after_provider_events(sender, *, events: list[tuple[DeliveryEvent, object]], **kwargs) -> None:
+    """The suppression list follows the providers' events, a whole batch at once.
+
+    - a permanent bounce or a complaint puts the address on the list for all mail (and,
+      with `EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE`, a bounce deactivates its accounts);
+    - an unsubscribe stops marketing mail to the address; transactional mail still goes.
 
     Read from the provider's event (the source the suppression records), not from status
     changes: a message's status signal would put a receiver on every claim and every send.
-    Only for an event about one of our real messages: never for a test key's (a simulated
-    bounce must not suppress a real address), nor for an event matching no message.
+    Only for an event about one of our real messages (never a test key's: a simulated
+    bounce must not suppress a real address), and only for an address that message was
+    sent to (its recipient, cc or bcc): an event naming anyone else, or matching no message,
+    suppresses nobody.
     """
-    if message is None or message.is_test:
+    wanted = []
+    for event, message in events:
+        why, scope = _policy(event)
+        if why is None:
+            continue
+        if message is None or message.is_test:
+            if message is None:
+                logger.warning("A %s event (%s) matches no message: nobody suppressed.", event.event_type, event.pk)
+            continue
+        address = event.recipient or message.recipient_email
+        if suppression.normalise(address) not in _recipients_of(message):
+            logger.warning("A %s event (%s) names %s, to whom message %s was not sent: nobody suppressed.",
+                           event.event_type, event.pk, address, message.pk)
+            continue
+        wanted.append(suppression.Wanted(address=address, scope=scope, reason=why,
+                                         detail=event.detail or event.bounce_subtype, source_event=event))
+    if not wanted:
         return
+    suppression.suppress_many(wanted)
+    suppression.deactivate_users([item.address for item in wanted if item.reason == Reason.BOUNCE])
+
+
+def _policy(event: DeliveryEvent) -> tuple[str | None, str]:
     if event.event_type == EventType.BOUNCED and event.bounce_type == BounceType.PERMANENT:
-        why = Reason.BOUNCE
-    elif event.event_type == EventType.COMPLAINT:
-        why = Reason.COMPLAINT
-    else:
-        return
-    address = event.recipient or message.recipient_email
-    suppression.suppress(address=address, scope=Scope.ALL, reason=why,
-                         detail=event.detail or event.bounce_subtype, source_event=event)
-    if why == Reason.BOUNCE:
-        suppression.deactivate_user(address)
+        return Reason.BOUNCE, Scope.ALL
+    if event.event_type == EventType.COMPLAINT:
+        return Reason.COMPLAINT, Scope.ALL
+    if event.event_type == UNSUBSCRIBED:
+        return Reason.UNSUBSCRIBE, Scope.MARKETING
+    return None, ""
 
 
-@receiver(delivery_event_recorded, dispatch_uid="notifications.suppress_marketing_after_unsubscribe")
-def suppress_marketing_after_unsubscribe(sender, *, event: DeliveryEvent, message=None, **kwargs) -> None:
-    """An unsubscribe stops marketing mail to that address; transactional mail still goes."""
-    if event.event_type != UNSUBSCRIBED or (message is not None and message.is_test):
-        return
-    address = getattr(event, "recipient", "") or (message.recipient_email if message is not None else "")
-    if not address:
-        logger.warning("Unsubscribe event %s names no recipient: nothing suppressed.", event.pk)
-        return
-    suppression.suppress(address=address, scope=Scope.MARKETING, reason=Reason.UNSUBSCRIBE,
-                         detail=event.detail, source_event=event)
+def _recipients_of(message) -> set[str]:
+    """The addresses a message went to: its recipient, cc and bcc, normalised."""
+    listed = [message.recipient_email, *(message.cc or []), *(message.bcc or [])]
+    return {suppression.normalise(parseaddr(str(item))[1] or str(item)) for item in listed}
 
 
 @receiver(inbound, dispatch_uid="notifications.store_inbound_email")

@@ -9,6 +9,11 @@ message_status_changed = Signal()
 #: `message` (the EmailMessage or None when unmatched).
 delivery_event_recorded = Signal()
 
+#: Sent once after `delivery_event_recorded` for a batch of new events stored together (a
+#: provider's POST): `events`, a list of (DeliveryEvent, EmailMessage or None). The service's
+#: suppression policy follows it, so a batch of thousands costs a few statements.
+delivery_events_recorded = Signal()
+
 #: Sent after an address is put on the suppression list: `suppression`, `address`, `scope`.
 recipient_suppressed = Signal()
 

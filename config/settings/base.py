@@ -143,6 +143,11 @@ EMAIL_BACKEND = env.str(
     ),
 )
 SMTP_ACTIVE = env.bool("SMTP_ACTIVE", default=True)
+# The provider behind SMTP_HOST when it is a relay of your own (a local MTA or proxy that hands
+# mail to Amazon SES or SendGrid): amazon_ses, sendgrid. Empty: read from the host (SES's and
+# SendGrid's own SMTP hosts are recognised), else smtp. Only that provider's webhook events
+# change the messages sent this way.
+EMAIL_SMTP_PROVIDER = env.str("EMAIL_SMTP_PROVIDER", default="")
 EMAIL_HOST = env.str("SMTP_HOST", default="localhost")
 EMAIL_PORT = env.int("SMTP_PORT", default=587)
 EMAIL_HOST_USER = env.str("SMTP_USER", default="")
@@ -260,6 +265,19 @@ ANYMAIL = {
     if value
 }
 # --- Tracking webhooks (notifications/webhooks/) -----------------------------------------------
+# Each provider's webhook routes answer only with that provider's own secrets ("user:password",
+# comma-separated: all accepted, so they rotate). ANYMAIL_WEBHOOK_SECRET (above) is still
+# accepted, for one release, on the routes of a provider that has none of its own.
+EMAIL_WEBHOOK_SECRET_AMAZON_SES = env.list("EMAIL_WEBHOOK_SECRET_AMAZON_SES", default=[])
+EMAIL_WEBHOOK_SECRET_SENDGRID = env.list("EMAIL_WEBHOOK_SECRET_SENDGRID", default=[])
+# Providers whose webhook routes exist even though the configured backend does not send
+# through them (e.g. SendGrid Inbound Parse alone): amazon_ses, sendgrid. Others answer 404.
+EMAIL_WEBHOOK_PROVIDERS = env.list("EMAIL_WEBHOOK_PROVIDERS", default=[])
+# An inbound message larger than this is refused (413, logged); SendGrid's Inbound Parse takes
+# messages up to 30 MB, attachments included. Its route alone takes files without Django's cap.
+EMAIL_INBOUND_MAX_BYTES = env.int("EMAIL_INBOUND_MAX_BYTES", default=30 * 1024 * 1024)
+# How many characters of a large inbound text or HTML part the admin shows; the whole part is a download.
+EMAIL_INBOUND_PREVIEW_CHARS = env.int("EMAIL_INBOUND_PREVIEW_CHARS", default=256 * 1024)
 # The SNS topics whose messages the SES webhooks accept (ARNs, comma-separated); none: none accepted.
 EMAIL_SES_SNS_TOPIC_ARNS = env.list("EMAIL_SES_SNS_TOPIC_ARNS", default=[])
 # `URL=PATH` pairs, comma-separated: SNS signing certificates read from a file, never fetched.

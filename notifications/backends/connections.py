@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from dataclasses import dataclass
 
 from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
@@ -24,6 +25,7 @@ from django.core.signals import setting_changed
 from notifications.exceptions import DeliveryOutcomeUnknown, NothingSent, ServerUnreachable
 
 from .errors import data_was_sent, is_connection_lost
+from .providers import provider_key
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +34,26 @@ _backend: BaseEmailBackend | None = None
 SETTING_PREFIXES = ("EMAIL_", "SMTP_", "ANYMAIL", "NOTIFICATIONS_ENCRYPTION_KEY")
 
 
-def send_email(email: DjangoEmail) -> str:
-    """Send one message on this process's backend; returns what sent it (`sent_via`)."""
+@dataclass(frozen=True)
+class Handed:
+    """What took a message: its name for staff (`sent_via`) and its provider key
+    (`EmailMessage.provider`, `backends.providers`)."""
+
+    sent_via: str
+    provider: str
+
+
+def send_email(email: DjangoEmail) -> Handed:
+    """Send one message on this process's backend; returns what took it.
+
+    A backend choosing among servers (`DatabaseSMTPBackend`) names the one it used on the
+    email (`sent_via`, `sent_provider`); any other is named by itself.
+    """
     with _lock:
         backend = _current_backend()
         send_reusing_connection(backend, email)
-        return getattr(email, "sent_via", "") or backend_label(backend)
+        return Handed(sent_via=getattr(email, "sent_via", "") or backend_label(backend),
+                      provider=getattr(email, "sent_provider", "") or provider_key(backend))
 
 
 def sends_message_bytes() -> bool:

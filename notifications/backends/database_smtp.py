@@ -30,6 +30,7 @@ from notifications.models import SMTPServerConfig
 
 from .connections import close_quietly, send_reusing_connection
 from .errors import classify_delivery_error, is_server_unusable
+from .providers import smtp_provider
 from .smtp import SMTPBackend
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class DatabaseSMTPBackend(BaseEmailBackend):
                 continue
             self._resting.pop(_rest_key(config), None)
             email.sent_via = config.name
+            email.sent_provider = smtp_provider(config.host)  # from the host, never the editable name
             return
         email.from_email = requested_from
         raise AllSMTPServersFailed(failures)

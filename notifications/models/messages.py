@@ -89,6 +89,14 @@ class EmailMessage(models.Model):
         max_length=100, blank=True,
         help_text=_("What sent it: the SMTP server's name in the admin, the ESP, or host:port."),
     )
+    provider = models.CharField(
+        verbose_name=_("provider key"),
+        max_length=50, blank=True,
+        help_text=_(
+            "Which provider took it, derived from the backend that sent it (smtp, amazon_ses, sendgrid, "
+            "simulator, ...): only that provider's webhook events apply to it."
+        ),
+    )
     source_endpoint = models.CharField(verbose_name=_("source endpoint"), max_length=100, default="internal")
     sent_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("sent by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

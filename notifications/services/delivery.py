@@ -101,10 +101,10 @@ def send_claimed(message: EmailMessage) -> Sent:
     """
     started_at = timezone.now()
     email = email_to_send(message)
-    sent_via = send_email(email)
+    handed = send_email(email)
     return Sent(
-        message_id=message.pk, provider_message_id=provider_message_id(email)[:255], sent_via=sent_via[:100],
-        from_email=email.from_email, attempt=message.attempts, started_at=started_at,
+        message_id=message.pk, provider_message_id=provider_message_id(email)[:255], sent_via=handed.sent_via[:100],
+        from_email=email.from_email, attempt=message.attempts, started_at=started_at, provider=handed.provider[:50],
     )
 
 

@@ -43,11 +43,13 @@ def store(*, event, provider: str) -> InboundEmail:
     sender = message.from_email
     if isinstance(sender, list):  # several From addresses (legal, unusual)
         sender = ", ".join(str(address) for address in sender)
-    try:
-        raw_size = len(message.as_bytes())
-    except Exception:  # noqa: BLE001 - a malformed part the serializer refuses: keep the mail, size unknown
-        logger.warning("An inbound email from %s could not be serialised to measure it; raw_size 0.", sender)
-        raw_size = 0
+    raw_size = getattr(event, "raw_size", None)  # measured by the inbound route against its cap
+    if raw_size is None:
+        try:
+            raw_size = len(message.as_bytes())
+        except Exception:  # noqa: BLE001 - a malformed part the serializer refuses: keep the mail, size unknown
+            logger.warning("An inbound email from %s could not be serialised to measure it; raw_size 0.", sender)
+            raw_size = 0
     email = InboundEmail.objects.create(
         provider=_limited(provider, "provider"),
         provider_message_id=_limited(event.event_id or message["Message-ID"] or "", "provider_message_id"),

@@ -1,7 +1,7 @@
 """The life of an `EmailMessage`: the one module that writes its status.
 
 Every change of `status`, and of what moves with it (`attempts`, `next_attempt_at`,
-`sent_at`, `error_message`, `sealed_content`, `updated_at`), is a function here, and each is
+`sent_at`, `provider`, `error_message`, `sealed_content`, `updated_at`), is a function here, and each is
 one conditional UPDATE on the states it may leave: a transition asked of a row in any other
 state changes nothing and tells its caller so (a count, or a `Transition`). Nothing else
 writes a status; `tests/test_lifecycle.py` reads the source to keep it so.
@@ -179,9 +179,10 @@ class Sent:
     attempt: int
     started_at: datetime
     sent_at: datetime = field(default_factory=timezone.now)
+    provider: str = ""  # backends.providers: whose webhook events may change the row from now on
 
 
-PER_ROW = ("sent_at", "provider_message_id", "sent_via", "from_email")
+PER_ROW = ("sent_at", "provider_message_id", "sent_via", "from_email", "provider")
 
 
 def record_sent(outcomes: Sequence[Sent]) -> int:
@@ -236,14 +237,15 @@ def _insert_sent_attempts(outcomes: Sequence[Sent]) -> None:
         cursor.execute(sql, params)
 
 
-def _per_row(outcomes: Sequence[Sent], name: str) -> RawSQL:
-    """`CASE id WHEN … THEN … END`: each row's own value of column `name`, for one UPDATE.
+def _per_row(outcomes: Sequence, name: str, *, column: str | None = None) -> RawSQL:
+    """`CASE id WHEN … THEN … END`: each row's own value of `name` (for the field `column`,
+    by default the same name), for one UPDATE.
 
     Written as SQL with parameters rather than `Case(When(pk=…))`: building and resolving
     fifty `When` filters per column cost more than the UPDATE itself.
     """
     meta = EmailMessage._meta
-    target = meta.get_field(name)
+    target = meta.get_field(column or name)
     params: list = []
     for outcome in outcomes:
         params += [meta.pk.get_db_prep_value(outcome.message_id, connection),
@@ -428,12 +430,93 @@ def mark_dropped(message_id, *, reason: str) -> Transition:
     return _transition(message_id, changed)
 
 
+@dataclass(frozen=True)
+class Report:
+    """A provider's report about one sent message, for `apply_reports`.
+
+    `kind` is `delivered`, `bounced`, `complaint` or `failed` (a drop: `reason`).
+    """
+
+    message_id: object
+    kind: str
+    at: datetime | None = None
+    bounce_type: str = ""
+    bounce_subtype: str = ""
+    reason: str = ""
+
+    @property
+    def delivered_at(self) -> datetime | None:
+        return self.at
+
+    @property
+    def error_message(self) -> str:
+        return self.reason[:2000]
+
+    @property
+    def trimmed_subtype(self) -> str:
+        return self.bounce_subtype[:50]
+
+
+def apply_reports(reports: Sequence[Report]) -> int:
+    """Apply many messages' reports with one conditional UPDATE per kind of change (and per
+    bounce type), whatever their number: a provider's batch of thousands of events costs a
+    few statements, with the same guards (order of strength) as `mark_delivered`,
+    `mark_bounced`, `mark_complaint` and `mark_dropped`.
+
+    One report per message: the caller applies a message's several reports of one batch in
+    their order, one at a time (`apply_report`), since their order decides the outcome.
+    """
+    now = timezone.now()
+    changed = 0
+    by_kind: dict[tuple[str, str], list[Report]] = {}
+    for report in reports:
+        by_kind.setdefault((report.kind, report.bounce_type if report.kind == "bounced" else ""), []).append(report)
+    for (kind, bounce_type), group in by_kind.items():
+        ids = [report.message_id for report in group]
+        if kind == "delivered":
+            changed += _apply(EmailMessage.objects.filter(pk__in=ids).filter(
+                Q(status=Status.SENT) | Q(status=Status.BOUNCED, bounce_type=BounceType.TEMPORARY)
+            ), Status.DELIVERED, delivered_at=_one_or_each(group, "delivered_at"), updated_at=now)
+        elif kind == "bounced":
+            weaker = Q(status__in=(Status.SENT, Status.DELIVERED))
+            if bounce_type == BounceType.PERMANENT:
+                weaker |= Q(status=Status.BOUNCED, bounce_type=BounceType.TEMPORARY)
+            changed += _apply(EmailMessage.objects.filter(pk__in=ids).filter(weaker), Status.BOUNCED,
+                              bounce_type=bounce_type, bounce_subtype=_one_or_each(group, "trimmed_subtype",
+                                                                                   column="bounce_subtype"),
+                              updated_at=now)
+        elif kind == "complaint":
+            changed += _apply(EmailMessage.objects.filter(pk__in=ids).filter(
+                Q(status__in=(Status.SENT, Status.DELIVERED)) | Q(status=Status.BOUNCED, bounce_type=BounceType.TEMPORARY)
+            ), Status.COMPLAINT, updated_at=now)
+        elif kind == "failed":
+            changed += _apply(EmailMessage.objects.filter(pk__in=ids, status=Status.SENT), Status.FAILED,
+                              error_message=_one_or_each(group, "error_message"), updated_at=now)
+    return changed
+
+
+def apply_report(report: Report) -> Transition:
+    """One report, through the single-message transition of its kind."""
+    if report.kind == "delivered":
+        return mark_delivered(report.message_id, at=report.at or timezone.now())
+    if report.kind == "bounced":
+        return mark_bounced(report.message_id, bounce_type=report.bounce_type, bounce_subtype=report.bounce_subtype)
+    if report.kind == "complaint":
+        return mark_complaint(report.message_id)
+    return mark_dropped(report.message_id, reason=report.reason)
+
+
+def _one_or_each(reports: Sequence[Report], name: str, *, column: str | None = None):
+    values = {getattr(report, name) for report in reports}
+    return values.pop() if len(values) == 1 else _per_row(reports, name, column=column)
+
+
 def mark_simulated_sent(message_id, *, at: datetime, provider_message_id: str) -> Transition:
     """A test key's claimed message, accepted by the simulator instead of a backend."""
     changed = _apply(
         EmailMessage.objects.filter(pk=message_id, status=Status.SENDING), Status.SENT,
         sent_at=at, provider_message_id=provider_message_id, sealed_content="",
-        error_message="", sent_via="simulator", updated_at=timezone.now(),
+        error_message="", sent_via="simulator", provider="simulator", updated_at=timezone.now(),
     )
     return _transition(message_id, changed)
 
@@ -490,7 +573,7 @@ def _db_time(value: datetime):
 
 
 __all__ = [
-    "Failure", "Sent", "Transition", "cancel", "claim_due", "expire_claimed", "expire_overdue", "fail",
+    "Failure", "Report", "Sent", "Transition", "apply_report", "apply_reports", "cancel", "claim_due", "expire_claimed", "expire_overdue", "fail",
     "initial_fields", "lanes_with_due_messages", "mark_bounced", "mark_complaint", "mark_delivered", "mark_dropped",
     "mark_simulated_sent", "record_sent", "release", "release_expired_leases", "retry_later", "retry_now",
     "suppress_claimed",

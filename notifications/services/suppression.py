@@ -14,10 +14,12 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connections, router, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -158,6 +160,48 @@ def suppress(*, address: str, scope: str, reason: str, detail: str = "", source_
     return suppression
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """An address to put on the list, for `suppress_many`."""
+
+    address: str
+    scope: str
+    reason: str
+    detail: str = ""
+    source_event: object = None
+
+
+def suppress_many(wanted: Sequence[Wanted]) -> list[Suppression]:
+    """`suppress` for many addresses at once (a provider's batch of events): one read of the
+    active suppressions, one insert, one read back; the new rows, each announced after
+    commit. An address already on the list for that scope (or twice in `wanted`) is skipped.
+    """
+    rows: dict[tuple[str, str], Suppression] = {}
+    for item in wanted:
+        address = normalise(item.address)
+        if address and (address, item.scope) not in rows:
+            rows[(address, item.scope)] = Suppression(
+                address=address, scope=item.scope, reason=item.reason, detail=item.detail[:2000],
+                source_event=item.source_event,
+            )
+    if not rows:
+        return []
+    active = set(Suppression.objects.active().filter(address__in={address for address, _ in rows})
+                 .values_list("address", "scope"))
+    new = [row for key, row in rows.items() if key not in active]
+    if not new:
+        return []
+    with transaction.atomic():
+        # A concurrent event may suppress the same address first (the partial unique index).
+        Suppression.objects.bulk_create(new, ignore_conflicts=True)
+        written = set(Suppression.objects.filter(pk__in=[row.pk for row in new]).values_list("pk", flat=True))
+    created = [row for row in new if row.pk in written]
+    for row in created:
+        logger.info("Suppressed %s for %s mail (%s).", row.address, row.scope, row.reason)
+        transaction.on_commit(functools.partial(_announce, row))
+    return created
+
+
 def _announce(suppression: Suppression) -> None:
     for receiver, result in recipient_suppressed.send_robust(
         sender=Suppression, suppression=suppression, address=suppression.address, scope=suppression.scope
@@ -177,18 +221,24 @@ def lift(suppressions: Iterable[Suppression], *, by) -> int:
 def deactivate_user(address: str) -> int:
     """With `EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE`, make the accounts with this address
     inactive (003: a permanent failure deactivates the account, as a security feature)."""
-    if not settings.EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE:
+    return deactivate_users([address])
+
+
+def deactivate_users(addresses: Iterable[str]) -> int:
+    """`deactivate_user` for several addresses: one UPDATE."""
+    wanted = sorted({normalise(address) for address in addresses} - {""})
+    if not wanted or not settings.EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE:
         return 0
     User = get_user_model()
     field = User.get_email_field_name()
-    changed = User.objects.filter(**{f"{field}__iexact": normalise(address), "is_active": True}).update(
+    changed = User.objects.alias(_address=Lower(field)).filter(_address__in=wanted, is_active=True).update(
         is_active=False
     )
     if changed:
-        logger.warning("%d user account(s) with address %s made inactive after a permanent bounce "
-                       "(EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE).", changed, normalise(address))
+        logger.warning("%d user account(s) with address(es) %s made inactive after a permanent bounce "
+                       "(EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE).", changed, ", ".join(wanted[:20]))
     return changed
 
 
-__all__ = ["Reason", "Scope", "deactivate_user", "held_back", "lift", "normalise", "reason_text", "reasons_at_send",
-           "suppress"]
+__all__ = ["Reason", "Scope", "Wanted", "deactivate_user", "deactivate_users", "held_back", "lift", "normalise",
+           "reason_text", "reasons_at_send", "suppress", "suppress_many"]

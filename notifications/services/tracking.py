@@ -19,20 +19,22 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from notifications.models import BounceType, DeliveryEvent, EmailMessage, EventType, Status
-from notifications.signals import delivery_event_recorded
+from notifications.backends.providers import configured_provider_keys
+from notifications.signals import delivery_event_recorded, delivery_events_recorded
 
 from . import lifecycle
 
 logger = logging.getLogger(__name__)
 
 NOT_YET_SENT = (Status.SCHEDULED, Status.QUEUED, Status.SENDING)
+CHUNK = 1000  # ids per IN (...) list: far under SQLite's bound on parameters
 
 
 @dataclass(frozen=True)
@@ -68,64 +70,180 @@ class Recorded:
 
 def record(event: ProviderEvent) -> Recorded:
     """Store `event` once and apply it to its message; `delivery_event_recorded` after commit."""
-    message = find_message(event)
+    return record_many([event])[0]
+
+
+def record_many(events: Sequence[ProviderEvent]) -> list[Recorded]:
+    """Store each of `events` once and apply them to their messages, in a number of SQL
+    statements that does not grow with the events' number (a provider posts thousands at
+    once): one read of their messages, one lock of them, one read of the events already
+    stored, one insert, one UPDATE per kind of status change.
+
+    `delivery_event_recorded` is sent after commit for each new event, then
+    `delivery_events_recorded` once for all of them (the suppression policy, in bulk).
+    """
+    if not events:
+        return []
+    found = find_messages(events)
     with transaction.atomic():
-        if message is not None:
-            # Lock the row: a drain recording it `sent` right now either commits first (we see
-            # `sent` and apply) or waits for our pending event, which it then applies.
-            message = EmailMessage.objects.select_for_update().filter(pk=message.pk).first()
-        stored = _store(event, message)
-        if stored is None:
-            return Recorded(None, False, message)
-        if message is not None and message.status not in NOT_YET_SENT:
-            _apply(stored, message)
-            _apply_pending_of(message.pk)
-        transaction.on_commit(
-            lambda: delivery_event_recorded.send(sender=DeliveryEvent, event=stored, message=message)
-        )
-    return Recorded(stored, True, message)
+        ids = sorted({message.pk for message in found if message is not None}, key=str)
+        # Lock the rows: a drain recording one `sent` right now either commits first (we see
+        # `sent` and apply) or waits for our pending event, which it then applies.
+        locked = {message.pk: message
+                  for message in EmailMessage.objects.select_for_update().filter(pk__in=ids).order_by("pk")} if ids else {}
+        messages = [locked.get(message.pk) if message is not None else None for message in found]
+        stored = _store_many(events, messages)
+        _apply_new([(row, message) for row, message in zip(stored, messages, strict=True)
+                    if row is not None and message is not None and message.status not in NOT_YET_SENT])
+        recorded = [Recorded(row, row is not None, message) for row, message in zip(stored, messages, strict=True)]
+        new = [(item.event, item.message) for item in recorded if item.created]
+        if new:
+            transaction.on_commit(lambda: _announce(new))
+    return recorded
 
 
-def _store(event: ProviderEvent, message: EmailMessage | None) -> DeliveryEvent | None:
-    """The new row, or None when the same event was stored before."""
-    row = DeliveryEvent(
+def _announce(new: list[tuple[DeliveryEvent, EmailMessage | None]]) -> None:
+    for event, message in new:
+        _send_robust(delivery_event_recorded, event=event, message=message)
+    _send_robust(delivery_events_recorded, events=new)
+
+
+def _send_robust(signal, **kwargs) -> None:
+    for receiver, result in signal.send_robust(sender=DeliveryEvent, **kwargs):
+        if isinstance(result, Exception):
+            logger.error("A receiver of a delivery event signal (%r) raised", receiver, exc_info=result)
+
+
+def _store_many(events: Sequence[ProviderEvent], messages: Sequence[EmailMessage | None]) -> list[DeliveryEvent | None]:
+    """The new rows, None in place of an event stored before (or twice in `events`)."""
+    rows = [DeliveryEvent(
         message=message, event_type=event.event_type, provider=event.provider[:50],
         provider_event_id=event.provider_event_id[:255], provider_message_id=event.provider_message_id[:255],
         recipient=event.recipient[:320], occurred_at=event.occurred_at, detail=event.detail,
         bounce_type=event.bounce_type, bounce_subtype=event.bounce_subtype[:50],
         payload=event.payload, pending=message is not None and message.status in NOT_YET_SENT,
-    )
-    if row.provider_event_id and DeliveryEvent.objects.filter(
-        provider=row.provider, provider_event_id=row.provider_event_id, recipient=row.recipient,
-        event_type=row.event_type,
-    ).exists():
-        return None
-    try:
-        with transaction.atomic():  # a concurrent copy of the same event may win the insert
-            row.save(force_insert=True)
-    except IntegrityError:
-        return None
-    return row
+    ) for event, message in zip(events, messages, strict=True)]
+    event_ids = {(row.provider, row.provider_event_id) for row in rows if row.provider_event_id}
+    seen = set()
+    if event_ids:
+        for chunk in _chunks(sorted(event_ids), CHUNK):
+            seen |= set(DeliveryEvent.objects.filter(
+                provider__in={provider for provider, _ in chunk}, provider_event_id__in=[pid for _, pid in chunk],
+            ).values_list("provider", "provider_event_id", "recipient", "event_type"))
+    fresh: list[DeliveryEvent | None] = []
+    for row in rows:
+        key = (row.provider, row.provider_event_id, row.recipient, row.event_type)
+        if row.provider_event_id:
+            if key in seen:
+                fresh.append(None)
+                continue
+            seen.add(key)
+        fresh.append(row)
+    new = [row for row in fresh if row is not None]
+    if not new:
+        return fresh
+    # A concurrent copy of the same event may win an insert: those rows are skipped, and
+    # read back to learn which of ours were written.
+    DeliveryEvent.objects.bulk_create(new, ignore_conflicts=True, batch_size=CHUNK)
+    written = set()
+    for chunk in _chunks([row.pk for row in new], CHUNK):
+        written |= set(DeliveryEvent.objects.filter(pk__in=chunk).values_list("pk", flat=True))
+    return [row if row is not None and row.pk in written else None for row in fresh]
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def find_messages(events: Sequence[ProviderEvent]) -> list[EmailMessage | None]:
+    """`find_message` for many events: two queries at most, whatever their number.
+
+    A message found is kept only when the event's provider may report on it (`accepts`):
+    an event from another provider's route is stored unmatched and changes nothing.
+    """
+    by_id: dict[uuid.UUID, EmailMessage] = {}
+    pks = {pk for pk in (_uuid(event.notification_id) for event in events) if pk is not None}
+    for chunk in _chunks(sorted(pks, key=str), CHUNK):
+        by_id.update((row.pk, row) for row in EmailMessage.objects.filter(pk__in=chunk))
+    wanted = {}
+    for event in events:
+        if _uuid(event.notification_id) not in by_id and event.provider_message_id:
+            wanted[event.provider_message_id] = _message_id_forms(event.provider_message_id)
+    by_provider_id: dict[str, list[EmailMessage]] = {}
+    forms = sorted({form for group in wanted.values() for form in group})
+    for chunk in _chunks(forms, CHUNK):
+        for row in EmailMessage.objects.filter(provider_message_id__in=chunk):
+            by_provider_id.setdefault(row.provider_message_id, []).append(row)
+    keys = _accepted_blank_keys(events)
+    found: list[EmailMessage | None] = []
+    for event in events:
+        message = by_id.get(_uuid(event.notification_id))
+        if message is None and event.provider_message_id:
+            candidates = [row for form in wanted[event.provider_message_id] for row in by_provider_id.get(form, [])]
+            if len(candidates) > 1 and event.recipient:
+                candidates = [row for row in candidates if row.recipient_email.lower() == event.recipient.lower()]
+            message = candidates[0] if len(candidates) == 1 else None
+        if message is not None and not accepts(message, event.provider, blank_keys=keys):
+            logger.warning("A %s event names message %s, sent through %r: stored unmatched, nothing changed.",
+                           event.provider, message.pk, message.provider or "?")
+            message = None
+        found.append(message)
+    return found
 
 
 def find_message(event: ProviderEvent) -> EmailMessage | None:
     """Our id from the event; else the provider's message id (with the recipient when it
-    names one among several rows)."""
-    if event.notification_id:
-        try:
-            pk = uuid.UUID(str(event.notification_id).strip())
-        except ValueError:
-            pk = None
-        found = EmailMessage.objects.filter(pk=pk).first() if pk else None
-        if found is not None:
-            return found
-    if not event.provider_message_id:
+    names one among several rows); None as well when the event's provider may not report
+    on the message found (`accepts`)."""
+    return find_messages([event])[0]
+
+
+def accepts(message: EmailMessage, provider: str, *, blank_keys: set[str] | None = None) -> bool:
+    """Whether an event from `provider` may change `message`: the provider that took it.
+
+    A message without a key (not yet recorded sent, or sent before the key was recorded)
+    takes the events of the providers the configured backend hands mail to.
+    """
+    if message.provider:
+        return message.provider == provider
+    keys = blank_keys if blank_keys is not None else configured_provider_keys()
+    return provider in keys
+
+
+def _accepted_blank_keys(events: Sequence[ProviderEvent]) -> set[str] | None:
+    """The configured backend's keys, read once for a batch (None: read when needed)."""
+    return None if len(events) == 1 else configured_provider_keys()
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    if not value:
         return None
-    ids = {event.provider_message_id, event.provider_message_id.strip("<>"), f"<{event.provider_message_id.strip('<>')}>"}
-    candidates = list(EmailMessage.objects.filter(provider_message_id__in=ids)[:50])
-    if len(candidates) > 1 and event.recipient:
-        candidates = [row for row in candidates if row.recipient_email.lower() == event.recipient.lower()]
-    return candidates[0] if len(candidates) == 1 else None
+    try:
+        return uuid.UUID(str(value).strip())
+    except ValueError:
+        return None
+
+
+def _message_id_forms(value: str) -> set[str]:
+    bare = value.strip("<>")
+    return {value, bare, f"<{bare}>"}
+
+
+def _apply_new(pairs: list[tuple[DeliveryEvent, EmailMessage]]) -> None:
+    """Apply new events to their (sent) messages: in bulk, except for a message with several
+    status-changing events in the batch, whose events are applied one by one in order."""
+    reports: dict[object, list[lifecycle.Report]] = {}
+    for event, message in sorted(pairs, key=lambda pair: (pair[0].occurred_at, str(pair[0].pk))):
+        report = _report(event, message)
+        if report is not None:
+            reports.setdefault(message.pk, []).append(report)
+    lifecycle.apply_reports([group[0] for group in reports.values() if len(group) == 1])
+    for group in reports.values():
+        if len(group) > 1:
+            for report in group:
+                lifecycle.apply_report(report)
+    apply_pending(sorted({message.pk for _, message in pairs}, key=str))
 
 
 def apply_pending(message_ids: Iterable) -> int:
@@ -140,42 +258,47 @@ def apply_pending(message_ids: Iterable) -> int:
     return _apply_events(waiting)
 
 
-def _apply_pending_of(message_id) -> int:
-    return _apply_events(list(DeliveryEvent.objects.filter(pending=True, message_id=message_id)))
-
-
 def _apply_events(events: list[DeliveryEvent]) -> int:
     applied = 0
     for event in sorted(events, key=lambda row: (row.occurred_at, row.created_at)):
         message = EmailMessage.objects.filter(pk=event.message_id).first()
         if message is None or message.status in NOT_YET_SENT:
             continue
-        _apply(event, message)
+        if accepts(message, event.provider):
+            report = _report(event, message)
+            if report is not None:
+                lifecycle.apply_report(report)
+        else:
+            logger.warning("A pending %s event of message %s, sent through %r, is not applied.",
+                           event.provider, message.pk, message.provider)
         DeliveryEvent.objects.filter(pk=event.pk).update(pending=False)
         applied += 1
     return applied
 
 
-def _apply(event: DeliveryEvent, message: EmailMessage) -> lifecycle.Transition | None:
-    """The status change the event calls for, through the state machine.
+KINDS = {EventType.DELIVERED: "delivered", EventType.BOUNCED: "bounced", EventType.COMPLAINT: "complaint",
+         EventType.FAILED: "failed"}
+
+
+def _report(event: DeliveryEvent, message: EmailMessage) -> lifecycle.Report | None:
+    """The status change the event calls for, for the state machine; None for none.
 
     Only an event about the row's own recipient moves its status: a cc or bcc address's
     bounce is stored with the message but does not make the recipient's copy bounced.
+    Sent, deferred, opened, clicked, unsubscribed, other: an event only.
     """
     if event.recipient and event.recipient.lower() != message.recipient_email.lower():
         return None
-    kind = event.event_type
-    if kind == EventType.DELIVERED:
-        return lifecycle.mark_delivered(message.pk, at=event.occurred_at)
-    if kind == EventType.BOUNCED:
-        return lifecycle.mark_bounced(
-            message.pk, bounce_type=event.bounce_type or BounceType.PERMANENT, bounce_subtype=event.bounce_subtype,
-        )
-    if kind == EventType.COMPLAINT:
-        return lifecycle.mark_complaint(message.pk)
-    if kind == EventType.FAILED:
-        return lifecycle.mark_dropped(message.pk, reason=event.detail or f"Refused by {event.provider}.")
-    return None  # sent, deferred, opened, clicked, unsubscribed, other: an event only
+    kind = KINDS.get(event.event_type)
+    if kind is None:
+        return None
+    return lifecycle.Report(
+        message_id=message.pk, kind=kind, at=event.occurred_at,
+        bounce_type=(event.bounce_type or BounceType.PERMANENT) if kind == "bounced" else "",
+        bounce_subtype=event.bounce_subtype if kind == "bounced" else "",
+        reason=(event.detail or f"Refused by {event.provider}.") if kind == "failed" else "",
+    )
 
 
-__all__ = ["ProviderEvent", "Recorded", "apply_pending", "find_message", "record"]
+__all__ = ["ProviderEvent", "Recorded", "accepts", "apply_pending", "find_message", "find_messages", "record",
+           "record_many"]

@@ -11,7 +11,6 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from notifications import receivers
 from notifications.models import BounceType, EmailMessage, Status
 from notifications.services import lifecycle, outbox, sweep
 from notifications.services.sending import send_mail_template
@@ -32,14 +31,9 @@ def listening(receiver):
 
 @contextmanager
 def nobody_listening():
-    """Without the service's own receiver (the suppression policy), nobody listens."""
-    uid = "notifications.suppress_after_bounce_or_complaint"
-    message_status_changed.disconnect(dispatch_uid=uid)
-    try:
-        assert not message_status_changed.has_listeners()
-        yield
-    finally:
-        message_status_changed.connect(receivers.suppress_after_bounce_or_complaint, dispatch_uid=uid)
+    """The service connects no receiver of its own (suppression follows provider events)."""
+    assert not message_status_changed.has_listeners()
+    yield
 
 
 class Heard(list):

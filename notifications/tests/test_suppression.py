@@ -30,7 +30,7 @@ from notifications.models import (
 from notifications.services import outbox, tracking
 from notifications.services.sending import send_mail_template, send_simple_mail
 from notifications.services.templates import create_template
-from notifications.signals import delivery_event_recorded, recipient_suppressed
+from notifications.signals import delivery_event_recorded, delivery_events_recorded, recipient_suppressed
 from notifications.tests.support.api import ApiClient, create_key, make_user
 from notifications.tests.support.payloads import INVOICE, INVOICE_VARS
 
@@ -60,9 +60,10 @@ def send_invoice(sender, run_on_commit, to: str) -> dict[str, str]:
 
 
 def report(message_id, run_on_commit, *, event_type: str, bounce_type: str = "", recipient: str = "") -> None:
-    """What a tracking webhook does: the provider's event, normalized, stored and applied."""
+    """What a tracking webhook does: the provider's event, normalized, stored and applied; from
+    the provider that took the message (the SMTP server), as only its events apply."""
     run_on_commit(tracking.record, tracking.ProviderEvent(
-        provider="sendgrid", event_type=event_type, occurred_at=timezone.now(), notification_id=str(message_id),
+        provider="smtp", event_type=event_type, occurred_at=timezone.now(), notification_id=str(message_id),
         provider_event_id=f"evt-{uuid.uuid4().hex}", recipient=recipient, bounce_type=bounce_type,
         bounce_subtype="general" if bounce_type else "", detail="550 5.1.1 The email account does not exist.",
     ))
@@ -197,11 +198,12 @@ def promo(default_templates):
 
 
 def unsubscribe(message: EmailMessage, run_on_commit) -> DeliveryEvent:
-    """What the tracking webhooks send for SendGrid's `unsubscribe`: a stored event, then the signal."""
+    """What the tracking webhooks send for SendGrid's `unsubscribe`: a stored event, then the signals."""
     def record():
         event = DeliveryEvent.objects.create(message=message, event_type="unsubscribed", provider="sendgrid",
                                              occurred_at=timezone.now(), detail="Unsubscribed from the link.")
         delivery_event_recorded.send(sender=DeliveryEvent, event=event, message=message)
+        delivery_events_recorded.send(sender=DeliveryEvent, events=[(event, message)])
         return event
     return run_on_commit(record)
 

@@ -2,7 +2,8 @@
 the API, the SMTP server receives it, Amazon SES reports the delivery through SNS on
 `POST /api/v1/email/webhook`, and the message's history shows it `delivered`.
 
-Mail goes to SES over SMTP here, so SES's message id is not ours: the notification maps back
+Mail goes to SES over SMTP here (a relay of our own in front of SES: `EMAIL_SMTP_PROVIDER`),
+so SES's message id is not ours: the notification maps back
 by our `X-Notification-Id`, read from the mail the server received, among the original
 headers SES returns (https://docs.aws.amazon.com/ses/latest/dg/notification-contents.html#mail-object).
 """
@@ -26,7 +27,8 @@ def test_send_receive_delivery_webhook_then_history_shows_delivered(
     default_templates, smtp_backend, settings, tmp_path, django_capture_on_commit_callbacks
 ):
     signer = SNSSigner(tmp_path)
-    settings.ANYMAIL = {"WEBHOOK_SECRET": [SECRET]}
+    settings.EMAIL_SMTP_PROVIDER = "amazon_ses"
+    settings.EMAIL_WEBHOOK_SECRET_AMAZON_SES = [SECRET]
     settings.EMAIL_SES_SNS_TOPIC_ARNS = [TOPIC_ARN]
     settings.EMAIL_SNS_SIGNING_CERTS = [f"{CERT_URL}={signer.cert_path}"]
     sns.forget_certificates()

@@ -23,7 +23,7 @@ from notifications.models import DeliveryEvent, EmailMessage, Status
 from notifications.services.sending import send_simple_mail
 from notifications.tests.support.http import ESPServer
 from notifications.tests.support.sns import CERT_URL, OTHER_TOPIC_ARN, TOPIC_ARN, SNSSigner, basic_auth, post_sns, signing
-from notifications.tests.support.webhooks import NEXT_SECRET, SECRET, ses_delivery
+from notifications.tests.support.webhooks import NEXT_SECRET, SECRET, sendgrid_api, ses_api, ses_delivery
 from notifications.webhooks import sns
 
 pytestmark = pytest.mark.django_db
@@ -35,13 +35,23 @@ ALL_ROUTES = SES_ROUTES + SENDGRID_ROUTES
 
 @pytest.fixture
 def signer(settings, tmp_path):
+    settings.EMAIL_WEBHOOK_PROVIDERS = ["amazon_ses", "sendgrid"]
     with signing(settings, tmp_path, secrets=[SECRET, NEXT_SECRET]) as signer:
         yield signer
 
 
 @pytest.fixture
-def message(django_capture_on_commit_callbacks) -> EmailMessage:
-    with django_capture_on_commit_callbacks(execute=True):
+def message(settings, django_capture_on_commit_callbacks) -> EmailMessage:
+    """A message SES took (anymail's backend, a local SES API)."""
+    with ses_api(settings), django_capture_on_commit_callbacks(execute=True):
+        [message] = send_simple_mail("jane@example.com", "Sujet", "Texte.")
+    return EmailMessage.objects.get(pk=message.pk)
+
+
+@pytest.fixture
+def sendgrid_message(settings, django_capture_on_commit_callbacks) -> EmailMessage:
+    """A message SendGrid took (anymail's backend, a local SendGrid API)."""
+    with sendgrid_api(settings), django_capture_on_commit_callbacks(execute=True):
         [message] = send_simple_mail("jane@example.com", "Sujet", "Texte.")
     return EmailMessage.objects.get(pk=message.pk)
 
@@ -99,15 +109,15 @@ def test_outside_development_a_webhook_without_secret_refuses_every_request(sign
     settings.ENVIRONMENT = "production"
     response = post_sns(Client(), route, signer.notification(ses_delivery(message)), auth=SECRET)
     assert response.status_code == 403
-    assert "ANYMAIL_WEBHOOK_SECRET" in response.json()["detail"]
+    assert "EMAIL_WEBHOOK_SECRET_" in response.json()["detail"]
+    assert response.json()["codes"] == {"detail": "webhook_secret_not_set"}
     assert nothing_stored(message)
 
 
 def test_in_development_a_webhook_without_secret_still_answers(signer, message, settings):
     settings.ANYMAIL = {}
     settings.ENVIRONMENT = "development"
-    with pytest.warns(Warning, match="insecure"):
-        response = post_sns(Client(), "/api/v1/email/webhook", signer.notification(ses_delivery(message)), auth=None)
+    response = post_sns(Client(), "/api/v1/email/webhook", signer.notification(ses_delivery(message)), auth=None)
     assert response.status_code == 200
 
 
@@ -230,7 +240,8 @@ def signed_headers(key, body: bytes, timestamp: str) -> dict:
             "X-Twilio-Email-Event-Webhook-Timestamp": timestamp}
 
 
-def test_sendgrid_signed_webhook_is_verified_when_its_key_is_set(signer, message, sendgrid_key):
+def test_sendgrid_signed_webhook_is_verified_when_its_key_is_set(signer, sendgrid_message, sendgrid_key):
+    message = sendgrid_message
     body = sendgrid_delivered(message)
     stamp = str(int(timezone.now().timestamp()))
     good = Client().post("/anymail/sendgrid/tracking/", data=body, content_type="application/json",
@@ -239,7 +250,8 @@ def test_sendgrid_signed_webhook_is_verified_when_its_key_is_set(signer, message
     assert EmailMessage.objects.get(pk=message.pk).status == Status.DELIVERED
 
 
-def test_sendgrid_forged_or_unsigned_webhook_is_refused(signer, message, sendgrid_key):
+def test_sendgrid_forged_or_unsigned_webhook_is_refused(signer, sendgrid_message, sendgrid_key):
+    message = sendgrid_message
     body = sendgrid_delivered(message)
     stamp = str(int(timezone.now().timestamp()))
     tampered = body.replace(b"delivered", b"bounce")
@@ -257,11 +269,14 @@ def test_system_checks_name_what_the_webhooks_need(settings, tmp_path):
     settings.ENVIRONMENT = "production"
     settings.ANYMAIL = {}
     settings.EMAIL_BACKEND = "anymail.backends.amazon_ses.EmailBackend"
+    settings.EMAIL_WEBHOOK_PROVIDERS = []
     settings.EMAIL_SES_SNS_TOPIC_ARNS = []
     settings.EMAIL_SNS_SIGNING_CERTS = [f"{CERT_URL}={tmp_path / 'missing.pem'}"]
-    assert sorted(problem.id for problem in check_webhook_settings()) == [
-        "notifications.E030", "notifications.W030", "notifications.W031"]
+    problems = check_webhook_settings()
+    assert sorted(problem.id for problem in problems) == ["notifications.E030", "notifications.W030",
+                                                          "notifications.W031"]
+    assert "EMAIL_WEBHOOK_SECRET_AMAZON_SES" in next(p.msg for p in problems if p.id == "notifications.W030")
     (tmp_path / "missing.pem").write_text("pem")
-    settings.ANYMAIL = {"WEBHOOK_SECRET": [SECRET]}
+    settings.EMAIL_WEBHOOK_SECRET_AMAZON_SES = [SECRET]
     settings.EMAIL_SES_SNS_TOPIC_ARNS = [TOPIC_ARN]
     assert check_webhook_settings() == []

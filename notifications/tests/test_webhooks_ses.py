@@ -26,6 +26,7 @@ from notifications.tests.support.webhooks import (
     RecordedEvents,
     ses_bounce,
     ses_complaint,
+    ses_api,
     ses_delivery,
 )
 
@@ -42,8 +43,14 @@ def signer(settings, tmp_path):
 
 
 @pytest.fixture
-def sent(django_capture_on_commit_callbacks):
-    """Send a message (locmem backend) and return its row, now `sent`."""
+def ses(settings):
+    with ses_api(settings) as server:
+        yield server
+
+
+@pytest.fixture
+def sent(ses, django_capture_on_commit_callbacks):
+    """Send a message through SES (anymail's backend, a local SES API) and return its row, now `sent`."""
 
     def send(to: str = "jane@example.com", **kwargs) -> EmailMessage:
         with django_capture_on_commit_callbacks(execute=True):
@@ -121,27 +128,61 @@ def test_complaint(signer, sent):
     assert event.event_type == EventType.COMPLAINT and "abuse" in event.detail
 
 
-def test_subscription_confirmation_is_confirmed_with_aws(signer, monkeypatch):
+def test_subscription_confirmation_is_confirmed_by_its_subscribe_url_without_aws_credentials(signer, monkeypatch):
     """https://docs.aws.amazon.com/sns/latest/dg/SendMessageToHttp.prepare.html: the endpoint
-    confirms by calling ConfirmSubscription with the token (boto3, at AWS_ENDPOINT_URL_SNS)."""
+    confirms with a GET of the SubscribeURL; no AWS credentials (issue 16: boto3's
+    NoCredentialsError was a 500). AWS_ENDPOINT_URL_SNS stands in for the SNS host."""
     aws = ESPServer(Reply(body=(
         b'<ConfirmSubscriptionResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/">'
         b"<ConfirmSubscriptionResult><SubscriptionArn>" + TOPIC_ARN.encode() + b":1</SubscriptionArn>"
         b"</ConfirmSubscriptionResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata>"
         b"</ConfirmSubscriptionResponse>"), headers={"Content-Type": "text/xml"})).start()
     monkeypatch.setenv("AWS_ENDPOINT_URL_SNS", aws.url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     try:
         response = post_sns(Client(), API_HOOK, signer.subscription_confirmation(token="tok-123"))
     finally:
         aws.stop()
     assert response.status_code == 200, response.content
     [request] = aws.requests
-    form = parse_qs(request.body.decode())
-    assert form["Action"] == ["ConfirmSubscription"]
-    assert form["TopicArn"] == [TOPIC_ARN] and form["Token"] == ["tok-123"]
-    assert "eu-west-1" in request.headers["Authorization"]  # signed for the topic's own region
+    assert request.method == "GET"
+    query = parse_qs(request.path.partition("?")[2])
+    assert query["Action"] == ["ConfirmSubscription"]
+    assert query["TopicArn"] == [TOPIC_ARN] and query["Token"] == ["tok-123"]
+
+
+def test_a_subscription_confirmation_sns_cannot_take_now_is_a_503_so_sns_sends_it_again(signer, monkeypatch):
+    aws = ESPServer(Reply(status=500, body=b"")).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SNS", aws.url)
+    try:
+        response = post_sns(Client(), API_HOOK, signer.subscription_confirmation())
+    finally:
+        aws.stop()
+    assert response.status_code == 503
+    assert response.json()["codes"] == {"SubscribeURL": ["sns_confirmation_failed"]}
+
+
+@pytest.mark.parametrize("subscribe_url", [
+    "https://evil.example.com/?Action=ConfirmSubscription&TopicArn={topic}&Token=tok",
+    "http://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={topic}&Token=tok",
+    "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={topic}&Token=tok",  # another region
+    "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe&TopicArn={topic}&Token=tok",
+    "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={topic}&Token=other",
+])
+def test_a_subscribe_url_off_the_sns_rules_is_never_fetched(signer, monkeypatch, subscribe_url):
+    aws = ESPServer().start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SNS", aws.url)
+    message = signer.subscription_confirmation(token="tok")
+    message = signer.sign({**message, "SubscribeURL": subscribe_url.format(topic=TOPIC_ARN)})
+    try:
+        response = post_sns(Client(), API_HOOK, message)
+    finally:
+        aws.stop()
+    assert response.status_code == 403
+    assert response.json()["codes"] == {"SubscribeURL": ["sns_not_verified"]}
+    assert aws.requests == []
 
 
 def test_replayed_notification_is_stored_once(signer, sent, recording):

@@ -1,10 +1,18 @@
-"""HTTP basic auth on every webhook route, with `ANYMAIL_WEBHOOK_SECRET`.
+"""Who may call a provider's webhook routes: HTTP basic auth with that provider's secret.
 
-Several secrets are accepted at once so they can rotate (a list in anymail's
-`WEBHOOK_SECRET`; comma-separated in the environment). Outside development a webhook with no
-secret set refuses every request: anymail only warns, and an open webhook lets anyone mark
-mail delivered or bounced. Amazon SNS sends credentials only after a 401 challenge, so a
-request without them gets one.
+Each provider has its own secrets (`EMAIL_WEBHOOK_SECRET_AMAZON_SES`,
+`EMAIL_WEBHOOK_SECRET_SENDGRID`): the secret SNS carries in its subscription URL opens only
+the SES routes, never SendGrid's. The shared `ANYMAIL_WEBHOOK_SECRET` (anymail's
+`WEBHOOK_SECRET`) of earlier releases is still accepted, for one release, on the routes of a
+provider that has no secret of its own, so an upgrade loses no event; `manage.py check`
+warns while it is set (`notifications.W032`).
+
+Several secrets are accepted at once so they can rotate. Outside development a provider
+with no secret refuses every request: anymail only warns, and an open webhook lets anyone
+mark mail delivered or bounced. Amazon SNS sends credentials only after a 401 challenge, so
+a request without them gets one.
+
+`refusal()` is the one place a webhook request's credentials are checked.
 """
 from __future__ import annotations
 
@@ -15,29 +23,54 @@ from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 
 REALM = 'Basic realm="notifications webhooks"'
+SECRET_SETTINGS = {"amazon_ses": "EMAIL_WEBHOOK_SECRET_AMAZON_SES", "sendgrid": "EMAIL_WEBHOOK_SECRET_SENDGRID"}
+LEGACY_SETTING = "ANYMAIL_WEBHOOK_SECRET"
 
 
-def configured_secrets() -> list[str]:
-    """The accepted `user:password` strings (anymail's `WEBHOOK_SECRET`, a string or a list)."""
+def legacy_secrets() -> list[str]:
+    """The shared `user:password` strings of earlier releases (anymail's `WEBHOOK_SECRET`)."""
     value = (getattr(settings, "ANYMAIL", None) or {}).get("WEBHOOK_SECRET") or []
     values = [value] if isinstance(value, str) else list(value)
     return [secret for secret in values if secret]
 
 
-def refusal(request: HttpRequest) -> JsonResponse | None:
-    """The answer refusing `request`, or None when it carries an accepted secret."""
-    secrets = configured_secrets()
+def own_secrets(provider: str) -> list[str]:
+    """The provider's own secrets (its `EMAIL_WEBHOOK_SECRET_<PROVIDER>` setting)."""
+    name = SECRET_SETTINGS.get(provider)
+    value = (getattr(settings, name, None) or []) if name else []
+    values = [value] if isinstance(value, str) else list(value)
+    return [secret for secret in values if secret]
+
+
+def setting_name(provider: str) -> str:
+    """The setting that holds the secrets accepted on `provider`'s routes now."""
+    if own_secrets(provider) or not legacy_secrets():
+        return SECRET_SETTINGS.get(provider, LEGACY_SETTING)
+    return LEGACY_SETTING
+
+
+def configured_secrets(provider: str) -> list[str]:
+    """The accepted `user:password` strings on `provider`'s routes: its own, else the legacy shared ones."""
+    return own_secrets(provider) or legacy_secrets()
+
+
+def refusal(request: HttpRequest, *, provider: str) -> JsonResponse | None:
+    """The answer refusing `request` on `provider`'s route, or None when it carries an accepted secret."""
+    secrets = configured_secrets(provider)
+    name = setting_name(provider)
     if not secrets:
         if settings.ENVIRONMENT == "development":
-            return None  # anymail warns that the webhook is open
-        return JsonResponse({"detail": _(
-            "Webhooks are refused: ANYMAIL_WEBHOOK_SECRET is not set (required outside development)."
-        )}, status=403)
+            return None
+        return _answer(_("Webhooks are refused: %(setting)s is not set (required outside development).")
+                       % {"setting": name}, code="webhook_secret_not_set", status=403)
     given = get_request_basic_auth(request)
     if given is not None and any(constant_time_compare(given, secret) for secret in secrets):
         return None
-    response = JsonResponse({"detail": _(
-        "Authentication required: HTTP basic auth with the webhook secret (ANYMAIL_WEBHOOK_SECRET)."
-    )}, status=401)
+    response = _answer(_("Authentication required: HTTP basic auth with the webhook secret (%(setting)s).")
+                       % {"setting": name}, code="webhook_auth_required", status=401)
     response["WWW-Authenticate"] = REALM
     return response
+
+
+def _answer(message: str, *, code: str, status: int) -> JsonResponse:
+    return JsonResponse({"detail": message, "codes": {"detail": code}}, status=status)

@@ -34,9 +34,15 @@ class ESPServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.answer("GET")
+
             def do_POST(self) -> None:
+                self.answer("POST")
+
+            def answer(self, method: str) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                server.requests.append(Request("POST", self.path, dict(self.headers), body))
+                server.requests.append(Request(method, self.path, dict(self.headers), body))
                 reply = server.reply
                 payload = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
                 self.send_response(reply.status)

@@ -39,7 +39,7 @@ def signing(settings, directory: Path, *, topics: Sequence[str] = (TOPIC_ARN,),
 
     signer = SNSSigner(directory)
     if secrets is not None:
-        settings.ANYMAIL = {"WEBHOOK_SECRET": list(secrets)}
+        settings.ANYMAIL = {**(settings.ANYMAIL or {}), "WEBHOOK_SECRET": list(secrets)}
     settings.EMAIL_SES_SNS_TOPIC_ARNS = list(topics)
     settings.EMAIL_SNS_SIGNING_CERTS = [f"{CERT_URL}={signer.cert_path}"]
     sns.forget_certificates()

@@ -1,11 +1,48 @@
-"""Fixtures' helpers for the tracking webhook tests: a sent message, SES's documented
-notification shapes built around it, and a recorder of `delivery_event_recorded`."""
+"""Fixtures' helpers for the tracking webhook tests: sending through SES or SendGrid (anymail's
+backends, their HTTP APIs answered by a local server), SES's documented notification shapes
+built around a sent message, and a recorder of `delivery_event_recorded`."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from notifications.signals import delivery_event_recorded
+from notifications.tests.support.http import ESPServer, Reply
 
 SECRET = "hook:s3cret"
 NEXT_SECRET = "hook:n3xt-s3cret"
+SES_MESSAGE_ID = "0102019a-test-ses-message-id-000000"
+
+
+@contextlib.contextmanager
+def ses_api(settings) -> Iterator[ESPServer]:
+    """Mail goes through anymail's Amazon SES backend to a local stand-in for the SESv2 API
+    (the message's provider key is then `amazon_ses`)."""
+    server = ESPServer(Reply(status=200, body={"MessageId": SES_MESSAGE_ID})).start()
+    settings.EMAIL_BACKEND = "anymail.backends.amazon_ses.EmailBackend"
+    settings.ANYMAIL = {**(settings.ANYMAIL or {}), "AMAZON_SES_CLIENT_PARAMS": {
+        "endpoint_url": server.url, "region_name": "eu-west-1",
+        "aws_access_key_id": "AKIDTESTTESTTEST", "aws_secret_access_key": "test-secret",
+        "config": {"retries": {"total_max_attempts": 1, "mode": "standard"}},
+    }}
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def sendgrid_api(settings) -> Iterator[ESPServer]:
+    """Mail goes through anymail's SendGrid backend to a local stand-in for its v3 API
+    (provider key `sendgrid`)."""
+    server = ESPServer(Reply(status=202, body=b"")).start()
+    settings.EMAIL_BACKEND = "anymail.backends.sendgrid.EmailBackend"
+    settings.ANYMAIL = {**(settings.ANYMAIL or {}), "SENDGRID_API_KEY": "SG.test-key",
+                        "SENDGRID_API_URL": f"{server.url}/v3/"}
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def ses_mail(message, *, destination: list[str] | None = None, headers: bool = True) -> dict:
