@@ -11,6 +11,7 @@ afresh at every call: only the SQL text and the converters are kept.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -157,3 +158,54 @@ def _insert_sql(model: type[Model], alias: str, ignore_conflicts: bool):
         marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
     suffix = connection.ops.on_conflict_suffix_sql(fields, on_conflict, (), ()) or ""
     return fields, head, marks, (" " + suffix if suffix else "")
+
+
+JSON_ARRAY_VENDORS = {"postgresql", "sqlite"}
+
+
+def insert_many(objs: Sequence[Model], *, ignore_conflicts: bool = False) -> None:
+    """`insert` in one statement however many rows: the rows travel as one JSON array
+    parameter, unpacked by the database (`jsonb_to_recordset` on PostgreSQL, `json_each` on
+    SQLite), where a `VALUES` list is cut into batches by the bound on parameters (999 on
+    SQLite: a batch of 70 events). For a provider's batch of thousands of events. Rows need
+    their primary key set in Python; other databases, and rows that cannot, go through
+    `bulk_create`."""
+    if not objs:
+        return
+    model = type(objs[0])
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    if connection.vendor not in JSON_ARRAY_VENDORS or any(obj.pk is None for obj in objs):
+        model._base_manager.using(alias).bulk_create(objs, ignore_conflicts=ignore_conflicts)
+        return
+    fields = list(model._meta.concrete_fields)
+    rows = []
+    for obj in objs:
+        obj._prepare_related_fields_for_save(operation_name="bulk_create")
+        row = {}
+        for field in fields:
+            value = field.pre_save(obj, add=True)
+            if field.get_internal_type() == "JSONField":
+                row[field.column] = value  # nested as it is: the database stores it as JSON
+            else:
+                row[field.column] = field.get_db_prep_save(value, connection=connection)
+        rows.append(row)
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(field.column) for field in fields)
+    if connection.vendor == "postgresql":
+        types = ", ".join(f"{quote(field.column)} {field.rel_db_type(connection) if field.is_relation else field.db_type(connection)}"
+                          for field in fields)
+        sql = (f"INSERT INTO {quote(model._meta.db_table)} ({names}) SELECT {names} "
+               f"FROM jsonb_to_recordset(%s::jsonb) AS x({types})"
+               + (" ON CONFLICT DO NOTHING" if ignore_conflicts else ""))
+    else:
+        values = ", ".join(
+            f"json_extract(value, '$.\"{field.column}\"')" if field.get_internal_type() != "JSONField"
+            else f"json(json_extract(value, '$.\"{field.column}\"'))" for field in fields)
+        sql = (f"INSERT {'OR IGNORE ' if ignore_conflicts else ''}INTO {quote(model._meta.db_table)} ({names}) "
+               f"SELECT {values} FROM json_each(%s)")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [json.dumps(rows, default=str)])
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = alias

@@ -29,12 +29,12 @@ from notifications.models import BounceType, DeliveryEvent, EmailMessage, EventT
 from notifications.backends.providers import configured_provider_keys
 from notifications.signals import delivery_event_recorded, delivery_events_recorded
 
-from . import lifecycle
+from . import lifecycle, raw_sql
 
 logger = logging.getLogger(__name__)
 
 NOT_YET_SENT = (Status.SCHEDULED, Status.QUEUED, Status.SENDING)
-CHUNK = 1000  # ids per IN (...) list: far under SQLite's bound on parameters
+CHUNK = 5000  # ids per IN (...) list: under SQLite's bound on parameters (32766)
 
 
 @dataclass(frozen=True)
@@ -84,14 +84,15 @@ def record_many(events: Sequence[ProviderEvent]) -> list[Recorded]:
     """
     if not events:
         return []
-    found = find_messages(events)
+    found = find_messages(events, check_provider=False)
     with transaction.atomic():
         ids = sorted({message.pk for message in found if message is not None}, key=str)
         # Lock the rows: a drain recording one `sent` right now either commits first (we see
-        # `sent` and apply) or waits for our pending event, which it then applies.
+        # `sent`, and its provider, and apply) or waits for our pending event, which it then applies.
         locked = {message.pk: message
                   for message in EmailMessage.objects.select_for_update().filter(pk__in=ids).order_by("pk")} if ids else {}
-        messages = [locked.get(message.pk) if message is not None else None for message in found]
+        messages = _of_their_provider(events, [locked.get(message.pk) if message is not None else None
+                                               for message in found])
         stored = _store_many(events, messages)
         _apply_new([(row, message) for row, message in zip(stored, messages, strict=True)
                     if row is not None and message is not None and message.status not in NOT_YET_SENT])
@@ -144,7 +145,7 @@ def _store_many(events: Sequence[ProviderEvent], messages: Sequence[EmailMessage
         return fresh
     # A concurrent copy of the same event may win an insert: those rows are skipped, and
     # read back to learn which of ours were written.
-    DeliveryEvent.objects.bulk_create(new, ignore_conflicts=True, batch_size=CHUNK)
+    raw_sql.insert_many(new, ignore_conflicts=True)
     written = set()
     for chunk in _chunks([row.pk for row in new], CHUNK):
         written |= set(DeliveryEvent.objects.filter(pk__in=chunk).values_list("pk", flat=True))
@@ -156,11 +157,12 @@ def _chunks(items: list, size: int):
         yield items[start:start + size]
 
 
-def find_messages(events: Sequence[ProviderEvent]) -> list[EmailMessage | None]:
+def find_messages(events: Sequence[ProviderEvent], *, check_provider: bool = True) -> list[EmailMessage | None]:
     """`find_message` for many events: two queries at most, whatever their number.
 
     A message found is kept only when the event's provider may report on it (`accepts`):
     an event from another provider's route is stored unmatched and changes nothing.
+    `check_provider=False`: every message found (the caller checks the locked rows).
     """
     by_id: dict[uuid.UUID, EmailMessage] = {}
     pks = {pk for pk in (_uuid(event.notification_id) for event in events) if pk is not None}
@@ -175,7 +177,6 @@ def find_messages(events: Sequence[ProviderEvent]) -> list[EmailMessage | None]:
     for chunk in _chunks(forms, CHUNK):
         for row in EmailMessage.objects.filter(provider_message_id__in=chunk):
             by_provider_id.setdefault(row.provider_message_id, []).append(row)
-    keys = _accepted_blank_keys(events)
     found: list[EmailMessage | None] = []
     for event in events:
         message = by_id.get(_uuid(event.notification_id))
@@ -184,12 +185,21 @@ def find_messages(events: Sequence[ProviderEvent]) -> list[EmailMessage | None]:
             if len(candidates) > 1 and event.recipient:
                 candidates = [row for row in candidates if row.recipient_email.lower() == event.recipient.lower()]
             message = candidates[0] if len(candidates) == 1 else None
+        found.append(message)
+    return _of_their_provider(events, found) if check_provider else found
+
+
+def _of_their_provider(events: Sequence[ProviderEvent], found: list[EmailMessage | None]) -> list[EmailMessage | None]:
+    """`found`, with None for a message the event's provider may not report on (`accepts`)."""
+    keys = _accepted_blank_keys(events)
+    kept: list[EmailMessage | None] = []
+    for event, message in zip(events, found, strict=True):
         if message is not None and not accepts(message, event.provider, blank_keys=keys):
             logger.warning("A %s event names message %s, sent through %r: stored unmatched, nothing changed.",
                            event.provider, message.pk, message.provider or "?")
             message = None
-        found.append(message)
-    return found
+        kept.append(message)
+    return kept
 
 
 def find_message(event: ProviderEvent) -> EmailMessage | None:

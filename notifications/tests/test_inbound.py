@@ -338,3 +338,100 @@ def test_staff_without_the_view_permission_cannot_read_inbound_mail(client, djan
         client.post("/anymail/sendgrid/inbound/", data=sendgrid_parse_payload(), **AUTH)
     sender = staff_client("sender", SENDERS)
     assert sender.get("/admin/notifications/inboundemail/").status_code == 403
+
+
+# --- issue 16: bounds that lose nothing --------------------------------------------------------
+
+def with_attachments(count: int) -> dict:
+    """SendGrid's parsed POST with `count` files (attachment1 … attachmentN, attachment-info)."""
+    payload = sendgrid_parse_payload()
+    del payload["attachment1"], payload["attachment2"]
+    info = {}
+    for n in range(1, count + 1):
+        part = BytesIO(f"ligne {n}\n".encode())
+        part.name = f"piece-{n}.txt"
+        payload[f"attachment{n}"] = part
+        info[f"attachment{n}"] = {"filename": part.name, "name": part.name, "type": "text/plain"}
+    payload["attachments"] = str(count)
+    payload["attachment-info"] = json.dumps(info)
+    return payload
+
+
+def test_inbound_mail_with_150_attachments_is_stored_whole(client, heard, django_capture_on_commit_callbacks):
+    """Issue 16: more than DATA_UPLOAD_MAX_NUMBER_FILES (100) files got Django's HTML 400 and was lost."""
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/anymail/sendgrid/inbound/", data=with_attachments(150), **AUTH)
+    assert response.status_code == 200, response.content
+    email = InboundEmail.objects.get()
+    assert email.attachments.count() == 150
+    assert bytes(email.attachments.get(filename="piece-150.txt").blob.data) == b"ligne 150\n"
+    assert heard == [email]
+
+
+def test_only_the_inbound_route_takes_more_files_than_djangos_cap(client, settings):
+    files = {f"f{n}": BytesIO(b"x") for n in range(settings.DATA_UPLOAD_MAX_NUMBER_FILES + 1)}
+    for name, file in files.items():
+        file.name = f"{name}.txt"
+    assert client.post("/admin/login/", data=files).status_code == 400  # Django's cap still holds elsewhere
+
+
+def test_inbound_mail_above_the_cap_is_a_json_413_naming_it_and_logged(client, heard, settings, caplog,
+                                                                      django_capture_on_commit_callbacks):
+    settings.EMAIL_INBOUND_MAX_BYTES = 20_000
+    payload = sendgrid_parse_payload()
+    payload["text"] = "x" * 30_000
+    with caplog.at_level(logging.WARNING), django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/anymail/sendgrid/inbound/", data=payload, **AUTH)
+    assert response.status_code == 413
+    assert response.json()["codes"] == {"detail": "inbound_too_large"}
+    assert "EMAIL_INBOUND_MAX_BYTES" in response.json()["detail"]
+    assert "inbound_too_large" in caplog.text
+    assert not InboundEmail.objects.exists() and heard == []
+
+
+def test_an_inbound_body_far_above_the_cap_is_refused_before_it_is_read(client, settings, caplog):
+    settings.EMAIL_INBOUND_MAX_BYTES = 1000
+    with caplog.at_level(logging.WARNING):
+        response = client.post("/anymail/sendgrid/inbound/", data=b"x" * (2 * 1024 * 1024),
+                               content_type="multipart/form-data; boundary=zz", **AUTH)
+    assert response.status_code == 413
+    assert "EMAIL_INBOUND_MAX_BYTES" in response.json()["detail"]
+    assert "Inbound mail refused" in caplog.text
+
+
+@pytest.mark.parametrize("body, content_type", [
+    (b"--zz\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n", "multipart/form-data"),
+    (b"garbage", "multipart/form-data; boundary=zz"),
+    (b"a=1&b=2", "application/x-www-form-urlencoded"),
+])
+def test_an_unreadable_inbound_post_is_a_json_400_never_djangos_html(client, caplog, body, content_type):
+    with caplog.at_level(logging.WARNING):
+        response = client.post("/anymail/sendgrid/inbound/", data=body, content_type=content_type, **AUTH)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert "codes" in response.json()
+    assert "webhook /anymail/sendgrid/inbound/" in caplog.text
+    assert not InboundEmail.objects.exists()
+
+
+def test_a_large_part_is_previewed_in_the_admin_with_a_download_of_the_whole(client, settings,
+                                                                            django_capture_on_commit_callbacks):
+    settings.EMAIL_INBOUND_PREVIEW_CHARS = 1000
+    payload = sendgrid_parse_payload()
+    payload["text"] = "début " + "t" * 50_000 + " fin-du-texte"
+    payload["html"] = "<p>début</p>" + "<b>h</b>" * 10_000 + "<p>fin-du-html</p>"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post("/anymail/sendgrid/inbound/", data=payload, **AUTH).status_code == 200
+    email = InboundEmail.objects.get()
+    auditor = staff_client("reader", AUDITORS)
+    page = auditor.get(f"/admin/notifications/inboundemail/{email.pk}/change/")
+    content = page.content.decode()
+    assert "début" in content and "fin-du-texte" not in content and "fin-du-html" not in content
+    assert len(page.content) < 60_000
+    text = auditor.get(f"/admin/notifications/inboundemail/{email.pk}/part/text/")
+    html = auditor.get(f"/admin/notifications/inboundemail/{email.pk}/part/html/")
+    assert f"/admin/notifications/inboundemail/{email.pk}/part/text/" in content
+    assert text["Content-Disposition"].startswith("attachment") and text.content.decode() == payload["text"]
+    assert html["Content-Security-Policy"].startswith("sandbox") and html.content.decode() == payload["html"]
+    assert staff_client("sender", SENDERS).get(f"/admin/notifications/inboundemail/{email.pk}/part/text/"
+                                               ).status_code == 403

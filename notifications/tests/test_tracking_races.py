@@ -42,7 +42,8 @@ def claimed_message() -> EmailMessage:
 
 def test_the_same_notification_four_times_at_once_is_stored_once(signer):
     message = claimed_message()
-    lifecycle.record_sent([lifecycle.Sent(message.pk, "<x@rgz.bj>", "smtp", message.from_email, 1, timezone.now())])
+    lifecycle.record_sent([lifecycle.Sent(message.pk, "<x@rgz.bj>", "ses", message.from_email, 1, timezone.now(),
+                                          provider="amazon_ses")])
     notification = signer.notification(ses_delivery(message))
     signalled = []
 
@@ -64,20 +65,20 @@ def test_an_event_arriving_while_the_drain_records_the_message_sent_is_applied(s
     message = claimed_message()
     recording, found = threading.Event(), threading.Event()
     results = {}
-    find_message = tracking.find_message
+    find_messages = tracking.find_messages
 
-    def find_and_tell(event):
-        row = find_message(event)
+    def find_and_tell(events, **options):
+        rows = find_messages(events, **options)
         found.set()  # the webhook has read the message while the drain's write is uncommitted
-        return row
+        return rows
 
-    monkeypatch.setattr(tracking, "find_message", find_and_tell)
+    monkeypatch.setattr(tracking, "find_messages", find_and_tell)
 
     def drain_records_sent():
         try:
             with transaction.atomic():
-                lifecycle.record_sent([lifecycle.Sent(message.pk, "<x@rgz.bj>", "smtp", message.from_email, 1,
-                                                      timezone.now())])
+                lifecycle.record_sent([lifecycle.Sent(message.pk, "<x@rgz.bj>", "ses", message.from_email, 1,
+                                                      timezone.now(), provider="amazon_ses")])
                 tracking.apply_pending([message.pk])
                 recording.set()
                 found.wait(10)

@@ -120,13 +120,18 @@ class ProviderWebhookMixin:
         tracking.record_many([provider_event(event, esp_name=self.esp_name) for event in events])
 
 
-def check_json(text: str, *, field: str) -> None:
-    """`NestingTooDeep` or `UnstorableText` for JSON text nested too deep or holding a NUL
-    (raw or escaped), named by `field` when the document is not an object."""
-    if "\x00" in text:
+def check_json(text: str, *, field: str, nul_allowed: bool = False) -> None:
+    """`NestingTooDeep` or `UnstorableText` (named `field`, the message giving the path) for
+    JSON text nested past `API_MAX_JSON_DEPTH` or holding a NUL, raw or escaped."""
+    if nul_allowed:
+        text = text.replace("\x00", "").replace("\\u0000", "")
+    elif "\x00" in text:
         raise InputError(_("%(field)s contains a NUL character (U+0000), which cannot be stored; remove it.")
                          % {"field": field}, field=field, code="unstorable_text")
-    check_json_text(text, max_depth=settings.API_MAX_JSON_DEPTH)
+    try:
+        check_json_text(text, max_depth=settings.API_MAX_JSON_DEPTH)
+    except InputError as exc:
+        raise InputError(f"{field}: {exc.message}", field=field, code=exc.code) from exc
 
 
 class SNSVerifiedMixin:
@@ -140,10 +145,8 @@ class SNSVerifiedMixin:
         sns.verify(message)
         inner = message.get("Message")
         if isinstance(inner, str) and inner.lstrip()[:1] in ("{", "["):
-            if self.keeps_nul:  # inbound mail: NULs are dropped where it is stored (services.inbound)
-                check_json_text(inner.replace("\x00", "").replace("\\u0000", ""), max_depth=settings.API_MAX_JSON_DEPTH)
-            else:
-                check_json(inner, field="Message")
+            # Inbound mail keeps its NULs until it is stored, where they are dropped (services.inbound).
+            check_json(inner, field="Message", nul_allowed=self.keeps_nul)
 
     keeps_nul = False
 
