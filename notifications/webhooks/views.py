@@ -61,11 +61,11 @@ class ProviderWebhookMixin:
 
     provider = ""  # backends.providers key of the provider posting here
     expects_json = True  # the body is JSON whatever its content type says
-    warn_if_no_basic_auth = False  # our `auth` refuses (and `manage.py check` warns), per provider
 
     def __init__(self, **kwargs):
+        # anymail's own basic-auth check (and its "insecure" warning) uses this provider's secrets.
+        kwargs.setdefault("webhook_secret", auth.configured_secrets(self.provider))
         super().__init__(**kwargs)
-        self.basic_auth = auth.configured_secrets(self.provider)  # anymail's own check agrees with ours
 
     def dispatch(self, request, *args, **kwargs):
         if not providers.enabled(self.provider):
