@@ -14,7 +14,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django.utils.translation import gettext as gettext_now
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from notifications.admin_readonly import ReadOnlyAdmin, ReadOnlyInline
@@ -76,10 +76,10 @@ class InboundEmailAdmin(ReadOnlyAdmin):
     def _more(self, obj: InboundEmail, part: str, length: int):
         return format_html(
             '<p class="help">{} <a href="{}" download>{}</a></p>',
-            gettext_now("Shown: the first %(shown)s of %(length)s characters.") % {
+            gettext("Shown: the first %(shown)s of %(length)s characters.") % {
                 "shown": f"{settings.EMAIL_INBOUND_PREVIEW_CHARS:,}", "length": f"{length:,}"},
             reverse("admin:notifications_inboundemail_part", args=[obj.pk, part]),
-            gettext_now("Download the whole part"),
+            gettext("Download the whole part"),
         )
 
     @admin.display(description=_("Text"))
