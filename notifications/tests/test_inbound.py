@@ -435,3 +435,12 @@ def test_a_large_part_is_previewed_in_the_admin_with_a_download_of_the_whole(cli
     assert html["Content-Security-Policy"].startswith("sandbox") and html.content.decode() == payload["html"]
     assert staff_client("sender", SENDERS).get(f"/admin/notifications/inboundemail/{email.pk}/part/text/"
                                                ).status_code == 403
+
+
+def test_deep_json_in_a_sendgrid_inbound_field_is_a_400(client):
+    payload = sendgrid_parse_payload()
+    payload["envelope"] = "[" * 5000 + "]" * 5000
+    response = client.post("/anymail/sendgrid/inbound/", data=payload, **AUTH)
+    assert response.status_code == 400
+    assert response.json()["codes"] == {"envelope": ["nesting_too_deep"]}
+    assert not InboundEmail.objects.exists()
