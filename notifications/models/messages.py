@@ -91,7 +91,7 @@ class EmailMessage(models.Model):
     )
     provider = models.CharField(
         verbose_name=_("provider key"),
-        max_length=50, blank=True,
+        max_length=50, blank=True, default="", db_default="",  # rows written by raw SQL too
         help_text=_(
             "Which provider took it, derived from the backend that sent it (smtp, amazon_ses, sendgrid, "
             "simulator, ...): only that provider's webhook events apply to it."
