@@ -36,7 +36,7 @@ from notifications.admin_editor_forms import (
     shown_value,
     version_field_name,
 )
-from notifications.exceptions import InputError, NotificationError
+from notifications.exceptions import InputError, NotificationError, StaleEdit
 from notifications.htmlpreview import FRAME_POLICY, sandboxed_iframe
 from notifications.models import EmailTemplate, EmailTemplateVersion, TemplateVersionActivation
 from notifications.rendering import VersionSource
@@ -84,7 +84,8 @@ class VersionInline(admin.TabularInline):
             url = reverse("admin:notifications_emailtemplate_version_preview", args=[version.template_id, version.pk])
             parts.append(format_html('<a href="{}">{}</a>', url, gettext("Preview")))
         diff = reverse("admin:notifications_emailtemplate_diff", args=[version.template_id])
-        query = urlencode({"a": getattr(version, "previous_pk", None) or version.pk, "b": version.pk})
+        # With the previous version of its language; a first version with nothing (never with itself).
+        query = urlencode({"a": getattr(version, "previous_pk", None) or "", "b": version.pk})
         parts.append(format_html('<a href="{}?{}">{}</a>', diff, query, gettext("Diff")))
         if user is not None and user.has_perm(PERM_CHANGE) and not version.is_active:
             url = reverse("admin:notifications_emailtemplate_activate", args=[version.template_id])
@@ -170,7 +171,7 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         names = [f.name for f in EmailTemplate._meta.fields if f.name in form.cleaned_data]
         result = save_template_edit(
             template=obj, fields={name: form.cleaned_data[name] for name in names},
-            versions=form.version_contents(), user=request.user,
+            versions=form.version_contents(), user=request.user, opened=form.cleaned_data.get("opened_state") or None,
         )
         obj.pk, obj._state.adding = result.template.pk, False
         for version in result.new_versions:
@@ -182,6 +183,15 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         since the form was checked, nothing is written and the page says why (not a 500)."""
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
+        except StaleEdit:
+            # Another save came between the form's check and this one (no row lock on SQLite):
+            # shown again, the form now sees it and keeps the editor's text beside the refusal.
+            try:
+                return super().changeform_view(request, object_id, form_url, extra_context)
+            except NotificationError as exc:
+                self.message_user(request, gettext("Nothing was saved: %(problem)s") % {"problem": exc.message},
+                                  messages.ERROR)
+                return HttpResponseRedirect(request.get_full_path())
         except NotificationError as exc:
             self.message_user(request, gettext("Nothing was saved: %(problem)s") % {"problem": exc.message},
                               messages.ERROR)
@@ -201,6 +211,12 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             "own_address": request.user.email,
             "test_addresses": [entry for entry in settings.EMAIL_TEST_RECIPIENTS if not entry.startswith("@")],
         }
+        context["stale"] = [
+            {"version": now, "diff_url": opened and "{}?{}".format(
+                reverse("admin:notifications_emailtemplate_diff", args=[obj.pk]),
+                urlencode({"a": opened.pk, "b": now.pk}))}
+            for opened, now in getattr(form, "stale_versions", list)()
+        ]
         context["activations"] = (
             obj.activations.select_related("version__template", "previous_version__template", "activated_by")[:50]
             if obj else []
@@ -310,22 +326,33 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/notifications/emailtemplate/version_preview.html", context)
 
     def diff_view(self, request, object_id: str):
-        """A unified diff of subject, preheader, HTML and text between any two versions of a template."""
+        """A unified diff of subject, preheader, HTML and text between any two versions of a template.
+
+        `b` is the version shown (by default the active one in the default language); `a` the
+        one it is compared with: by default the version before it in its language, and empty
+        for nothing (a first version then shows every line as added).
+        """
         self._require(request, PERM_VIEW, PERM_CHANGE)
         template = self._template(request, object_id)
         versions = list(template.versions.order_by("language", "version"))
         by_id = {str(v.pk): v for v in versions}
         if not versions:
             raise Http404(gettext("This template has no version."))
-        first = by_id.get(request.GET.get("a", "")) or versions[0]
-        second = by_id.get(request.GET.get("b", "")) or versions[-1]
+        default = next((v for v in versions if v.is_active and v.language == template.default_language), versions[-1])
+        second = by_id.get(request.GET.get("b", "")) or default
+        if "a" in request.GET:
+            first = by_id.get(request.GET["a"])
+        else:
+            first = next((v for v in reversed(versions)
+                          if v.language == second.language and v.version < second.version), None)
         labels = {"subject": gettext("Subject"), "preheader": gettext("Preheader"), "html_content": gettext("HTML"),
                   "text_content": gettext("Text")}
+        nothing = gettext("nothing (before the first version)")
         parts = []
         for part in PARTS:
             lines = list(difflib.unified_diff(
-                getattr(first, part).splitlines(), getattr(second, part).splitlines(),
-                fromfile=str(first), tofile=str(second), lineterm="", n=3,
+                getattr(first, part).splitlines() if first else [], getattr(second, part).splitlines(),
+                fromfile=str(first) if first else nothing, tofile=str(second), lineterm="", n=3,
             ))
             parts.append({"label": labels[part], "lines": [
                 {"text": line, "kind": "add" if line.startswith("+") and not line.startswith("+++")
@@ -334,18 +361,22 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta, "original": template, "template": template,
-            "title": gettext("Differences between %(a)s and %(b)s") % {"a": str(first), "b": str(second)},
-            "versions": versions, "first": first, "second": second, "parts": parts,
+            "title": gettext("Differences between %(a)s and %(b)s") % {"a": str(first) if first else nothing,
+                                                                       "b": str(second)},
+            "versions": versions, "first": first, "second": second, "parts": parts, "itself": first == second,
         }
         return TemplateResponse(request, "admin/notifications/emailtemplate/diff.html", context)
 
     def activate_view(self, request, object_id: str):
-        """POST `version`: make it the active one for its language again (recorded; LogEntry too)."""
+        """`version`: make it the active one for its language again (recorded; LogEntry too).
+
+        Asks first, as a resend does: without `confirmed=yes` in a POST the answer is a page
+        naming the version and the one it would replace, with their diff, and nothing changes.
+        """
         self._require(request, PERM_CHANGE)
-        if request.method != "POST":
-            raise PermissionDenied
         template = self._template(request, object_id)
-        version = EmailTemplateVersion.objects.filter(template=template, pk=request.POST.get("version") or None)
+        data = request.POST if request.method == "POST" else request.GET
+        version = EmailTemplateVersion.objects.filter(template=template, pk=data.get("version") or None)
         try:
             version = version.first()
         except ValidationError:
@@ -353,6 +384,8 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         if version is None:
             self.message_user(request, gettext("Choose a version of this template to make active."), messages.ERROR)
             return self._back(template)
+        if request.method != "POST" or data.get("confirmed") != "yes":
+            return self._activate_confirmation(request, template, version)
         try:
             activate_version(version=version, user=request.user)
         except NotificationError as exc:
@@ -363,6 +396,19 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             "name": str(EmailTemplateVersion._meta.verbose_name), "object": str(version), "fields": ["is_active"]}}])
         self.message_user(request, message, messages.SUCCESS)
         return self._back(template)
+
+    def _activate_confirmation(self, request, template: EmailTemplate, version: EmailTemplateVersion):
+        current = template.versions.filter(language=version.language, is_active=True).first()
+        diff = reverse("admin:notifications_emailtemplate_diff", args=[template.pk])
+        return TemplateResponse(request, "admin/notifications/emailtemplate/activate_confirmation.html", {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta, "original": template, "template": template,
+            "title": gettext("Make %(version)s the active version again?") % {"version": str(version)},
+            "version": version, "current": current,
+            "diff_url": current and f"{diff}?{urlencode({'a': current.pk, 'b': version.pk})}",
+            "form_url": reverse("admin:notifications_emailtemplate_activate", args=[template.pk]),
+            "back_url": reverse("admin:notifications_emailtemplate_change", args=[template.pk]),
+        })
 
     def test_send_view(self, request, object_id: str):
         """POST: send `version` (an id) or the draft being edited (the editor's fields) to a test address.
