@@ -41,8 +41,15 @@ from notifications.htmlpreview import FRAME_POLICY, sandboxed_iframe
 from notifications.models import EmailTemplate, EmailTemplateVersion, TemplateVersionActivation
 from notifications.rendering import VersionSource
 from notifications.services import template_preview, template_testing
-from notifications.services.template_editing import PARTS, activate_version, save_template_edit
-from notifications.services.templates import create_template_version, validate_version_content
+from notifications.services.template_concurrency import refuse_if_stale
+from notifications.services.template_editing import (
+    EDITOR_STALE,
+    PARTS,
+    activate_version,
+    save_template_edit,
+    save_version,
+)
+from notifications.services.templates import VersionContent, validate_version_content
 
 FROM_VERSION = "from_version"
 PERM_VIEW, PERM_CHANGE = "notifications.view_emailtemplate", "notifications.change_emailtemplate"
@@ -475,6 +482,9 @@ class EmailTemplateAdmin(admin.ModelAdmin):
 class VersionForm(forms.ModelForm):
     # A choice, not free text: the service refuses other languages, after validation (a 500).
     language = forms.ChoiceField(label=_("language"), choices=lambda: settings.LANGUAGES)
+    #: Opened from a version (`?from_version=`): the number of its language's active version
+    #: then (0: none), so a save after another editor's is refused rather than replacing it.
+    base_version = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
     class Meta:
         model = EmailTemplateVersion
@@ -503,7 +513,23 @@ class VersionForm(forms.ModelForm):
             except NotificationError as exc:
                 field = exc.field if exc.field in self.fields else None
                 raise ValidationError({field: exc.message} if field else exc.message) from None
+            self._refuse_if_stale(template, data.get("language"), data.get("base_version"))
         return data
+
+    def _refuse_if_stale(self, template: EmailTemplate, language: str | None, base_version: int | None) -> None:
+        """Under the template's lock (the admin's transaction), as the editor's form does; shown
+        again, the form carries the version now active, for a save once merged by hand."""
+        if base_version is None or not language:
+            return
+        locked = EmailTemplate.objects.select_for_update().get(pk=template.pk)
+        try:
+            refuse_if_stale(template=locked, base_version=base_version, language=language,
+                            message=str(EDITOR_STALE))
+        except StaleEdit as exc:
+            data = self.data.copy()
+            data["base_version"] = exc.active_version.version.version if exc.active_version else 0
+            self.data = data
+            raise ValidationError(exc.message, code=exc.code) from None
 
 
 @admin.register(EmailTemplateVersion)
@@ -526,11 +552,27 @@ class EmailTemplateVersionAdmin(admin.ModelAdmin):
             except (EmailTemplateVersion.DoesNotExist, ValidationError, ValueError):
                 messages.warning(request, gettext("The version to start from does not exist; the form starts empty."))
                 return initial
+            active = version.template.versions.filter(language=version.language, is_active=True).first()
             initial.update(
                 template=version.template_id, language=version.language, subject=version.subject,
                 preheader=version.preheader, html_content=version.html_content, text_content=version.text_content,
+                base_version=active.version if active else 0,
             )
         return initial
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """A save refused under the template's lock after the form's checks (no row lock on
+        SQLite) says why instead of a 500."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except NotificationError as exc:
+            self.message_user(request, gettext("Nothing was saved: %(problem)s") % {"problem": exc.message},
+                              messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return fields if obj is None else [name for name in fields if name != "base_version"]
 
     def has_change_permission(self, request, obj=None) -> bool:
         return obj is None and super().has_change_permission(request, obj)
@@ -540,21 +582,12 @@ class EmailTemplateVersionAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         data = form.cleaned_data
-        previous = EmailTemplateVersion.objects.filter(
-            template=data["template"], language=data["language"], is_active=True).first()
-        version = create_template_version(
-            template=data["template"],
-            language=data["language"],
-            subject=data["subject"],
-            preheader=data.get("preheader", ""),
-            html_content=data["html_content"],
-            text_content=data.get("text_content", ""),
-            created_by=request.user,
-        )
-        TemplateVersionActivation.objects.create(
-            template=version.template, language=version.language, version=version, previous_version=previous,
-            activated_by=request.user,
-        )
+        version = save_version(
+            template=data["template"], language=data["language"], user=request.user,
+            content=VersionContent(subject=data["subject"], preheader=data.get("preheader", ""),
+                                   html_content=data["html_content"], text_content=data.get("text_content", "")),
+            base_version=data.get("base_version"),
+        ).version
         # The admin's redirect and log entry use `obj`: point it at the saved row.
         obj.pk, obj.version, obj._state.adding = version.pk, version.version, False
 

@@ -138,10 +138,14 @@ def test_a_template_editor_edits_previews_saves_compares_rolls_back_and_sends_a_
     assert page.locator(".preview-narrow iframe").bounding_box()["width"] < 400
     shoot(page, "4-old-version-preview")
 
-    # Roll back to v1: recorded.
+    # Roll back to v1: asked first, then recorded.
     page.go_back()
     with page.expect_navigation():
         version_row(page, 1).get_by_role("button", name="Make this version active").click()
+    page.get_by_text("It replaces billing_invoice_monthly [fr] v2, which stays in the history.").wait_for()
+    assert template.versions.get(is_active=True).version == 2  # nothing changed yet
+    with page.expect_navigation():
+        page.get_by_role("button", name="Yes, make it active").click()
     assert "v1 is the active one again" in page.locator(".messagelist").inner_text()
     first.refresh_from_db()
     assert first.is_active and TemplateVersionActivation.objects.filter(version=first, rollback=True).exists()

@@ -148,6 +148,27 @@ def test_a_save_under_the_lock_that_finds_the_page_stale_shows_the_text_again(te
     assert template.versions.count() == 1
 
 
+def test_the_version_form_opened_from_a_version_refuses_a_save_after_another(template):
+    alice, bob = staff_client("alice"), staff_client("bob")
+    original = active(template)
+    add = reverse("admin:notifications_emailtemplateversion_add")
+    page = bob.get(add, {"from_version": original.pk}).content.decode()
+    assert re.search(r'name="base_version" value="1"', page)
+    assert alice.post(change_url(template), editor_form(
+        template, wording={"fr": {"subject": "Facture {{ month }} {{ year }}"}})).status_code == 302
+    before = written(template)
+    body = {"template": template.pk, "language": "fr", "subject": "Ma facture {{ month }} {{ year }}",
+            "preheader": original.preheader, "html_content": original.html_content,
+            "text_content": original.text_content, "base_version": "1"}
+    refused = bob.post(add, body)
+    content = html.unescape(refused.content.decode())
+    assert refused.status_code == 200 and f"{KEY} [fr] v2 was saved by alice at" in content
+    assert "Ma facture {{ month }} {{ year }}" in content and 'name="base_version" value="2"' in content
+    assert written(template) == before
+    assert bob.post(add, {**body, "base_version": "2"}).status_code == 302
+    assert active(template).subject == "Ma facture {{ month }} {{ year }}"
+
+
 # --- the API -----------------------------------------------------------------------------------------
 
 
