@@ -261,13 +261,23 @@ class TemplateEditorForm(forms.ModelForm):
                 if code in active:
                     self.initial.setdefault(field_name, getattr(active[code], part))
         self.planned: dict[str, VersionContent] = {}
+        #: A refusal's detail, folded below its one sentence (the render budget's names its setting).
+        self.details: dict[str | None, str] = {}
 
     def languages(self) -> list[dict]:
-        """Per language: its code, name and the four bound fields (for the editor's template)."""
+        """Per language: its code, name and the four parts, each a bound field and the detail of
+        its error (for the editor's template)."""
         return [
-            {"code": code, "name": name, "fields": [self[version_field_name(code, part)] for part in PARTS]}
+            {"code": code, "name": name, "parts": [
+                {"field": self[version_field_name(code, part)], "is_text": part == "text_content",
+                 "detail": self.details.get(version_field_name(code, part), "")} for part in PARTS]}
             for code, name in settings.LANGUAGES
         ]
+
+    def settings_have_errors(self) -> bool:
+        """An error outside the wording: the folded settings open, so it is seen."""
+        wording = {version_field_name(code, part) for code, _name in settings.LANGUAGES for part in PARTS}
+        return bool(set(self.errors) - wording - {"__all__", "opened_state"})
 
     def version_contents(self) -> dict[str, VersionContent]:
         data = getattr(self, "cleaned_data", {})
@@ -289,7 +299,10 @@ class TemplateEditorForm(forms.ModelForm):
             self.planned = plan_template_edit(template=self.instance, versions=self.version_contents())
         except VersionRefused as exc:
             field = version_field_name(exc.language, exc.part) if exc.part else None
-            self.add_error(field, exc.message)
+            self.add_error(field, exc.problem.message)
+            self.details[field] = exc.problem.detail
+            if field and exc.problem.line:
+                self.fields[field].widget.attrs["data-error-line"] = exc.problem.line
             return
         except NotificationError as exc:
             self.add_error(exc.field if exc.field in self.fields else None, exc.message)

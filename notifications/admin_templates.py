@@ -151,6 +151,12 @@ def _json_draft(body: bytes) -> tuple[dict, dict]:
     return data, variables
 
 
+def _preview_errors(messages: list[str]) -> dict:
+    """The live preview's answer for a draft it could not render: its shape, with only errors."""
+    return template_preview.Preview(
+        errors=messages, problems=[template_preview.Problem(message=message) for message in messages]).as_dict()
+
+
 def _form_errors(form: forms.Form) -> list[str]:
     return [f"{form.fields[name].label or name if name in form.fields else name}: {message}"
             if name != "__all__" else message
@@ -176,6 +182,7 @@ class EmailTemplateAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         names = [f.name for f in EmailTemplate._meta.fields if f.name in form.cleaned_data]
+        before = {v.language: v for v in obj.versions.filter(is_active=True)} if change else {}
         result = save_template_edit(
             template=obj, fields={name: form.cleaned_data[name] for name in names},
             versions=form.version_contents(), user=request.user, opened=form.cleaned_data.get("opened_state") or None,
@@ -184,6 +191,13 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         for version in result.new_versions:
             self.message_user(request, gettext("New version %(version)s saved; it is the active one.")
                               % {"version": str(version)}, messages.SUCCESS)
+            previous = before.get(version.language)
+            if (previous is not None and version.text_content.strip() and previous.html_content != version.html_content
+                    and previous.text_content == version.text_content):
+                self.message_user(request, gettext(
+                    "The HTML of %(version)s changed and its text did not: the text part may still say what the "
+                    "old HTML said. Check it, or use the text generated from the HTML."
+                ) % {"version": str(version)}, messages.WARNING)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """The save re-checks the edit under the template's lock: if another save made it invalid
@@ -209,6 +223,9 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         editable = self.has_change_permission(request, obj) if obj else self.has_add_permission(request)
         context["editor"] = editable and {
             "languages": form.languages(),
+            # The wording comes first; the settings are folded below it, open when one is at fault.
+            "settings_open": add or form.settings_have_errors(),
+            "detail": form.details.get(None, ""),
             "preview_url": reverse("admin:notifications_emailtemplate_editor_preview"),
             "frame_policy": FRAME_POLICY,
             "frame": sandboxed_iframe("", title=gettext("Live preview"), height=520),
@@ -272,12 +289,12 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             try:
                 posted, typed = _json_draft(request.body)
             except NotificationError as exc:
-                return JsonResponse({"subject": "", "html": "", "text": "", "errors": [exc.message]})
+                return JsonResponse(_preview_errors([exc.message]))
         else:
             posted = request.POST
         form = PreviewForm(posted)
         if not form.is_valid():
-            return JsonResponse({"subject": "", "html": "", "text": "", "errors": _form_errors(form)})
+            return JsonResponse(_preview_errors(_form_errors(form)))
         data = form.cleaned_data
         if typed is not None:  # JSON variables keep their JSON types
             data["variables"] = typed

@@ -12,11 +12,15 @@ from django.utils.translation import gettext as _
 
 
 class NotificationError(Exception):
-    """Base of every error the service raises on purpose."""
+    """Base of every error the service raises on purpose.
+
+    `line`, when known, is the line of the part (`field`) at fault: the editor highlights it.
+    """
 
     field: str | None = None
     status_code: int = 400
     code: str = "invalid"
+    line: int | None = None
 
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message)

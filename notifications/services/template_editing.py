@@ -27,6 +27,7 @@ from notifications.exceptions import NotificationError, TemplateDeclarationError
 from notifications.models import EmailTemplate, EmailTemplateVersion, TemplateVersionActivation
 
 from .template_concurrency import current_state, refuse_if_stale
+from .template_preview import Problem
 from .templates import PARTS, VersionContent, create_template_version, validate_version_content
 
 #: The refusals of a stale save; `%(changes)s` says who saved what and when.
@@ -47,10 +48,12 @@ class VersionRefused(TemplateError):
 
     code = "version_refused"
 
-    def __init__(self, message: str, *, language: str, part: str | None = None) -> None:
+    def __init__(self, message: str, *, language: str, part: str | None = None, problem: Problem | None = None) -> None:
         super().__init__(message, field=f"{language}.{part}" if part else None)
         self.language = language
         self.part = part
+        #: As the editor shows it: one sentence, a folded detail, the line to highlight.
+        self.problem = problem or Problem(message=message, part=part)
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,11 @@ def _validate(template: EmailTemplate, content: VersionContent, *, language: str
             raise VersionRefused(message, language=language) from None
         message = _("%(language)s: %(problem)s") % {"language": label, "problem": exc.message}
         part = exc.field if exc.field in PARTS else None
-        raise VersionRefused(message, language=language, part=part) from None
+        problem = Problem.of(exc, message=message)
+        if exc.code == "render_limit_exceeded":
+            problem = Problem(message=_("%(language)s: %(problem)s") % {"language": label, "problem": problem.message},
+                              detail=message, part=part)
+        raise VersionRefused(message, language=language, part=part, problem=problem) from None
 
 
 @transaction.atomic

@@ -362,7 +362,24 @@ def test_the_live_preview_answers_errors_naming_the_part_never_a_500(editor, tem
              "variables__value": list(template.sample_variables.values()), **change}
     response = editor.post(url("editor_preview"), draft)
     assert response.status_code == 200
-    assert says in " ".join(response.json()["errors"]), response.json()
+    body = response.json()
+    shown = " ".join(body["errors"] + [problem["detail"] for problem in body["problems"]])
+    assert says in shown, body
+
+
+def test_the_live_preview_names_the_line_to_highlight_and_says_the_budget_in_one_sentence(editor, template):
+    current = active(template)
+    draft = {"template": str(template.pk), "language": "fr", "subject": current.subject,
+             "variables__name": list(template.sample_variables),
+             "variables__value": list(template.sample_variables.values())}
+    syntax = editor.post(url("editor_preview"), {**draft, "html_content": "<p>ok</p>\n<p>ok</p>\n{% if %}"}).json()
+    assert [(p["part"], p["line"]) for p in syntax["problems"]] == [("html_content", 3)]
+    loops = "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}"
+    budget = editor.post(url("editor_preview"), {**draft, "html_content": loops}).json()
+    assert budget["errors"] == ["This template does too much work to render (loops or macros that repeat too "
+                                "often): simplify it."]
+    [problem] = budget["problems"]
+    assert "EMAIL_RENDER_MAX_OPERATIONS" in problem["detail"] and "EMAIL_RENDER" not in problem["message"]
 
 
 def test_the_live_preview_takes_a_json_draft_too(editor, template):
@@ -579,3 +596,60 @@ def test_the_editor_speaks_french_by_default(client, template):
     refused = client.post(url("change", template.pk), editor_form(template, required_variables=["month", "x y"]),
                           headers={"Accept-Language": "fr"})
     assert "Ligne 2 : 'x y' n’est pas un nom de variable" in " ".join(errors_of(refused)["required_variables"])
+
+
+# --- the editor's layout, lines, text part and budget (issue 19, "The editor") -------------------------
+
+
+def test_the_wording_comes_first_and_the_settings_are_folded_below_it(editor, template):
+    page = editor.get(url("change", template.pk)).content.decode()
+    wording, settings_ = page.index('id="template-editor"'), page.index('id="template-settings"')
+    assert wording < settings_ < page.index('name="required_variables"')
+    assert re.search(r'<details class="template-settings" id="template-settings">', page)  # closed
+    # A setting at fault opens them, so the error is seen; a new template starts with them open.
+    refused = editor.post(url("change", template.pk), editor_form(template, required_variables=["month", "x y"]))
+    assert '<details class="template-settings" id="template-settings" open>' in refused.content.decode()
+    new = editor.get(reverse("admin:notifications_emailtemplate_add")).content.decode()
+    assert '<details class="template-settings" id="template-settings" open>' in new
+
+
+def test_a_refused_line_is_marked_for_the_editor_to_highlight(editor, template):
+    old = active(template)
+    broken = old.html_content.replace("<p>Merci pour votre confiance!</p>", "<p>{% if %}</p>")
+    line = broken.splitlines().index("<p>{% if %}</p>") + 1
+    response = editor.post(url("change", template.pk), editor_form(template, wording={"fr": {"html_content": broken}}))
+    assert response.status_code == 200
+    textarea = re.search(r'<textarea[^>]*name="version_fr_html_content"[^>]*>', response.content.decode()).group(0)
+    assert f'data-error-line="{line}"' in textarea
+    assert f"line {line}" in " ".join(errors_of(response)["version_fr_html_content"])
+
+
+def test_a_save_over_the_render_budget_is_one_sentence_with_the_detail_folded(editor, template):
+    old = active(template)
+    loops = "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}"
+    response = editor.post(url("change", template.pk), editor_form(
+        template, wording={"fr": {"html_content": old.html_content + loops}}))
+    assert response.status_code == 200
+    [message] = errors_of(response)["__all__"]  # the whole render: no one part to name
+    assert message == ("[fr]: This template does too much work to render (loops or macros that repeat too often): "
+                       "simplify it.")
+    page = html.unescape(response.content.decode())
+    detail = page.split('<details class="error-detail">')[1].split("</details>")[0]
+    assert "Detail for the administrator" in detail and "EMAIL_RENDER_MAX_OPERATIONS" in detail
+    assert template.versions.count() == 1
+
+
+@pytest.mark.parametrize("text, warned", [("same", True), ("changed", False), ("empty", False)])
+def test_a_save_that_changes_the_html_and_not_the_text_is_warned(editor, template, text, warned):
+    old = active(template)
+    wording = {"html_content": old.html_content.replace("Merci pour votre confiance!", "Merci !")}
+    if text == "changed":
+        wording["text_content"] = old.text_content.replace("Merci pour votre confiance!", "Merci !")
+    elif text == "empty":  # "use the text generated from the HTML"
+        wording["text_content"] = ""
+    body = {**editor_form(template, wording={"fr": wording}), "_continue": "1"}
+    response = editor.post(url("change", template.pk), body, follow=True)
+    page = html.unescape(response.content.decode())
+    assert ("The HTML of billing_invoice_monthly [fr] v2 changed and its text did not" in page) is warned
+    assert active(template).version == 2
+    assert "Use the text generated from the HTML" in page
