@@ -14,13 +14,14 @@ from django.utils.translation import gettext_lazy
 from notifications.exceptions import NotificationError
 from notifications.rendering import VersionSource, render, used_variables
 
+from .templates import PARTS
+
 
 #: What an editor reads when a template does too much work to render: one sentence. The
 #: renderer's own message (which names the setting, for the administrator) is the detail.
 BUDGET_SENTENCE = gettext_lazy(
     "This template does too much work to render (loops or macros that repeat too often): simplify it."
 )
-PARTS = ("subject", "preheader", "html_content", "text_content")
 
 
 @dataclass(frozen=True)
