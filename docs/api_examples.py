@@ -110,10 +110,12 @@ class Doc:
         elif body is not None:
             lines.append("```json\n" + dump(body) + "\n```")
         retry = f" `Retry-After: {response['Retry-After']}`" if response.has_header("Retry-After") else ""
-        lines.append(f"\n`HTTP {response.status_code}`{retry}")
+        etag = f" `ETag: {response['ETag']}`" if response.has_header("ETag") else ""
+        lines.append(f"\n`HTTP {response.status_code}`{retry}{etag}")
         answer = json.loads(response.content) if response.content else None
         lines.append("```json\n" + json.dumps(shorten(answer), ensure_ascii=False, indent=2) + "\n```")
         self.snippets[title] = "\n".join(lines) + "\n"
+        self.last = response
         return response.status_code, answer
 
 
@@ -160,12 +162,18 @@ def run_examples() -> dict[str, str]:
         ]})
     doc.call("templates", "GET", "/api/v1/email/templates?category=billing", key=sender)
     doc.call("template", "GET", "/api/v1/email/templates/support_ticket_created", key=sender)
-    doc.call("template-put", "PUT", "/api/v1/email/templates/support_ticket_created", key=editor, body={
+    etag = doc.last["ETag"]
+    ticket = {
         "language": "fr", "subject": "Ticket #{{ ticket_number }} — {{ title }}",
         "preheader": "Priorité {{ priority }}",
         "html_content": "<p>Votre ticket {{ ticket_number }} ({{ priority }}) : {{ title }}.</p>"
                         "<p><a href=\"{{ support_link }}\">Suivre le ticket</a></p>",
-        "text_content": "Votre ticket {{ ticket_number }} ({{ priority }}) : {{ title }}.\n{{ support_link }}"})
+        "text_content": "Votre ticket {{ ticket_number }} ({{ priority }}) : {{ title }}.\n{{ support_link }}"}
+    doc.call("template-put", "PUT", "/api/v1/email/templates/support_ticket_created", key=editor, body=ticket,
+             headers={"If-Match": etag})
+    doc.call("409-stale", "PUT", "/api/v1/email/templates/support_ticket_created", key=editor, body={
+        **ticket, "subject": "Votre ticket #{{ ticket_number }} : {{ title }}"}, headers={"If-Match": etag},
+        note=" — refused")
     doc.call("template-test", "POST", "/api/v1/email/templates/onboarding_welcome/test", key=editor, body={
         "to": "editor@rgz.bj", "variables": {"reseller_name": "Tech Connect SA",
                                              "validation_link": "https://admin-rgz.duckdns.org"}})

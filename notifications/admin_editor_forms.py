@@ -13,11 +13,14 @@ import json
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.text import format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from notifications import jsoninput
-from notifications.models import EmailTemplate
+from notifications.models import EmailTemplate, EmailTemplateVersion
+from notifications.exceptions import StaleEdit
+from notifications.services.template_concurrency import EditState, current_state, refuse_if_stale
 from notifications.services.templates import PARTS, VersionContent
 
 NAME_SUFFIX, VALUE_SUFFIX = "__name", "__value"
@@ -176,14 +179,44 @@ def version_field_name(language: str, part: str) -> str:
     return f"version_{language}_{part}"
 
 
-def _part_field(part: str, language_name: str) -> forms.CharField:
+class PartField(forms.CharField):
+    """One part of a language's wording, changed only when it differs as it would be stored.
+
+    A browser posts a textarea with CRLF line endings and the stored part has LF (and a
+    one-line part is stored trimmed): compared as posted, every part would count as changed,
+    and the history log would name parts that did not change.
+    """
+
+    def __init__(self, *, part: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.part = part
+
+    def has_changed(self, initial, data) -> bool:
+        return self._stored(initial) != self._stored(data)
+
+    def _stored(self, value) -> str:
+        return getattr(VersionContent(**{self.part: value or ""}).normalised(), self.part)
+
+
+class StateField(forms.CharField):
+    """The hidden state the form was opened on: never a change of the template itself."""
+
+    widget = forms.HiddenInput
+
+    def has_changed(self, initial, data) -> bool:
+        return False
+
+
+def _part_field(part: str, language: str) -> PartField:
     labels = {"subject": _("Subject"), "preheader": _("Preheader"), "html_content": _("HTML"),
               "text_content": _("Text")}
     if part in ("subject", "preheader"):
         widget = forms.TextInput(attrs={"size": 80, "data-part": part})
     else:
         widget = forms.Textarea(attrs={"rows": 16, "cols": 60, "data-part": part, "spellcheck": "false"})
-    return forms.CharField(label=labels[part], required=False, strip=False, widget=widget)
+    # The language is in the label, so the history log says which language's part changed.
+    return PartField(part=part, label=format_lazy("{} ({})", labels[part], language), required=False, strip=False,
+                     widget=widget)
 
 
 class TemplateEditorForm(forms.ModelForm):
@@ -204,6 +237,9 @@ class TemplateEditorForm(forms.ModelForm):
         label=_("sample variables"),
         help_text=_("A value that is a JSON list or object ([…] or {…}) is taken as one; any other value is text."),
     )
+    #: The template's state when the page was opened (`services.template_concurrency`): a save
+    #: made after another editor's is refused, never silently replacing their version.
+    opened_state = StateField(required=False)
     can_add_versions = True
 
     class Meta:
@@ -213,22 +249,35 @@ class TemplateEditorForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         active = {}
+        self.stale: StaleEdit | None = None
+        self.opened_base: EditState | None = None
         if self.instance.pk and not self.instance._state.adding:
             active = {v.language: v for v in self.instance.versions.filter(is_active=True)}
-        for code, name in settings.LANGUAGES:
+            self.fields["opened_state"].initial = current_state(self.instance, active_versions=active.values()).token
+        for code, _name in settings.LANGUAGES:
             for part in PARTS:
                 field_name = version_field_name(code, part)
-                self.fields[field_name] = _part_field(part, str(name))
+                self.fields[field_name] = _part_field(part, code)
                 if code in active:
                     self.initial.setdefault(field_name, getattr(active[code], part))
         self.planned: dict[str, VersionContent] = {}
+        #: A refusal's detail, folded below its one sentence (the render budget's names its setting).
+        self.details: dict[str | None, str] = {}
 
     def languages(self) -> list[dict]:
-        """Per language: its code, name and the four bound fields (for the editor's template)."""
+        """Per language: its code, name and the four parts, each a bound field and the detail of
+        its error (for the editor's template)."""
         return [
-            {"code": code, "name": name, "fields": [self[version_field_name(code, part)] for part in PARTS]}
+            {"code": code, "name": name, "parts": [
+                {"field": self[version_field_name(code, part)], "is_text": part == "text_content",
+                 "detail": self.details.get(version_field_name(code, part), "")} for part in PARTS]}
             for code, name in settings.LANGUAGES
         ]
+
+    def settings_have_errors(self) -> bool:
+        """An error outside the wording: the folded settings open, so it is seen."""
+        wording = {version_field_name(code, part) for code, _name in settings.LANGUAGES for part in PARTS}
+        return bool(set(self.errors) - wording - {"__all__", "opened_state"})
 
     def version_contents(self) -> dict[str, VersionContent]:
         data = getattr(self, "cleaned_data", {})
@@ -239,6 +288,8 @@ class TemplateEditorForm(forms.ModelForm):
 
     def _post_clean(self) -> None:
         super()._post_clean()
+        if self.instance.pk and not self.instance._state.adding and not self._refuse_if_stale():
+            return
         if self.errors:
             return
         from notifications.exceptions import NotificationError
@@ -248,7 +299,10 @@ class TemplateEditorForm(forms.ModelForm):
             self.planned = plan_template_edit(template=self.instance, versions=self.version_contents())
         except VersionRefused as exc:
             field = version_field_name(exc.language, exc.part) if exc.part else None
-            self.add_error(field, exc.message)
+            self.add_error(field, exc.problem.message)
+            self.details[field] = exc.problem.detail
+            if field and exc.problem.line:
+                self.fields[field].widget.attrs["data-error-line"] = exc.problem.line
             return
         except NotificationError as exc:
             self.add_error(exc.field if exc.field in self.fields else None, exc.message)
@@ -257,3 +311,50 @@ class TemplateEditorForm(forms.ModelForm):
             self.add_error(None, gettext(
                 "Saving this adds a version (%(languages)s); you may not add template versions."
             ) % {"languages": ", ".join(self.planned)})
+
+    def _refuse_if_stale(self) -> bool:
+        """False, with the refusal as the form's error, when another save came after the page was
+        opened. The template row is locked here, in the admin's transaction, so no save can come
+        between this check and this form's own save (PostgreSQL).
+
+        The page shown again keeps the editor's text and carries the state it now knows: once
+        they have merged by hand, saving again is based on the other editor's version.
+        """
+        from notifications.services.template_editing import EDITOR_STALE
+
+        opened = (self.data.get("opened_state") or "").strip()
+        template = EmailTemplate.objects.select_for_update().get(pk=self.instance.pk)
+        if not opened:
+            self.add_error(None, gettext(
+                "This form does not say which versions it was opened on, so saving it could replace "
+                "someone else's newer version: open the template again and redo the change."))
+            self._carry(current_state(template).token)
+            return False
+        self.opened_base = EditState.parse(opened)
+        try:
+            refuse_if_stale(template=template, opened=opened, message=str(EDITOR_STALE))
+        except StaleEdit as exc:
+            self.stale = exc
+            self.add_error(None, exc.message)
+            self._carry(exc.current_token)
+            return False
+        return True
+
+    def _carry(self, token: str) -> None:
+        data = self.data.copy()
+        data["opened_state"] = token
+        self.data = data
+
+    def stale_versions(self) -> list[tuple[EmailTemplateVersion | None, EmailTemplateVersion]]:
+        """For a refused stale save: each language whose active version changed, as (the version
+        the page was opened on, or None, the version active now); the page links their diff."""
+        if self.stale is None:
+            return []
+        numbers = self.opened_base.numbers if self.opened_base is not None else {}
+        pairs = []
+        for change in self.stale.changes:
+            if change.version is not None:
+                opened = self.instance.versions.filter(
+                    language=change.language, version=numbers.get(change.language, 0)).first()
+                pairs.append((opened, change.version))
+        return pairs

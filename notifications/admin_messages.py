@@ -18,6 +18,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -159,7 +160,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
     list_filter = ("status", TemplateFilter, CategoryFilter, "lane", ("created_at", admin.DateFieldListFilter))
     sortable_by = ("created",)
     search_fields = ("recipient_email",)  # shows the box; `get_search_results` decides what a term means
-    search_help_text = _("An exact address (any case), a message ID or a provider message ID.")
+    search_help_text = _("An exact address (any case), a message ID, or a provider message ID (with or without <>).")
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER  # "Show counts" would count the table once per choice
@@ -194,9 +195,12 @@ class EmailMessageAdmin(ReadOnlyAdmin):
             return queryset.filter(pk=uuid.UUID(term)), False
         except ValueError:
             pass
+        message_ids = [term, f"<{term.strip('<>')}>"]
         if "@" in term and not term.startswith("<"):
-            return queryset.filter(recipient_email__iexact=term), False
-        return queryset.filter(provider_message_id__in=[term, f"<{term.strip('<>')}>"]), False
+            # An address, or a Message-ID typed without its angle brackets (`x@rgz.bj`): both
+            # are exact lookups on an index, so one term looks for either.
+            return queryset.filter(Q(recipient_email__iexact=term) | Q(provider_message_id__in=message_ids)), False
+        return queryset.filter(provider_message_id__in=message_ids), False
 
     @admin.display(description=_("recipient address"))
     def recipient(self, message: EmailMessage) -> str:

@@ -36,13 +36,20 @@ from notifications.admin_editor_forms import (
     shown_value,
     version_field_name,
 )
-from notifications.exceptions import InputError, NotificationError
+from notifications.exceptions import InputError, NotificationError, StaleEdit
 from notifications.htmlpreview import FRAME_POLICY, sandboxed_iframe
 from notifications.models import EmailTemplate, EmailTemplateVersion, TemplateVersionActivation
 from notifications.rendering import VersionSource
 from notifications.services import template_preview, template_testing
-from notifications.services.template_editing import PARTS, activate_version, save_template_edit
-from notifications.services.templates import create_template_version, validate_version_content
+from notifications.services.template_concurrency import refuse_if_stale
+from notifications.services.template_editing import (
+    EDITOR_STALE,
+    PARTS,
+    activate_version,
+    save_template_edit,
+    save_version,
+)
+from notifications.services.templates import VersionContent, validate_version_content
 
 FROM_VERSION = "from_version"
 PERM_VIEW, PERM_CHANGE = "notifications.view_emailtemplate", "notifications.change_emailtemplate"
@@ -84,7 +91,8 @@ class VersionInline(admin.TabularInline):
             url = reverse("admin:notifications_emailtemplate_version_preview", args=[version.template_id, version.pk])
             parts.append(format_html('<a href="{}">{}</a>', url, gettext("Preview")))
         diff = reverse("admin:notifications_emailtemplate_diff", args=[version.template_id])
-        query = urlencode({"a": getattr(version, "previous_pk", None) or version.pk, "b": version.pk})
+        # With the previous version of its language; a first version with nothing (never with itself).
+        query = urlencode({"a": getattr(version, "previous_pk", None) or "", "b": version.pk})
         parts.append(format_html('<a href="{}?{}">{}</a>', diff, query, gettext("Diff")))
         if user is not None and user.has_perm(PERM_CHANGE) and not version.is_active:
             url = reverse("admin:notifications_emailtemplate_activate", args=[version.template_id])
@@ -143,6 +151,12 @@ def _json_draft(body: bytes) -> tuple[dict, dict]:
     return data, variables
 
 
+def _preview_errors(messages: list[str]) -> dict:
+    """The live preview's answer for a draft it could not render: its shape, with only errors."""
+    return template_preview.Preview(
+        errors=messages, problems=[template_preview.Problem(message=message) for message in messages]).as_dict()
+
+
 def _form_errors(form: forms.Form) -> list[str]:
     return [f"{form.fields[name].label or name if name in form.fields else name}: {message}"
             if name != "__all__" else message
@@ -168,20 +182,37 @@ class EmailTemplateAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         names = [f.name for f in EmailTemplate._meta.fields if f.name in form.cleaned_data]
+        before = {v.language: v for v in obj.versions.filter(is_active=True)} if change else {}
         result = save_template_edit(
             template=obj, fields={name: form.cleaned_data[name] for name in names},
-            versions=form.version_contents(), user=request.user,
+            versions=form.version_contents(), user=request.user, opened=form.cleaned_data.get("opened_state") or None,
         )
         obj.pk, obj._state.adding = result.template.pk, False
         for version in result.new_versions:
             self.message_user(request, gettext("New version %(version)s saved; it is the active one.")
                               % {"version": str(version)}, messages.SUCCESS)
+            previous = before.get(version.language)
+            if (previous is not None and version.text_content.strip() and previous.html_content != version.html_content
+                    and previous.text_content == version.text_content):
+                self.message_user(request, gettext(
+                    "The HTML of %(version)s changed and its text did not: the text part may still say what the "
+                    "old HTML said. Check it, or use the text generated from the HTML."
+                ) % {"version": str(version)}, messages.WARNING)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """The save re-checks the edit under the template's lock: if another save made it invalid
         since the form was checked, nothing is written and the page says why (not a 500)."""
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
+        except StaleEdit:
+            # Another save came between the form's check and this one (no row lock on SQLite):
+            # shown again, the form now sees it and keeps the editor's text beside the refusal.
+            try:
+                return super().changeform_view(request, object_id, form_url, extra_context)
+            except NotificationError as exc:
+                self.message_user(request, gettext("Nothing was saved: %(problem)s") % {"problem": exc.message},
+                                  messages.ERROR)
+                return HttpResponseRedirect(request.get_full_path())
         except NotificationError as exc:
             self.message_user(request, gettext("Nothing was saved: %(problem)s") % {"problem": exc.message},
                               messages.ERROR)
@@ -192,6 +223,9 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         editable = self.has_change_permission(request, obj) if obj else self.has_add_permission(request)
         context["editor"] = editable and {
             "languages": form.languages(),
+            # The wording comes first; the settings are folded below it, open when one is at fault.
+            "settings_open": add or form.settings_have_errors(),
+            "detail": form.details.get(None, ""),
             "preview_url": reverse("admin:notifications_emailtemplate_editor_preview"),
             "frame_policy": FRAME_POLICY,
             "frame": sandboxed_iframe("", title=gettext("Live preview"), height=520),
@@ -201,6 +235,12 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             "own_address": request.user.email,
             "test_addresses": [entry for entry in settings.EMAIL_TEST_RECIPIENTS if not entry.startswith("@")],
         }
+        context["stale"] = [
+            {"version": now, "diff_url": opened and "{}?{}".format(
+                reverse("admin:notifications_emailtemplate_diff", args=[obj.pk]),
+                urlencode({"a": opened.pk, "b": now.pk}))}
+            for opened, now in getattr(form, "stale_versions", list)()
+        ]
         context["activations"] = (
             obj.activations.select_related("version__template", "previous_version__template", "activated_by")[:50]
             if obj else []
@@ -249,12 +289,12 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             try:
                 posted, typed = _json_draft(request.body)
             except NotificationError as exc:
-                return JsonResponse({"subject": "", "html": "", "text": "", "errors": [exc.message]})
+                return JsonResponse(_preview_errors([exc.message]))
         else:
             posted = request.POST
         form = PreviewForm(posted)
         if not form.is_valid():
-            return JsonResponse({"subject": "", "html": "", "text": "", "errors": _form_errors(form)})
+            return JsonResponse(_preview_errors(_form_errors(form)))
         data = form.cleaned_data
         if typed is not None:  # JSON variables keep their JSON types
             data["variables"] = typed
@@ -310,22 +350,33 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/notifications/emailtemplate/version_preview.html", context)
 
     def diff_view(self, request, object_id: str):
-        """A unified diff of subject, preheader, HTML and text between any two versions of a template."""
+        """A unified diff of subject, preheader, HTML and text between any two versions of a template.
+
+        `b` is the version shown (by default the active one in the default language); `a` the
+        one it is compared with: by default the version before it in its language, and empty
+        for nothing (a first version then shows every line as added).
+        """
         self._require(request, PERM_VIEW, PERM_CHANGE)
         template = self._template(request, object_id)
         versions = list(template.versions.order_by("language", "version"))
         by_id = {str(v.pk): v for v in versions}
         if not versions:
             raise Http404(gettext("This template has no version."))
-        first = by_id.get(request.GET.get("a", "")) or versions[0]
-        second = by_id.get(request.GET.get("b", "")) or versions[-1]
+        default = next((v for v in versions if v.is_active and v.language == template.default_language), versions[-1])
+        second = by_id.get(request.GET.get("b", "")) or default
+        if "a" in request.GET:
+            first = by_id.get(request.GET["a"])
+        else:
+            first = next((v for v in reversed(versions)
+                          if v.language == second.language and v.version < second.version), None)
         labels = {"subject": gettext("Subject"), "preheader": gettext("Preheader"), "html_content": gettext("HTML"),
                   "text_content": gettext("Text")}
+        nothing = gettext("nothing (before the first version)")
         parts = []
         for part in PARTS:
             lines = list(difflib.unified_diff(
-                getattr(first, part).splitlines(), getattr(second, part).splitlines(),
-                fromfile=str(first), tofile=str(second), lineterm="", n=3,
+                getattr(first, part).splitlines() if first else [], getattr(second, part).splitlines(),
+                fromfile=str(first) if first else nothing, tofile=str(second), lineterm="", n=3,
             ))
             parts.append({"label": labels[part], "lines": [
                 {"text": line, "kind": "add" if line.startswith("+") and not line.startswith("+++")
@@ -334,18 +385,22 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta, "original": template, "template": template,
-            "title": gettext("Differences between %(a)s and %(b)s") % {"a": str(first), "b": str(second)},
-            "versions": versions, "first": first, "second": second, "parts": parts,
+            "title": gettext("Differences between %(a)s and %(b)s") % {"a": str(first) if first else nothing,
+                                                                       "b": str(second)},
+            "versions": versions, "first": first, "second": second, "parts": parts, "itself": first == second,
         }
         return TemplateResponse(request, "admin/notifications/emailtemplate/diff.html", context)
 
     def activate_view(self, request, object_id: str):
-        """POST `version`: make it the active one for its language again (recorded; LogEntry too)."""
+        """`version`: make it the active one for its language again (recorded; LogEntry too).
+
+        Asks first, as a resend does: without `confirmed=yes` in a POST the answer is a page
+        naming the version and the one it would replace, with their diff, and nothing changes.
+        """
         self._require(request, PERM_CHANGE)
-        if request.method != "POST":
-            raise PermissionDenied
         template = self._template(request, object_id)
-        version = EmailTemplateVersion.objects.filter(template=template, pk=request.POST.get("version") or None)
+        data = request.POST if request.method == "POST" else request.GET
+        version = EmailTemplateVersion.objects.filter(template=template, pk=data.get("version") or None)
         try:
             version = version.first()
         except ValidationError:
@@ -353,6 +408,8 @@ class EmailTemplateAdmin(admin.ModelAdmin):
         if version is None:
             self.message_user(request, gettext("Choose a version of this template to make active."), messages.ERROR)
             return self._back(template)
+        if request.method != "POST" or data.get("confirmed") != "yes":
+            return self._activate_confirmation(request, template, version)
         try:
             activate_version(version=version, user=request.user)
         except NotificationError as exc:
@@ -363,6 +420,19 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             "name": str(EmailTemplateVersion._meta.verbose_name), "object": str(version), "fields": ["is_active"]}}])
         self.message_user(request, message, messages.SUCCESS)
         return self._back(template)
+
+    def _activate_confirmation(self, request, template: EmailTemplate, version: EmailTemplateVersion):
+        current = template.versions.filter(language=version.language, is_active=True).first()
+        diff = reverse("admin:notifications_emailtemplate_diff", args=[template.pk])
+        return TemplateResponse(request, "admin/notifications/emailtemplate/activate_confirmation.html", {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta, "original": template, "template": template,
+            "title": gettext("Make %(version)s the active version again?") % {"version": str(version)},
+            "version": version, "current": current,
+            "diff_url": current and f"{diff}?{urlencode({'a': current.pk, 'b': version.pk})}",
+            "form_url": reverse("admin:notifications_emailtemplate_activate", args=[template.pk]),
+            "back_url": reverse("admin:notifications_emailtemplate_change", args=[template.pk]),
+        })
 
     def test_send_view(self, request, object_id: str):
         """POST: send `version` (an id) or the draft being edited (the editor's fields) to a test address.
@@ -429,6 +499,9 @@ class EmailTemplateAdmin(admin.ModelAdmin):
 class VersionForm(forms.ModelForm):
     # A choice, not free text: the service refuses other languages, after validation (a 500).
     language = forms.ChoiceField(label=_("language"), choices=lambda: settings.LANGUAGES)
+    #: Opened from a version (`?from_version=`): the number of its language's active version
+    #: then (0: none), so a save after another editor's is refused rather than replacing it.
+    base_version = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
 
     class Meta:
         model = EmailTemplateVersion
@@ -457,7 +530,23 @@ class VersionForm(forms.ModelForm):
             except NotificationError as exc:
                 field = exc.field if exc.field in self.fields else None
                 raise ValidationError({field: exc.message} if field else exc.message) from None
+            self._refuse_if_stale(template, data.get("language"), data.get("base_version"))
         return data
+
+    def _refuse_if_stale(self, template: EmailTemplate, language: str | None, base_version: int | None) -> None:
+        """Under the template's lock (the admin's transaction), as the editor's form does; shown
+        again, the form carries the version now active, for a save once merged by hand."""
+        if base_version is None or not language:
+            return
+        locked = EmailTemplate.objects.select_for_update().get(pk=template.pk)
+        try:
+            refuse_if_stale(template=locked, base_version=base_version, language=language,
+                            message=str(EDITOR_STALE))
+        except StaleEdit as exc:
+            data = self.data.copy()
+            data["base_version"] = exc.active_version.version.version if exc.active_version else 0
+            self.data = data
+            raise ValidationError(exc.message, code=exc.code) from None
 
 
 @admin.register(EmailTemplateVersion)
@@ -480,11 +569,27 @@ class EmailTemplateVersionAdmin(admin.ModelAdmin):
             except (EmailTemplateVersion.DoesNotExist, ValidationError, ValueError):
                 messages.warning(request, gettext("The version to start from does not exist; the form starts empty."))
                 return initial
+            active = version.template.versions.filter(language=version.language, is_active=True).first()
             initial.update(
                 template=version.template_id, language=version.language, subject=version.subject,
                 preheader=version.preheader, html_content=version.html_content, text_content=version.text_content,
+                base_version=active.version if active else 0,
             )
         return initial
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """A save refused under the template's lock after the form's checks (no row lock on
+        SQLite) says why instead of a 500."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except NotificationError as exc:
+            self.message_user(request, gettext("Nothing was saved: %(problem)s") % {"problem": exc.message},
+                              messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return fields if obj is None else [name for name in fields if name != "base_version"]
 
     def has_change_permission(self, request, obj=None) -> bool:
         return obj is None and super().has_change_permission(request, obj)
@@ -494,21 +599,12 @@ class EmailTemplateVersionAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         data = form.cleaned_data
-        previous = EmailTemplateVersion.objects.filter(
-            template=data["template"], language=data["language"], is_active=True).first()
-        version = create_template_version(
-            template=data["template"],
-            language=data["language"],
-            subject=data["subject"],
-            preheader=data.get("preheader", ""),
-            html_content=data["html_content"],
-            text_content=data.get("text_content", ""),
-            created_by=request.user,
-        )
-        TemplateVersionActivation.objects.create(
-            template=version.template, language=version.language, version=version, previous_version=previous,
-            activated_by=request.user,
-        )
+        version = save_version(
+            template=data["template"], language=data["language"], user=request.user,
+            content=VersionContent(subject=data["subject"], preheader=data.get("preheader", ""),
+                                   html_content=data["html_content"], text_content=data.get("text_content", "")),
+            base_version=data.get("base_version"),
+        ).version
         # The admin's redirect and log entry use `obj`: point it at the saved row.
         obj.pk, obj.version, obj._state.adding = version.pk, version.version, False
 

@@ -12,11 +12,15 @@ from django.utils.translation import gettext as _
 
 
 class NotificationError(Exception):
-    """Base of every error the service raises on purpose."""
+    """Base of every error the service raises on purpose.
+
+    `line`, when known, is the line of the part (`field`) at fault: the editor highlights it.
+    """
 
     field: str | None = None
     status_code: int = 400
     code: str = "invalid"
+    line: int | None = None
 
     def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -153,6 +157,36 @@ class UnknownVariables(TemplateError):
 class TemplateSyntaxProblem(TemplateError):
     code = "template_syntax_error"
     field = "template"
+
+
+class StaleEdit(TemplateError):
+    """A save based on a state of the template that another save has since replaced.
+
+    The editor's form, an API `If-Match` or a `base_version` says what the edit was based on
+    (`services.template_concurrency`); saving it anyway would silently replace someone
+    else's newer version. `changes` says who saved what and when; `active_version` is the
+    active version of the language being saved (the API names it in the 409's body).
+    """
+
+    code = "stale_version"
+    field = None
+    status_code = 409
+
+    def __init__(self, message: str, *, changes=(), active_version=None, current_token: str = "") -> None:
+        super().__init__(message)
+        self.changes = list(changes)
+        self.active_version = active_version
+        self.current_token = current_token
+
+    def as_dict(self) -> dict:
+        """`detail`, then the data a client merges from: the active version of the language being
+        saved and every save that came between (each `{language, version, id, saved_by, saved_at,
+        rollback}`; `version` null for a save of the template's settings)."""
+        body = {"detail": self.message}
+        if self.active_version is not None:
+            body["active_version"] = self.active_version.as_dict()
+        body["changes"] = [change.as_dict() for change in self.changes]
+        return body
 
 
 class TemplateDeclarationError(TemplateError):

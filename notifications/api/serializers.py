@@ -222,6 +222,42 @@ class TemplateUpdateRequest(StrictSerializer):
     text_content = serializers.CharField(required=False, allow_blank=True, default="")
     preheader = serializers.CharField(required=False, allow_blank=True, default="")
     language = serializers.CharField(max_length=10, required=False, allow_null=True, default=None)
+    base_version = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=0,
+        help_text="The number of the language's active version this wording started from (0: there was none). "
+        "When another version has become active since, the PUT is refused (409, stale_version). "
+        "The If-Match header does the same for the whole template.",
+    )
+
+
+class VersionSaved(VersionOut):
+    """The version a PUT added, and whether the PUT said what it was based on."""
+
+    unconditional = serializers.SerializerMethodField(
+        help_text="True when the PUT carried neither If-Match nor base_version: it replaced whatever "
+        "version was active, unseen. Send one of them to have a stale PUT refused instead."
+    )
+
+    class Meta(VersionOut.Meta):
+        fields = [*VersionOut.Meta.fields, "unconditional"]
+
+    def get_unconditional(self, version) -> bool:
+        return bool(self.context.get("unconditional"))
+
+
+class StaleVersionResponse(serializers.Serializer):
+    """A 409 `stale_version`: the save was based on a state another save has since replaced."""
+
+    detail = serializers.CharField(help_text="Who saved what and when, since the state the PUT was based on.")
+    active_version = serializers.DictField(
+        required=False, help_text="The active version of the PUT's language: {language, version, id, saved_by, "
+        "saved_at, rollback}."
+    )
+    changes = serializers.ListField(
+        child=serializers.DictField(), help_text="Each save that came between, shaped as active_version "
+        "(version null for a save of the template's settings)."
+    )
+    codes = serializers.DictField(help_text='{"detail": "stale_version"}')
 
 
 class TestRenderRequest(StrictSerializer):

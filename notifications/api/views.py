@@ -19,7 +19,9 @@ from notifications.selectors import messages_cancellable_by, messages_visible_to
 from notifications.services.idempotency import run_once
 from notifications.services.message_actions import cancel_message
 from notifications.services.sending import send_batch, send_mail_template
-from notifications.services.templates import create_template_version, get_template
+from notifications.services.template_concurrency import current_state, if_match_tags
+from notifications.services.template_editing import save_version
+from notifications.services.templates import VersionContent, get_template
 
 from . import permissions as perms
 from . import serializers as s
@@ -34,6 +36,11 @@ ERRORS = {
 }
 NOT_FOUND = {404: OpenApiResponse(s.ErrorResponse, description="No such object (or not yours).")}
 CONFLICT = {409: OpenApiResponse(s.ErrorResponse, description="The message is in a status the action cannot leave.")}
+STALE = {409: OpenApiResponse(
+    s.StaleVersionResponse,
+    description="Stale (stale_version): another version became active since the If-Match or base_version; "
+    "the body names it and who saved it.",
+)}
 IDEMPOTENCY_CONFLICT = {422: OpenApiResponse(s.ErrorResponse, description="Idempotency-Key reused with another body.")}
 BODY_ERRORS = {
     413: OpenApiResponse(
@@ -69,6 +76,11 @@ SEND_EXAMPLES = [
         },
     ),
 ]
+IF_MATCH = OpenApiParameter(
+    "If-Match", str, OpenApiParameter.HEADER, required=False,
+    description="The ETag a GET of the template answered: the PUT is refused (409) if the template changed since. "
+    "Without it nor base_version, the PUT is unconditional (the answer's `unconditional` says so).",
+)
 IDEMPOTENCY = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
     description="Retrying with the same key and body answers the first response and sends nothing more.",
@@ -176,28 +188,36 @@ class TemplateDetailView(APIView):
     def _template(self, key: str):
         return get_object_or_404(templates_with_active_versions(), key=key)
 
-    @extend_schema(operation_id="email_templates_retrieve", responses={200: s.TemplateDetail, **ERRORS, **NOT_FOUND})
+    @extend_schema(
+        operation_id="email_templates_retrieve",
+        responses={200: OpenApiResponse(s.TemplateDetail, description="The ETag header names this state of the "
+                                        "template: send it back in If-Match with a PUT."), **ERRORS, **NOT_FOUND},
+    )
     def get(self, request, key: str):
-        return Response(s.TemplateDetail(self._template(key)).data)
+        template = self._template(key)
+        response = Response(s.TemplateDetail(template).data)
+        response["ETag"] = current_state(template, active_versions=template.active_versions).etag
+        return response
 
     @extend_schema(
         operation_id="email_templates_update",
         request=s.TemplateUpdateRequest,
-        responses={200: s.VersionOut, **ERRORS, **NOT_FOUND, **BODY_ERRORS},
+        parameters=[IF_MATCH],
+        responses={200: s.VersionSaved, **ERRORS, **NOT_FOUND, **STALE, **BODY_ERRORS},
         summary="Add a version (a PUT never overwrites one)",
     )
     def put(self, request, key: str):
         template = get_template(key, require_active=False)
         data = s.TemplateUpdateRequest(data=request.data)
         data.is_valid(raise_exception=True)
-        values = data.validated_data
-        version = create_template_version(
-            template=template,
-            language=values.pop("language") or template.default_language,
-            created_by=request.user,
-            **values,
+        values = dict(data.validated_data)
+        language, base_version = values.pop("language") or template.default_language, values.pop("base_version")
+        saved = save_version(
+            template=template, language=language, content=VersionContent(**values), user=request.user,
+            if_match=if_match_tags(request.headers.get("If-Match")), base_version=base_version,
         )
-        return Response(s.VersionOut(version).data, status=status.HTTP_200_OK)
+        body = s.VersionSaved(saved.version, context={"unconditional": not saved.conditional}).data
+        return Response(body, status=status.HTTP_200_OK, headers={"ETag": saved.etag})
 
 
 class TemplateTestView(APIView):

@@ -60,11 +60,13 @@ def _used_in_part(env, part: str, source: str) -> set[str]:
     try:
         tree = env.parse(source)
     except TemplateSyntaxError as exc:
-        raise TemplateSyntaxProblem(
+        problem = TemplateSyntaxProblem(
             _("Syntax error in the %(part)s, line %(line)s: %(error)s")
             % {"part": label, "line": exc.lineno, "error": exc.message},
             field=part,
-        ) from None
+        )
+        problem.line = exc.lineno
+        raise problem from None
     for name in meta.find_referenced_templates(tree):
         if name is None:
             continue
@@ -96,13 +98,15 @@ def refuse_unsafe_attributes(tree: nodes.Template, part: str) -> None:
             first = node.args[0] if node.name == "attr" and node.args else None
             name = first.value if isinstance(first, nodes.Const) else None
         if isinstance(name, str) and (name.startswith("_") or name in UNSAFE_ATTRIBUTES):
-            raise TemplateSecurityError(
+            problem = TemplateSecurityError(
                 _(
                     "The %(part)s, line %(line)s, reaches %(name)s: templates may only read the variables' own "
                     "values, never attributes starting with '_' or internals."
                 ) % {"part": PART_LABELS.get(part, part), "line": node.lineno, "name": repr(name)},
                 field=part,
             )
+            problem.line = node.lineno
+            raise problem
 
 
 def check_declarations(

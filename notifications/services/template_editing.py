@@ -7,6 +7,10 @@ template (every send of it refused). So the template's fields and one new versio
 changed language are written in one transaction, and an unchanged active version that the
 new declarations would break refuses the whole save, naming that version. Every version made
 active here is recorded (`TemplateVersionActivation`) with who and when.
+
+A save says what it was based on (the editor's form as it was opened, an API `If-Match` or
+`base_version`) and is refused when another save came between (`template_concurrency`):
+the last writer never wins unseen.
 """
 from __future__ import annotations
 
@@ -17,11 +21,24 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from notifications.exceptions import NotificationError, TemplateDeclarationError, TemplateError
 from notifications.models import EmailTemplate, EmailTemplateVersion, TemplateVersionActivation
 
+from .template_concurrency import current_state, refuse_if_stale
+from .template_preview import Problem
 from .templates import PARTS, VersionContent, create_template_version, validate_version_content
+
+#: The refusals of a stale save; `%(changes)s` says who saved what and when.
+EDITOR_STALE = gettext_lazy(
+    "Not saved: this template changed after you opened it: %(changes)s. Your text is kept below: "
+    "compare it with theirs, merge by hand and save again."
+)
+API_STALE = gettext_lazy(
+    "Not saved: the template changed after the state this request was based on: %(changes)s. "
+    "Read it again (GET), merge, and send its new ETag in If-Match."
+)
 
 class VersionRefused(TemplateError):
     """A language's wording (new, or the active one left as it is) that the edit cannot keep.
@@ -31,16 +48,28 @@ class VersionRefused(TemplateError):
 
     code = "version_refused"
 
-    def __init__(self, message: str, *, language: str, part: str | None = None) -> None:
+    def __init__(self, message: str, *, language: str, part: str | None = None, problem: Problem | None = None) -> None:
         super().__init__(message, field=f"{language}.{part}" if part else None)
         self.language = language
         self.part = part
+        #: As the editor shows it: one sentence, a folded detail, the line to highlight.
+        self.problem = problem or Problem(message=message, part=part)
 
 
 @dataclass(frozen=True)
 class EditResult:
     template: EmailTemplate
     new_versions: list[EmailTemplateVersion]
+
+
+@dataclass(frozen=True)
+class SavedVersion:
+    """A version added by `save_version`: `conditional` is False when the save said nothing of
+    what it was based on (it replaced whatever was active, unseen); `etag` the new state's."""
+
+    version: EmailTemplateVersion
+    conditional: bool
+    etag: str
 
 
 def plan_template_edit(
@@ -93,22 +122,29 @@ def _validate(template: EmailTemplate, content: VersionContent, *, language: str
             raise VersionRefused(message, language=language) from None
         message = _("%(language)s: %(problem)s") % {"language": label, "problem": exc.message}
         part = exc.field if exc.field in PARTS else None
-        raise VersionRefused(message, language=language, part=part) from None
+        problem = Problem.of(exc, message=message)
+        if exc.code == "render_limit_exceeded":
+            problem = Problem(message=_("%(language)s: %(problem)s") % {"language": label, "problem": problem.message},
+                              detail=message, part=part)
+        raise VersionRefused(message, language=language, part=part, problem=problem) from None
 
 
 @transaction.atomic
 def save_template_edit(
     *, template: EmailTemplate, fields: Mapping[str, object],
-    versions: Mapping[str, Mapping[str, str] | VersionContent], user,
+    versions: Mapping[str, Mapping[str, str] | VersionContent], user, opened: str | None = None,
 ) -> EditResult:
     """Apply `fields` to the template and add the versions they need, all or nothing.
 
     `versions` is `{language: {subject, preheader, html_content, text_content}}`; a
     language left out or unchanged keeps its active version, which must fit the new fields.
-    The template row is locked first, so two editors' saves follow one another.
+    The template row is locked first, so two editors' saves follow one another; `opened`,
+    the state the editor's form was opened on, refuses the save (`StaleEdit`) when another
+    came between.
     """
     if template.pk and not template._state.adding:
         template = EmailTemplate.objects.select_for_update().get(pk=template.pk)
+        refuse_if_stale(template=template, opened=opened, message=str(EDITOR_STALE))
     else:
         template.created_by = user
     for name, value in fields.items():
@@ -125,6 +161,36 @@ def save_template_edit(
         )
         created.append(version)
     return EditResult(template=template, new_versions=created)
+
+
+@transaction.atomic
+def save_version(
+    *, template: EmailTemplate, language: str, content: VersionContent, user,
+    if_match: list[str] | None = None, base_version: int | None = None,
+) -> SavedVersion:
+    """Add one language's wording as its active version, recorded, unless the base is stale.
+
+    `if_match` (the tags of an `If-Match` header) or `base_version` (the number of the
+    language's active version the wording started from; 0 when there was none) say what the
+    wording was based on; without either the save is unconditional, as the API's `PUT` was
+    before they existed.
+    """
+    languages = [code for code, _name in settings.LANGUAGES]
+    if language not in languages:
+        raise TemplateError(
+            _("Unknown language %(language)s; expected one of %(languages)s.")
+            % {"language": repr(language), "languages": ", ".join(languages)},
+            field="language", code="unknown_language",
+        )
+    template = EmailTemplate.objects.select_for_update().get(pk=template.pk)
+    conditional = refuse_if_stale(template=template, if_match=if_match, base_version=base_version,
+                                  language=language, message=str(API_STALE))
+    previous = template.versions.filter(language=language, is_active=True).first()
+    version = create_template_version(template=template, language=language, created_by=user, **content.as_dict())
+    TemplateVersionActivation.objects.create(
+        template=template, language=language, version=version, previous_version=previous, activated_by=user,
+    )
+    return SavedVersion(version=version, conditional=conditional, etag=current_state(template).etag)
 
 
 @transaction.atomic

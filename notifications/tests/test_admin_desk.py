@@ -385,6 +385,8 @@ def test_the_search_is_exact_and_case_insensitive_on_the_address_and_exact_on_id
     assert found(str(message.pk)) == [message.pk]
     EmailMessage.objects.filter(pk=message.pk).update(provider_message_id="<abc.123@mail.rgz.bj>")
     assert found("<abc.123@mail.rgz.bj>") == [message.pk]
+    assert found("abc.123@mail.rgz.bj") == [message.pk]  # a bare Message-ID, as a person types it (issue 18)
+    assert found(" ABC.123@mail.rgz.bj ") == []  # a Message-ID is exact, case and all
     EmailMessage.objects.filter(pk=message.pk).update(provider_message_id="sg-0a1b2c")
     assert found("sg-0a1b2c") == [message.pk]
 
@@ -535,7 +537,7 @@ def test_on_postgresql_every_filter_and_the_search_read_an_index(as_group, defau
         "template": {"template": "billing_invoice_monthly"}, "template rma (rare, old)": {"template": "rma_confirmation"},
         "category": {"category": "billing"}, "category rma (rare, old)": {"category": "rma"}, "lane urgent (rare, old)": {"lane": "urgent"}, "lane default": {"lane": "default"},
         "date": {"created_at__gte": week_ago}, "search": {"q": "USER42@example.rgz.bj"},
-        "search by id": {"q": "<4242@rgz.bj>"}, "page 3": {"p": "3"},
+        "search by id": {"q": "<4242@rgz.bj>"}, "search by bare id": {"q": "4242@rgz.bj"}, "page 3": {"p": "3"},
     }
     plans = {}
     for name, params in lists.items():

@@ -250,6 +250,34 @@ def second_version(editor, template, html_content: str) -> EmailTemplateVersion:
     return active(template)
 
 
+def test_the_history_log_names_only_the_parts_that_changed_as_a_browser_posts_them(editor, template):
+    """Issue 18: "Changed Subject, HTML and Text" when the text was identical in the database.
+    A browser posts every textarea with CRLF line endings; the stored text has LF."""
+    old = active(template)
+    assert "\n" in old.text_content and "\n" in old.html_content
+    body = editor_form(template, wording={"fr": {
+        "subject": "Votre facture RGZ — {{ month }} {{ year }}",
+        "html_content": old.html_content.replace("Merci pour votre confiance!", "Merci !"),
+    }})
+    for part in ("html_content", "text_content"):  # as the browser sends a textarea
+        body[f"version_fr_{part}"] = body[f"version_fr_{part}"].replace("\n", "\r\n")
+    response = editor.post(url("change", template.pk), body)
+    assert response.status_code == 302, errors_of(response)
+    assert active(template).text_content == old.text_content
+    entry = LogEntry.objects.filter(object_id=str(template.pk), action_flag=CHANGE).latest("action_time")
+    message = entry.get_change_message()
+    assert "Subject (fr)" in message and "HTML (fr)" in message, message
+    assert "Text" not in message, message
+    # Posting it again as it now is changes nothing: no version, and nothing named in the log.
+    again = editor_form(template)
+    for part in ("html_content", "text_content"):
+        again[f"version_fr_{part}"] = again[f"version_fr_{part}"].replace("\n", "\r\n")
+    assert editor.post(url("change", template.pk), again).status_code == 302
+    assert template.versions.count() == 2
+    latest = LogEntry.objects.filter(object_id=str(template.pk), action_flag=CHANGE).latest("action_time")
+    assert latest.get_change_message() == "No fields changed."
+
+
 def test_the_diff_shows_what_changed_between_any_two_versions_escaped(editor, template):
     old = active(template)
     new = second_version(editor, template, old.html_content.replace("<p>Merci pour votre confiance!</p>",
@@ -262,6 +290,20 @@ def test_the_diff_shows_what_changed_between_any_two_versions_escaped(editor, te
     # The history links each version to its diff with the previous one.
     history = editor.get(url("change", template.pk)).content.decode()
     assert html.escape(f"{url('diff', template.pk)}?a={old.pk}&b={new.pk}") in history
+
+
+def test_the_first_versions_diff_link_compares_it_with_nothing_not_with_itself(editor, template):
+    """Issue 18: version 1's "Diff" link compared it with itself ("No difference" everywhere)."""
+    first = active(template)
+    history = editor.get(url("change", template.pk)).content.decode()
+    [link] = re.findall(r'href="([^"]*/diff/\?[^"]*)"', history)
+    page = html.unescape(editor.get(html.unescape(link)).content.decode())
+    assert "No difference." not in page
+    assert f"+{first.subject}" in page and f"+{first.text_content.splitlines()[0]}" in page
+    assert f"Differences between nothing (before the first version) and {KEY} [fr] v1" in page
+    # Asked for on purpose, a version with itself says so rather than "No difference" four times.
+    same = html.unescape(editor.get(url("diff", template.pk) + f"?a={first.pk}&b={first.pk}").content.decode())
+    assert "the same version on both sides" in same and "No difference." not in same
 
 
 def test_a_version_previews_with_its_samples_or_typed_variables_narrow_and_wide(editor, template):
@@ -320,7 +362,24 @@ def test_the_live_preview_answers_errors_naming_the_part_never_a_500(editor, tem
              "variables__value": list(template.sample_variables.values()), **change}
     response = editor.post(url("editor_preview"), draft)
     assert response.status_code == 200
-    assert says in " ".join(response.json()["errors"]), response.json()
+    body = response.json()
+    shown = " ".join(body["errors"] + [problem["detail"] for problem in body["problems"]])
+    assert says in shown, body
+
+
+def test_the_live_preview_names_the_line_to_highlight_and_says_the_budget_in_one_sentence(editor, template):
+    current = active(template)
+    draft = {"template": str(template.pk), "language": "fr", "subject": current.subject,
+             "variables__name": list(template.sample_variables),
+             "variables__value": list(template.sample_variables.values())}
+    syntax = editor.post(url("editor_preview"), {**draft, "html_content": "<p>ok</p>\n<p>ok</p>\n{% if %}"}).json()
+    assert [(p["part"], p["line"]) for p in syntax["problems"]] == [("html_content", 3)]
+    loops = "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}"
+    budget = editor.post(url("editor_preview"), {**draft, "html_content": loops}).json()
+    assert budget["errors"] == ["This template does too much work to render (loops or macros that repeat too "
+                                "often): simplify it."]
+    [problem] = budget["problems"]
+    assert "EMAIL_RENDER_MAX_OPERATIONS" in problem["detail"] and "EMAIL_RENDER" not in problem["message"]
 
 
 def test_the_live_preview_takes_a_json_draft_too(editor, template):
@@ -351,10 +410,30 @@ def test_the_live_preview_follows_declarations_being_edited(editor, template):
 # --- rollback ---------------------------------------------------------------------------------------
 
 
+def test_a_rollback_asks_first_and_without_confirmation_changes_nothing(editor, template):
+    old = active(template)
+    new = second_version(editor, template, old.html_content.replace("Bonjour", "Salut"))
+    before = snapshot(template)
+    log = LogEntry.objects.count()
+    # The history's button posts the whole editor form to the action, as a browser does.
+    for method, body in (("post", {**editor_form(template), "version": old.pk}), ("get", {"version": old.pk}),
+                         ("post", {"version": old.pk, "confirmed": "no"})):
+        response = getattr(editor, method)(url("activate", template.pk), body)
+        assert response.status_code == 200, (method, body)
+        page = html.unescape(response.content.decode())
+        assert f"Make {KEY} [fr] v1 the active version again?" in page
+        assert f"It replaces {KEY} [fr] v2, which stays in the history." in page
+        assert f"{url('diff', template.pk)}?a={new.pk}&b={old.pk}" in page
+        assert 'name="confirmed" value="yes"' in page and "Yes, make it active" in page
+    assert snapshot(template) == before and LogEntry.objects.count() == log
+    assert editor.post(url("activate", template.pk), {"version": old.pk, "confirmed": "yes"}).status_code == 302
+    assert active(template) == old
+
+
 def test_making_an_old_version_active_again_is_recorded(editor, template):
     old = active(template)
     new = second_version(editor, template, old.html_content.replace("Bonjour", "Salut"))
-    response = editor.post(url("activate", template.pk), {"version": old.pk}, follow=True)
+    response = editor.post(url("activate", template.pk), {"version": old.pk, "confirmed": "yes"}, follow=True)
     assert f"Version {KEY} [fr] v1 is the active one again." in response.content.decode()
     assert active(template) == old
     new.refresh_from_db()
@@ -375,7 +454,8 @@ def test_a_version_that_no_longer_fits_cannot_be_made_active(editor, template):
         wording={"fr": {"html_content": old.html_content + "<p>{{ contract_ref }}</p>"}}))
     assert response.status_code == 302, errors_of(response)
     before = snapshot(template)
-    page = editor.post(url("activate", template.pk), {"version": old.pk}, follow=True).content.decode()
+    page = editor.post(url("activate", template.pk), {"version": old.pk, "confirmed": "yes"},
+                       follow=True).content.decode()
     assert f"Version {KEY} [fr] v1 cannot be made active" in html.unescape(page)
     assert "does not use declared variables: contract_ref" in html.unescape(page)
     assert snapshot(template) == before
@@ -450,7 +530,7 @@ def actions(template: EmailTemplate) -> list[tuple[str, dict]]:
         (url("change", template.pk), editor_form(template, wording={"fr": {"subject": "X {{ month }} {{ year }}"}})),
         (url("editor_preview"), {"template": str(template.pk), "subject": "s", "html_content": "<p>h</p>",
                                  "declarations": "on", "layout": ""}),
-        (url("activate", template.pk), {"version": version.pk}),
+        (url("activate", template.pk), {"version": version.pk, "confirmed": "yes"}),
         (url("test_send", template.pk), {"version": version.pk}),
         (reverse("admin:notifications_emailtemplateversion_add"), {
             "template": template.pk, "language": "fr", "subject": version.subject,
@@ -500,7 +580,7 @@ def test_template_editors_and_administrators_may_do_every_action(
     save, preview, _activate, _test, _add = actions(template)
     assert client.post(*save).status_code == 302
     assert client.post(*preview).json()["errors"] == []
-    assert client.post(url("activate", template.pk), {"version": old.pk}).status_code == 302
+    assert client.post(url("activate", template.pk), {"version": old.pk, "confirmed": "yes"}).status_code == 302
     assert active(template) == old
     with django_capture_on_commit_callbacks(execute=True):
         assert client.post(url("test_send", template.pk), {"version": old.pk}).status_code == 302
@@ -516,3 +596,60 @@ def test_the_editor_speaks_french_by_default(client, template):
     refused = client.post(url("change", template.pk), editor_form(template, required_variables=["month", "x y"]),
                           headers={"Accept-Language": "fr"})
     assert "Ligne 2 : 'x y' n’est pas un nom de variable" in " ".join(errors_of(refused)["required_variables"])
+
+
+# --- the editor's layout, lines, text part and budget (issue 19, "The editor") -------------------------
+
+
+def test_the_wording_comes_first_and_the_settings_are_folded_below_it(editor, template):
+    page = editor.get(url("change", template.pk)).content.decode()
+    wording, settings_ = page.index('id="template-editor"'), page.index('id="template-settings"')
+    assert wording < settings_ < page.index('name="required_variables"')
+    assert re.search(r'<details class="template-settings" id="template-settings">', page)  # closed
+    # A setting at fault opens them, so the error is seen; a new template starts with them open.
+    refused = editor.post(url("change", template.pk), editor_form(template, required_variables=["month", "x y"]))
+    assert '<details class="template-settings" id="template-settings" open>' in refused.content.decode()
+    new = editor.get(reverse("admin:notifications_emailtemplate_add")).content.decode()
+    assert '<details class="template-settings" id="template-settings" open>' in new
+
+
+def test_a_refused_line_is_marked_for_the_editor_to_highlight(editor, template):
+    old = active(template)
+    broken = old.html_content.replace("<p>Merci pour votre confiance!</p>", "<p>{% if %}</p>")
+    line = broken.splitlines().index("<p>{% if %}</p>") + 1
+    response = editor.post(url("change", template.pk), editor_form(template, wording={"fr": {"html_content": broken}}))
+    assert response.status_code == 200
+    textarea = re.search(r'<textarea[^>]*name="version_fr_html_content"[^>]*>', response.content.decode()).group(0)
+    assert f'data-error-line="{line}"' in textarea
+    assert f"line {line}" in " ".join(errors_of(response)["version_fr_html_content"])
+
+
+def test_a_save_over_the_render_budget_is_one_sentence_with_the_detail_folded(editor, template):
+    old = active(template)
+    loops = "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}"
+    response = editor.post(url("change", template.pk), editor_form(
+        template, wording={"fr": {"html_content": old.html_content + loops}}))
+    assert response.status_code == 200
+    [message] = errors_of(response)["__all__"]  # the whole render: no one part to name
+    assert message == ("[fr]: This template does too much work to render (loops or macros that repeat too often): "
+                       "simplify it.")
+    page = html.unescape(response.content.decode())
+    detail = page.split('<details class="error-detail">')[1].split("</details>")[0]
+    assert "Detail for the administrator" in detail and "EMAIL_RENDER_MAX_OPERATIONS" in detail
+    assert template.versions.count() == 1
+
+
+@pytest.mark.parametrize("text, warned", [("same", True), ("changed", False), ("empty", False)])
+def test_a_save_that_changes_the_html_and_not_the_text_is_warned(editor, template, text, warned):
+    old = active(template)
+    wording = {"html_content": old.html_content.replace("Merci pour votre confiance!", "Merci !")}
+    if text == "changed":
+        wording["text_content"] = old.text_content.replace("Merci pour votre confiance!", "Merci !")
+    elif text == "empty":  # "use the text generated from the HTML"
+        wording["text_content"] = ""
+    body = {**editor_form(template, wording={"fr": wording}), "_continue": "1"}
+    response = editor.post(url("change", template.pk), body, follow=True)
+    page = html.unescape(response.content.decode())
+    assert ("The HTML of billing_invoice_monthly [fr] v2 changed and its text did not" in page) is warned
+    assert active(template).version == 2
+    assert "Use the text generated from the HTML" in page

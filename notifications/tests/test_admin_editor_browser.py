@@ -138,10 +138,14 @@ def test_a_template_editor_edits_previews_saves_compares_rolls_back_and_sends_a_
     assert page.locator(".preview-narrow iframe").bounding_box()["width"] < 400
     shoot(page, "4-old-version-preview")
 
-    # Roll back to v1: recorded.
+    # Roll back to v1: asked first, then recorded.
     page.go_back()
     with page.expect_navigation():
         version_row(page, 1).get_by_role("button", name="Make this version active").click()
+    page.get_by_text("It replaces billing_invoice_monthly [fr] v2, which stays in the history.").wait_for()
+    assert template.versions.get(is_active=True).version == 2  # nothing changed yet
+    with page.expect_navigation():
+        page.get_by_role("button", name="Yes, make it active").click()
     assert "v1 is the active one again" in page.locator(".messagelist").inner_text()
     first.refresh_from_db()
     assert first.is_active and TemplateVersionActivation.objects.filter(version=first, rollback=True).exists()
@@ -165,3 +169,71 @@ def test_a_template_editor_edits_previews_saves_compares_rolls_back_and_sends_a_
     assert [url for url in blocked if f":{canary.port}/" in url], "the remote image was never even tried"
     assert not [url for url in left if f":{canary.port}/" in url]
     assert canary.connections == 0
+
+
+def test_the_editor_shows_the_wording_first_numbers_its_lines_and_guards_the_text_part(
+    browser_page, template_editor, default_templates,  # noqa: F811 - the imported fixture
+):
+    """Issue 19, "The editor": the wording first with the settings folded below; line numbers
+    with the erroneous line highlighted; "text from HTML" with a warning when only the HTML
+    changed; the render budget's refusal as one sentence with its detail folded."""
+    page = browser_page
+    template = EmailTemplate.objects.get(key=KEY)
+    log_in(page, template_editor)
+    page.goto(f"/admin/notifications/emailtemplate/{template.pk}/change/")
+    page.get_by_role("heading", name=KEY, exact=True).wait_for()
+
+    # The wording is in the first screen; the settings are folded below it until asked for.
+    assert page.locator("#id_version_fr_subject").bounding_box()["y"] < page.viewport_size["height"]
+    required = page.locator('input[name="required_variables"]').first
+    assert not required.is_visible()
+    page.get_by_text("Settings, variables and recipients").click()
+    assert required.is_visible()
+    shoot(page, "7-wording-first")
+
+    # Every line of the HTML is numbered; a syntax error's line is highlighted, then cleared.
+    html = page.locator("#id_version_fr_html_content")
+    gutter = page.locator(".field-version_fr_html_content .line-numbers")
+    original = html.input_value()
+    assert gutter.locator("div").count() == len(original.split("\n"))
+    lines = original.split("\n")
+    html.fill("\n".join([*lines[:2], "{% if %}", *lines[2:]]))
+    gutter.locator(".error-line", has_text="3").wait_for()
+    assert page.locator(".field-version_fr_html_content .error-line-mark").is_visible()
+    assert "line 3" in page.locator("#template-editor .preview-errors").inner_text()
+    html.fill(original)
+    gutter.locator(".error-line").wait_for(state="detached")
+
+    # The HTML changes and the text does not: warned before saving, and after.
+    warning = page.locator('.editor-language[data-language="fr"] [data-text-warning]')
+    assert not warning.is_visible()
+    html.fill(original.replace("Merci pour votre confiance!", "Merci de votre fidélité !"))
+    warning.wait_for()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save and continue editing").click()
+    assert "changed and its text did not" in page.locator(".messagelist").inner_text()
+    # "Text from HTML": the text part is emptied, and the preview's text is made from the HTML.
+    page.get_by_role("button", name="Use the text generated from the HTML").first.click()
+    assert page.locator("#id_version_fr_text_content").input_value() == ""
+    page.locator("#template-editor .preview-text", has_text="Merci de votre fidélité !").wait_for()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save and continue editing").click()
+    assert "changed and its text did not" not in page.locator(".messagelist").inner_text()
+    assert template.versions.get(is_active=True).text_content == ""
+
+    # Too much work: one sentence, the detail (naming the setting) folded for the administrator.
+    loops = "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}"
+    html = page.locator("#id_version_fr_html_content")
+    html.fill(html.input_value() + loops)
+    errors = page.locator("#template-editor .preview-errors")
+    errors.get_by_text("This template does too much work to render").wait_for()
+    assert not errors.get_by_text("EMAIL_RENDER_MAX_OPERATIONS").is_visible()
+    errors.get_by_text("Detail for the administrator").click()
+    assert errors.get_by_text("EMAIL_RENDER_MAX_OPERATIONS").is_visible()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save and continue editing").click()
+    assert "This template does too much work to render" in page.locator(".errorlist.nonfield").inner_text()
+    detail = page.locator("#template-editor details.error-detail")
+    assert not detail.get_by_text("EMAIL_RENDER_MAX_OPERATIONS").is_visible()
+    shoot(page, "8-budget-refused")
+    assert template.versions.count() == 3

@@ -42,3 +42,35 @@ def test_concurrent_requests_with_other_keys_all_send(default_templates):
     responses = concurrently(4, call)
     assert [r.status_code for r in responses] == [201] * 4
     assert EmailMessage.objects.count() == 4
+
+
+@pytest.mark.parametrize("round_", range(2))
+def test_two_puts_at_once_with_one_etag_one_is_taken_and_one_is_a_409(default_templates, round_):
+    """The check and the write happen under the template's row lock: arriving together, the
+    second PUT reads the first's version, never the state both were based on."""
+    require_postgres()
+    from notifications.groups import TEMPLATE_EDITORS
+    from notifications.models import EmailTemplate
+
+    path = "/api/v1/email/templates/rma_confirmation"
+    raws = [create_key(make_user(f"editor{round_}-{n}", TEMPLATE_EDITORS)) for n in range(2)]
+    etag = ApiClient(raws[0]).get(path)["ETag"]
+    bodies = iter([{"subject": f"RMA {{{{ rma_number }}}} {n}",
+                    "html_content": "<p>{{ rma_number }} {{ serial_number }} {{ status }} {{ link_tracking }}</p>"}
+                   for n in range(2)])
+    clients = iter(ApiClient(raw) for raw in raws)
+    lock = threading.Lock()
+
+    def put():
+        with lock:
+            client, body = next(clients), next(bodies)
+        return client.put(path, body, headers={"If-Match": etag})
+
+    responses = concurrently(2, put)
+    assert all(not isinstance(r, Exception) for r in responses), responses
+    assert sorted(r.status_code for r in responses) == [200, 409], [r.content for r in responses]
+    taken = next(r for r in responses if r.status_code == 200).json()
+    refused = next(r for r in responses if r.status_code == 409).json()
+    assert refused["active_version"]["id"] == taken["id"] and refused["codes"] == {"detail": "stale_version"}
+    template = EmailTemplate.objects.get(key="rma_confirmation")
+    assert template.versions.count() == 2 and str(template.versions.get(is_active=True).pk) == taken["id"]

@@ -28,6 +28,56 @@
     });
   }
 
+  /* Line numbers beside a source textarea (no wrapping, so a number is a line), and the line
+     an error names (`data-error-line`, set by the server's refusal or the live preview)
+     highlighted in the gutter and across the text. */
+  function numbered(textarea) {
+    var box = document.createElement("div");
+    box.className = "numbered";
+    var gutter = document.createElement("div");
+    gutter.className = "line-numbers";
+    gutter.setAttribute("aria-hidden", "true");
+    var mark = document.createElement("div");
+    mark.className = "error-line-mark";
+    mark.hidden = true;
+    textarea.parentNode.insertBefore(box, textarea);
+    box.appendChild(gutter);
+    box.appendChild(textarea);
+    box.appendChild(mark);
+    textarea.setAttribute("wrap", "off");
+
+    function lineHeight() {
+      return parseFloat(getComputedStyle(textarea).lineHeight) || 16;
+    }
+    function paint() {
+      var count = textarea.value.split("\n").length;
+      var wanted = Number(textarea.dataset.errorLine || 0);
+      if (gutter.childElementCount !== count || gutter.dataset.error !== String(wanted)) {
+        gutter.textContent = "";
+        for (var n = 1; n <= count; n++) {
+          var line = document.createElement("div");
+          line.textContent = String(n);
+          if (n === wanted) { line.className = "error-line"; }
+          gutter.appendChild(line);
+        }
+        gutter.dataset.error = String(wanted);
+      }
+      gutter.scrollTop = textarea.scrollTop;
+      mark.hidden = !(wanted && wanted <= count);
+      if (!mark.hidden) {
+        var paddingTop = parseFloat(getComputedStyle(textarea).paddingTop) || 0;
+        mark.style.top = (textarea.offsetTop + paddingTop + (wanted - 1) * lineHeight() - textarea.scrollTop) + "px";
+        mark.style.height = lineHeight() + "px";
+        mark.style.left = textarea.offsetLeft + "px";
+        mark.style.width = textarea.clientWidth + "px";
+      }
+    }
+    textarea.addEventListener("input", paint);
+    textarea.addEventListener("scroll", paint);
+    textarea.numberedPaint = paint;
+    paint();
+  }
+
   function editor(root) {
     var form = root.closest("form");
     var select = root.querySelector("#editor-language");
@@ -73,18 +123,61 @@
           subject.textContent = result.subject || "";
           text.textContent = result.text || "";
           errors.textContent = "";
-          (result.errors || []).forEach(function (message) {
+          var problems = result.problems || (result.errors || []).map(function (m) { return {message: m}; });
+          problems.forEach(function (problem) {
             var item = document.createElement("li");
-            item.textContent = message;
+            item.textContent = problem.message;
+            if (problem.detail) {  /* the budget's setting: for the administrator, folded */
+              var detail = document.createElement("details");
+              var summary = document.createElement("summary");
+              summary.textContent = root.dataset.detailLabel;
+              var body = document.createElement("p");
+              body.textContent = problem.detail;
+              detail.appendChild(summary);
+              detail.appendChild(body);
+              item.appendChild(detail);
+            }
             errors.appendChild(item);
           });
           errors.hidden = !(result.errors || []).length;
+          showProblems(result.problems || []);
           frame.setAttribute("sandbox", "");
           frame.srcdoc = '<meta http-equiv="Content-Security-Policy" content="' + policy + '">' + (result.html || "");
           root.dataset.previewed = String(mine);
         })
         .catch(function () { errors.hidden = false; errors.textContent = "…"; });
     }
+
+    /* The live preview's error line replaces any earlier one in the language being edited. */
+    function showProblems(problems) {
+      current().querySelectorAll("textarea[data-part]").forEach(function (area) {
+        var found = problems.filter(function (p) { return p.part === area.dataset.part && p.line; })[0];
+        if (found) { area.dataset.errorLine = String(found.line); } else { delete area.dataset.errorLine; }
+        if (area.numberedPaint) { area.numberedPaint(); }
+      });
+    }
+
+    /* A save that changes the HTML and leaves the text as it was would send the old text. */
+    function textWarnings() {
+      root.querySelectorAll(".editor-language").forEach(function (block) {
+        var html = block.querySelector('textarea[data-part="html_content"]');
+        var text = block.querySelector('textarea[data-part="text_content"]');
+        var warning = block.querySelector("[data-text-warning]");
+        if (!html || !text || !warning) { return; }
+        warning.hidden = !(html.value !== html.defaultValue && text.value === text.defaultValue && text.value.trim());
+      });
+    }
+
+    root.querySelectorAll("[data-text-from-html]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var text = button.closest(".editor-language").querySelector('textarea[data-part="text_content"]');
+        text.value = "";
+        text.dispatchEvent(new Event("input", {bubbles: true}));
+      });
+    });
+    root.querySelectorAll("textarea[data-part]").forEach(numbered);
+    form.addEventListener("input", textWarnings);
+    textWarnings();
 
     function later() {
       clearTimeout(timer);

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from notifications.models import EmailTemplate
+from notifications.services.template_concurrency import current_state
 
 LISTS = ("required_variables", "sensitive_variables", "extra_recipients")
 MAPPINGS = ("optional_variables", "sample_variables")
@@ -26,10 +27,14 @@ def template_form(template: EmailTemplate, **changes) -> dict:
         "sensitive_variables": template.sensitive_variables, "extra_recipients": template.extra_recipients,
         "sample_variables": template.sample_variables,
         "max_attempts": template.max_attempts, "default_language": template.default_language,
+        # A field with a callable default is posted with its hidden initial value too (Django's show_hidden_initial).
+        "initial-max_attempts": template.max_attempts,
         "layout": template.layout, "is_active": "on" if template.is_active else "",
         "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0",
         "versions-MIN_NUM_FORMS": "0", "versions-MAX_NUM_FORMS": "1000",
     }
+    if template.pk:  # as if the page was opened just now
+        values["opened_state"] = current_state(EmailTemplate.objects.get(pk=template.pk)).token
     if template.attachments_allowed:
         values["attachments_allowed"] = "on"
     values.update(changes)
