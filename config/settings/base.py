@@ -24,10 +24,13 @@ IS_PRODUCTION = ENVIRONMENT == "production"
 IS_DEVELOPMENT = ENVIRONMENT == "development"
 
 DEBUG = env.bool("DEBUG", default=IS_DEVELOPMENT)
-SECRET_KEY = env.str(
-    "SECRET_KEY",
-    default="development-only-insecure-key" if IS_DEVELOPMENT else environ.Env.NOTSET,
-)
+SECRET_KEY = env.str("SECRET_KEY", default="development-only-insecure-key" if IS_DEVELOPMENT else "")
+if not SECRET_KEY:
+    # One line naming the variable (manage.py prints it without a traceback), not environ's.
+    raise environ.ImproperlyConfigured(
+        f"SECRET_KEY is required when ENVIRONMENT is {ENVIRONMENT}: set the SECRET_KEY environment variable "
+        "(or a line in .env), e.g. to the output of: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 # The address `make run` binds (`make run HOST=...`); in development the hosts allowed follow
 # it, so the server answers on the address it was told to listen on: every name when it
 # listens on every interface (0.0.0.0 or ::), that one address otherwise.
