@@ -140,7 +140,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
     default=(
-        "django.core.mail.backends.console.EmailBackend"
+        # The console backend, failing on demand for the simulator.invalid failure addresses.
+        "notifications.backends.DevelopmentBackend"
         if IS_DEVELOPMENT
         else "notifications.backends.SMTPBackend"
     ),
@@ -272,8 +273,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Set-password tokens never reach a log (notifications.logfilters).
+    "filters": {"redact_secrets": {"()": "notifications.logfilters.RedactSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # runserver's access log: through the filtered handler instead of Django's own.
+    "loggers": {"django.server": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
 
 # --- REST API ----------------------------------------------------------------------------
