@@ -71,7 +71,7 @@ def make_run_steps() -> tuple[list[list[str]], list[str]]:
 def inline_manage_py_commands() -> list[list[str]]:
     """`manage.py ...` commands the README's prose cites in backticks (a span may wrap lines)."""
     spans = re.findall(r"`(?:\.venv/bin/)?(?:python )?manage\.py ([^`]+)`", README)
-    return [shlex.split(" ".join(span.split())) for span in spans]
+    return [shlex.split(span) for span in dict.fromkeys(" ".join(span.split()) for span in spans)]
 
 
 def free_port() -> int:
@@ -258,19 +258,17 @@ def test_the_readme_commands_run_in_the_order_written_and_leave_no_file_behind(f
     assert (found["permanent-failure"], found["timeout"], found["outage"]) == (("failed", 1), ("failed", 1),
                                                                                 ("queued", 0)), found
 
-    assert django_shell(folder, env, (
+    services, staff = django_shell(folder, env, (
         "import json; from django.contrib.auth import get_user_model as U; "
         "u = U().objects.get(username='billing-service'); c = U().objects.get(username='ci-bot'); "
-        "print(json.dumps({'staff': u.is_staff or c.is_staff, 'password': u.has_usable_password() or c.has_usable_password(), "
+        "print(json.dumps([{'staff': u.is_staff or c.is_staff, 'password': u.has_usable_password() or c.has_usable_password(), "
         "'groups': sorted(u.groups.values_list('name', flat=True)), 'keys': [k.is_test for k in u.api_keys.order_by('created_at')] "
-        "+ [k.is_test for k in c.api_keys.all()]}))"
-    )) == {"staff": False, "password": False, "groups": ["Senders"], "keys": [False, False, True]}
-    assert django_shell(folder, env, (
-        "import json; from django.contrib.auth import get_user_model as U; "
-        "print(json.dumps({u.username: [u.is_staff, u.is_superuser, u.has_usable_password(), "
-        "list(u.groups.values_list('name', flat=True))] for u in U().objects.filter(is_staff=True)}))"
-    )) == {"admin": [True, True, True, []], "ama@rgz.bj": [True, False, False, ["Template editors"]],
-           "kofi@rgz.bj": [True, False, False, ["Auditors"]]}
+        "+ [k.is_test for k in c.api_keys.all()]}, {s.username: [s.is_staff, s.is_superuser, s.has_usable_password(), "
+        "list(s.groups.values_list('name', flat=True))] for s in U().objects.filter(is_staff=True)}]))"
+    ))
+    assert services == {"staff": False, "password": False, "groups": ["Senders"], "keys": [False, False, True]}
+    assert staff == {"admin": [True, True, True, []], "ama@rgz.bj": [True, False, False, ["Template editors"]],
+                     "kofi@rgz.bj": [True, False, False, ["Auditors"]]}
 
 
 def test_the_manage_py_commands_the_readme_cites_in_its_prose_run(fresh_install):
