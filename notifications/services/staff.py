@@ -65,7 +65,8 @@ def create_staff(*, email: str, groups: Iterable[str], username: str = "") -> tu
 
     A new account is staff, not superuser, without a usable password (its owner sets one
     through `set_password_link`); an existing one keeps its password and is made staff and
-    added to the groups. Nothing is written when a group is unknown or the address invalid.
+    added to the groups, unless it is a service account (keys, no password). Nothing is
+    written when a group is unknown, the address invalid or the account refused.
     """
     try:
         validate_email(email)
@@ -89,6 +90,12 @@ def create_staff(*, email: str, groups: Iterable[str], username: str = "") -> tu
     else:
         if not user.is_active:
             raise StaffError(_("User %(user)r is inactive.") % {"user": username}, field="username")
+        if not user.is_staff and not user.has_usable_password() and user.api_keys.exists():
+            # A service account (`create_api_key --create-user`) must never become able to log in.
+            raise StaffError(
+                _("%(user)r is a service account (API keys, no password); give the person another --username.")
+                % {"user": username}, field="username",
+            )
         if not user.is_staff:
             user.is_staff = True
             user.save(update_fields=["is_staff"])

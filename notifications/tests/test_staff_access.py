@@ -93,6 +93,12 @@ def test_create_staff_refuses_an_unknown_group_and_adds_groups_to_an_existing_ac
     user.refresh_from_db()
     assert sorted(user.groups.values_list("name", flat=True)) == ["Auditors", "Template editors"]
     assert user.check_password(PASSWORD) and "/admin/staff-link/" in link
+    # A service account never becomes a person's login.
+    call_command("create_api_key", "billing-service", "--create-user", stdout=io.StringIO(), stderr=io.StringIO())
+    with pytest.raises(CommandError, match="billing-service"):
+        run("create_staff", "billing@rgz.bj", "--username", "billing-service", "--group", "Auditors")
+    service = get_user_model().objects.get(username="billing-service")
+    assert not service.is_staff and not service.groups.exists()
 
 
 def test_ensure_admin_reset_prints_a_link_for_a_lost_password_and_never_a_password(settings):
