@@ -1,5 +1,6 @@
 # The two commands: `make run` (embedded defaults: SQLite, eager Celery, console mail)
-# and `make test` (the whole suite). Both create the virtualenv when needed.
+# and `make test` (the whole suite). Both create the virtualenv when needed. `make test-full`
+# is `make test` on PostgreSQL and Redis, started when they are down (.ci/with-services).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -10,7 +11,7 @@ STAMP := $(VENV)/.installed
 HOST = 127.0.0.1
 PORT = 8000
 
-.PHONY: run test install worker migrate clean
+.PHONY: run test test-full install worker migrate clean
 
 $(STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is required"; exit 1; }
@@ -35,6 +36,10 @@ worker: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Nothing skipped for want of PostgreSQL or a broker: a throwaway database, dropped after.
+test-full: install
+	.ci/with-services $(MAKE) test VENV=$(VENV) PYTEST_ARGS="$(PYTEST_ARGS)"
 
 clean:
 	rm -rf $(VENV) .test-db-*.sqlite3*

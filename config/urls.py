@@ -1,10 +1,10 @@
-"""URL configuration: the front page, admin, the API under /api/v1/email/, its schema and docs, webhooks under /anymail/."""
+"""URL configuration: the front page, admin (and the staff's set-password link), the API under /api/v1/email/, its schema and docs, webhooks under /anymail/."""
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from notifications.api.errors import no_such_route
-from notifications.views import home
+from notifications.views import PasswordSetView, SetPasswordView, home
 
 # The admin's "View site": the API docs, the service's public face (`/` is the admin itself
 # in development).
@@ -12,6 +12,10 @@ admin.site.site_url = "/api/docs/"
 
 urlpatterns = [
     path("", home, name="home"),
+    # A staff member's set-password link (`create_staff`, `ensure_admin --reset`): before the
+    # admin's own routes, whose catch-all would take it.
+    path("admin/staff-link/<uidb64>/<token>/", SetPasswordView.as_view(), name="staff-set-password"),
+    path("admin/staff-link/done/", PasswordSetView.as_view(), name="staff-password-set"),
     path("admin/", admin.site.urls),
     # Provider webhooks: anymail's views behind our secret policy and SNS verification.
     path("anymail/", include("notifications.webhooks.urls")),

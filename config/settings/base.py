@@ -24,10 +24,13 @@ IS_PRODUCTION = ENVIRONMENT == "production"
 IS_DEVELOPMENT = ENVIRONMENT == "development"
 
 DEBUG = env.bool("DEBUG", default=IS_DEVELOPMENT)
-SECRET_KEY = env.str(
-    "SECRET_KEY",
-    default="development-only-insecure-key" if IS_DEVELOPMENT else environ.Env.NOTSET,
-)
+SECRET_KEY = env.str("SECRET_KEY", default="development-only-insecure-key" if IS_DEVELOPMENT else "")
+if not SECRET_KEY:
+    # One line naming the variable (manage.py prints it without a traceback), not environ's.
+    raise environ.ImproperlyConfigured(
+        f"SECRET_KEY is required when ENVIRONMENT is {ENVIRONMENT}: set the SECRET_KEY environment variable "
+        "(or a line in .env), e.g. to the output of: python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 # The address `make run` binds (`make run HOST=...`); in development the hosts allowed follow
 # it, so the server answers on the address it was told to listen on: every name when it
 # listens on every interface (0.0.0.0 or ::), that one address otherwise.
@@ -137,7 +140,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
     default=(
-        "django.core.mail.backends.console.EmailBackend"
+        # The console backend, failing on demand for the simulator.invalid failure addresses.
+        "notifications.backends.DevelopmentBackend"
         if IS_DEVELOPMENT
         else "notifications.backends.SMTPBackend"
     ),
@@ -287,8 +291,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Set-password tokens never reach a log (notifications.logfilters).
+    "filters": {"redact_secrets": {"()": "notifications.logfilters.RedactSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # runserver's access log: through the filtered handler instead of Django's own.
+    "loggers": {"django.server": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
 
 # --- REST API ----------------------------------------------------------------------------

@@ -4,8 +4,11 @@
   "STARTTLS if offered"; the default outside development.
 - `DatabaseSMTPBackend`: the SMTP servers configured in the admin, lowest `order` first,
   with failover.
+- `DevelopmentBackend`: the console backend, failing on demand for the `simulator.invalid`
+  failure addresses (`backends.development`); the default in development.
 """
 from .database_smtp import DatabaseSMTPBackend
+from .development import DevelopmentBackend
 from .smtp import SMTPBackend
 
-__all__ = ["DatabaseSMTPBackend", "SMTPBackend"]
+__all__ = ["DatabaseSMTPBackend", "DevelopmentBackend", "SMTPBackend"]

@@ -4,9 +4,12 @@ and `message_recipient` change columns, `message_lane_created` and `message_rese
 
 On PostgreSQL the indexes are built and dropped CONCURRENTLY: on a table of millions of
 messages a plain CREATE INDEX would hold every send and every status change until it is
-done. So this migration is not atomic; if it stops half way, an index left INVALID by a
-failed concurrent build is dropped by hand (`DROP INDEX CONCURRENTLY name`) before running
-it again.
+done. So this migration is not atomic: each step commits on its own, and the migration is
+recorded as applied only after the last. If it stops half way (a lost connection, a
+statement timeout, Ctrl-C), `migrate` runs it again from the start, so every step may find
+its work done: the drops are IF EXISTS, the column is added only when missing, an index
+already built and valid is kept, and one left INVALID by the interrupted concurrent build
+is dropped (DROP INDEX CONCURRENTLY) and built again (CHANGELOG.md, upgrade notes).
 """
 import django.db.models.deletion
 import django.db.models.functions.text
@@ -15,11 +18,32 @@ from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndex
 from django.db import migrations, models
 
 
+def index_validity(schema_editor, name: str) -> bool | None:
+    """Whether the index `name` of the current schema is valid; None when there is none."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indisvalid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid "
+            "WHERE c.relname = %s AND c.relkind = 'i' AND pg_table_is_visible(c.oid)",
+            [name],
+        )
+        row = cursor.fetchone()
+    return None if row is None else bool(row[0])
+
+
 class AddIndex(AddIndexConcurrently):
-    """CREATE INDEX CONCURRENTLY on PostgreSQL, a plain CREATE INDEX elsewhere."""
+    """CREATE INDEX CONCURRENTLY on PostgreSQL, a plain CREATE INDEX elsewhere.
+
+    On PostgreSQL a run after an interruption keeps the index a former run built, and
+    drops and builds again one that run left INVALID.
+    """
 
     def database_forwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor == "postgresql":
+            valid = index_validity(schema_editor, self.index.name)
+            if valid:
+                return None
+            if valid is False:
+                schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema_editor.quote_name(self.index.name)}")
             return super().database_forwards(app_label, schema_editor, from_state, to_state)
         return migrations.AddIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
 
@@ -41,6 +65,19 @@ class RemoveIndex(RemoveIndexConcurrently):
         if schema_editor.connection.vendor == "postgresql":
             return super().database_backwards(app_label, schema_editor, from_state, to_state)
         return migrations.RemoveIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
+
+
+class AddFieldOnce(migrations.AddField):
+    """AddField, skipped when a former, interrupted run of this migration added the column."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        model = to_state.apps.get_model(app_label, self.model_name)
+        column = model._meta.get_field(self.name).column
+        with schema_editor.connection.cursor() as cursor:
+            columns = schema_editor.connection.introspection.get_table_description(cursor, model._meta.db_table)
+        if any(info.name == column for info in columns):
+            return None
+        return super().database_forwards(app_label, schema_editor, from_state, to_state)
 
 
 class Migration(migrations.Migration):
@@ -65,7 +102,7 @@ class Migration(migrations.Migration):
             model_name='emailmessage',
             name='message_recipient',
         ),
-        migrations.AddField(
+        AddFieldOnce(
             model_name='emailmessage',
             name='resent_from',
             field=models.ForeignKey(blank=True, db_index=False, help_text='The message this one resends.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='resends', to='notifications.emailmessage', verbose_name='resent from'),

@@ -24,6 +24,7 @@ from .send_checks import (
     check_attachments,
     check_columns,
     check_recipient_count,
+    check_simulator_addresses,
     checked_copies,
     extra_recipients,
 )
@@ -83,6 +84,7 @@ def send_batch(
     for index, item in enumerate(items):
         try:
             recipients, variables = _batch_item(item)
+            check_simulator_addresses({"to": recipients}, is_test=is_test)
         except NotificationError as exc:
             results.append(_refused_item(index, item, exc))
             continue

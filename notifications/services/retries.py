@@ -90,6 +90,14 @@ def settle_failure(message: EmailMessage, exc: BaseException, *, started_at: dat
     return RETRIED
 
 
+def release_simulated_outage(message: EmailMessage, outage: OutageError) -> int:
+    """A test key's simulated outage (`services.simulator`): that message alone goes back to
+    `queued` uncounted, due after the backoff, and its lane goes on; a real outage rests the
+    whole lane instead (`services.outbox`), which a test key must never do to live mail."""
+    next_attempt_at = timezone.now() + timedelta(seconds=outage_delay(1))
+    return lifecycle.release([message.pk], next_attempt_at=next_attempt_at, reason=outage.reason)
+
+
 def outage_delay(outages: int) -> float:
     """How long a lane rests after its `outages`-th outage in a row: the same backoff."""
     return backoff_seconds(outages)

@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from notifications import jsoninput
 from notifications.attachments import Attachment, check_attachment
+from notifications.backends import development
 from notifications.exceptions import AttachmentError, InvalidRecipient, TooManyRecipients, UnstorableText, ValueTooLong
 from notifications.models import EmailMessage, EmailTemplate
 from notifications.recipients import parse_addresses
@@ -30,6 +31,25 @@ def check_recipient_count(addresses: list[str]) -> None:
                 "(EMAIL_MAX_RECIPIENTS_PER_REQUEST)."
             ) % {"count": len(addresses), "limit": limit},
         )
+
+
+def check_simulator_addresses(addresses: Mapping[str, Iterable[str]], *, is_test: bool) -> None:
+    """Refuse an address on `simulator.invalid` unless a test key sends it or `EMAIL_BACKEND` is
+    the development backend: only those honour them (`backends.development`); anywhere else such
+    a message would go to a real server, which can only fail it. `addresses`: field → addresses.
+    """
+    if is_test:
+        return
+    for field, values in addresses.items():
+        for address in values:
+            if development.is_simulator_address(address) and not development.configured():
+                raise InvalidRecipient(
+                    _(
+                        "%(address)s is a simulator address: it works only with a test key (or with "
+                        "EMAIL_BACKEND=notifications.backends.DevelopmentBackend); a live key delivers for real."
+                    ) % {"address": address},
+                    field=field, code="simulator_address_needs_test_key",
+                )
 
 
 def extra_recipients(template: EmailTemplate, *, besides: Iterable[str]) -> list[str]:

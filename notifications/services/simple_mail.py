@@ -17,7 +17,7 @@ from notifications.rendering import RenderedEmail
 
 from . import scheduling
 from .drafts import Draft
-from .send_checks import check_columns, check_recipient_count
+from .send_checks import check_columns, check_recipient_count, check_simulator_addresses
 from .writer import write_and_queue
 
 
@@ -39,6 +39,7 @@ def send_simple_mail(
     send_at = scheduling.parse_send_at(send_at)
     recipients = parse_addresses(to, field="to", allow_empty=False)
     check_recipient_count(recipients)
+    check_simulator_addresses({"to": recipients}, is_test=False)
     for address in recipients:
         check_columns(field="to", recipient_email=address)
     check_columns(source_endpoint=source_endpoint)

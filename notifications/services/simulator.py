@@ -4,12 +4,18 @@ The message is rendered and audited like any other, then moves `sent` → `deliv
 to `bounced` (permanent) / `complaint` for the two simulator addresses, with the events a
 provider would have reported. Nothing reaches a backend; every status change goes through
 the state machine (`services.lifecycle`), as a provider's report would.
+
+The four failure addresses (`backends.development`: a temporary or permanent refusal, a
+timeout after DATA, an outage) raise instead the exception a real server's failure raises,
+before anything is written, so the drain hands it to the real retry policy
+(`services.retries`) as it would a backend's.
 """
 from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
 
+from notifications.backends.development import simulated_failure
 from notifications.models import BounceType, EmailMessage, EventType
 
 from . import lifecycle, tracking
@@ -19,10 +25,20 @@ COMPLAINT_ADDRESS = "complaint@simulator.invalid"
 PROVIDER = "simulator"
 
 
-@transaction.atomic
 def simulate(message: EmailMessage) -> None:
     """Finish a claimed test message as the provider would have: its outcome is a provider
-    event, recorded and applied by the same service as a real webhook's (`services.tracking`)."""
+    event, recorded and applied by the same service as a real webhook's (`services.tracking`).
+
+    Raises, writing nothing, the failure a failure address asks for (see the module's docstring).
+    """
+    failure = simulated_failure(message.recipient_email, server=PROVIDER)
+    if failure is not None:
+        raise failure
+    _accept(message)
+
+
+@transaction.atomic
+def _accept(message: EmailMessage) -> None:
     now = timezone.now()
     provider_message_id = f"simulated-{message.pk.hex}"
     if not lifecycle.mark_simulated_sent(message.pk, at=now, provider_message_id=provider_message_id):

@@ -15,7 +15,14 @@ from notifications.rendering import VersionSource
 
 from . import scheduling
 from .drafts import Draft, template_draft
-from .send_checks import AttachmentInput, check_attachments, check_columns, checked_copies, extra_recipients
+from .send_checks import (
+    AttachmentInput,
+    check_attachments,
+    check_columns,
+    check_simulator_addresses,
+    checked_copies,
+    extra_recipients,
+)
 from .templates import get_template, select_version
 from .writer import write_and_queue
 
@@ -61,6 +68,7 @@ def send_mail_template(
     template = get_template(template_key)
     recipients = parse_addresses(to, field="to", allow_empty=False)
     copies = checked_copies(to=recipients, cc=cc, bcc=bcc, reply_to=reply_to)
+    check_simulator_addresses({"to": recipients, "cc": copies["cc"], "bcc": copies["bcc"]}, is_test=is_test)
     checked = check_attachments(attachments, template=template)
 
     version = select_version(template, language=language)
@@ -111,6 +119,7 @@ def send_template_test(
     check_columns(template_key=template.key, source_endpoint=source_endpoint)
     recipients = parse_addresses(to, field="to", allow_empty=False)
     copies = checked_copies(to=recipients, cc=(), bcc=(), reply_to=None)
+    check_simulator_addresses({"to": recipients}, is_test=False)
     fields = {"source_endpoint": source_endpoint, "sent_by": sent_by, **copies}
     prepared = template_draft(template=template, version=version, recipients=recipients, variables=variables,
                                fields=fields, source=draft)

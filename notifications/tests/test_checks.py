@@ -1,8 +1,14 @@
 """System checks: the encryption key, the CA bundle, and DatabaseSMTPBackend without a server."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from cryptography.fernet import Fernet
+from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
@@ -75,3 +81,19 @@ def test_a_lease_shorter_than_a_claim_can_last_is_a_warning(settings):
     assert warning.id == "notifications.W003" and "EMAIL_SENDING_LEASE_SECONDS=60" in warning.msg
     settings.EMAIL_SENDING_LEASE_SECONDS = 900  # the default
     assert checks.check_sending_lease() == []
+
+
+@pytest.mark.parametrize(("environment", "variable"), [("production", "SECRET_KEY"), ("prod", "ENVIRONMENT")])
+def test_manage_py_names_a_missing_or_wrong_variable_in_one_line_without_a_traceback(environment, variable):
+    """Settings read before Django starts: `manage.py` says what to set, in one line."""
+    base_dir = Path(django_settings.BASE_DIR)
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("SECRET_KEY", "DJANGO_SETTINGS_MODULE") and not name.startswith("PYTEST")}
+    result = subprocess.run(
+        [sys.executable, str(base_dir / "manage.py"), "check"], cwd=base_dir,
+        env={**env, "ENVIRONMENT": environment}, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Configuration error: ") and variable in line, line

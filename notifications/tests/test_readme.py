@@ -1,9 +1,11 @@
 """The README's commands run as written on a fresh install.
 
 A new user follows the README from the top: `make run` (its `manage.py` steps, read from the
-Makefile, then its server), then the REST API section's shell block, as it is printed, in a
-shell. What that block makes must be a Senders service account whose key sends (201), is
-refused a template edit (403) and does not open the admin.
+Makefile, then its server), then every shell block, in the order written, as printed, in one
+shell (a block the test cannot run says so just above it, with its reason). What they make
+must be a Senders service account whose key sends (201), is refused a template edit (403)
+and does not open the admin; staff accounts with a set-password link; each failure on
+demand in its status. Nothing may be left behind: no file in the folder, none in $TMPDIR.
 """
 from __future__ import annotations
 
@@ -27,16 +29,30 @@ from notifications.tests.support.services import require
 BASE_DIR = Path(settings.BASE_DIR)
 README = (BASE_DIR / "README.md").read_text(encoding="utf-8")
 MAKEFILE = (BASE_DIR / "Makefile").read_text(encoding="utf-8")
-SHELL_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
+SHELL_BLOCK = re.compile(r"^(?:<!-- test_readme: not run \((?P<reason>[^)]+)\) -->\n)?```sh\n(?P<body>.*?)^```",
+                         re.MULTILINE | re.DOTALL)
+BASE_LINE = re.compile(r"^BASE=\S+", re.MULTILINE)
 
 
-def shell_blocks() -> list[str]:
-    return SHELL_BLOCK.findall(README)
+def shell_blocks() -> list[tuple[str | None, str]]:
+    """Every ```sh block, in order, with the reason the test does not run it (None: it does)."""
+    return [(match["reason"], match["body"]) for match in SHELL_BLOCK.finditer(README)]
 
 
-def api_block() -> str:
-    [block] = [block for block in shell_blocks() if "create_api_key" in block]
-    return block
+def runnable_script(base: str) -> str:
+    """The blocks the test runs, in the order written, as one shell session, `BASE` set to `base`."""
+    script = "\n".join(body for reason, body in shell_blocks() if reason is None)
+    assert len(BASE_LINE.findall(script)) == 1, "one BASE=... line, before the first use of $BASE"
+    return BASE_LINE.sub(f"BASE={base}", script)
+
+
+def github_slug(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(text: str) -> set[str]:
+    return {github_slug(title) for title in re.findall(r"^#+ (.+)$", text, re.MULTILINE)}
 
 
 def make_run_steps() -> tuple[list[list[str]], list[str]]:
@@ -55,7 +71,7 @@ def make_run_steps() -> tuple[list[list[str]], list[str]]:
 def inline_manage_py_commands() -> list[list[str]]:
     """`manage.py ...` commands the README's prose cites in backticks (a span may wrap lines)."""
     spans = re.findall(r"`(?:\.venv/bin/)?(?:python )?manage\.py ([^`]+)`", README)
-    return [shlex.split(" ".join(span.split())) for span in spans]
+    return [shlex.split(span) for span in dict.fromkeys(" ".join(span.split()) for span in spans)]
 
 
 def free_port() -> int:
@@ -67,8 +83,37 @@ def free_port() -> int:
 def test_every_make_command_of_the_readme_is_a_target():
     targets = set(re.findall(r"^([a-z][\w-]*):", MAKEFILE, re.MULTILINE))
     mentioned = set(re.findall(r"\bmake ([a-z][\w-]*)", README))
-    assert {"run", "test", "migrate", "worker"} <= mentioned
+    assert {"run", "test", "test-full", "migrate", "worker"} <= mentioned
     assert sorted(mentioned - targets) == []
+
+
+def test_only_blocks_that_say_why_are_left_out_and_no_command_leaves_a_file_in_the_folder():
+    blocks = shell_blocks()
+    assert len(blocks) == README.count("```sh")
+    left_out = [body.split()[0:2] for reason, body in blocks if reason]
+    assert left_out == [["make", "run"], ["export", "CELERY_BROKER_URL=redis://127.0.0.1:6379/0"]], left_out
+    script = runnable_script("http://127.0.0.1:1")
+    # A file the examples need is made in $TMPDIR and removed (no stray invoice.pdf, no repo/).
+    assert "> invoice.pdf" not in script and "mktemp" in script
+    assert "localhost:8000" not in README
+
+
+def test_every_route_of_docs_api_md_has_its_first_example_in_the_readme_or_a_link_to_it():
+    api = (BASE_DIR / "docs" / "API.md").read_text(encoding="utf-8")
+    routes = re.findall(r"^### ((?:GET|POST|PUT|PATCH|DELETE) /api/\S+)$", api, re.MULTILINE)
+    assert len(routes) >= 9
+    assert [route for route in routes if f"(docs/API.md#{github_slug(route)})" not in README] == []
+
+
+def test_every_anchor_the_readme_links_to_exists():
+    links = re.findall(r"\]\(([^)\s]*)#([^)\s]+)\)", README)
+    assert links
+    missing = []
+    for target, anchor in links:
+        text = README if not target else (BASE_DIR / target).read_text(encoding="utf-8")
+        if anchor not in anchors(text):
+            missing.append(f"{target}#{anchor}")
+    assert missing == []
 
 
 def test_the_readme_links_only_to_files_in_the_repository():
@@ -88,8 +133,9 @@ def fresh_install(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("fresh-install")
     for name in (".venv", "manage.py"):
         (tmp_path / name).symlink_to(BASE_DIR / name)
+    home, scratch = tmp_path_factory.mktemp("home"), tmp_path_factory.mktemp("tmpdir")
     env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path), "LANG": "C.UTF-8",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "TMPDIR": str(scratch), "LANG": "C.UTF-8",
         "ENVIRONMENT": "development", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "CELERY_BROKER_URL": "",
     }
@@ -141,22 +187,43 @@ def request(method: str, url: str, *, key: str, body: dict | None = None) -> tup
     return response.status, payload, dict(response.headers)
 
 
-def test_the_readme_makes_a_senders_service_account_whose_key_sends_but_edits_nothing(fresh_install):
+def files_under(folder: Path) -> set[str]:
+    """Every file and folder (the running server's SQLite journal files are the database's)."""
+    return {str(path.relative_to(folder)) for path in folder.rglob("*")
+            if ".venv" not in path.parts and not path.name.startswith("db.sqlite3-")}
+
+
+def django_shell(folder: Path, env: dict, code: str):
+    result = subprocess.run([str(folder / ".venv/bin/python"), "manage.py", "shell", "-c", code], cwd=folder,
+                            env=env, capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_readme_commands_run_in_the_order_written_and_leave_no_file_behind(fresh_install, tmp_path):
     folder, env, base, port = fresh_install
-    for tool in ("bash", "curl", "base64"):
+    for tool in ("bash", "curl", "base64", "mktemp"):
         require(shutil.which(tool) is not None, f"the README's commands need {tool}")
-    script = api_block().replace("http://localhost:8000", base)
-    key_file = folder / "key.txt"
+    before = files_under(folder)
+    keys = tmp_path / "keys.json"  # outside the folder: the folder must end as it began
     result = subprocess.run(
-        ["bash", "-c", f"set -euo pipefail\n{script}\nprintf '%s' \"$KEY\" > {shlex.quote(str(key_file))}"],
+        ["bash", "-c", f"set -euo pipefail\n{runnable_script(base)}\n"
+                       f'printf \'{{"live": "%s", "test": "%s"}}\' "$KEY" "$TEST_KEY" > {shlex.quote(str(keys))}'],
         cwd=folder, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    key = key_file.read_text()
-    assert key.startswith("ntf_live_")
-    # The README's own curl send answered 201 (--fail-with-body) with the queued message.
-    assert '"status":"queued"' in result.stdout.replace(" ", "")
-    assert "reseller@techconnect.bj" in result.stdout
+    assert files_under(folder) == before, "the README's commands left files behind"
+    assert list(Path(env["TMPDIR"]).iterdir()) == [], "the README's commands left temporary files behind"
+    key, test_key = json.loads(keys.read_text()).values()
+    assert key.startswith("ntf_live_") and test_key.startswith("ntf_test_")
+    output = result.stdout.replace(" ", "")
+    # The README's own curl send answered 201 (--fail-with-body) with the queued message,
+    # the template list its billing templates, the test render its rendering.
+    assert '"status":"queued"' in output and "reseller@techconnect.bj" in output
+    assert '"key":"billing_invoice_monthly"' in output and '"to":"editor@rgz.bj"' in output
+    # create_staff and ensure_admin --reset printed links to this server, and no password.
+    links = re.findall(rf"{re.escape(base)}/admin/staff-link/[^/\s]+/[^/\s]+/", result.stdout)
+    assert len(links) == 3, result.stdout
+    assert "password:" not in result.stdout + result.stderr
 
     status, body, _ = request("POST", f"{base}/api/v1/email/send", key=key, body={
         "to": "partner@example.com", "template_key": "onboarding_welcome",
@@ -169,19 +236,39 @@ def test_the_readme_makes_a_senders_service_account_whose_key_sends_but_edits_no
     assert status == 403, body
     status, _, headers = request("GET", f"{base}/admin/", key=key)
     assert status == 302 and "/admin/login/" in headers["Location"]
+    # `make run`'s development backend honours them for a live key too, failing as a server would.
+    status, body, _ = request("POST", f"{base}/api/v1/email/send", key=key, body={
+        "to": "permanent-failure@simulator.invalid", "template_key": "onboarding_welcome",
+        "variables": {"reseller_name": "Tech Connect SA", "validation_link": "https://example.com/p"},
+    })
+    assert status == 201, body
+    status, body, _ = request("GET", f"{base}/api/v1/email/messages/{body['items'][0]['id']}", key=key)
+    assert (body["status"], [a["outcome"] for a in body["delivery_attempts"]]) == ("failed", ["permanent"]), body
+    assert body["delivery_attempts"][0]["server"] == "development"
 
-    account = subprocess.run(
-        [str(folder / ".venv/bin/python"), "manage.py", "shell", "-c",
-         "import json; from django.contrib.auth import get_user_model as U; "
-         "u = U().objects.get(username='billing-service'); c = U().objects.get(username='ci-bot'); "
-         "print(json.dumps({'staff': u.is_staff or c.is_staff, 'password': u.has_usable_password() or c.has_usable_password(), "
-         "'groups': sorted(u.groups.values_list('name', flat=True)), 'keys': [k.is_test for k in u.api_keys.order_by('created_at')] "
-         "+ [k.is_test for k in c.api_keys.all()]}))"],
-        cwd=folder, env=env, capture_output=True, text=True, timeout=120, check=True,
-    )
-    assert json.loads(account.stdout.strip().splitlines()[-1]) == {
-        "staff": False, "password": False, "groups": ["Senders"], "keys": [False, False, True],
-    }
+    # Each failure on demand, sent with the test key and drained in the web process (eager):
+    # a temporary failure may have had its retry already (its backoff is random from 0).
+    found = {}
+    for address in ("temporary-failure", "permanent-failure", "timeout", "outage"):
+        status, body, _ = request("GET", f"{base}/api/v1/email/messages?to={address}@simulator.invalid", key=test_key)
+        assert status == 200 and len(body["items"]) == 1, body
+        status, body, _ = request("GET", f"{base}/api/v1/email/messages/{body['items'][0]['id']}", key=test_key)
+        found[address] = (body["status"], body["attempts"])
+    assert found["temporary-failure"] in (("queued", 1), ("failed", 2)), found
+    assert (found["permanent-failure"], found["timeout"], found["outage"]) == (("failed", 1), ("failed", 1),
+                                                                                ("queued", 0)), found
+
+    services, staff = django_shell(folder, env, (
+        "import json; from django.contrib.auth import get_user_model as U; "
+        "u = U().objects.get(username='billing-service'); c = U().objects.get(username='ci-bot'); "
+        "print(json.dumps([{'staff': u.is_staff or c.is_staff, 'password': u.has_usable_password() or c.has_usable_password(), "
+        "'groups': sorted(u.groups.values_list('name', flat=True)), 'keys': [k.is_test for k in u.api_keys.order_by('created_at')] "
+        "+ [k.is_test for k in c.api_keys.all()]}, {s.username: [s.is_staff, s.is_superuser, s.has_usable_password(), "
+        "list(s.groups.values_list('name', flat=True))] for s in U().objects.filter(is_staff=True)}]))"
+    ))
+    assert services == {"staff": False, "password": False, "groups": ["Senders"], "keys": [False, False, True]}
+    assert staff == {"admin": [True, True, True, []], "ama@rgz.bj": [True, False, False, ["Template editors"]],
+                     "kofi@rgz.bj": [True, False, False, ["Auditors"]]}
 
 
 def test_the_manage_py_commands_the_readme_cites_in_its_prose_run(fresh_install):

@@ -15,7 +15,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from notifications.exceptions import NotificationError
 from notifications.models import APIKey
+from notifications.services import staff
 
 
 class Command(BaseCommand):
@@ -57,16 +59,10 @@ class Command(BaseCommand):
     @staticmethod
     def _groups(names: list[str]) -> list[Group]:
         """Every named group, or a refusal naming those that do not exist (nothing written)."""
-        found = {group.name: group for group in Group.objects.filter(name__in=names)}
-        unknown = [name for name in names if name not in found]
-        if unknown:
-            raise CommandError(
-                _("No group named %(groups)s; the groups are: %(known)s.") % {
-                    "groups": ", ".join(repr(name) for name in unknown),
-                    "known": ", ".join(Group.objects.order_by("name").values_list("name", flat=True)) or "-",
-                }
-            )
-        return [found[name] for name in dict.fromkeys(names)]
+        try:
+            return staff.groups_named(names)
+        except NotificationError as exc:
+            raise CommandError(exc.message) from None
 
     @staticmethod
     def _user(username: str, *, create: bool):
