@@ -19,6 +19,7 @@ from notifications.selectors import messages_cancellable_by, messages_visible_to
 from notifications.services.idempotency import run_once
 from notifications.services.message_actions import cancel_message
 from notifications.services.sending import send_batch, send_mail_template
+from notifications.services.template_testing import send_rendered_test
 from notifications.services.templates import create_template_version, get_template
 
 from . import permissions as perms
@@ -214,10 +215,9 @@ class TemplateTestView(APIView):
         data = s.TestRenderRequest(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        messages = send_mail_template(
-            key, values["to"], values["variables"], language=values["language"],
-            source_endpoint="api-test", sent_by=request.user, is_test=_is_test(request),
-            include_extra_recipients=False,
+        messages = send_rendered_test(
+            template_key=key, to=values["to"], variables=values["variables"], language=values["language"],
+            user=request.user, is_test=_is_test(request),
         )
         first = messages[0]
         body = {
