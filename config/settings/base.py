@@ -216,6 +216,8 @@ EMAIL_LAYOUTS_DIR = EMAIL_TEMPLATES_DIR / "layouts"
 EMAIL_DEFAULT_TEMPLATES_DIR = BASE_DIR / "fixtures" / "email_templates"
 NOTIFICATIONS_PRODUCT_NAME = env.str("NOTIFICATIONS_PRODUCT_NAME", default=SMTP_FROM_NAME)
 EMAIL_RENDER_MAX_BYTES = env.int("EMAIL_RENDER_MAX_BYTES", default=2 * 1024 * 1024)
+# Largest file import_templates reads (template.json, subject, bodies): refused before it is rendered.
+EMAIL_TEMPLATE_FILE_MAX_BYTES = env.int("EMAIL_TEMPLATE_FILE_MAX_BYTES", default=2 * 1024 * 1024)
 # Work one render (all parts and the layout) may do, in operations, never in seconds (issue 8).
 EMAIL_RENDER_MAX_OPERATIONS = env.int("EMAIL_RENDER_MAX_OPERATIONS", default=1_000_000)
 
