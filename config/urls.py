@@ -4,7 +4,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from notifications.api.errors import no_such_route
-from notifications.views import home
+from notifications.views import admin_login, home
 
 # The admin's "View site": the API docs, the service's public face (`/` is the admin itself
 # in development).
@@ -12,6 +12,8 @@ admin.site.site_url = "/api/docs/"
 
 urlpatterns = [
     path("", home, name="home"),
+    # The admin's login behind the failed-login lockout (notifications.lockout); matched first.
+    path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
     # Provider webhooks: anymail's views behind our secret policy and SNS verification.
     path("anymail/", include("notifications.webhooks.urls")),

@@ -275,6 +275,17 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 
+# --- Failed authentication (notifications/lockout.py) -----------------------------------------
+# Proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed: the
+# client is the nearest address in it that is not one of them. Empty: REMOTE_ADDR is the client.
+AUTH_TRUSTED_PROXIES = env.list("AUTH_TRUSTED_PROXIES", default=[])
+# Failures within the window that lock: an admin login per (username, IP); a wrong API key
+# or webhook password per IP. A lockout lasts the window; `manage.py unlock` lifts it.
+AUTH_LOCKOUT_LOGIN_FAILURES = env.int("AUTH_LOCKOUT_LOGIN_FAILURES", default=5)
+AUTH_LOCKOUT_API_FAILURES = env.int("AUTH_LOCKOUT_API_FAILURES", default=20)
+AUTH_LOCKOUT_WEBHOOK_FAILURES = env.int("AUTH_LOCKOUT_WEBHOOK_FAILURES", default=20)
+AUTH_LOCKOUT_WINDOW_SECONDS = env.int("AUTH_LOCKOUT_WINDOW_SECONDS", default=900)
+
 # --- REST API ----------------------------------------------------------------------------
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=32 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES

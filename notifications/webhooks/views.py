@@ -15,7 +15,11 @@ import logging
 
 from anymail.exceptions import AnymailError, AnymailWebhookValidationFailure
 from anymail.webhooks.amazon_ses import AmazonSESInboundWebhookView, AmazonSESTrackingWebhookView
-from anymail.webhooks.sendgrid import SendGridInboundWebhookView, SendGridTrackingWebhookView
+from anymail.webhooks.sendgrid import (
+    SendGridBaseWebhookView,
+    SendGridInboundWebhookView,
+    SendGridTrackingWebhookView,
+)
 from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 
@@ -34,7 +38,8 @@ class SecuredWebhookMixin:
     """
 
     def post(self, request, *args, **kwargs):
-        refused = auth.refusal(request)
+        verifies = getattr(self, "signature_verifies", None)
+        refused = auth.refusal(request, signed=(lambda: verifies(request)) if verifies else (lambda: False))
         if refused is not None:
             return refused
         try:
@@ -63,6 +68,14 @@ class SNSVerifiedMixin:
     def validate_request(self, request):
         sns.verify(self._parse_sns_message(request))
 
+    def signature_verifies(self, request) -> bool:
+        """Whether the body is an SNS message signed for an allowed topic (the lockout spares it)."""
+        try:
+            sns.verify(self._parse_sns_message(request))
+        except Exception:  # noqa: BLE001 - any failure to verify is "not signed", never an error here
+            return False
+        return True
+
 
 class SESTrackingView(SecuredWebhookMixin, SNSVerifiedMixin, AmazonSESTrackingWebhookView):
     pass
@@ -74,6 +87,16 @@ class SESInboundView(SecuredWebhookMixin, SNSVerifiedMixin, AmazonSESInboundWebh
 
 class SendGridTrackingView(SecuredWebhookMixin, SendGridTrackingWebhookView):
     """Signed event webhook verified by anymail when `SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY` is set."""
+
+    def signature_verifies(self, request) -> bool:
+        """Whether SendGrid's signature (with its configured key) verifies: the lockout spares it."""
+        if not self.webhook_verification_key:
+            return False
+        try:
+            SendGridBaseWebhookView.validate_request(self, request)  # the signature check alone
+        except AnymailWebhookValidationFailure:
+            return False
+        return True
 
 
 class SendGridInboundView(SecuredWebhookMixin, SendGridInboundWebhookView):
