@@ -1,7 +1,7 @@
 """URL configuration: the front page, admin, the API under /api/v1/email/, its schema and docs, webhooks under /anymail/."""
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from notifications.api.errors import no_such_route
 from notifications.views import admin_login, home
@@ -19,7 +19,7 @@ urlpatterns = [
     path("anymail/", include("notifications.webhooks.urls")),
     path("api/v1/email/", include("notifications.api.urls")),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
-    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    re_path(r"^api/docs/?$", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     # Last: any other path under /api/ is a JSON 404, with DEBUG on too.
     re_path(r"^api(?:/|$)", no_such_route),
 ]
