@@ -251,3 +251,14 @@ def test_a_lockout_ends_after_its_window(api_key, settings):
     time.sleep(1.1)
     assert get_templates(ATTACKER, api_key).status_code == 200
     assert json.loads(get_templates(ATTACKER, "ntf_live_wrong").content)["codes"]["detail"] == "invalid_api_key"
+
+
+def test_a_bad_proxy_entry_or_limit_fails_the_system_check(settings):
+    from notifications.checks import check_lockout_settings
+
+    assert check_lockout_settings() == []
+    settings.AUTH_TRUSTED_PROXIES = ["10.0.0.0/8", "proxy.internal"]
+    settings.AUTH_LOCKOUT_API_FAILURES = 0
+    problems = check_lockout_settings()
+    assert [problem.id for problem in problems] == ["notifications.E040", "notifications.E041"]
+    assert "'proxy.internal'" in problems[0].msg and "AUTH_LOCKOUT_API_FAILURES" in problems[1].msg
