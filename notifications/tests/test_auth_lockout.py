@@ -262,3 +262,29 @@ def test_a_bad_proxy_entry_or_limit_fails_the_system_check(settings):
     problems = check_lockout_settings()
     assert [problem.id for problem in problems] == ["notifications.E040", "notifications.E041"]
     assert "'proxy.internal'" in problems[0].msg and "AUTH_LOCKOUT_API_FAILURES" in problems[1].msg
+
+
+def test_an_administrator_lists_and_lifts_a_lockout_in_the_admin(admin_account, admin_client):
+    attacker = client_from(ATTACKER)
+    for _ in range(5):
+        log_in(attacker, "admin", "guess")
+    keys = admin_client.get("/admin/notifications/apikey/")
+    assert 'href="/admin/notifications/apikey/lockouts/"' in keys.content.decode()
+    page = admin_client.get("/admin/notifications/apikey/lockouts/")
+    assert page.status_code == 200
+    assert f"<td>admin</td><td>{ATTACKER}</td>" in page.content.decode()
+    lifted = admin_client.post("/admin/notifications/apikey/lockouts/",
+                               {"scope": "login", "username": "admin", "ip": ATTACKER}, follow=True)
+    assert "Lockout lifted" in lifted.content.decode() and "No lockout in force." in lifted.content.decode()
+    assert log_in(attacker, "admin", PASSWORD).status_code == 302
+
+
+def test_staff_without_the_key_permission_cannot_see_or_lift_lockouts(admin_account, client):
+    from notifications.groups import AUDITORS
+
+    auditor = make_user("auditor", AUDITORS)
+    auditor.is_staff = True
+    auditor.save()
+    client.force_login(auditor)
+    assert client.get("/admin/notifications/apikey/lockouts/").status_code == 403
+    assert client.post("/admin/notifications/apikey/lockouts/", {"scope": "login", "ip": ATTACKER}).status_code == 403
