@@ -13,7 +13,7 @@ Three scopes, each counted where a guess can be told apart, as django-axes count
 the first) lock the pair or address for `AUTH_LOCKOUT_WINDOW_SECONDS` from the failure that
 reached the limit: every attempt then, right or wrong, is a 429 with `Retry-After`, since
 answering a right guess differently would keep the guessing going. Staff list and lift
-lockouts with `manage.py unlock`.
+lockouts with `manage.py unlock`, or on the admin's "Lockouts" page beside the API keys.
 
 The client IP is `REMOTE_ADDR`, or, when that is a proxy listed in `AUTH_TRUSTED_PROXIES`,
 the nearest address in `X-Forwarded-For` that is not one: the header's left part is
