@@ -1,10 +1,10 @@
 """URL configuration: the front page, admin (and the staff's set-password link), the API under /api/v1/email/, its schema and docs, webhooks under /anymail/."""
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from notifications.api.errors import no_such_route
-from notifications.views import PasswordSetView, SetPasswordView, home
+from notifications.views import PasswordSetView, SetPasswordView, admin_login, home
 
 # The admin's "View site": the API docs, the service's public face (`/` is the admin itself
 # in development).
@@ -16,12 +16,14 @@ urlpatterns = [
     # admin's own routes, whose catch-all would take it.
     path("admin/staff-link/<uidb64>/<token>/", SetPasswordView.as_view(), name="staff-set-password"),
     path("admin/staff-link/done/", PasswordSetView.as_view(), name="staff-password-set"),
+    # The admin's login behind the failed-login lockout (notifications.lockout); matched first.
+    path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
     # Provider webhooks: anymail's views behind our secret policy and SNS verification.
     path("anymail/", include("notifications.webhooks.urls")),
     path("api/v1/email/", include("notifications.api.urls")),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
-    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    re_path(r"^api/docs/?$", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     # Last: any other path under /api/ is a JSON 404, with DEBUG on too.
     re_path(r"^api(?:/|$)", no_such_route),
 ]

@@ -34,6 +34,7 @@ os.environ.update({
     "CELERY_BROKER_URL": "",
     "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
     "ALLOWED_HOSTS": "localhost",
+    "EMAIL_TEST_RECIPIENTS": "editor@rgz.bj",
 })
 
 import django  # noqa: E402

@@ -1,4 +1,5 @@
-"""Admin registrations: the read-only audit trail, API keys, SMTP servers.
+"""Admin registrations: the read-only audit trail, API keys (and the failed-authentication
+lockouts, listed and lifted beside them), SMTP servers.
 
 The messages and their attachments are in `admin_messages` (the audit desk).
 Templates and their versions are in `admin_templates` (the template editor). SMTP passwords are write-only: the form never
@@ -8,10 +9,15 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseBadRequest
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from notifications import lockout
 from notifications.admin_readonly import ReadOnlyAdmin
 from notifications.models import (
     APIKey,
@@ -56,6 +62,45 @@ class APIKeyAdmin(admin.ModelAdmin):
         for key in queryset.filter(revoked_at__isnull=True):
             key.revoke()
         self.message_user(request, gettext("Revoked."))
+
+    change_list_template = "admin/notifications/apikey/change_list.html"  # links to the lockouts
+
+    def changelist_view(self, request, extra_context=None):
+        if self.has_change_permission(request):
+            extra_context = {**(extra_context or {}), "lockouts_label": gettext("Lockouts")}
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [path("lockouts/", wrap(self.lockouts_view), name="notifications_apikey_lockouts"),
+                *super().get_urls()]
+
+    def lockouts_view(self, request):
+        """The failed-authentication lockouts in force, each lifted with a button (as `manage.py unlock`).
+
+        Beside the keys because whoever manages keys (`change_apikey`: Administrators) is who
+        knows whether a run of wrong keys or passwords was a deploy's stale secret.
+        """
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            scope = request.POST.get("scope", "")
+            if scope not in lockout.LIMIT_SETTINGS:
+                return HttpResponseBadRequest(gettext("Unknown lockout scope."))
+            who = {"ip": request.POST.get("ip", ""), "username": request.POST.get("username", "")}
+            if lockout.lift(scope=scope, **who):
+                self.message_user(request, gettext("Lockout lifted: %(scope)s %(username)s %(ip)s")
+                                  % {"scope": scope, **who})
+            return redirect("admin:notifications_apikey_lockouts")
+        return TemplateResponse(request, "admin/notifications/apikey/lockouts.html", {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": gettext("Failed-authentication lockouts"),
+            "lockouts": lockout.current_lockouts(),
+            "columns": [gettext("scope"), gettext("username"), gettext("address"), gettext("seconds left")],
+            "lift_label": gettext("Lift"),
+            "none_label": gettext("No lockout in force."),
+        })
 
 
 class SMTPServerConfigForm(forms.ModelForm):

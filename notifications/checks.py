@@ -1,4 +1,4 @@
-"""System checks: the encryption key, the CA bundle, the sender settings, and database SMTP servers.
+"""System checks: the encryption key, the CA bundle, the sender settings, database SMTP servers, the lockout.
 
 Run by `manage.py check`; the database one needs `--database default` (and runs on every
 `migrate`), because checks must not touch the database unless asked to.
@@ -158,3 +158,27 @@ def check_sending_lease(app_configs=None, **kwargs) -> list:
         hint=f"Set EMAIL_SENDING_LEASE_SECONDS above {2 * longest:g}, or the sweep may send a message twice.",
         id="notifications.W003",
     )]
+
+
+@register(Tags.security)
+def check_lockout_settings(app_configs=None, **kwargs) -> list:
+    """The failed-authentication lockout's settings, refused at start rather than as a 500 per request."""
+    import ipaddress
+
+    from notifications.lockout import LIMIT_SETTINGS
+
+    problems = []
+    for entry in settings.AUTH_TRUSTED_PROXIES:
+        try:
+            ipaddress.ip_network(entry.strip(), strict=False)
+        except ValueError:
+            problems.append(Error(
+                f"AUTH_TRUSTED_PROXIES holds {entry!r}, which is no address or network.",
+                hint="List the addresses (10.0.0.5) or networks (10.0.0.0/8) of your own proxies, comma-separated.",
+                id="notifications.E040",
+            ))
+    for name in [*LIMIT_SETTINGS.values(), "AUTH_LOCKOUT_WINDOW_SECONDS"]:
+        if getattr(settings, name) < 1:
+            problems.append(Error(f"{name} must be at least 1; it is {getattr(settings, name)}.",
+                                  hint="A lockout needs a number of failures and a window.", id="notifications.E041"))
+    return problems

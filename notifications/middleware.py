@@ -124,3 +124,25 @@ def _too_large(limit: int, setting: str) -> JsonResponse:
         "limit": f"{limit:,}", "setting": setting,
     }
     return JsonResponse({"detail": message, "codes": {"detail": "body_too_large"}}, status=413)
+
+
+class ContentSecurityPolicyMiddleware:
+    """`CONTENT_SECURITY_POLICY` on every answer that does not carry a policy of its own.
+
+    Django 5.2 has no CSP of its own. One policy covers the admin, the API, the browsable
+    API and the API docs: scripts only from our own origin (no inline script anywhere: the
+    Swagger UI's start-up script is served as a file), nothing framed from elsewhere, no
+    form posting away. Inline styles stay allowed: the editor's preview shows email, which
+    is inline styles throughout, in a `srcdoc` frame that inherits this policy on top of its
+    own stricter one (`htmlpreview.FRAME_POLICY`). A view that sets its own header (an
+    attachment download's `sandbox`) keeps it.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if settings.CONTENT_SECURITY_POLICY:
+            response.headers.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
+        return response

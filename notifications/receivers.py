@@ -6,8 +6,10 @@ import logging
 from email.utils import parseaddr
 
 from anymail.signals import inbound
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 
+from notifications import lockout
 from notifications.models import BounceType, DeliveryEvent, EventType, Reason, Scope
 from notifications.services import inbound as inbound_service
 from notifications.services import suppression
@@ -75,3 +77,19 @@ def _recipients_of(message) -> set[str]:
 def store_inbound_email(sender, *, event, esp_name: str, **kwargs) -> None:
     """anymail's inbound webhooks: store the mail, then tell integrators (`email_received`)."""
     inbound_service.receive(event=event, provider=esp_name)
+
+
+@receiver(user_login_failed, dispatch_uid="notifications.count_failed_login")
+def count_failed_login(sender, *, credentials: dict, request=None, **kwargs) -> None:
+    """A failed login counts against its (username, address) pair (`notifications.lockout`)."""
+    if request is None:  # `authenticate()` called outside a request (a shell, a command): no address to count
+        return
+    lockout.record_failure(scope=lockout.LOGIN, ip=lockout.client_ip(request),
+                           username=str(credentials.get("username", "")))
+
+
+@receiver(user_logged_in, dispatch_uid="notifications.forget_failed_logins")
+def forget_failed_logins(sender, *, request, user, **kwargs) -> None:
+    """A successful login starts its pair's count afresh, as a mistyped password or two should not linger."""
+    if request is not None:
+        lockout.lift(scope=lockout.LOGIN, ip=lockout.client_ip(request), username=user.get_username())

@@ -51,8 +51,22 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=development_hosts(RUNSERVER_HO
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not IS_DEVELOPMENT)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not IS_DEVELOPMENT)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if IS_DEVELOPMENT else 3600)
+# A year in production (what HSTS preload lists ask); an hour in preview and staging, whose
+# certificates come and go; none in development, served over plain HTTP.
+SECURE_HSTS_SECONDS = env.int(
+    "SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if IS_PRODUCTION else 0 if IS_DEVELOPMENT else 3600
+)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Sent on every answer that has none of its own (notifications.middleware): the admin, the
+# API, the browsable API and the docs. Empty: no header.
+CONTENT_SECURITY_POLICY = env.str(
+    "CONTENT_SECURITY_POLICY",
+    default=(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    ),
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -71,6 +85,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "notifications.middleware.ContentSecurityPolicyMiddleware",
     "notifications.middleware.RequestLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -225,6 +240,8 @@ EMAIL_LAYOUTS_DIR = EMAIL_TEMPLATES_DIR / "layouts"
 EMAIL_DEFAULT_TEMPLATES_DIR = BASE_DIR / "fixtures" / "email_templates"
 NOTIFICATIONS_PRODUCT_NAME = env.str("NOTIFICATIONS_PRODUCT_NAME", default=SMTP_FROM_NAME)
 EMAIL_RENDER_MAX_BYTES = env.int("EMAIL_RENDER_MAX_BYTES", default=2 * 1024 * 1024)
+# Largest file import_templates reads (template.json, subject, bodies): refused before it is rendered.
+EMAIL_TEMPLATE_FILE_MAX_BYTES = env.int("EMAIL_TEMPLATE_FILE_MAX_BYTES", default=2 * 1024 * 1024)
 # Work one render (all parts and the layout) may do, in operations, never in seconds (issue 8).
 EMAIL_RENDER_MAX_OPERATIONS = env.int("EMAIL_RENDER_MAX_OPERATIONS", default=1_000_000)
 
@@ -298,6 +315,17 @@ LOGGING = {
     # runserver's access log: through the filtered handler instead of Django's own.
     "loggers": {"django.server": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
+
+# --- Failed authentication (notifications/lockout.py) -----------------------------------------
+# Proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed: the
+# client is the nearest address in it that is not one of them. Empty: REMOTE_ADDR is the client.
+AUTH_TRUSTED_PROXIES = env.list("AUTH_TRUSTED_PROXIES", default=[])
+# Failures within the window that lock: an admin login per (username, IP); a wrong API key
+# or webhook password per IP. A lockout lasts the window; `manage.py unlock` lifts it.
+AUTH_LOCKOUT_LOGIN_FAILURES = env.int("AUTH_LOCKOUT_LOGIN_FAILURES", default=5)
+AUTH_LOCKOUT_API_FAILURES = env.int("AUTH_LOCKOUT_API_FAILURES", default=20)
+AUTH_LOCKOUT_WEBHOOK_FAILURES = env.int("AUTH_LOCKOUT_WEBHOOK_FAILURES", default=20)
+AUTH_LOCKOUT_WINDOW_SECONDS = env.int("AUTH_LOCKOUT_WINDOW_SECONDS", default=900)
 
 # --- REST API ----------------------------------------------------------------------------
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=32 * 1024 * 1024)

@@ -1,4 +1,9 @@
-"""Bearer API keys. A key acts with its user's permissions; `request.auth` is the key."""
+"""Bearer API keys. A key acts with its user's permissions; `request.auth` is the key.
+
+A wrong key counts against the client's address (`notifications.lockout`, scope `api`):
+past `AUTH_LOCKOUT_API_FAILURES` every key from there, right or wrong, is a 429 until the
+lockout ends, so keys cannot be guessed at the speed of the server.
+"""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -9,6 +14,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
+from notifications import lockout
 from notifications.models import APIKey
 from notifications.models.access import hash_key
 
@@ -25,6 +31,19 @@ class APIKeyAuthentication(BaseAuthentication):
         parts = get_authorization_header(request).split()
         if not parts:
             return None
+        ip = lockout.client_ip(request)
+        wait = lockout.retry_after(scope=lockout.API, ip=ip)
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait, detail=_(
+                "Too many failed authentications from your address: try again later."
+            ), code="too_many_failed_authentications")
+        try:
+            return self._authenticate(parts)
+        except exceptions.AuthenticationFailed:
+            lockout.record_failure(scope=lockout.API, ip=ip)
+            raise
+
+    def _authenticate(self, parts: list[bytes]):
         if parts[0].lower() != self.keyword.encode():
             # Another scheme (`Token ...`, `Basic ...`) is never ours: say which one is.
             raise exceptions.AuthenticationFailed(

@@ -1,5 +1,15 @@
-"""A JSON parser that refuses bodies past `API_MAX_BODY_BYTES` with a 413, before parsing."""
+"""A JSON parser that refuses bodies past `API_MAX_BODY_BYTES` with a 413, before parsing, and
+says what is wrong with a body it cannot read in words of ours.
+
+DRF's own answer repeats the exception's text (`JSON parse error - Expecting value: line 1
+column 1 (char 0)`, or a `UnicodeDecodeError`'s): that is Python speaking, in English
+whatever the request's language, and it names the parser's internals. Ours says where
+(line and column, or byte offset), with the same code, `parse_error`.
+"""
 from __future__ import annotations
+
+import json
+from io import BytesIO
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -27,6 +37,17 @@ class LimitedJSONParser(JSONParser):
         body = stream.read(limit + 1) if stream is not None else b""
         if len(body) > limit:
             raise too_large
-        from io import BytesIO
+        try:
+            return super().parse(BytesIO(body), media_type, parser_context)
+        except exceptions.ParseError as exc:
+            raise exceptions.ParseError(unreadable_json(exc.__context__), code="parse_error") from None
 
-        return super().parse(BytesIO(body), media_type, parser_context)
+
+def unreadable_json(cause: BaseException | None) -> str:
+    """Our message for the error DRF's parser met (its `ValueError`), never that error's text."""
+    if isinstance(cause, json.JSONDecodeError):
+        return _("The body is not valid JSON (line %(line)s, column %(column)s).") % {
+            "line": cause.lineno, "column": cause.colno}
+    if isinstance(cause, UnicodeDecodeError):
+        return _("The body is not UTF-8 text (at byte offset %(position)s).") % {"position": cause.start}
+    return _("The body is not valid JSON.")

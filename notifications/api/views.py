@@ -21,6 +21,7 @@ from notifications.services.message_actions import cancel_message
 from notifications.services.sending import send_batch, send_mail_template
 from notifications.services.template_concurrency import current_state, if_match_tags
 from notifications.services.template_editing import save_version
+from notifications.services.template_testing import send_rendered_test
 from notifications.services.templates import VersionContent, get_template
 
 from . import permissions as perms
@@ -234,10 +235,9 @@ class TemplateTestView(APIView):
         data = s.TestRenderRequest(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        messages = send_mail_template(
-            key, values["to"], values["variables"], language=values["language"],
-            source_endpoint="api-test", sent_by=request.user, is_test=_is_test(request),
-            include_extra_recipients=False,
+        messages = send_rendered_test(
+            template_key=key, to=values["to"], variables=values["variables"], language=values["language"],
+            user=request.user, is_test=_is_test(request),
         )
         first = messages[0]
         body = {

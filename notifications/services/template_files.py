@@ -12,11 +12,22 @@ edits): UTF-8, LF line endings, `template.json` indented by two with its nested 
 keys sorted (PostgreSQL's jsonb does not keep their order) and a trailing newline, the
 subject and preheader on one line with a newline, the bodies exactly as stored.
 
+Reading is confined to the folder it was given: a symbolic link (a file, a language folder
+or a template folder) is refused, as is anything whose real path lies outside that folder,
+so an import never turns a file elsewhere on the server (a key, `/etc/passwd`) into a
+template version. Every file is read through one bounded read: a file over
+`EMAIL_TEMPLATE_FILE_MAX_BYTES` is refused naming its path and the limit before a byte of it
+is decoded or rendered (a 100 MB `body.html` once cost a minute and 600 MB of memory before
+the render budget refused it), and so is anything that is not a regular file (a FIFO would
+block the import forever).
+
 The export and the import that compares first are `services.template_sync`.
 """
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,12 +90,51 @@ class TemplateFiles:
 # --- Reading ----------------------------------------------------------------------------
 
 
-def _read_text(path: Path) -> str:
+def _check_confined(path: Path, *, root: Path) -> None:
+    """Refuse a symbolic link, or an entry whose real path is not inside `root` (already resolved)."""
+    if path.is_symlink():
+        raise TemplateFileError(
+            _("%(path)s: a symbolic link; template folders are read only as real files and folders "
+              "inside %(root)s.") % {"path": path, "root": root}, path=path,
+        )
+    if not path.resolve().is_relative_to(root):
+        raise TemplateFileError(
+            _("%(path)s: resolves outside %(root)s; template folders are read only inside it.")
+            % {"path": path, "root": root}, path=path,
+        )
+
+
+def _read_bounded(path: Path) -> bytes:
+    """At most `EMAIL_TEMPLATE_FILE_MAX_BYTES` of a regular file, never through a symbolic link."""
+    limit = settings.EMAIL_TEMPLATE_FILE_MAX_BYTES
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        raw = path.read_bytes()
+        descriptor = os.open(path, flags)
     except OSError as exc:
         raise TemplateFileError(_("%(path)s: cannot be read (%(problem)s).") % {"path": path, "problem": exc.strerror},
                                 path=path) from None
+    with os.fdopen(descriptor, "rb") as file:
+        status = os.fstat(file.fileno())
+        if not stat.S_ISREG(status.st_mode):
+            raise TemplateFileError(_("%(path)s: not a regular file.") % {"path": path}, path=path)
+        if status.st_size > limit:
+            raise _too_large(path, limit)
+        raw = file.read(limit + 1)  # the file may have grown since fstat
+    if len(raw) > limit:
+        raise _too_large(path, limit)
+    return raw
+
+
+def _too_large(path: Path, limit: int) -> TemplateFileError:
+    return TemplateFileError(
+        _("%(path)s: larger than the %(limit)s bytes a template file may hold (EMAIL_TEMPLATE_FILE_MAX_BYTES).")
+        % {"path": path, "limit": f"{limit:,}"}, path=path,
+    )
+
+
+def _read_text(path: Path, *, root: Path) -> str:
+    _check_confined(path, root=root)
+    raw = _read_bounded(path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -103,19 +153,26 @@ def _visible(entries: Iterable[Path]) -> list[Path]:
     return sorted(entry for entry in entries if not entry.name.startswith("."))
 
 
-def read_template_folder(folder: Path) -> TemplateFiles:
+def read_template_folder(folder: Path, *, root: Path | None = None) -> TemplateFiles:
     """Read one template folder, refusing anything it would otherwise silently ignore.
 
     A `TemplateFileError` names the file and the problem: bad JSON, an unknown field, a field
     of the wrong type, a key that is not the folder's name, a language not in `LANGUAGES`, a
-    missing `subject.txt` or `body.html`, an unknown file, text that is not UTF-8.
+    missing `subject.txt` or `body.html`, an unknown file, text that is not UTF-8, a symbolic
+    link or a path outside `root` (default: the folder itself), a file over
+    `EMAIL_TEMPLATE_FILE_MAX_BYTES`.
     """
     folder = Path(folder)
+    if root is None:
+        root = folder.resolve()
+    else:
+        root = Path(root).resolve()
+        _check_confined(folder, root=root)
     json_path = folder / TEMPLATE_FILE
     if not json_path.is_file():
         raise TemplateFileError(_("%(path)s: no template.json in this template folder.") % {"path": folder},
                                 path=folder)
-    fields = _read_fields(json_path)
+    fields = _read_fields(json_path, root=root)
     if fields.get("key") != folder.name:
         raise TemplateFileError(
             _("%(path)s: key %(key)s is not the folder's name %(folder)s.")
@@ -127,6 +184,7 @@ def read_template_folder(folder: Path) -> TemplateFiles:
     for entry in _visible(folder.iterdir()):
         if entry.name == TEMPLATE_FILE:
             continue
+        _check_confined(entry, root=root)
         if not entry.is_dir():
             raise TemplateFileError(
                 _("%(path)s: unknown file; a template folder holds template.json and one folder per language.")
@@ -138,13 +196,14 @@ def read_template_folder(folder: Path) -> TemplateFiles:
                 % {"path": entry, "language": repr(entry.name), "languages": ", ".join(sorted(languages))},
                 path=entry, field="language",
             )
-        versions[entry.name] = _read_language_folder(entry)
+        versions[entry.name] = _read_language_folder(entry, root=root)
     return TemplateFiles(key=folder.name, fields=fields, versions=versions, folder=folder)
 
 
-def _read_fields(path: Path) -> dict[str, Any]:
+def _read_fields(path: Path, *, root: Path) -> dict[str, Any]:
+    text = _read_text(path, root=root)
     try:
-        fields = json.loads(_read_text(path))
+        fields = json.loads(text)
     except json.JSONDecodeError as exc:
         raise TemplateFileError(
             _("%(path)s: not valid JSON (line %(line)s, column %(column)s: %(problem)s).")
@@ -187,19 +246,23 @@ def _json_type_name(expected: type) -> str:
             int: _("integer")}[expected]
 
 
-def _read_language_folder(folder: Path) -> VersionContent:
+def _read_language_folder(folder: Path, *, root: Path) -> VersionContent:
     known = set(PART_FILES.values())
     for entry in _visible(folder.iterdir()):
-        if entry.name not in known or not entry.is_file():
+        _check_confined(entry, root=root)
+        if entry.name not in known:
             raise TemplateFileError(
                 _("%(path)s: unknown file; a language folder holds %(files)s.")
                 % {"path": entry, "files": ", ".join(PART_FILES.values())}, path=entry,
             )
+        if not entry.is_file():
+            raise TemplateFileError(_("%(path)s: not a regular file.") % {"path": entry}, path=entry)
     for name in REQUIRED_PART_FILES:
         if not (folder / name).is_file():
             raise TemplateFileError(_("%(path)s: missing (it is required).") % {"path": folder / name},
                                     path=folder / name)
-    parts = {part: _read_text(folder / name) if (folder / name).is_file() else "" for part, name in PART_FILES.items()}
+    parts = {part: _read_text(folder / name, root=root) if (folder / name).is_file() else ""
+             for part, name in PART_FILES.items()}
     return VersionContent(**parts).normalised()
 
 
@@ -212,7 +275,10 @@ def read_templates_directory(directory: Path, *, keys: Sequence[str] | None = No
     directory = Path(directory)
     if not directory.is_dir():
         raise TemplateFileError(_("%(path)s: no such folder.") % {"path": directory}, path=directory)
+    root = directory.resolve()  # the folder named may itself be a link (a deployment's `current/`)
     folders = [entry for entry in _visible(directory.iterdir()) if entry.is_dir() and entry.name != LAYOUTS_FOLDER]
+    for folder in folders:  # a link to a folder is a folder to `is_dir`: refused, never followed
+        _check_confined(folder, root=root)
     if keys:
         found = {folder.name for folder in folders}
         missing = [key for key in keys if key not in found]
@@ -222,7 +288,7 @@ def read_templates_directory(directory: Path, *, keys: Sequence[str] | None = No
                 path=directory, field="key",
             )
         folders = [folder for folder in folders if folder.name in set(keys)]
-    return [read_template_folder(folder) for folder in folders]
+    return [read_template_folder(folder, root=root) for folder in folders]
 
 
 # --- Writing ----------------------------------------------------------------------------

@@ -1,13 +1,17 @@
-"""Test sends from the template editor: who may receive them, and the send itself.
+"""Test sends of a template, from every route: who may receive them, and the send itself.
 
-Like Notify's test keys, which mail only the team: a test goes to the editor's own address
+Like Notify's test keys, which mail only the team: a test goes to the sender's own address
 or to one allowed by `EMAIL_TEST_RECIPIENTS` (addresses, and `@domain` for a whole domain),
-never to the template's `extra_recipients`. It is a real message, audited with
-`source_endpoint` `admin-test` and `sent_by` the editor, delivered through the queue.
+never to the template's `extra_recipients`. The admin's editor (`send_test`) and the API's
+`POST /templates/{key}/test` (`send_rendered_test`) both pass `allowed_test_recipient`, the
+one check: a Template editor holds no `send_email` permission, so a test route that mailed
+anyone would be a way to send arbitrary content to arbitrary people. A test is a real
+message, audited with its route's `source_endpoint` and `sent_by` the editor, delivered
+through the queue.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -17,9 +21,10 @@ from notifications.models import EmailMessage, EmailTemplate, EmailTemplateVersi
 from notifications.recipients import parse_addresses
 from notifications.rendering import VersionSource
 
-from .templated_mail import send_template_test
+from .templated_mail import send_mail_template, send_template_test
 
 SOURCE_ENDPOINT = "admin-test"
+API_SOURCE_ENDPOINT = "api-test"
 
 
 def allowed_test_recipient(*, address: str, user) -> str:
@@ -54,4 +59,21 @@ def send_test(
     return send_template_test(
         template=template, to=address, variables=variables, version=version, draft=draft,
         source_endpoint=SOURCE_ENDPOINT, sent_by=user,
+    )
+
+
+def send_rendered_test(
+    *, template_key: str, to: str | Sequence[str], variables: Mapping[str, object], user,
+    language: str | None = None, is_test: bool = False,
+) -> list[EmailMessage]:
+    """The API's test route: render the active version and send it to allowed test addresses only.
+
+    Every address is checked before anything is written: one refused address refuses the
+    whole request (`test_recipient_not_allowed`, naming it), so no message reaches anyone.
+    """
+    addresses = [allowed_test_recipient(address=address, user=user)
+                 for address in parse_addresses(to, field="to", allow_empty=False)]
+    return send_mail_template(
+        template_key, addresses, variables, language=language, source_endpoint=API_SOURCE_ENDPOINT,
+        sent_by=user, is_test=is_test, include_extra_recipients=False,
     )

@@ -32,7 +32,8 @@ BODIES = {"welcome": WELCOME, "test": TEST_RENDER, "version": RMA_VERSION, None:
 
 
 @pytest.fixture
-def clients(default_templates):
+def clients(default_templates, settings):
+    settings.EMAIL_TEST_RECIPIENTS = [TEST_RENDER["to"]]  # test sends go to allowed addresses only
     groups = {"sender": [SENDERS], "editor": [TEMPLATE_EDITORS], "auditor": [AUDITORS],
               "administrator": [ADMINISTRATORS], "no_group": []}
     result = {"anonymous": ApiClient()}

@@ -13,14 +13,24 @@ mark mail delivered or bounced. Amazon SNS sends credentials only after a 401 ch
 a request without them gets one.
 
 `refusal()` is the one place a webhook request's credentials are checked.
+
+A wrong password counts against the client's address (`notifications.lockout`, scope
+`webhook`); past `AUTH_LOCKOUT_WEBHOOK_FAILURES` the address gets a JSON 429 with
+`Retry-After`. A request whose provider signature verifies (`signed`) is never refused nor
+counted: SNS retries only 5xx, so refusing the provider itself would lose its events.
 """
 from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
 
 from anymail.utils import get_request_basic_auth
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
+
+from notifications import lockout
 
 REALM = 'Basic realm="notifications webhooks"'
 SECRET_SETTINGS = {"amazon_ses": "EMAIL_WEBHOOK_SECRET_AMAZON_SES", "sendgrid": "EMAIL_WEBHOOK_SECRET_SENDGRID"}
@@ -54,8 +64,14 @@ def configured_secrets(provider: str) -> list[str]:
     return own_secrets(provider) or legacy_secrets()
 
 
-def refusal(request: HttpRequest, *, provider: str) -> JsonResponse | None:
-    """The answer refusing `request` on `provider`'s route, or None when it carries an accepted secret."""
+def refusal(request: HttpRequest, *, provider: str,
+            signed: Callable[[], bool] = lambda: False) -> JsonResponse | None:
+    """The answer refusing `request` on `provider`'s route, or None when it carries an accepted secret.
+
+    `signed` says whether the request's provider signature verifies; it is asked only when
+    the request would be throttled or counted, since verifying may cost a certificate fetch.
+    """
+    signed = cache(signed)
     secrets = configured_secrets(provider)
     name = setting_name(provider)
     if not secrets:
@@ -63,9 +79,18 @@ def refusal(request: HttpRequest, *, provider: str) -> JsonResponse | None:
             return None
         return _answer(_("Webhooks are refused: %(setting)s is not set (required outside development).")
                        % {"setting": name}, code="webhook_secret_not_set", status=403)
+    ip = lockout.client_ip(request)
+    wait = lockout.retry_after(scope=lockout.WEBHOOK, ip=ip)
+    if wait is not None and not signed():
+        response = _answer(_("Too many failed authentications from your address: try again later."),
+                           code="too_many_failed_authentications", status=429)
+        response["Retry-After"] = str(wait)
+        return response
     given = get_request_basic_auth(request)
     if given is not None and any(constant_time_compare(given, secret) for secret in secrets):
         return None
+    if given is not None and not signed():  # SNS's first request, without credentials, is no guess
+        lockout.record_failure(scope=lockout.WEBHOOK, ip=ip)
     response = _answer(_("Authentication required: HTTP basic auth with the webhook secret (%(setting)s).")
                        % {"setting": name}, code="webhook_auth_required", status=401)
     response["WWW-Authenticate"] = REALM

@@ -26,7 +26,11 @@ import logging
 
 from anymail.exceptions import AnymailError, AnymailWebhookValidationFailure
 from anymail.webhooks.amazon_ses import AmazonSESInboundWebhookView, AmazonSESTrackingWebhookView
-from anymail.webhooks.sendgrid import SendGridInboundWebhookView, SendGridTrackingWebhookView
+from anymail.webhooks.sendgrid import (
+    SendGridBaseWebhookView,
+    SendGridInboundWebhookView,
+    SendGridTrackingWebhookView,
+)
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
@@ -75,7 +79,9 @@ class ProviderWebhookMixin:
         return super().dispatch(request, *args, **kwargs)
 
     def post(self, request, *args, **kwargs):
-        refused = auth.refusal(request, provider=self.provider)
+        verifies = getattr(self, "signature_verifies", None)
+        refused = auth.refusal(request, provider=self.provider,
+                               signed=(lambda: verifies(request)) if verifies else (lambda: False))
         if refused is not None:
             return refused
         try:
@@ -153,6 +159,14 @@ class SNSVerifiedMixin:
     def auto_confirm_sns_subscription(self, sns_message):
         sns.confirm_subscription(sns_message)
 
+    def signature_verifies(self, request) -> bool:
+        """Whether the body is an SNS message signed for an allowed topic (the lockout spares it)."""
+        try:
+            sns.verify(self._parse_sns_message(request))
+        except Exception:  # noqa: BLE001 - any failure to verify is "not signed", never an error here
+            return False
+        return True
+
 
 class SESTrackingView(ProviderWebhookMixin, SNSVerifiedMixin, AmazonSESTrackingWebhookView):
     provider = providers.AMAZON_SES
@@ -167,6 +181,16 @@ class SendGridTrackingView(ProviderWebhookMixin, SendGridTrackingWebhookView):
     """Signed event webhook verified by anymail when `SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY` is set."""
 
     provider = providers.SENDGRID
+
+    def signature_verifies(self, request) -> bool:
+        """Whether SendGrid's signature (with its configured key) verifies: the lockout spares it."""
+        if not self.webhook_verification_key:
+            return False
+        try:
+            SendGridBaseWebhookView.validate_request(self, request)  # the signature check alone
+        except AnymailWebhookValidationFailure:
+            return False
+        return True
 
     def check_body(self, request) -> None:
         super().check_body(request)
