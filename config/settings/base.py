@@ -224,8 +224,10 @@ EMAIL_MAX_SCHEDULE_DAYS = env.float("EMAIL_MAX_SCHEDULE_DAYS", default=90)
 EMAIL_SWEEP_SECONDS = env.float("EMAIL_SWEEP_SECONDS", default=60)
 # A claim older than this belongs to a worker that died: the sweep puts it back to queued.
 EMAIL_SENDING_LEASE_SECONDS = env.float("EMAIL_SENDING_LEASE_SECONDS", default=900)
-# Where the template editor's test sends may go besides the editor's own address: addresses and @domains.
-EMAIL_TEST_RECIPIENTS = env.list("EMAIL_TEST_RECIPIENTS", default=[])
+# Where test sends (the editor's, the API's) may go besides the sender's own address: addresses
+# and @domains. In development, RFC 2606's example.com too, so a service key (no address of its
+# own) can try the test route on `make run`, whose mail goes to the console anyway.
+EMAIL_TEST_RECIPIENTS = env.list("EMAIL_TEST_RECIPIENTS", default=["@example.com"] if IS_DEVELOPMENT else [])
 EMAIL_REDIRECT_DOMAINS = env.list("EMAIL_REDIRECT_DOMAINS", default=[])
 EMAIL_REDIRECT_TO_ADDRESS = env.str("EMAIL_REDIRECT_TO_ADDRESS", default="")
 EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE = env.bool(

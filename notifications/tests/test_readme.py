@@ -219,7 +219,7 @@ def test_the_readme_commands_run_in_the_order_written_and_leave_no_file_behind(f
     # The README's own curl send answered 201 (--fail-with-body) with the queued message,
     # the template list its billing templates, the test render its rendering.
     assert '"status":"queued"' in output and "reseller@techconnect.bj" in output
-    assert '"key":"billing_invoice_monthly"' in output and '"to":"editor@rgz.bj"' in output
+    assert '"key":"billing_invoice_monthly"' in output and '"to":"editor@example.com"' in output
     # create_staff and ensure_admin --reset printed links to this server, and no password.
     links = re.findall(rf"{re.escape(base)}/admin/staff-link/[^/\s]+/[^/\s]+/", result.stdout)
     assert len(links) == 3, result.stdout
