@@ -17,7 +17,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from notifications.groups import SENDERS
@@ -381,3 +381,49 @@ def test_an_urgent_message_arrives_while_bulk_ones_are_still_queued(
     assert set(rows(urgent).values_list("attempts", flat=True)) == {1}
     if "urgent" in workers:  # lanes are strict: the urgent pool claimed urgent rows only
         assert drained(workers["urgent"]) == 2 and drained(workers["default"]) == 0, logs()
+
+
+# --- 7. no wake-up lost: a backlog before the workers start, no beat (issue 17) --------------------
+
+BACKLOG = int(os.environ.get("NOTIF_TEST_BACKLOG", "2000"))
+RELAY_DATA_SECONDS = 0.02  # a relay that answers DATA after 20 ms, as the issue measured
+
+
+def wait_for_every_row_sent(total: int, workers, *, stall: float = 15.0) -> None:
+    """Wait until `total` rows are sent; fail as soon as nothing moved for `stall` seconds while
+    rows were left (a lane with due rows and no wake-up: only the sweep, not running, would
+    ever take them)."""
+    last, moved_at = -1, time.monotonic()
+    while True:
+        done = count(Status.SENT)
+        if done >= total:
+            return
+        if done != last:
+            last, moved_at = done, time.monotonic()
+        waiting = dict(EmailMessage.objects.exclude(status=Status.SENT).values_list("status").annotate(
+            n=models.Count("pk")))
+        assert time.monotonic() - moved_at < stall, (
+            f"{done} of {total} sent, then nothing for {stall:g} s; left: {waiting}\n"
+            + "\n".join(worker.log()[-3000:] for worker in workers))
+        time.sleep(0.2)
+
+
+BACKLOG_POOLS = {"prefork-c2": ("prefork", 2), "prefork-c4": ("prefork", 4), "threads-c4": ("threads", 4)}
+
+
+@pytest.mark.smtp_delay(RELAY_DATA_SECONDS)
+@pytest.mark.parametrize("pool", list(BACKLOG_POOLS))
+def test_a_backlog_queued_before_the_worker_starts_is_all_delivered_once_without_beat(
+    default_templates, start_worker, smtp_server, broker, pool
+):
+    """The README's recipe: sends queued while no worker runs (their wake-ups coalesced by the
+    mark), then one worker at `-c 2`, `-c 4` or with threads, and no beat: every message
+    arrives exactly once, none left for a sweep that never comes."""
+    ids = send_independently(BACKLOG)
+    pool_name, concurrency = BACKLOG_POOLS[pool]
+    worker = start_worker(pool=pool_name, concurrency=concurrency)
+
+    wait_for_every_row_sent(len(ids), [worker])
+    settle(broker, worker)
+    assert_sent_once(ids, smtp_server)
+    assert worker.sweeps() == 0 and "sweep_stranded_messages[" not in worker.log()  # no beat: no sweep ran
