@@ -385,7 +385,9 @@ def test_an_urgent_message_arrives_while_bulk_ones_are_still_queued(
 
 # --- 7. no wake-up lost: a backlog before the workers start, no beat (issue 17) --------------------
 
-BACKLOG = int(os.environ.get("NOTIF_TEST_BACKLOG", "2000"))
+# 600 is the smallest size at which every configuration lost rows before the fix (issue 17's
+# 2,000: NOTIF_TEST_BACKLOG=2000).
+BACKLOG = int(os.environ.get("NOTIF_TEST_BACKLOG", "600"))
 RELAY_DATA_SECONDS = 0.02  # a relay that answers DATA after 20 ms, as the issue measured
 
 
@@ -427,3 +429,144 @@ def test_a_backlog_queued_before_the_worker_starts_is_all_delivered_once_without
     settle(broker, worker)
     assert_sent_once(ids, smtp_server)
     assert worker.sweeps() == 0 and "sweep_stranded_messages[" not in worker.log()  # no beat: no sweep ran
+
+
+@pytest.mark.smtp_delay(RELAY_DATA_SECONDS)
+def test_two_worker_processes_drain_a_backlog_and_the_sends_arriving_meanwhile_each_once_without_beat(
+    default_templates, start_worker, smtp_server, broker
+):
+    """Two worker processes (`-c 2` each, as the README runs them) start on a backlog while more
+    independent sends keep arriving: every message arrives once, and no sweep is needed."""
+    backlog = send_independently(BACKLOG // 2)
+    workers = [start_worker(name=name, pool="prefork", concurrency=2, wait=False) for name in ("w1", "w2")]
+    for worker in workers:
+        worker.wait_ready()
+    meanwhile = send_independently(BACKLOG // 2)  # while the backlog drains
+
+    wait_for_every_row_sent(len(backlog) + len(meanwhile), workers)
+    settle(broker, *workers)
+    assert_sent_once(backlog + meanwhile, smtp_server)
+    assert all(drained(worker) for worker in workers), [drained(worker) for worker in workers]
+
+
+# --- 8. the broker down: off the send's path, drained as soon as it is back (issue 17) -----------
+
+BROKER_DOWN_SENDS = int(os.environ.get("NOTIF_TEST_BROKER_DOWN_SENDS", "200"))
+
+
+class BrokerReach:
+    """Every attempt of this process to reach `port` (a TCP connect), with the thread it came from."""
+
+    def __init__(self, port: int, monkeypatch) -> None:
+        import socket
+
+        self.port = port
+        self.attempts: list[str] = []
+        connect = socket.socket.connect
+        reach = self
+
+        def spied(sock, address):
+            if isinstance(address, tuple) and len(address) >= 2 and address[1] == reach.port:
+                reach.attempts.append(threading.current_thread().name)
+            return connect(sock, address)
+
+        monkeypatch.setattr(socket.socket, "connect", spied)
+
+    def from_this_thread(self) -> int:
+        return self.attempts.count(threading.current_thread().name)
+
+
+def test_with_the_broker_down_sends_commit_without_trying_it_and_are_delivered_without_the_sweep_once_back(
+    default_templates, start_worker, smtp_server, broker, monkeypatch
+):
+    """The first send finds the broker down (a bounded try); from then on it is known down and no
+    send tries to reach it, on the calling thread or at all, until this process's prober finds it
+    back. Then the wake-ups owed are published, the worker, reconnected, wakes its lanes, and
+    everything is delivered with no beat running."""
+    from notifications.services import wakeups
+
+    worker = start_worker(pool="prefork", concurrency=2)
+    publishes: list[str] = []
+    publish = wakeups._publish
+    monkeypatch.setattr(wakeups, "_publish",
+                        lambda *a, **k: publishes.append(threading.current_thread().name) or publish(*a, **k))
+    reach = BrokerReach(broker.port, monkeypatch)
+
+    broker.stop()
+    [first] = send_mail_template("rma_confirmation", "first@techconnect.bj", RMA_VARS)
+    assert wakeups.known_down() and publishes == [threading.current_thread().name]
+    tried_by_the_first = reach.from_this_thread()
+    assert 1 <= tried_by_the_first <= 3  # the mark's SET, the publish and its one retry
+
+    ids = [str(first.pk)] + ids_of(
+        message for index in range(BROKER_DOWN_SENDS - 1)
+        for message in send_mail_template("rma_confirmation", f"reseller{index}@techconnect.bj", RMA_VARS))
+    assert count(Status.QUEUED) == BROKER_DOWN_SENDS  # every send committed
+    # Structurally: while it was known down no send published or even connected to the broker.
+    assert publishes == [threading.current_thread().name]
+    assert reach.from_this_thread() == tried_by_the_first
+
+    broker.start()  # empty: nothing published meanwhile was ever there
+    wait_for_every_row_sent(len(ids), [worker], stall=30)
+    settle(broker, worker)
+    assert_sent_once(ids, smtp_server)
+    assert worker.log().count("Connected: woke the") >= 2, worker.log()  # at start, and when it reconnected
+    assert "sweep_stranded_messages[" not in worker.log()
+
+
+# --- 9. leases: a slow worker keeps its rows, a killed one's come back (issue 17) ---------------
+
+LEASE = {"EMAIL_SENDING_LEASE_SECONDS": "1.5", "EMAIL_SWEEP_SECONDS": "0.2"}
+SLOW_DATA = 2.5  # seconds: longer than the lease
+
+
+def test_a_worker_alive_but_slow_keeps_its_rows_past_the_lease_and_nothing_is_sent_twice(
+    default_templates, start_worker, start_smtp_server, broker
+):
+    """A relay that holds DATA for longer than the lease: the drain's process renews the lease of
+    the rows it holds, so the sweep, running every 0.2 s in another worker, never takes them."""
+    server = start_smtp_server(delay=SLOW_DATA)
+    slow = start_worker(name="slow", smtp=server, env={**LEASE, "SMTP_TIMEOUT_SECONDS": "10",
+                                                       "EMAIL_DRAIN_MAX_SECONDS": "60"})
+    ids = ids_of(send_mail_template("rma_confirmation", [f"reseller{i}@techconnect.bj" for i in range(2)],
+                                    RMA_VARS))
+    assert wait_until(lambda: len(server.received) >= 1, 30), slow.log()  # the slow drain holds both
+    sweeper = start_worker(name="sweeper", smtp=server, beat=True, env=LEASE)
+    more_sweeps(sweeper, 5)  # well past the lease, with the first DATA still unanswered
+
+    assert wait_until(lambda: count(Status.SENT) == 2, 30), slow.log() + sweeper.log()
+    more_sweeps(sweeper)
+    settle(broker, slow, sweeper)
+    assert_sent_once(ids, server)
+    assert "claims of stopped workers released" not in sweeper.log()
+    assert drained(slow) == 2 and drained(sweeper) == 0
+
+
+@pytest.mark.smtp_delay(0.1)
+def test_a_killed_worker_s_rows_come_back_after_the_lease_and_the_other_worker_delivers_them(
+    default_templates, start_worker, smtp_server, broker
+):
+    """SIGKILL mid-drain: the rows it held go back after the lease (the sweep, in the other
+    worker) and are delivered there. What arrives twice is at most what the relay had accepted
+    and the dead worker had not recorded, counted at the sink."""
+    ids = ids_of(send_mail_template("rma_confirmation", [f"reseller{i}@techconnect.bj" for i in range(30)],
+                                    RMA_VARS))
+    doomed = start_worker(name="doomed", env={**LEASE, "EMAIL_DRAIN_MAX_SECONDS": "60"})
+    assert wait_until(lambda: len(smtp_server.received) >= 12, 60), doomed.log()
+    doomed.process.kill()
+    doomed.process.wait(10)
+    time.sleep(0.3)  # a DATA the relay was still answering lands
+    accepted = {r.notification_id for r in list(smtp_server.received)}
+    recorded = set(ids_of(rows(ids).filter(status=Status.SENT)))
+    held = set(ids_of(rows(ids).filter(status=Status.SENDING)))
+    assert held, "the worker died holding rows"
+
+    other = start_worker(name="other", beat=True, env=LEASE)
+    wait_for_every_row_sent(len(ids), [other], stall=30)
+    settle(broker, other)
+    arrived = arrivals(smtp_server)
+    assert set(arrived) == set(ids)  # nothing lost
+    twice = {message_id for message_id, times in arrived.items() if times > 1}
+    assert twice <= accepted - recorded and max(arrived.values()) == 2, (twice, accepted - recorded)
+    assert "claims of stopped workers released" in other.log()
+    assert drained(other) >= len(held - accepted)  # what the dead worker never sent, the other did
