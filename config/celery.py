@@ -57,7 +57,7 @@ class WakeLanesOnConnect(bootsteps.StartStopStep):
         wakeups.broker_is_back()
         lanes = [queue.name for queue in c.task_consumer.queues if queue.name in wakeups.LANE_ORDER]
         for lane in sorted(lanes, key=wakeups.LANE_ORDER.get):
-            wakeups.wake(lane, force=True)
+            wakeups.wake(lane, force=True, retry=True)
         logger.info("Connected: woke the %s lanes.", ", ".join(lanes))
 
 

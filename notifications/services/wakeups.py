@@ -55,13 +55,15 @@ DELAY_MARGIN_SECONDS = 0.05
 TIMER_HORIZON_SECONDS = 1800
 
 
-def wake(lane: str, *, force: bool = False) -> bool:
+def wake(lane: str, *, force: bool = False, retry: bool = False) -> bool:
     """Publish a drain of `lane` now, unless one is already waiting (`force`: publish anyway;
     the sweep and a reconnecting worker do). False when the broker is down: the wake-up is
     owed, and published by this process's prober once the broker answers.
 
-    Call it after the write that made rows due has committed. No publish retries, and none at
-    all while the broker is known down: a send still answers at once.
+    Call it after the write that made rows due has committed. No publish retries (`retry`:
+    a few quick ones, only off any caller's thread: the prober, a worker reconnecting, whose
+    pooled connection may be one the broker's restart broke), and no publish at all while the
+    broker is known down: a send still answers at once.
     """
     if _broker.owe_if_down(lane, at=0.0):
         return False
@@ -73,13 +75,13 @@ def wake(lane: str, *, force: bool = False) -> bool:
                 return True  # a wake-up is waiting and its drain has not started: it will see our rows
         except redis.RedisError:
             marks = None  # publish anyway
-    if not _publish(lane, countdown=None):
+    if not _publish(lane, countdown=None, retry=retry):
         _clear(marks, key)
         return False
     return True
 
 
-def wake_at(lane: str, *, at: float) -> bool:
+def wake_at(lane: str, *, at: float, retry: bool = False) -> bool:
     """Have `lane` drained at wall time `at` (epoch seconds), when rows of it become due by the
     clock alone: a retry's backoff passed, a scheduled time came, a lane's rest after an outage
     ended. One timer per lane waits in the broker (a Celery countdown), the earliest asked for:
@@ -102,7 +104,7 @@ def wake_at(lane: str, *, at: float) -> bool:
             return True  # an earlier (or the same) timer is waiting
     except redis.RedisError:
         pass  # publish anyway
-    if not _publish(lane, countdown=delay):
+    if not _publish(lane, countdown=delay, retry=retry):
         _clear(marks, _timer_key(lane))
         return False
     return True
@@ -138,10 +140,16 @@ def known_down() -> bool:
     return _broker.down
 
 
-def _publish(lane: str, *, countdown: float | None) -> bool:
+# Off a caller's thread only: a connection broken by a broker restart is replaced on the retry.
+PATIENT_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+
+
+def _publish(lane: str, *, countdown: float | None, retry: bool = False) -> bool:
     options = {"countdown": countdown} if countdown else {}
+    if retry:
+        options["retry_policy"] = PATIENT_RETRY
     try:
-        current_app.signature(DRAIN_TASK, kwargs={"lane": lane}, queue=lane).apply_async(retry=False, **options)
+        current_app.signature(DRAIN_TASK, kwargs={"lane": lane}, queue=lane).apply_async(retry=retry, **options)
     except (OperationalError, OSError) as exc:
         _broker.went_down(lane, at=time.time() + (countdown or 0.0), error=exc)
         return False
@@ -187,9 +195,9 @@ class _BrokerState:
         now = time.time()
         for lane, at in sorted(owed.items(), key=lambda item: LANE_ORDER.get(item[0], 9)):
             if at > now:
-                wake_at(lane, at=at)
+                wake_at(lane, at=at, retry=True)
             else:
-                wake(lane, force=True)
+                wake(lane, force=True, retry=True)
 
     def _probe(self) -> None:
         """Until the broker answers: try it every `BROKER_RECONNECT_MAX_SECONDS`, off any caller's thread."""
