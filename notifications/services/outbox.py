@@ -96,8 +96,8 @@ _EMPTIED = "_emptied"  # a drain's private count: it ended on a claim that came 
 def _arm_timer(lane: str) -> None:
     """After a drain took every due row of `lane`: the lane's timer for its next row due by the
     clock (a retry, a scheduled message, a batch released into a rest), if any."""
-    if not bounded_drains():
-        return  # eager mode: no broker to wait in (`manage.py sweep_messages` sees to them)
+    if not bounded_drains() or not wakeups.timers_available():
+        return  # eager mode, or no Redis broker: the sweep sees to them
     at = lifecycle.next_due_at(lane=lane)
     if at is not None:
         wakeups.wake_at(lane, at=at.timestamp())

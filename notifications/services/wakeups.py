@@ -123,6 +123,11 @@ def _earliest(*, keys: list[str], args: list, client: redis.Redis) -> int:
     return client.eval(_EARLIEST, len(keys), *keys, *args)
 
 
+def timers_available() -> bool:
+    """Whether `wake_at` can set a lane's timer here (a Redis broker, not eager mode)."""
+    return _marks() is not None
+
+
 def taken(lane: str) -> None:
     """A drain of `lane` is starting, before its first claim: the next write must wake the lane again."""
     if _broker.down:

@@ -141,6 +141,7 @@ def start_worker(broker, smtp_server, tmp_path):
     def start(
         *, name: str = "w1", wait: bool = True, env: dict[str, str] | None = None, queues: str = ALL_LANES,
         beat: bool = False, smtp: SMTPServer | None = None, pool: str = "solo", concurrency: int = 1,
+        argv: list[str] | None = None,
     ) -> WorkerProcess:
         """`queues`: the lanes it consumes; `pool`, `concurrency`: Celery's. `beat`: run the sweep in it, every 0.2 s unless
         `env` sets EMAIL_SWEEP_SECONDS. `smtp`: deliver there instead of to `smtp_server`."""
@@ -153,6 +154,7 @@ def start_worker(broker, smtp_server, tmp_path):
             beat=beat,
             pool=pool,
             concurrency=concurrency,
+            argv=argv,
             env={
                 **({"EMAIL_SWEEP_SECONDS": "0.2"} if beat else {}),
                 "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",

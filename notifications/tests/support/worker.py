@@ -103,7 +103,8 @@ class WorkerProcess:
 
     `queues` are the lanes it consumes (all by default; one for a pool per lane). `pool` and
     `concurrency` are Celery's `--pool` and `-c` (the solo pool by default; `prefork` with
-    `-c 2` is what the README's recipe runs). `beat`
+    `-c 2` is what the README's recipe runs); `argv`: the arguments after `celery`, as written
+    (the README's own lines), instead. `beat`
     runs Celery beat inside it (`-B`), so the sweep runs every `EMAIL_SWEEP_SECONDS` as in
     production; the sweep task is routed to the `default` queue, so such a worker must
     consume it.
@@ -111,7 +112,7 @@ class WorkerProcess:
 
     def __init__(
         self, *, broker_url: str, env: dict[str, str], logfile: Path, name: str = "w1", queues: str = ALL_LANES,
-        beat: bool = False, pool: str = "solo", concurrency: int = 1,
+        beat: bool = False, pool: str = "solo", concurrency: int = 1, argv: list[str] | None = None,
     ) -> None:
         self.broker_url = broker_url
         self.env = env
@@ -121,6 +122,7 @@ class WorkerProcess:
         self.beat = beat
         self.pool = pool
         self.concurrency = concurrency
+        self.argv = argv
         self.process: subprocess.Popen | None = None
 
     def start(self, *, wait: bool = True) -> WorkerProcess:
@@ -136,6 +138,8 @@ class WorkerProcess:
         command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", self.queues,
                    f"--pool={self.pool}", "-c", str(self.concurrency), "--without-gossip", "--without-mingle", "--without-heartbeat",
                    "-n", f"{self.name}@%h", "-l", "INFO"]
+        if self.argv is not None:  # a command as written elsewhere (the README's), after `celery`
+            command = [sys.executable, "-m", "celery", *self.argv]
         if self.beat:
             if "default" not in self.queues.split(","):
                 raise ValueError("beat publishes the sweep to the default queue: a beat worker must consume it")
