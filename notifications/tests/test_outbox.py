@@ -134,7 +134,7 @@ def test_rows_a_drain_hands_back_are_woken_after_the_write_even_when_another_dra
     messages = queue_invoices(12)
     taken: list[dict] = []
 
-    def taken_at_once_by_another_drain(lane, *, countdown):
+    def taken_at_once_by_another_drain(lane, **options):
         def other() -> None:
             try:
                 taken.append(outbox.drain_lane(lane=lane))
