@@ -58,6 +58,7 @@ BACKGROUND_RECORDING_VENDORS = {"postgresql"}
 
 _state_lock = threading.Lock()
 _resting_until: dict[str, float] = {}  # lane -> monotonic end of the rest after an outage
+_pace: dict[str, float] = {}  # lane -> seconds a message took to send, lately, in this process
 _outages: Counter = Counter()  # lane -> outages in a row
 
 
@@ -79,12 +80,13 @@ def drain_lane(*, lane: str) -> dict[str, int]:
         wakeups.wake_at(lane, at=time.time() + rest)  # this wake-up's rows, once the rest is over
         return {RESTING: 1}
     bounded = not current_app.conf.task_always_eager  # eager (`make run`): the caller drains all
-    claim = _Claim(lane=lane, size=batch_size(lane), prebuilt=sends_prebuilt())
+    bound = settings.EMAIL_DRAIN_MAX_SECONDS if bounded else None
+    claim = _Claim(lane=lane, size=batch_size(lane), prebuilt=sends_prebuilt(), bound=bound)
     with leases.held() as held:
         if bounded and _can_record_in_background():
-            counts = _drain_overlapped(claim, held, bound=settings.EMAIL_DRAIN_MAX_SECONDS)
+            counts = _drain_overlapped(claim, held, bound=bound)
         else:
-            counts = _drain_in_turn(claim, held, bound=settings.EMAIL_DRAIN_MAX_SECONDS if bounded else None)
+            counts = _drain_in_turn(claim, held, bound=bound)
     if counts.pop(_EMPTIED, 0):
         _arm_timer(lane)
     return counts
@@ -109,25 +111,37 @@ def bounded_drains() -> bool:
 
 @dataclass(frozen=True)
 class _Claim:
-    """What a drain claims: up to `size` due rows of `lane`; `prebuilt`: without their rendering
-    when they have bytes (this backend sends them as they are)."""
+    """What a drain claims: up to `size` due rows of `lane`, and no more than it can send within
+    its time `bound` at the pace messages of the lane lately took in this process (a slow
+    server: a smaller batch rather than one whose rest is handed back); `prebuilt`: without
+    their rendering when they have bytes (this backend sends them as they are)."""
 
     lane: str
     size: int
     prebuilt: bool
+    bound: float | None = None
 
-    def __call__(self, held: leases.Held) -> tuple[list[EmailMessage], dict]:
-        """(rows, the suppressed ones among them → why); in the caller's transaction. The rows
-        are `held` (their lease renewed) from the claim on."""
-        rows = lifecycle.claim_due(lane=self.lane, limit=self.size, prebuilt=self.prebuilt)
+    def limit(self) -> int:
+        with _state_lock:
+            pace = _pace.get(self.lane)
+        if not self.bound or not pace:
+            return self.size
+        return max(1, min(self.size, int(self.bound / pace)))
+
+    def __call__(self, held: leases.Held) -> tuple[list[EmailMessage], dict, int]:
+        """(rows, the suppressed ones among them → why, how many were asked for); in the caller's
+        transaction. The rows are `held` (their lease renewed) from the claim on."""
+        limit = self.limit()
+        rows = lifecycle.claim_due(lane=self.lane, limit=limit, prebuilt=self.prebuilt)
         held.add(row.pk for row in rows)
         # Addresses suppressed since these rows were queued: one query.
-        return rows, (suppression.held_back(rows) if rows else {})
+        return rows, (suppression.held_back(rows) if rows else {}), limit
 
-    def came_back_short(self, rows: list) -> bool:
+    @staticmethod
+    def came_back_short(rows: list, limit: int) -> bool:
         """Whether the claim took every row of the lane due, committed and not claimed by
         another drain when it started."""
-        return len(rows) < self.size
+        return len(rows) < limit
 
 
 def _drain_in_turn(claim: _Claim, held: leases.Held, *, bound: float | None) -> dict[str, int]:
@@ -140,8 +154,8 @@ def _drain_in_turn(claim: _Claim, held: leases.Held, *, bound: float | None) -> 
         while True:
             with transaction.atomic(savepoint=False):  # the last batch's outcomes, the claim, its check: one commit
                 outcomes.flush()
-                rows, suppressed = claim(held)
-            short = claim.came_back_short(rows)
+                rows, suppressed, limit = claim(held)
+            short = claim.came_back_short(rows, limit)
             if not rows:
                 counts[_EMPTIED] = 1
                 break
@@ -186,8 +200,8 @@ def _drain_overlapped(claim: _Claim, held: leases.Held, *, bound: float) -> dict
     batch_seconds = 0.0
     try:
         while True:
-            rows, suppressed = recorder.take_claimed()
-            short = claim.came_back_short(rows)
+            rows, suppressed, limit = recorder.take_claimed()
+            short = claim.came_back_short(rows, limit)
             if not rows:
                 counts[_EMPTIED] = 1
                 break
@@ -217,7 +231,7 @@ def _release_claimed_ahead(lane: str, recorder: _Background, counts: Counter) ->
     """Hand back a batch claimed ahead and not sent: uncounted, due when the lane's rest ends,
     and the lane woken (or its timer set) after that write, whoever took the last wake-up."""
     recorder.settle()
-    rows, _ = recorder.claimed or ([], {})
+    rows, _, _ = recorder.claimed or ([], {}, 0)
     recorder.claimed = None
     if not rows:
         return
@@ -271,7 +285,7 @@ class _Background:
 
     def __init__(self) -> None:
         self.in_flight: Future | None = None
-        self.claimed: tuple[list[EmailMessage], dict] | None = None
+        self.claimed: tuple[list[EmailMessage], dict, int] | None = None
 
     def submit(self, pending: list[lifecycle.Sent], claim: _Claim | None, held: leases.Held | None = None) -> None:
         """Record `pending` and, with `claim`, claim the next batch (`held` from then on): one
@@ -292,10 +306,10 @@ class _Background:
             if claimed is not None:
                 self.claimed = claimed
 
-    def take_claimed(self) -> tuple[list[EmailMessage], dict]:
+    def take_claimed(self) -> tuple[list[EmailMessage], dict, int]:
         self.settle()
         claimed, self.claimed = self.claimed, None
-        return claimed or ([], {})  # (none: every submit but the last claims)
+        return claimed or ([], {}, 1)  # (none: every submit but the last claims)
 
 
 def _record_and_claim(pending: list[lifecycle.Sent], claim: _Claim | None, held: leases.Held | None):
@@ -361,6 +375,7 @@ def _deliver_batch(
         counts[SUPPRESSED] += lifecycle.suppress_claimed(suppressed)
         rows = [row for row in rows if row.pk not in suppressed]
     rows.sort(key=lambda row: (row.next_attempt_at or row.created_at, row.created_at))
+    sent_seconds, sent = 0.0, 0
     for index, message in enumerate(rows):
         if index and release_after is not None and time.monotonic() >= release_after:
             counts[RELEASED] += lifecycle.release([row.pk for row in rows[index:]], next_attempt_at=timezone.now())
@@ -370,7 +385,7 @@ def _deliver_batch(
             simulate(message)
             counts[SIMULATED] += 1
             continue
-        started_at = timezone.now()
+        started_at, started = timezone.now(), time.monotonic()
         try:
             outcome = send_claimed(message)
         except Exception as exc:  # noqa: BLE001 - every backend error goes to the retry policy
@@ -380,11 +395,22 @@ def _deliver_batch(
                 counts[RELEASED] += _rest_after_outage(lane, rows[index:], outage)
                 return True
             continue
+        sent_seconds, sent = sent_seconds + time.monotonic() - started, sent + 1
+        _keep_pace(lane, sent_seconds, sent)
         outcomes.add(outcome)
         counts[SENT] += 1
     with _state_lock:
         _outages.pop(lane, None)
     return False
+
+
+def _keep_pace(lane: str, seconds: float, sent: int) -> None:
+    """Remember how long a message of `lane` takes to send here: this batch's mean so far,
+    weighed with what came before."""
+    mean = seconds / sent
+    with _state_lock:
+        before = _pace.get(lane)
+        _pace[lane] = mean if before is None else (before + mean) / 2
 
 
 def _rest_after_outage(lane: str, unsent: list[EmailMessage], outage: retries.OutageError) -> int:
@@ -406,6 +432,7 @@ def forget_process_state() -> None:
     with _state_lock:
         _resting_until.clear()
         _outages.clear()
+        _pace.clear()
 
 
 __all__ = ["batch_size", "close_recorder", "drain_lane", "forget_process_state"]
