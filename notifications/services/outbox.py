@@ -2,7 +2,8 @@
 
 A wake-up (`services.wakeups`) asks a worker to drain one lane. The drain claims up to
 `EMAIL_DELIVERY_BATCH_SIZE` due rows of that lane (`_URGENT` on the urgent lane) in one
-statement (`lifecycle.claim_due`), sends them over the process's kept-open connection,
+statement (`lifecycle.claim_due`), fewer when the lane's messages lately took so long here
+that a full batch would overrun `EMAIL_DRAIN_MAX_SECONDS` (`_Claim.limit`), sends them over the process's kept-open connection,
 records the sent ones in one transaction per flush, and claims again while due rows
 remain. Independent sends therefore batch themselves under load, and a lone message still
 leaves at once. In a worker on PostgreSQL the sent ones are recorded by a thread with a
