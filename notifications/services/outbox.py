@@ -74,7 +74,15 @@ def drain_lane(*, lane: str) -> dict[str, int]:
     The wake-up's mark is cleared before the first claim, so a write committed from then on
     wakes the lane again, and a write committed before it is seen by that claim.
     """
-    wakeups.taken(lane)
+    cleared = wakeups.taken(lane)
+    try:
+        return _drain(lane)
+    finally:
+        if not cleared:  # writers may have relied on the mark after this drain's last claim
+            wakeups.wake(lane, force=True)
+
+
+def _drain(lane: str) -> dict[str, int]:
     with _state_lock:
         rest = _resting_until.get(lane, 0.0) - time.monotonic()
     if rest > 0:

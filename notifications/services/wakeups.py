@@ -128,11 +128,13 @@ def timers_available() -> bool:
     return _marks() is not None
 
 
-def taken(lane: str) -> None:
-    """A drain of `lane` is starting, before its first claim: the next write must wake the lane again."""
-    if _broker.down:
-        return
-    _clear(_marks(), _mark_key(lane))
+def taken(lane: str) -> bool:
+    """A drain of `lane` is starting, before its first claim: the next write must wake the lane
+    again. False when the mark could not be cleared: writers until it expires rely on a
+    wake-up already taken, so the drain wakes the lane once more when it ends.
+
+    Cleared even when this process thinks the broker down (a drain running says otherwise)."""
+    return _clear(_marks(), _mark_key(lane))
 
 
 def broker_is_back() -> None:
@@ -247,13 +249,15 @@ def _timer_key(lane: str) -> str:
     return f"notifications:wake-timer:{lane}"
 
 
-def _clear(marks, key: str) -> None:
+def _clear(marks, key: str) -> bool:
     if marks is None:
-        return
+        return True
     try:
         marks.delete(key)
     except redis.RedisError:
         logger.info("Could not clear the wake-up mark %s; it expires in %s s.", key, PENDING_MARK_SECONDS)
+        return False
+    return True
 
 
 def _marks() -> redis.Redis | None:

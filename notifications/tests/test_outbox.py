@@ -347,3 +347,19 @@ def test_a_worker_s_drain_announces_each_claim_and_send_from_its_recorder(
         assert [(old, new) for pk, old, new, _ in heard if pk == message.pk] == [
             (Status.QUEUED, Status.SENDING), (Status.SENDING, Status.SENT)]
     assert {name.split("_")[0] for *_, name in heard} == {"outbox-recorder"}
+
+
+def test_a_drain_that_could_not_clear_its_wake_up_s_mark_wakes_the_lane_once_more_when_it_ends(
+    default_templates, smtp_backend, monkeypatch
+):
+    """Writers that found the mark still set after this drain's last claim rely on a wake-up
+    already taken: the drain publishes one more, whatever it found."""
+    from notifications.services import wakeups
+
+    [message] = queue_invoices(1)
+    woken: list[tuple[str, bool]] = []
+    monkeypatch.setattr(wakeups, "taken", lambda lane: False)  # Redis failed the DELETE
+    monkeypatch.setattr(wakeups, "wake", lambda lane, *, force=False, retry=False: woken.append((lane, force)))
+
+    assert outbox.drain_lane(lane=message.lane) == {"sent": 1}
+    assert woken == [(message.lane, True)]
