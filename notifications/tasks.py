@@ -6,18 +6,19 @@ from celery.signals import worker_process_init, worker_process_shutdown, worker_
 from django.db import close_old_connections
 
 from notifications.backends import connections
-from notifications.services import outbox
+from notifications.services import leases, outbox
 from notifications.services.sweep import sweep
 
 
 @shared_task(name="notifications.drain_lane", ignore_result=True, bind=True)
 def drain_lane(self, lane: str, woken_at: float | None = None) -> dict[str, int]:
-    """Deliver the due messages of one lane (services.outbox); a late wake-up finds nothing."""
+    """Deliver the due messages of one lane (services.outbox); a late wake-up finds nothing.
+    (`woken_at`: sent by releases before issue 17, still accepted from a broker's backlog, unused.)"""
     if not self.request.is_eager:
         # The connection outlives the task (CELERY_DB_REUSE_MAX); as Django does around a
         # request, drop it when it broke or passed DATABASE_CONN_MAX_AGE.
         close_old_connections()
-    return outbox.drain_lane(lane=lane, woken_at=woken_at)
+    return outbox.drain_lane(lane=lane)
 
 
 @shared_task(name="notifications.sweep_stranded_messages", ignore_result=True)
@@ -35,7 +36,8 @@ def forget_inherited_state(**kwargs) -> None:
 @worker_process_shutdown.connect  # prefork children
 @worker_shutdown.connect  # the worker itself: the solo and thread pools deliver there
 def close_connections(**kwargs) -> None:
-    """Say QUIT to the SMTP servers this worker process kept connections open to, and close
-    the outbox recorder's database connection."""
+    """Say QUIT to the SMTP servers this worker process kept connections open to, close the
+    outbox recorder's database connection and stop the lease keeper."""
     connections.close_all()
     outbox.close_recorder()
+    leases.stop_keeper()

@@ -222,12 +222,13 @@ EMAIL_MAX_QUEUE_SECONDS = env.float("EMAIL_MAX_QUEUE_SECONDS", default=5 * 24 * 
 EMAIL_MAX_SCHEDULE_DAYS = env.float("EMAIL_MAX_SCHEDULE_DAYS", default=90)
 # How often beat runs the sweep: wakes lanes with due rows, releases expired claims.
 EMAIL_SWEEP_SECONDS = env.float("EMAIL_SWEEP_SECONDS", default=60)
-# A claim older than this belongs to a worker that died: the sweep puts it back to queued.
-EMAIL_SENDING_LEASE_SECONDS = env.float("EMAIL_SENDING_LEASE_SECONDS", default=900)
 # Where test sends (the editor's, the API's) may go besides the sender's own address: addresses
 # and @domains. In development, RFC 2606's example.com too, so a service key (no address of its
 # own) can try the test route on `make run`, whose mail goes to the console anyway.
 EMAIL_TEST_RECIPIENTS = env.list("EMAIL_TEST_RECIPIENTS", default=["@example.com"] if IS_DEVELOPMENT else [])
+# A claim not renewed for this long belongs to a worker that died: the sweep puts it back to
+# queued. A live drain renews its claims every quarter of it, however slow its server.
+EMAIL_SENDING_LEASE_SECONDS = env.float("EMAIL_SENDING_LEASE_SECONDS", default=60)
 EMAIL_REDIRECT_DOMAINS = env.list("EMAIL_REDIRECT_DOMAINS", default=[])
 EMAIL_REDIRECT_TO_ADDRESS = env.str("EMAIL_REDIRECT_TO_ADDRESS", default="")
 EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE = env.bool(
@@ -266,10 +267,17 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A publish (a lane's wake-up) tries the broker twice, then gives up at once: with the broker
-# down a send still commits and answers in milliseconds, and the sweep wakes the lane later.
-# Kombu's default would keep a request waiting about 6 s for each publish.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0}
+# The longest a worker waits between two tries to reconnect to a broker that went away (Celery's
+# own backoff grows to 30 s), and how often a process that knows the broker down tries it.
+BROKER_RECONNECT_MAX_SECONDS = env.float("BROKER_RECONNECT_MAX_SECONDS", default=2)
+# The publish that finds the broker down tries it twice, then gives up at once (kombu's default
+# would keep a request waiting about 6 s), and connecting waits at most 1 s; after it the
+# broker is known down and sends do not try it at all (services/wakeups.py).
+CELERY_BROKER_CONNECTION_TIMEOUT = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0, "interval_max": 0,
+                                   "socket_connect_timeout": 1}
+# Workers use this consumer: bounded reconnect backoff, and every lane woken on (re)connect.
+CELERY_WORKER_CONSUMER = "config.celery:Consumer"
 CELERY_BEAT_SCHEDULE = {
     "sweep-stranded-messages": {"task": "notifications.sweep_stranded_messages", "schedule": EMAIL_SWEEP_SECONDS},
 }

@@ -160,6 +160,12 @@ def _due(*, lane: str | None = None, now: datetime):
     return rows.filter(lane=lane) if lane else rows
 
 
+def next_due_at(*, lane: str) -> datetime | None:
+    """When the lane's next waiting row is due (perhaps already): one look at `message_lane_due`."""
+    return (EmailMessage.objects.filter(status__in=WAITING, lane=lane).order_by("next_attempt_at")
+            .values_list("next_attempt_at", flat=True).first())
+
+
 def lanes_with_due_messages(*, now: datetime | None = None) -> list[str]:
     """The lanes that have a message due now (the sweep wakes them)."""
     now = now or timezone.now()
@@ -338,8 +344,19 @@ def suppress_claimed(reasons: dict) -> int:
 
 # --- the sweep ----------------------------------------------------------------------------
 
+def renew_leases(message_ids: Iterable) -> int:
+    """A live drain still holds these claimed rows: their lease starts again now (`updated_at`),
+    so the sweep never takes them from a worker that is slow but alive. Rows no longer
+    `sending` (recorded, released) are left alone."""
+    ids = list(message_ids)
+    if not ids:
+        return 0
+    return EmailMessage.objects.filter(pk__in=ids, status=Status.SENDING).update(updated_at=timezone.now())
+
+
 def release_expired_leases(*, now: datetime) -> int:
-    """Rows left `sending` past `EMAIL_SENDING_LEASE_SECONDS` (their worker died) go back to `queued`.
+    """Rows left `sending` whose lease was not renewed for `EMAIL_SENDING_LEASE_SECONDS` (their
+    worker died: a live one renews it, `services.leases`) go back to `queued`.
 
     Their attempt stays counted: the server may have taken the message before the worker
     died (at least once, never lost).

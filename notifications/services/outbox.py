@@ -2,7 +2,8 @@
 
 A wake-up (`services.wakeups`) asks a worker to drain one lane. The drain claims up to
 `EMAIL_DELIVERY_BATCH_SIZE` due rows of that lane (`_URGENT` on the urgent lane) in one
-statement (`lifecycle.claim_due`), sends them over the process's kept-open connection,
+statement (`lifecycle.claim_due`), fewer when the lane's messages lately took so long here
+that a full batch would overrun `EMAIL_DRAIN_MAX_SECONDS` (`_Claim.limit`), sends them over the process's kept-open connection,
 records the sent ones in one transaction per flush, and claims again while due rows
 remain. Independent sends therefore batch themselves under load, and a lone message still
 leaves at once. In a worker on PostgreSQL the sent ones are recorded by a thread with a
@@ -15,11 +16,16 @@ wake-up for its lane and returns, so a worker serving several lanes gets to an u
 wake-up quickly whatever the bulk backlog. A batch that overruns the bound by as much again
 (a slow server) hands its unsent rest back, uncounted.
 
-Two process-local facts save work. When a claim came back short, every row due at that
-moment was taken: a wake-up published before it finds nothing and is skipped without a
-query. And after an outage (no server reachable), the lane rests for the retry backoff:
-its batch went back uncounted, due after the rest, and wake-ups meanwhile are skipped;
-the sweep wakes the lane again.
+Every wake-up is taken by a drain that claims (none is skipped on what a process remembers),
+and every write of a drain that makes rows of its lane due again wakes the lane after it
+(a batch handed back, a batch claimed ahead and not sent) or sets the lane's timer (a retry's
+backoff, a rest): so a due row always has a wake-up waiting or a drain that will claim it
+(docs/ARCHITECTURE.md, "Why no wake-up is lost"). After an outage (no server reachable) the
+lane rests for the retry backoff in this process: its batch went back uncounted, due after
+the rest, and a wake-up taken meanwhile sets the lane's timer for the rest's end instead.
+
+While a drain holds claimed rows, this process's lease keeper (`services.leases`) renews their
+lease, so a slow server never lets the sweep hand them to another worker.
 """
 from __future__ import annotations
 
@@ -40,24 +46,20 @@ from django.utils import timezone
 
 from notifications.models import EmailMessage, Lane
 
-from . import lifecycle, retries, suppression, tracking, wakeups
+from . import leases, lifecycle, retries, suppression, tracking, wakeups
 from .delivery import send_claimed, sends_prebuilt
 from .simulator import simulate
 
 logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0  # what a killed worker may send twice is at most this much
-# `woken_at` is the publisher's clock, `_drained_at` this worker's: a wake-up is skipped only
-# when the lane was found empty this long after it was published, so hosts whose clocks
-# differ by less never skip one they should not (the sweep would still wake the lane).
-CLOCK_SKEW_ALLOWANCE = 0.05
-SENT, SIMULATED, RELEASED, SKIPPED, RESTING = "sent", "simulated", "released", "skipped", "resting"
+SENT, SIMULATED, RELEASED, RESTING = "sent", "simulated", "released", "resting"
 SUPPRESSED = "suppressed"
 BACKGROUND_RECORDING_VENDORS = {"postgresql"}
 
 _state_lock = threading.Lock()
-_drained_at: dict[str, float] = {}  # lane -> wall time of the last claim that came back short
 _resting_until: dict[str, float] = {}  # lane -> monotonic end of the rest after an outage
+_pace: dict[str, float] = {}  # lane -> seconds a message took to send, lately, in this process
 _outages: Counter = Counter()  # lane -> outages in a row
 
 
@@ -66,51 +68,92 @@ def batch_size(lane: str) -> int:
     return max(1, int(size))
 
 
-def drain_lane(*, lane: str, woken_at: float | None = None) -> dict[str, int]:
+def drain_lane(*, lane: str) -> dict[str, int]:
     """Deliver the due messages of `lane`; returns counts by outcome.
 
-    `woken_at` is when the wake-up was published: a drain of this process that claimed
-    short after that moment has already taken everything it could mean.
+    The wake-up's mark is cleared before the first claim, so a write committed from then on
+    wakes the lane again, and a write committed before it is seen by that claim.
     """
-    wakeups.taken(lane)  # before the claim: a send committed from now on wakes the lane again
+    cleared = wakeups.taken(lane)
+    try:
+        return _drain(lane)
+    finally:
+        if not cleared:  # writers may have relied on the mark after this drain's last claim
+            wakeups.wake(lane, force=True)
+
+
+def _drain(lane: str) -> dict[str, int]:
     with _state_lock:
-        if woken_at is not None and _drained_at.get(lane, 0.0) > woken_at + CLOCK_SKEW_ALLOWANCE:
-            return {SKIPPED: 1}
-        if _resting_until.get(lane, 0.0) > time.monotonic():
-            return {RESTING: 1}
+        rest = _resting_until.get(lane, 0.0) - time.monotonic()
+    if rest > 0:
+        wakeups.wake_at(lane, at=time.time() + rest)  # this wake-up's rows, once the rest is over
+        return {RESTING: 1}
     bounded = not current_app.conf.task_always_eager  # eager (`make run`): the caller drains all
-    claim = _Claim(lane=lane, size=batch_size(lane), prebuilt=sends_prebuilt())
-    if bounded and _can_record_in_background():
-        return _drain_overlapped(claim, bound=settings.EMAIL_DRAIN_MAX_SECONDS)
-    return _drain_in_turn(claim, bound=settings.EMAIL_DRAIN_MAX_SECONDS if bounded else None)
+    bound = settings.EMAIL_DRAIN_MAX_SECONDS if bounded else None
+    claim = _Claim(lane=lane, size=batch_size(lane), prebuilt=sends_prebuilt(), bound=bound)
+    with leases.held() as held:
+        if bounded and _can_record_in_background():
+            counts = _drain_overlapped(claim, held, bound=bound)
+        else:
+            counts = _drain_in_turn(claim, held, bound=bound)
+    if counts.pop(_EMPTIED, 0):
+        _arm_timer(lane)
+    return counts
+
+
+_EMPTIED = "_emptied"  # a drain's private count: it ended on a claim that came back short
+
+
+def _arm_timer(lane: str) -> None:
+    """After a drain took every due row of `lane`: the lane's timer for its next row due by the
+    clock (a retry, a scheduled message, a batch released into a rest), if any."""
+    if not bounded_drains() or not wakeups.timers_available():
+        return  # eager mode, or no Redis broker: the sweep sees to them
+    at = lifecycle.next_due_at(lane=lane)
+    if at is not None:
+        wakeups.wake_at(lane, at=at.timestamp())
+
+
+def bounded_drains() -> bool:
+    return not current_app.conf.task_always_eager
 
 
 @dataclass(frozen=True)
 class _Claim:
-    """What a drain claims: up to `size` due rows of `lane`; `prebuilt`: without their rendering
-    when they have bytes (this backend sends them as they are)."""
+    """What a drain claims: up to `size` due rows of `lane`, and no more than it can send within
+    its time `bound` at the pace messages of the lane lately took in this process (a slow
+    server: a smaller batch rather than one whose rest is handed back); `prebuilt`: without
+    their rendering when they have bytes (this backend sends them as they are)."""
 
     lane: str
     size: int
     prebuilt: bool
+    bound: float | None = None
 
-    def __call__(self) -> tuple[list[EmailMessage], dict, float]:
-        """(rows, the suppressed ones among them → why, when the claim started); in the caller's transaction."""
-        started = time.time()
-        rows = lifecycle.claim_due(lane=self.lane, limit=self.size, prebuilt=self.prebuilt)
-        # Addresses suppressed since these rows were queued: one query.
-        return rows, (suppression.held_back(rows) if rows else {}), started
-
-    def came_back_short(self, rows: list, started: float) -> bool:
-        """Whether the claim took every row due when it started (remembered: see `drain_lane`)."""
-        if len(rows) >= self.size:
-            return False
+    def limit(self) -> int:
         with _state_lock:
-            _drained_at[self.lane] = max(_drained_at.get(self.lane, 0.0), started)
-        return True
+            pace = _pace.get(self.lane)
+        if not self.bound or not pace:
+            return self.size
+        return max(1, min(self.size, int(self.bound / pace)))
+
+    def __call__(self, held: leases.Held) -> tuple[list[EmailMessage], dict, int]:
+        """(rows, the suppressed ones among them → why, how many were asked for); in the caller's
+        transaction. The rows are `held` (their lease renewed) from the claim on."""
+        limit = self.limit()
+        rows = lifecycle.claim_due(lane=self.lane, limit=limit, prebuilt=self.prebuilt)
+        held.add(row.pk for row in rows)
+        # Addresses suppressed since these rows were queued: one query.
+        return rows, (suppression.held_back(rows) if rows else {}), limit
+
+    @staticmethod
+    def came_back_short(rows: list, limit: int) -> bool:
+        """Whether the claim took every row of the lane due, committed and not claimed by
+        another drain when it started."""
+        return len(rows) < limit
 
 
-def _drain_in_turn(claim: _Claim, *, bound: float | None) -> dict[str, int]:
+def _drain_in_turn(claim: _Claim, held: leases.Held, *, bound: float | None) -> dict[str, int]:
     """Claim, send, record, one after the other on this connection: the last batch's outcomes
     and the next claim share one commit. `bound` None: until the lane is empty (eager)."""
     counts: Counter = Counter()
@@ -120,18 +163,22 @@ def _drain_in_turn(claim: _Claim, *, bound: float | None) -> dict[str, int]:
         while True:
             with transaction.atomic(savepoint=False):  # the last batch's outcomes, the claim, its check: one commit
                 outcomes.flush()
-                rows, held, started = claim()
-            short = claim.came_back_short(rows, started)
+                rows, suppressed, limit = claim(held)
+            short = claim.came_back_short(rows, limit)
             if not rows:
+                counts[_EMPTIED] = 1
                 break
             # A batch started before the bound is finished unless it overruns it by another
             # bound (a slow server): handing rows back costs a write, so it is the exception.
-            stopped = _deliver_batch(claim.lane, rows, held, counts, outcomes,
+            stopped = _deliver_batch(claim.lane, rows, suppressed, counts, outcomes,
                                      release_after=deadline + bound if bound is not None else None)
-            if stopped or short:
+            if stopped:
+                break
+            if short:
+                counts[_EMPTIED] = 1
                 break
             if bound is not None and time.monotonic() >= deadline:
-                wakeups.wake(claim.lane)
+                wakeups.wake(claim.lane)  # the time bound: the lane is handed back
                 break
     finally:
         # Whatever stopped the drain, what the servers accepted is recorded.
@@ -139,7 +186,7 @@ def _drain_in_turn(claim: _Claim, *, bound: float | None) -> dict[str, int]:
     return dict(counts)
 
 
-def _drain_overlapped(claim: _Claim, *, bound: float) -> dict[str, int]:
+def _drain_overlapped(claim: _Claim, held: leases.Held, *, bound: float) -> dict[str, int]:
     """A worker's drain on PostgreSQL: the database's work runs in this process's recorder
     thread, on a connection of its own, while the batch before is on the wire.
 
@@ -150,37 +197,39 @@ def _drain_overlapped(claim: _Claim, *, bound: float) -> dict[str, int]:
     they were sent, and what a killed worker leaves unrecorded is about one batch (its rows
     stay `sending`, as while a batch is on the wire, and the sweep releases them after
     their lease). A batch is claimed ahead only when the one being sent, taking as long as
-    the last, would end before the time bound. A batch claimed ahead but not sent (an
-    outage, the bound overrun) goes back to `queued` uncounted, like the unsent rest of a
-    batch. An error of the recorder is raised here, at the next hand-over or at the end.
+    the last, would end before the time bound. A batch claimed ahead but not sent (an outage, the bound overrun, an error) goes
+    back to `queued` uncounted, and the lane is woken after that write. An error of the
+    recorder is raised here, at the next hand-over or at the end.
     """
     counts: Counter = Counter()
     deadline = time.monotonic() + bound
     recorder = _Background()
     outcomes = _Outcomes(recorder.record)
-    recorder.submit([], claim)
+    recorder.submit([], claim, held)
     batch_seconds = 0.0
     try:
         while True:
-            rows, held, started = recorder.take_claimed()
-            short = claim.came_back_short(rows, started)
+            rows, suppressed, limit = recorder.take_claimed()
+            short = claim.came_back_short(rows, limit)
             if not rows:
+                counts[_EMPTIED] = 1
                 break
             batch_started = time.monotonic()
             ahead = not short and batch_started + batch_seconds < deadline
-            recorder.submit(outcomes.take(), claim if ahead else None)
-            stopped = _deliver_batch(claim.lane, rows, held, counts, outcomes, release_after=deadline + bound)
+            recorder.submit(outcomes.take(), claim if ahead else None, held)
+            stopped = _deliver_batch(claim.lane, rows, suppressed, counts, outcomes, release_after=deadline + bound)
             batch_seconds = time.monotonic() - batch_started
             if stopped:
-                _release_claimed_ahead(claim.lane, recorder, counts)
+                break
+            if short:
+                counts[_EMPTIED] = 1
                 break
             if not ahead:
-                if not short:
-                    wakeups.wake(claim.lane)  # the time bound: the lane is handed back
+                wakeups.wake(claim.lane)  # the time bound: the lane is handed back
                 break
     finally:
         try:
-            recorder.submit(outcomes.take(), None)
+            recorder.submit(outcomes.take(), None, held)
             recorder.settle()
         finally:
             _release_claimed_ahead(claim.lane, recorder, counts)  # after an error too: nothing stays claimed
@@ -188,9 +237,10 @@ def _drain_overlapped(claim: _Claim, *, bound: float) -> dict[str, int]:
 
 
 def _release_claimed_ahead(lane: str, recorder: _Background, counts: Counter) -> None:
-    """Hand back a batch claimed ahead and not sent: uncounted, due when the lane's rest ends."""
+    """Hand back a batch claimed ahead and not sent: uncounted, due when the lane's rest ends,
+    and the lane woken (or its timer set) after that write, whoever took the last wake-up."""
     recorder.settle()
-    rows, _, _ = recorder.claimed or ([], {}, 0.0)
+    rows, _, _ = recorder.claimed or ([], {}, 0)
     recorder.claimed = None
     if not rows:
         return
@@ -198,6 +248,15 @@ def _release_claimed_ahead(lane: str, recorder: _Background, counts: Counter) ->
         rest = max(0.0, _resting_until.get(lane, 0.0) - time.monotonic())
     counts[RELEASED] += lifecycle.release([row.pk for row in rows],
                                           next_attempt_at=timezone.now() + timedelta(seconds=rest))
+    _wake_for_released(lane, rest=rest)
+
+
+def _wake_for_released(lane: str, *, rest: float) -> None:
+    """After rows of `lane` went back to `queued`, due now or after `rest` seconds."""
+    if rest > 0:
+        wakeups.wake_at(lane, at=time.time() + rest)
+    else:
+        wakeups.wake(lane)
 
 
 class _Outcomes:
@@ -235,14 +294,14 @@ class _Background:
 
     def __init__(self) -> None:
         self.in_flight: Future | None = None
-        self.claimed: tuple[list[EmailMessage], dict, float] | None = None
+        self.claimed: tuple[list[EmailMessage], dict, int] | None = None
 
-    def submit(self, pending: list[lifecycle.Sent], claim: _Claim | None) -> None:
-        """Record `pending` and, with `claim`, claim the next batch: one transaction, after
-        the job in flight (waited for: one at a time)."""
+    def submit(self, pending: list[lifecycle.Sent], claim: _Claim | None, held: leases.Held | None = None) -> None:
+        """Record `pending` and, with `claim`, claim the next batch (`held` from then on): one
+        transaction, after the job in flight (waited for: one at a time)."""
         self.settle()
         if pending or claim is not None:
-            self.in_flight = _recorder().submit(_record_and_claim, pending, claim)
+            self.in_flight = _recorder().submit(_record_and_claim, pending, claim, held)
 
     def record(self, pending: list[lifecycle.Sent]) -> None:
         """A flush in the middle of a batch: outcomes only."""
@@ -256,18 +315,18 @@ class _Background:
             if claimed is not None:
                 self.claimed = claimed
 
-    def take_claimed(self) -> tuple[list[EmailMessage], dict, float]:
+    def take_claimed(self) -> tuple[list[EmailMessage], dict, int]:
         self.settle()
         claimed, self.claimed = self.claimed, None
-        return claimed or ([], {}, 0.0)  # (none: every submit but the last claims)
+        return claimed or ([], {}, 1)  # (none: every submit but the last claims)
 
 
-def _record_and_claim(pending: list[lifecycle.Sent], claim: _Claim | None):
+def _record_and_claim(pending: list[lifecycle.Sent], claim: _Claim | None, held: leases.Held | None):
     """In the recorder thread, whose connection Django keeps apart from the drain's."""
     close_old_connections()  # one that broke or outlived CONN_MAX_AGE is replaced
     with transaction.atomic(savepoint=False):
         _record(pending)
-        return claim() if claim is not None else None
+        return claim(held) if claim is not None else None
 
 
 _recorder_lock = threading.Lock()
@@ -312,24 +371,26 @@ os.register_at_fork(after_in_child=_forget_recorder_in_child)
 
 
 def _deliver_batch(
-    lane: str, rows: list[EmailMessage], held: dict, counts: Counter, outcomes: _Outcomes, *,
+    lane: str, rows: list[EmailMessage], suppressed: dict, counts: Counter, outcomes: _Outcomes, *,
     release_after: float | None,
 ) -> bool:
     """Send one claimed batch in due order; True when the drain must stop (outage, time bound).
 
     Past `release_after` the unsent rest goes back to `queued` (uncounted) and the lane is
-    woken again; the first message is always sent, so the lane moves whatever the bound.
+    woken again, after that write; the first message is always sent, so the lane moves
+    whatever the bound.
     """
-    if held:  # `suppression.held_back(rows)`: never sent
-        counts[SUPPRESSED] += lifecycle.suppress_claimed(held)
-        rows = [row for row in rows if row.pk not in held]
+    if suppressed:  # `suppression.held_back(rows)`: never sent
+        counts[SUPPRESSED] += lifecycle.suppress_claimed(suppressed)
+        rows = [row for row in rows if row.pk not in suppressed]
     rows.sort(key=lambda row: (row.next_attempt_at or row.created_at, row.created_at))
+    sent_seconds, sent = 0.0, 0
     for index, message in enumerate(rows):
         if index and release_after is not None and time.monotonic() >= release_after:
             counts[RELEASED] += lifecycle.release([row.pk for row in rows[index:]], next_attempt_at=timezone.now())
             wakeups.wake(lane)
             return True
-        started_at = timezone.now()
+        started_at, started = timezone.now(), time.monotonic()
         try:
             if message.is_test:
                 simulate(message)  # a failure address raises here, as a backend would
@@ -346,11 +407,22 @@ def _deliver_batch(
                 counts[RELEASED] += _rest_after_outage(lane, rows[index:], outage)
                 return True
             continue
+        sent_seconds, sent = sent_seconds + time.monotonic() - started, sent + 1
+        _keep_pace(lane, sent_seconds, sent)
         outcomes.add(outcome)
         counts[SENT] += 1
     with _state_lock:
         _outages.pop(lane, None)
     return False
+
+
+def _keep_pace(lane: str, seconds: float, sent: int) -> None:
+    """Remember how long a message of `lane` takes to send here: this batch's mean so far,
+    weighed with what came before."""
+    mean = seconds / sent
+    with _state_lock:
+        before = _pace.get(lane)
+        _pace[lane] = mean if before is None else (before + mean) / 2
 
 
 def _rest_after_outage(lane: str, unsent: list[EmailMessage], outage: retries.OutageError) -> int:
@@ -361,6 +433,7 @@ def _rest_after_outage(lane: str, unsent: list[EmailMessage], outage: retries.Ou
     released = lifecycle.release(
         [row.pk for row in unsent], next_attempt_at=timezone.now() + timedelta(seconds=delay), reason=outage.reason
     )
+    _wake_for_released(lane, rest=delay)
     logger.warning("Outage on the %s lane: %d messages put back uncounted; resting %.3f s. %s",
                    lane, released, delay, outage.reason)
     return released
@@ -369,9 +442,9 @@ def _rest_after_outage(lane: str, unsent: list[EmailMessage], outage: retries.Ou
 def forget_process_state() -> None:
     """Forget what this process knows of its lanes (tests; a worker process starting)."""
     with _state_lock:
-        _drained_at.clear()
         _resting_until.clear()
         _outages.clear()
+        _pace.clear()
 
 
 __all__ = ["batch_size", "close_recorder", "drain_lane", "forget_process_state"]

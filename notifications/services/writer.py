@@ -112,7 +112,8 @@ def write_and_queue(
             for item in attachments
         ], False),
     )
-    if initial["status"] == Status.QUEUED:
-        # If the broker is down, the rows stay queued and the sweep wakes their lanes.
-        wakeups.wake_on_commit({message.lane for message in messages if message.status == Status.QUEUED})
+    if initial["status"] in (Status.QUEUED, Status.SCHEDULED):
+        # A scheduled row too: the drain finds nothing due yet and sets the lane's timer for it.
+        # If the broker is down, the wake-up is owed and published once it answers.
+        wakeups.wake_on_commit({message.lane for message in messages if message.status == initial["status"]})
     return per_draft

@@ -78,12 +78,15 @@ def _fresh_kept_connections():
 @pytest.fixture(autouse=True)
 def _fresh_lane_state():
     """No test inherits what an earlier drain in this process learnt of its lanes (rests, drains)."""
-    from notifications.services import outbox
+    from notifications.services import leases, outbox, wakeups
 
     outbox.forget_process_state()
+    wakeups.forget_broker_state()
     yield
     outbox.forget_process_state()
     outbox.close_recorder()  # a worker-like drain's thread holds a connection to the test database
+    leases.stop_keeper()
+    wakeups.forget_broker_state()
 
 
 @pytest.fixture
@@ -159,9 +162,10 @@ def start_worker(broker, smtp_server, tmp_path):
 
     def start(
         *, name: str = "w1", wait: bool = True, env: dict[str, str] | None = None, queues: str = ALL_LANES,
-        beat: bool = False, smtp: SMTPServer | None = None,
+        beat: bool = False, smtp: SMTPServer | None = None, pool: str = "solo", concurrency: int = 1,
+        argv: list[str] | None = None,
     ) -> WorkerProcess:
-        """`queues`: the lanes it consumes. `beat`: run the sweep in it, every 0.2 s unless
+        """`queues`: the lanes it consumes; `pool`, `concurrency`: Celery's. `beat`: run the sweep in it, every 0.2 s unless
         `env` sets EMAIL_SWEEP_SECONDS. `smtp`: deliver there instead of to `smtp_server`."""
         server = smtp or smtp_server
         worker = WorkerProcess(
@@ -170,6 +174,9 @@ def start_worker(broker, smtp_server, tmp_path):
             name=name,
             queues=queues,
             beat=beat,
+            pool=pool,
+            concurrency=concurrency,
+            argv=argv,
             env={
                 **({"EMAIL_SWEEP_SECONDS": "0.2"} if beat else {}),
                 "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",

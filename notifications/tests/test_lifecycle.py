@@ -126,3 +126,24 @@ def test_cancel_takes_scheduled_and_queued_messages_only(message):
     assert EmailMessage.objects.get(pk=message.pk).status == Status.CANCELLED
     assert lifecycle.cancel(message.pk) == lifecycle.Transition(False, Status.CANCELLED)
     assert lifecycle.cancel("00000000-0000-0000-0000-000000000000") == lifecycle.Transition(False, None)
+
+
+@pytest.mark.django_db
+def test_a_lease_renewal_touches_only_rows_still_sending_and_keeps_them_from_the_sweep(default_templates, settings):
+    """A live drain's keeper renews its claims (services.leases): the sweep leaves them alone until
+    a whole lease passes without a renewal."""
+    from notifications.services.sending import send_mail_template
+    from notifications.tests.support.payloads import WELCOME_VARS
+
+    settings.EMAIL_SENDING_LEASE_SECONDS = 60
+    held, recorded = (send_mail_template("onboarding_welcome", f"{name}@rgz.bj", WELCOME_VARS)[0]
+                      for name in ("held", "recorded"))
+    long_ago = timezone.now() - timedelta(minutes=5)
+    EmailMessage.objects.filter(pk=held.pk).update(status=Status.SENDING, updated_at=long_ago)
+    EmailMessage.objects.filter(pk=recorded.pk).update(status=Status.SENT, updated_at=long_ago)
+
+    assert lifecycle.renew_leases([held.pk, recorded.pk]) == 1
+    assert lifecycle.release_expired_leases(now=timezone.now()) == 0  # renewed: still its worker's
+    assert EmailMessage.objects.get(pk=recorded.pk).updated_at == long_ago
+    later = timezone.now() + timedelta(seconds=61)
+    assert lifecycle.release_expired_leases(now=later) == 1  # no renewal for a lease: its worker died

@@ -17,7 +17,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from notifications.groups import SENDERS
@@ -284,8 +284,8 @@ def test_sends_through_the_api_while_the_broker_is_down_are_accepted_and_each_de
     assert smtp_server.received == []
 
     broker.start()  # empty: the wake-ups published meanwhile were never there
+    # The prober of this process and the worker, reconnected, wake the lane (the sweep may too).
     assert wait_until(lambda: count(Status.SENT) == len(ids), 120), worker.log()
-    assert "'woken': ['default']" in worker.log()  # the sweep found them
     settle(broker, worker)
     assert_sent_once(ids, smtp_server)
 
@@ -322,12 +322,11 @@ def test_a_scheduled_message_waits_for_its_time_while_the_sweep_runs_and_a_cance
         sweeps_before_due = worker.sweeps() - first
         time.sleep(0.1)
     assert sweeps_before_due >= 2, "the sweep ran while the message was not yet due"
-    log_before_due = len(worker.log())
 
     assert wait_until(lambda: arrivals(smtp_server)[str(scheduled.pk)] == 1, 60), worker.log()
     [landed] = [r for r in smtp_server.received if r.notification_id == str(scheduled.pk)]
     assert landed.at >= send_at.timestamp()  # never before its time
-    assert "'woken': ['default']" in worker.log()[log_before_due:]  # the sweep's wake-up brought it
+    # The lane's timer or the sweep's wake-up brought it (without beat: the timer, below).
     more_sweeps(worker)
     settle(broker, worker)
 
@@ -381,3 +380,249 @@ def test_an_urgent_message_arrives_while_bulk_ones_are_still_queued(
     assert set(rows(urgent).values_list("attempts", flat=True)) == {1}
     if "urgent" in workers:  # lanes are strict: the urgent pool claimed urgent rows only
         assert drained(workers["urgent"]) == 2 and drained(workers["default"]) == 0, logs()
+
+
+# --- 7. no wake-up lost: a backlog before the workers start, no beat (issue 17) --------------------
+
+# 600 is the smallest size at which every configuration lost rows before the fix (issue 17's
+# 2,000: NOTIF_TEST_BACKLOG=2000).
+BACKLOG = int(os.environ.get("NOTIF_TEST_BACKLOG", "600"))
+RELAY_DATA_SECONDS = 0.02  # a relay that answers DATA after 20 ms, as the issue measured
+
+
+def wait_for_every_row_sent(total: int, workers, *, stall: float = 15.0) -> None:
+    """Wait until `total` rows are sent; fail as soon as nothing moved for `stall` seconds while
+    rows were left (a lane with due rows and no wake-up: only the sweep, not running, would
+    ever take them)."""
+    last, moved_at = -1, time.monotonic()
+    while True:
+        done = count(Status.SENT)
+        if done >= total:
+            return
+        if done != last:
+            last, moved_at = done, time.monotonic()
+        waiting = dict(EmailMessage.objects.exclude(status=Status.SENT).values_list("status").annotate(
+            n=models.Count("pk")))
+        assert time.monotonic() - moved_at < stall, (
+            f"{done} of {total} sent, then nothing for {stall:g} s; left: {waiting}\n"
+            + "\n".join(worker.log()[-3000:] for worker in workers))
+        time.sleep(0.2)
+
+
+BACKLOG_POOLS = {"prefork-c2": ("prefork", 2), "prefork-c4": ("prefork", 4), "threads-c4": ("threads", 4)}
+
+
+@pytest.mark.smtp_delay(RELAY_DATA_SECONDS)
+@pytest.mark.parametrize("pool", list(BACKLOG_POOLS))
+def test_a_backlog_queued_before_the_worker_starts_is_all_delivered_once_without_beat(
+    default_templates, start_worker, smtp_server, broker, pool
+):
+    """The README's recipe: sends queued while no worker runs (their wake-ups coalesced by the
+    mark), then one worker at `-c 2`, `-c 4` or with threads, and no beat: every message
+    arrives exactly once, none left for a sweep that never comes."""
+    ids = send_independently(BACKLOG)
+    pool_name, concurrency = BACKLOG_POOLS[pool]
+    worker = start_worker(pool=pool_name, concurrency=concurrency)
+
+    wait_for_every_row_sent(len(ids), [worker])
+    settle(broker, worker)
+    assert_sent_once(ids, smtp_server)
+    assert worker.sweeps() == 0 and "sweep_stranded_messages[" not in worker.log()  # no beat: no sweep ran
+
+
+@pytest.mark.smtp_delay(RELAY_DATA_SECONDS)
+def test_two_worker_processes_drain_a_backlog_and_the_sends_arriving_meanwhile_each_once_without_beat(
+    default_templates, start_worker, smtp_server, broker
+):
+    """Two worker processes (`-c 2` each, as the README runs them) start on a backlog while more
+    independent sends keep arriving: every message arrives once, and no sweep is needed."""
+    backlog = send_independently(BACKLOG // 2)
+    workers = [start_worker(name=name, pool="prefork", concurrency=2, wait=False) for name in ("w1", "w2")]
+    for worker in workers:
+        worker.wait_ready()
+    meanwhile = send_independently(BACKLOG // 2)  # while the backlog drains
+
+    wait_for_every_row_sent(len(backlog) + len(meanwhile), workers)
+    settle(broker, *workers)
+    assert_sent_once(backlog + meanwhile, smtp_server)
+    assert all(drained(worker) for worker in workers), [drained(worker) for worker in workers]
+
+
+# --- 8. the broker down: off the send's path, drained as soon as it is back (issue 17) -----------
+
+BROKER_DOWN_SENDS = int(os.environ.get("NOTIF_TEST_BROKER_DOWN_SENDS", "200"))
+
+
+class BrokerReach:
+    """Every attempt of this process to reach `port` (a TCP connect), with the thread it came from."""
+
+    def __init__(self, port: int, monkeypatch) -> None:
+        import socket
+
+        self.port = port
+        self.attempts: list[str] = []
+        connect = socket.socket.connect
+        reach = self
+
+        def spied(sock, address):
+            if isinstance(address, tuple) and len(address) >= 2 and address[1] == reach.port:
+                reach.attempts.append(threading.current_thread().name)
+            return connect(sock, address)
+
+        monkeypatch.setattr(socket.socket, "connect", spied)
+
+    def from_this_thread(self) -> int:
+        return self.attempts.count(threading.current_thread().name)
+
+
+def test_with_the_broker_down_sends_commit_without_trying_it_and_are_delivered_without_the_sweep_once_back(
+    default_templates, start_worker, smtp_server, broker, monkeypatch
+):
+    """The first send finds the broker down (a bounded try); from then on it is known down and no
+    send tries to reach it, on the calling thread or at all, until this process's prober finds it
+    back. Then the wake-ups owed are published, the worker, reconnected, wakes its lanes, and
+    everything is delivered with no beat running."""
+    from notifications.services import wakeups
+
+    worker = start_worker(pool="prefork", concurrency=2)
+    publishes: list[str] = []
+    publish = wakeups._publish
+    monkeypatch.setattr(wakeups, "_publish",
+                        lambda *a, **k: publishes.append(threading.current_thread().name) or publish(*a, **k))
+    reach = BrokerReach(broker.port, monkeypatch)
+
+    broker.stop()
+    [first] = send_mail_template("rma_confirmation", "first@techconnect.bj", RMA_VARS)
+    assert wakeups.known_down() and publishes == [threading.current_thread().name]
+    tried_by_the_first = reach.from_this_thread()
+    assert 1 <= tried_by_the_first <= 3  # the mark's SET, the publish and its one retry
+
+    ids = [str(first.pk)] + ids_of(
+        message for index in range(BROKER_DOWN_SENDS - 1)
+        for message in send_mail_template("rma_confirmation", f"reseller{index}@techconnect.bj", RMA_VARS))
+    assert count(Status.QUEUED) == BROKER_DOWN_SENDS  # every send committed
+    # Structurally: while it was known down no send published or even connected to the broker.
+    assert publishes == [threading.current_thread().name]
+    assert reach.from_this_thread() == tried_by_the_first
+
+    broker.start()  # empty: nothing published meanwhile was ever there
+    wait_for_every_row_sent(len(ids), [worker], stall=30)
+    settle(broker, worker)
+    assert_sent_once(ids, smtp_server)
+    assert worker.log().count("Connected: woke the") >= 2, worker.log()  # at start, and when it reconnected
+    assert "sweep_stranded_messages[" not in worker.log()
+
+
+# --- 9. leases: a slow worker keeps its rows, a killed one's come back (issue 17) ---------------
+
+LEASE = {"EMAIL_SENDING_LEASE_SECONDS": "1.5", "EMAIL_SWEEP_SECONDS": "0.2"}
+SLOW_DATA = 2.5  # seconds: longer than the lease
+
+
+def test_a_worker_alive_but_slow_keeps_its_rows_past_the_lease_and_nothing_is_sent_twice(
+    default_templates, start_worker, start_smtp_server, broker
+):
+    """A relay that holds DATA for longer than the lease: the drain's process renews the lease of
+    the rows it holds, so the sweep, running every 0.2 s in another worker, never takes them."""
+    server = start_smtp_server(delay=SLOW_DATA)
+    slow = start_worker(name="slow", smtp=server, env={**LEASE, "SMTP_TIMEOUT_SECONDS": "10",
+                                                       "EMAIL_DRAIN_MAX_SECONDS": "60"})
+    ids = ids_of(send_mail_template("rma_confirmation", [f"reseller{i}@techconnect.bj" for i in range(2)],
+                                    RMA_VARS))
+    assert wait_until(lambda: len(server.received) >= 1, 30), slow.log()  # the slow drain holds both
+    sweeper = start_worker(name="sweeper", smtp=server, beat=True, env=LEASE)
+    more_sweeps(sweeper, 5)  # well past the lease, with the first DATA still unanswered
+
+    assert wait_until(lambda: count(Status.SENT) == 2, 30), slow.log() + sweeper.log()
+    more_sweeps(sweeper)
+    settle(broker, slow, sweeper)
+    assert_sent_once(ids, server)
+    assert "claims of stopped workers released" not in sweeper.log()
+    assert drained(slow) == 2 and drained(sweeper) == 0
+
+
+@pytest.mark.smtp_delay(0.1)
+def test_a_killed_worker_s_rows_come_back_after_the_lease_and_the_other_worker_delivers_them(
+    default_templates, start_worker, smtp_server, broker
+):
+    """SIGKILL mid-drain: the rows it held go back after the lease (the sweep, in the other
+    worker) and are delivered there. What arrives twice is at most what the relay had accepted
+    and the dead worker had not recorded, counted at the sink."""
+    ids = ids_of(send_mail_template("rma_confirmation", [f"reseller{i}@techconnect.bj" for i in range(30)],
+                                    RMA_VARS))
+    doomed = start_worker(name="doomed", env={**LEASE, "EMAIL_DRAIN_MAX_SECONDS": "60"})
+    assert wait_until(lambda: len(smtp_server.received) >= 12, 60), doomed.log()
+    doomed.process.kill()
+    doomed.process.wait(10)
+    time.sleep(0.3)  # a DATA the relay was still answering lands
+    accepted = {r.notification_id for r in list(smtp_server.received)}
+    recorded = set(ids_of(rows(ids).filter(status=Status.SENT)))
+    held = set(ids_of(rows(ids).filter(status=Status.SENDING)))
+    assert held, "the worker died holding rows"
+
+    other = start_worker(name="other", beat=True, env=LEASE)
+    wait_for_every_row_sent(len(ids), [other], stall=30)
+    settle(broker, other)
+    arrived = arrivals(smtp_server)
+    assert set(arrived) == set(ids)  # nothing lost
+    twice = {message_id for message_id, times in arrived.items() if times > 1}
+    assert twice <= accepted - recorded and max(arrived.values()) == 2, (twice, accepted - recorded)
+    assert "claims of stopped workers released" in other.log()
+    assert drained(other) >= len(held - accepted)  # what the dead worker never sent, the other did
+
+
+def test_a_scheduled_message_leaves_on_its_lane_s_timer_at_its_time_without_beat(
+    default_templates, start_worker, smtp_server, broker
+):
+    """A row due by the clock alone: the send's wake-up finds nothing due yet and sets the lane's
+    timer for its time; no sweep runs, and it leaves then, not before."""
+    worker = start_worker()
+    send_at = timezone.now() + SCHEDULE_AHEAD
+    [scheduled] = send_mail_template("rma_confirmation", "later@techconnect.bj", RMA_VARS, send_at=send_at)
+
+    assert wait_until(lambda: arrivals(smtp_server)[str(scheduled.pk)] == 1, 30), worker.log()
+    [landed] = smtp_server.received
+    assert landed.at >= send_at.timestamp()  # never before its time
+    settle(broker, worker)
+    assert_sent_once([str(scheduled.pk)], smtp_server)
+    assert worker.sweeps() == 0 and "sweep_stranded_messages[" not in worker.log()
+
+
+def readme_worker_commands() -> list[list[str]]:
+    """The README's worker lines ("Running workers with Redis"), as written, after `celery`."""
+    import shlex
+
+    from django.conf import settings
+
+    readme = (settings.BASE_DIR / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Running workers with Redis", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    lines = [shlex.split(line) for line in block.splitlines() if line.startswith(".venv/bin/celery -A config worker")]
+    return [line[1:] for line in lines]
+
+
+@pytest.mark.smtp_delay(RELAY_DATA_SECONDS)
+def test_the_readme_s_worker_recipe_as_written_delivers_a_backlog_on_every_lane_once_without_beat(
+    default_templates, start_worker, smtp_server, broker
+):
+    """Issue 17's point 4: the README's three worker pools, each command run as printed (beat
+    left out: nothing may wait for the sweep), on a backlog of every lane."""
+    commands = readme_worker_commands()
+    assert [command[command.index("-Q") + 1] for command in commands] == ["urgent", "default", "bulk"]
+    per_lane = BACKLOG // 6
+    ids = send_independently(per_lane)  # default
+    ids += ids_of(message for index in range(per_lane // 2)  # urgent (each alert + the NOC)
+                  for message in send_mail_template("incident_alert_critical", f"r{index}@techconnect.bj",
+                                                    INCIDENT_VARS))
+    with transaction.atomic():
+        ids += [str(message.pk) for result in send_batch("cutover_reminder", [
+            {"to": f"reseller{index}@techconnect.bj", "variables": CUTOVER_VARS} for index in range(per_lane)])
+            for message in result.messages]
+    assert set(EmailMessage.objects.values_list("lane", flat=True)) == set(LANES)
+
+    workers = [start_worker(name=command[command.index("-Q") + 1], argv=command, wait=False) for command in commands]
+    for worker in workers:
+        worker.wait_ready()
+    wait_for_every_row_sent(len(ids), workers)
+    settle(broker, *workers)
+    assert_sent_once(ids, smtp_server)
+    assert all(worker.sweeps() == 0 for worker in workers)

@@ -101,7 +101,10 @@ ALL_LANES = "urgent,default,bulk"
 class WorkerProcess:
     """`celery -A config worker` in a subprocess, with its log kept for assertions.
 
-    `queues` are the lanes it consumes (all by default; one for a pool per lane). `beat`
+    `queues` are the lanes it consumes (all by default; one for a pool per lane). `pool` and
+    `concurrency` are Celery's `--pool` and `-c` (the solo pool by default; `prefork` with
+    `-c 2` is what the README's recipe runs); `argv`: the arguments after `celery`, as written
+    (the README's own lines), instead. `beat`
     runs Celery beat inside it (`-B`), so the sweep runs every `EMAIL_SWEEP_SECONDS` as in
     production; the sweep task is routed to the `default` queue, so such a worker must
     consume it.
@@ -109,7 +112,7 @@ class WorkerProcess:
 
     def __init__(
         self, *, broker_url: str, env: dict[str, str], logfile: Path, name: str = "w1", queues: str = ALL_LANES,
-        beat: bool = False,
+        beat: bool = False, pool: str = "solo", concurrency: int = 1, argv: list[str] | None = None,
     ) -> None:
         self.broker_url = broker_url
         self.env = env
@@ -117,6 +120,9 @@ class WorkerProcess:
         self.name = name
         self.queues = queues
         self.beat = beat
+        self.pool = pool
+        self.concurrency = concurrency
+        self.argv = argv
         self.process: subprocess.Popen | None = None
 
     def start(self, *, wait: bool = True) -> WorkerProcess:
@@ -130,8 +136,10 @@ class WorkerProcess:
             **self.env,
         }
         command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", self.queues,
-                   "--pool=solo", "--without-gossip", "--without-mingle", "--without-heartbeat",
+                   f"--pool={self.pool}", "-c", str(self.concurrency), "--without-gossip", "--without-mingle", "--without-heartbeat",
                    "-n", f"{self.name}@%h", "-l", "INFO"]
+        if self.argv is not None:  # a command as written elsewhere (the README's), after `celery`
+            command = [sys.executable, "-m", "celery", *self.argv]
         if self.beat:
             if "default" not in self.queues.split(","):
                 raise ValueError("beat publishes the sweep to the default queue: a beat worker must consume it")
