@@ -163,6 +163,14 @@ def _form_errors(form: forms.Form) -> list[str]:
             for name, errors in form.errors.items() for message in errors]
 
 
+def _nothing_saved(model_admin: admin.ModelAdmin, request, exc: NotificationError) -> HttpResponseRedirect:
+    """A save refused after the form's checks (under the template's lock): the same page again,
+    saying why, instead of a 500."""
+    model_admin.message_user(request, gettext("Nothing was saved: %(problem)s") % {"problem": exc.message},
+                             messages.ERROR)
+    return HttpResponseRedirect(request.get_full_path())
+
+
 @admin.register(EmailTemplate)
 class EmailTemplateAdmin(admin.ModelAdmin):
     form = TemplateEditorForm
@@ -210,13 +218,9 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             try:
                 return super().changeform_view(request, object_id, form_url, extra_context)
             except NotificationError as exc:
-                self.message_user(request, gettext("Nothing was saved: %(problem)s") % {"problem": exc.message},
-                                  messages.ERROR)
-                return HttpResponseRedirect(request.get_full_path())
+                return _nothing_saved(self, request, exc)
         except NotificationError as exc:
-            self.message_user(request, gettext("Nothing was saved: %(problem)s") % {"problem": exc.message},
-                              messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
+            return _nothing_saved(self, request, exc)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         form = context["adminform"].form
@@ -583,9 +587,7 @@ class EmailTemplateVersionAdmin(admin.ModelAdmin):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except NotificationError as exc:
-            self.message_user(request, gettext("Nothing was saved: %(problem)s") % {"problem": exc.message},
-                              messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
+            return _nothing_saved(self, request, exc)
 
     def get_fields(self, request, obj=None):
         fields = super().get_fields(request, obj)
