@@ -24,13 +24,14 @@ from email.utils import formataddr, parseaddr
 from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import EmailMessage as DjangoEmail
+from django.db import DatabaseError
 
 from notifications.exceptions import AllSMTPServersFailed, NoSMTPServerConfigured
 from notifications.models import SMTPServerConfig
 
 from .connections import close_quietly, send_reusing_connection
 from .errors import classify_delivery_error, is_server_unusable
-from .providers import smtp_provider
+from .providers import SMTP, smtp_provider
 from .smtp import SMTPBackend
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,16 @@ class DatabaseSMTPBackend(BaseEmailBackend):
     """Send through the SMTP servers configured in the admin (`SMTPServerConfig`)."""
 
     label = ""  # each message names its own server in `sent_via`
+
+    @classmethod
+    def provider_keys(cls) -> set[str]:
+        """The provider keys its messages may record (`backends.providers`): one per usable
+        server's host, read without sending, so the webhook routes know whose events to take."""
+        try:
+            hosts = list(SMTPServerConfig.objects.usable().values_list("host", flat=True))
+        except DatabaseError:  # no table yet (`manage.py check` before `migrate`)
+            hosts = []
+        return {smtp_provider(host) for host in hosts} or {SMTP}
 
     def __init__(self, fail_silently: bool = False, **kwargs) -> None:
         super().__init__(fail_silently=fail_silently)

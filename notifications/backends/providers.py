@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 
 from django.core.mail.backends.base import BaseEmailBackend
-from django.db import DatabaseError
 from django.core.mail.backends.smtp import EmailBackend as DjangoSMTPBackend
 
 SMTP = "smtp"
@@ -60,21 +59,16 @@ def settings_smtp_provider(host: str) -> str:
 
 
 def configured_provider_keys() -> set[str]:
-    """The keys the configured `EMAIL_BACKEND` may record, read without sending: the
-    backend's own, or for `DatabaseSMTPBackend` those of its usable servers."""
+    """The keys the configured `EMAIL_BACKEND` may record, read without sending: those the
+    backend class names itself (`provider_keys()`, as `DatabaseSMTPBackend` does for its
+    usable servers), else its own."""
     from django.conf import settings
     from django.utils.module_loading import import_string
 
-    from notifications.backends.database_smtp import DatabaseSMTPBackend
-    from notifications.models import SMTPServerConfig
-
     backend_class = import_string(settings.EMAIL_BACKEND)
-    if issubclass(backend_class, DatabaseSMTPBackend):
-        try:
-            hosts = list(SMTPServerConfig.objects.usable().values_list("host", flat=True))
-        except DatabaseError:  # no table yet (`manage.py check` before `migrate`)
-            hosts = []
-        return {smtp_provider(host) for host in hosts} or {SMTP}
+    own_keys = getattr(backend_class, "provider_keys", None)
+    if callable(own_keys):
+        return set(own_keys())
     module = backend_class.__module__
     if module.startswith(ANYMAIL_BACKENDS):
         return {module.removeprefix(ANYMAIL_BACKENDS).partition(".")[0]}
