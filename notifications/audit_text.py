@@ -12,6 +12,9 @@ translated sentence, never translated. The English rendering is stored as well (
 `error_message` / `error` / `detail` columns), so logs, old clients and rows written before
 the codes existed read as they always did; a row without a code shows its stored text.
 
+A delivery error's parameters include its class, `kind` (`permanent` or `transient`), shown
+first ("permanent: the SMTP server answered 550 (…)").
+
 Parameters are JSON: a string or number (a number is formatted for the reader's locale),
 a nested text `{"code": …, "params": …}` (`AuditText.as_data`), a choice's label
 `{"label": "status", "value": "cancelled"}` (shown by its translated label), a date
@@ -30,6 +33,10 @@ from notifications.formatting import number
 
 logger = logging.getLogger(__name__)
 
+#: A stored text with a `kind` parameter is a delivery error of that class, shown before it.
+KINDS = {"permanent": _("permanent"), "transient": _("transient")}
+KIND_PREFIX = _("%(kind)s: %(reason)s")
+
 #: Every stored sentence, by its code (docs/ERROR_CODES.md lists them). A code is never
 #: reused for another meaning: rows written years ago are rendered with it.
 TEXTS = {
@@ -46,10 +53,7 @@ TEXTS = {
     "dropped_with_reply": _("Refused by %(provider)s; its reply: %(reply)s"),
     "dropped_by": _("Dropped by %(provider)s: %(reply)s"),
     "no_reason_given": _("no reason given"),
-    # a delivery error: its class, then why (backends.errors)
-    "delivery_error": _("%(kind)s: %(reason)s"),
-    "kind_permanent": _("permanent"),
-    "kind_transient": _("transient"),
+    # a delivery error (backends.errors): its class (the `kind` parameter: `KINDS`), then why
     "outcome_unknown": _(
         "the outcome is unknown: %(server)s took the whole message but did not answer (%(error)s); it may "
         "have been delivered, so it is not sent again on its own"
@@ -135,10 +139,14 @@ def render(code: str, params: dict | None, *, fallback: str = "") -> str:
         return fallback
     values = {name: _show(value) for name, value in (params or {}).items()}
     try:
-        return str(template) % values
+        sentence = str(template) % values
     except (KeyError, TypeError, ValueError):
         logger.warning("Stored audit text %r does not fit its parameters %r", code, sorted(values))
         return fallback or str(template)
+    kind = (params or {}).get("kind")
+    if kind in KINDS:
+        return str(KIND_PREFIX) % {"kind": KINDS[kind], "reason": sentence}
+    return sentence
 
 
 def _show(value) -> str:

@@ -71,8 +71,8 @@ class DeliveryErrorClass:
 
     @property
     def text(self) -> AuditText:
-        """The class and why: "permanent: the SMTP server answered 550 (…)"."""
-        return AuditText("delivery_error", {"kind": AuditText(f"kind_{self.kind.value}"), "reason": self.reason})
+        """The class and why: "permanent: the SMTP server answered 550 (…)" (the `kind` parameter)."""
+        return AuditText(self.code, {"kind": self.kind.value, **self.params})
 
     @property
     def message(self) -> str:
