@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -250,3 +252,9 @@ def test_sizes_and_titles_follow_the_language_and_its_digit_grouping(settings):
     with translation.override("fr"):
         assert (str(attachment), str(big)) == ("invoice.pdf (15 octets)", "archive.zip (1\xa0000\xa0000 octets)")
         assert str(message) == "simple → a@rgz.bj (Envoyé)"
+
+
+def test_every_stored_code_is_documented():
+    documented = (Path(settings.BASE_DIR) / "docs" / "ERROR_CODES.md").read_text()
+    section = documented[documented.index("## Stored audit text codes"):]
+    assert [code for code in audit_text.TEXTS if f"| `{code}` |" not in section] == []
