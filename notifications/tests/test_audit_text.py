@@ -21,12 +21,12 @@ from django.utils import timezone, translation
 
 from notifications import audit_text
 from notifications.audit_text import AuditText
-from notifications.backends.development import PERMANENT_FAILURE, TEMPORARY_FAILURE, TIMEOUT
+from notifications.backends.development import OUTAGE, PERMANENT_FAILURE, TEMPORARY_FAILURE, TIMEOUT
 from notifications.backends.errors import classify_delivery_error
 from notifications.exceptions import InvalidTransition
-from notifications.models import DeliveryAttempt, EmailAttachment, EmailMessage, Status
+from notifications.models import DeliveryAttempt, EmailAttachment, EmailMessage, Reason, Scope, Status
 from notifications.models.messages import size_text
-from notifications.services import lifecycle, message_actions, outbox
+from notifications.services import lifecycle, message_actions, outbox, suppression
 from notifications.services.simple_mail import send_simple_mail
 from notifications.tests.support.api import ApiClient, create_key, make_user
 
@@ -258,3 +258,26 @@ def test_every_stored_code_is_documented():
     documented = (Path(settings.BASE_DIR) / "docs" / "ERROR_CODES.md").read_text()
     section = documented[documented.index("## Stored audit text codes"):]
     assert [code for code in audit_text.TEXTS if f"| `{code}` |" not in section] == []
+
+
+@pytest.mark.django_db
+def test_a_suppressed_and_a_released_message_read_in_the_reader_language(settings):
+    """The suppression's scope and reason are shown by their labels and its date in the
+    reader's format; an outage's release names the server's failure in the reader's language."""
+    settings.EMAIL_BACKEND = DEVELOPMENT_BACKEND
+    suppression.suppress(address="parti@rgz.bj", scope=Scope.ALL, reason=Reason.MANUAL)
+    [suppressed] = send_simple_mail("parti@rgz.bj", "Sujet", "Texte.")
+    [released] = send_simple_mail(OUTAGE, "Sujet", "Texte.")
+    outbox.drain_lane(lane=released.lane)
+    suppressed, released = (EmailMessage.objects.get(pk=m.pk) for m in (suppressed, released))
+    assert (suppressed.status, suppressed.error_code) == (Status.SUPPRESSED, "suppressed")
+    assert (released.status, released.attempts, released.error_code) == (Status.QUEUED, 0, "not_attempted")
+    with translation.override("fr"):
+        assert suppressed.error_text.startswith(
+            "Supprimé : parti@rgz.bj est sur la liste de suppression pour tout le courrier (ajoutée par l’équipe, depuis le ")
+        assert released.error_text.startswith("Non tenté : le serveur a refusé la connexion")
+    with translation.override("en"):
+        assert suppressed.error_text.startswith(
+            "Suppressed: parti@rgz.bj is on the suppression list for all mail (added by staff, since ")
+        assert released.error_text.startswith("Not attempted: the server refused the connection")
+    assert released.error_message == released.error_text  # the English sentence, stored
