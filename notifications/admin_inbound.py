@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from notifications.admin_readonly import ReadOnlyAdmin, ReadOnlyInline
 from notifications.htmlpreview import sandboxed_iframe
 from notifications.models import InboundAttachment, InboundEmail
+from notifications.formatting import number
 
 
 class InboundAttachmentInline(ReadOnlyInline):
@@ -77,7 +78,7 @@ class InboundEmailAdmin(ReadOnlyAdmin):
         return format_html(
             '<p class="help">{} <a href="{}" download>{}</a></p>',
             gettext("Shown: the first %(shown)s of %(length)s characters.") % {
-                "shown": f"{settings.EMAIL_INBOUND_PREVIEW_CHARS:,}", "length": f"{length:,}"},
+                "shown": number(settings.EMAIL_INBOUND_PREVIEW_CHARS), "length": number(length)},
             reverse("admin:notifications_inboundemail_part", args=[obj.pk, part]),
             gettext("Download the whole part"),
         )

@@ -35,6 +35,7 @@ from django.views.decorators.http import require_POST
 from notifications.admin_paging import EstimatedCountPaginator
 from notifications.admin_readonly import ReadOnlyAdmin, ReadOnlyInline
 from notifications.exceptions import NotificationError
+from notifications.formatting import number
 from notifications.htmlpreview import sandboxed_iframe
 from notifications.models import (
     Category,
@@ -87,12 +88,22 @@ class AttachmentInline(ReadOnlyInline):
 
 class EventInline(ReadOnlyInline):
     model = DeliveryEvent
-    fields = ("occurred_at", "event_type", "provider", "recipient", "detail")
+    fields = ("occurred_at", "event_type", "provider", "recipient", "detail_shown")
+
+    @admin.display(description=_("detail"))
+    def detail_shown(self, event: DeliveryEvent) -> str:
+        """Our description in the page's language; a provider's own words as it sent them."""
+        return event.detail_text or "—"
 
 
 class AttemptInline(ReadOnlyInline):
     model = DeliveryAttempt
-    fields = ("number", "started_at", "finished_at", "outcome", "server", "error")
+    fields = ("number", "started_at", "finished_at", "outcome", "server", "error_shown")
+
+    @admin.display(description=_("error"))
+    def error_shown(self, attempt: DeliveryAttempt) -> str:
+        """The error in the page's language (from its code); an old row's stored text."""
+        return attempt.error_text or "—"
 
 
 class TemplateFilter(admin.SimpleListFilter):
@@ -172,7 +183,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
         (None, {"fields": (
             "id", "status", "recipient_link", "template_key", "template_version_link", "language", "lane",
             "source_endpoint", "sent_by", "is_test", "created_at", "send_at", "next_attempt_at", "sent_at",
-            "delivered_at", "attempts", "max_attempts", "error_message", "bounce_type", "bounce_subtype",
+            "delivered_at", "attempts", "max_attempts", "error_shown", "bounce_type", "bounce_subtype",
             "sent_via", "provider_message_id", "idempotency_key", "resent_from_link", "resends_list",
         )}),
         (_("Content"), {"fields": (
@@ -239,6 +250,11 @@ class EmailMessageAdmin(ReadOnlyAdmin):
         return format_html('{} (<a href="{}">{}</a>)', message.recipient_email, history_url(message.recipient_email),
                            gettext("history"))
 
+    @admin.display(description=_("error message"))
+    def error_shown(self, message: EmailMessage) -> str:
+        """The error in the page's language (from its code); an old row's stored text."""
+        return message.error_text or "—"
+
     @admin.display(description=_("template version"))
     def template_version_link(self, message: EmailMessage) -> str:
         version = message.template_version
@@ -261,7 +277,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
         if not resends:
             return "—"
         return format_html_join(", ", '<a href="{}">{}</a> ({}, {})', (
-            (action_url("change", pk), pk, status, created_at.strftime("%Y-%m-%d %H:%M"))
+            (action_url("change", pk), pk, message_actions.status_label(status), created_at.strftime("%Y-%m-%d %H:%M"))
             for pk, status, created_at in resends
         ))
 
@@ -364,12 +380,12 @@ class EmailMessageAdmin(ReadOnlyAdmin):
             self.log_change(request, original, gettext("Resent as %(id)s.") % {"id": copy.pk})
             if copy.status == Status.SUPPRESSED:
                 self.message_user(request, gettext("The copy of %(id)s was not sent: %(reason)s") % {
-                    "id": original.pk, "reason": copy.error_message}, messages.WARNING)
+                    "id": original.pk, "reason": copy.error_text}, messages.WARNING)
         queued = sum(1 for _original, copy in pairs if copy.status != Status.SUPPRESSED)
         if queued:
             self.message_user(request, ngettext(
                 "%(count)s message resent: a new message is queued.",
-                "%(count)s messages resent: new messages are queued.", queued) % {"count": queued},
+                "%(count)s messages resent: new messages are queued.", queued) % {"count": number(queued)},
                 messages.SUCCESS)
 
     def retry_view(self, request, object_id):
@@ -388,11 +404,11 @@ class EmailMessageAdmin(ReadOnlyAdmin):
             self.message_user(request, ngettext(
                 "%(count)s message queued again; it will be sent shortly.",
                 "%(count)s messages queued again; they will be sent shortly.", result.retried,
-            ) % {"count": result.retried}, messages.SUCCESS)
+            ) % {"count": number(result.retried)}, messages.SUCCESS)
         for reason, count in _grouped(result.refused.values()):
             self.message_user(request, ngettext(
                 "%(count)s message not retried: %(reason)s", "%(count)s messages not retried: %(reason)s", count,
-            ) % {"count": count, "reason": reason}, messages.WARNING)
+            ) % {"count": number(count), "reason": reason}, messages.WARNING)
 
     def cancel_view(self, request, object_id):
         message = self._message(request, object_id)
@@ -474,7 +490,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
                 for reason, count in _grouped(why for _message, why in refused):
                     self.message_user(request, ngettext(
                         "%(count)s message not resent: %(reason)s", "%(count)s messages not resent: %(reason)s",
-                        count) % {"count": count, "reason": reason}, messages.WARNING)
+                        count) % {"count": number(count), "reason": reason}, messages.WARNING)
                 return None
             hidden = [("action", "resend"), ("confirmed", "yes"),
                       *((admin.helpers.ACTION_CHECKBOX_NAME, str(m.pk)) for m in resendable)]
@@ -490,7 +506,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
         for reason, count in _grouped(why for _message, why in refused):
             self.message_user(request, ngettext(
                 "%(count)s message not resent: %(reason)s", "%(count)s messages not resent: %(reason)s", count,
-            ) % {"count": count, "reason": reason}, messages.WARNING)
+            ) % {"count": number(count), "reason": reason}, messages.WARNING)
         return None
 
     @admin.action(description=_("Cancel selected scheduled or queued messages"), permissions=["cancel"])
@@ -505,7 +521,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
                     "%(count)s message cancelled; it will never be sent.",
                     "%(count)s messages cancelled; they will never be sent.",
                     cancelled,
-                ) % {"count": cancelled},
+                ) % {"count": number(cancelled)},
                 messages.SUCCESS,
             )
         refused = [outcome.status for outcome in outcomes if not outcome]
@@ -516,7 +532,8 @@ class EmailMessageAdmin(ReadOnlyAdmin):
                     "%(count)s message not cancelled: only scheduled or queued messages can be (found %(found)s).",
                     "%(count)s messages not cancelled: only scheduled or queued messages can be (found %(found)s).",
                     len(refused),
-                ) % {"count": len(refused), "found": ", ".join(sorted(set(map(str, refused))))},
+                ) % {"count": number(len(refused)), "found": ", ".join(
+                    sorted({message_actions.status_label(status) for status in refused if status}))},
                 messages.WARNING,
             )
 

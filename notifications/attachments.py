@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from notifications.exceptions import AttachmentError, AttachmentTooLarge
 from notifications.headers import header_problem
 from notifications.jsoninput import nesting_depth
+from notifications.formatting import number
 
 #: extension → canonical MIME type, and the MIME spellings accepted for it.
 TYPES: dict[str, tuple[str, frozenset[str]]] = {
@@ -145,7 +146,7 @@ def check_attachment(
     if len(content) > max_bytes:
         raise AttachmentTooLarge(
             _("%(where)s: %(size)s bytes is larger than the %(limit)s bytes allowed (EMAIL_MAX_ATTACHMENT_SIZE_MB).")
-            % {"where": where, "size": f"{len(content):,}", "limit": f"{max_bytes:,}"}
+            % {"where": where, "size": number(len(content)), "limit": number(max_bytes)}
         )
     if extension == "json":
         _check_json_depth(bytes(content), where=where)

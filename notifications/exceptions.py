@@ -351,6 +351,7 @@ class DeliveryOutcomeUnknown(DeliveryError):
 
     def __init__(self, server: str, cause: BaseException) -> None:
         self.server = server
+        self.cause_text = f"{type(cause).__name__}: {cause}"
         super().__init__(
             f"the outcome is unknown: {server} took the whole message but did not answer "
             f"({type(cause).__name__}: {cause}); it may have been delivered, so it is not sent again on its own"

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from notifications import jsoninput
 from notifications.webhooks import inbound
 from notifications.exceptions import InputError
+from notifications.formatting import number
 
 BODY_FIELD = "body"
 logger = logging.getLogger(__name__)
@@ -121,7 +122,7 @@ def _is_json(content_type: str) -> bool:
 
 def _too_large(limit: int, setting: str) -> JsonResponse:
     message = _("The request body is larger than the %(limit)s bytes allowed (%(setting)s).") % {
-        "limit": f"{limit:,}", "setting": setting,
+        "limit": number(limit), "setting": setting,
     }
     return JsonResponse({"detail": message, "codes": {"detail": "body_too_large"}}, status=413)
 

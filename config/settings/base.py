@@ -147,6 +147,9 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# Numbers in pages grouped as the reader writes them ("1 000 000" in French, "1,000,000" in
+# English); in sentences built in Python, `notifications.formatting.number` does the same.
+USE_THOUSAND_SEPARATOR = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

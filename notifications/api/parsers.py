@@ -13,6 +13,7 @@ from io import BytesIO
 
 from django.conf import settings
 from django.utils.translation import gettext as _
+from notifications.formatting import number
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
 
@@ -29,7 +30,7 @@ class LimitedJSONParser(JSONParser):
         declared = request.META.get("CONTENT_LENGTH") if request is not None else None
         too_large = RequestTooLarge(
             _("The request body is larger than the %(limit)s bytes allowed (%(setting)s).")
-            % {"limit": f"{limit:,}", "setting": "API_MAX_BODY_BYTES"},
+            % {"limit": number(limit), "setting": "API_MAX_BODY_BYTES"},
             code="body_too_large",
         )
         if declared and declared.isdigit() and int(declared) > limit:

@@ -292,15 +292,29 @@ class AttachmentOut(serializers.ModelSerializer):
 
 
 class EventOut(serializers.ModelSerializer):
+    detail_code = serializers.CharField(read_only=True, help_text=(
+        "The stable code of our own description (docs/ERROR_CODES.md, stored audit text), or \"\" when "
+        "`detail` is a provider's own words."))
+    detail_params = serializers.DictField(read_only=True, allow_null=True, help_text="The code's parameters (data).")
+    detail_text = serializers.CharField(read_only=True, help_text=(
+        "The description in the request's language (Accept-Language): from `detail_code`, else `detail` as stored."))
+
     class Meta:
         model = DeliveryEvent
-        fields = ["id", "event_type", "provider", "recipient", "occurred_at", "detail"]
+        fields = ["id", "event_type", "provider", "recipient", "occurred_at", "detail", "detail_code", "detail_params",
+                  "detail_text"]
 
 
 class AttemptOut(serializers.ModelSerializer):
+    error_code = serializers.CharField(read_only=True, help_text="The stable code of the error (docs/ERROR_CODES.md), or \"\".")
+    error_params = serializers.DictField(read_only=True, allow_null=True, help_text="The code's parameters (data).")
+    error_text = serializers.CharField(read_only=True, help_text=(
+        "The error in the request's language: from `error_code`, else `error` as stored."))
+
     class Meta:
         model = DeliveryAttempt
-        fields = ["number", "started_at", "finished_at", "outcome", "error", "server"]
+        fields = ["number", "started_at", "finished_at", "outcome", "error", "error_code", "error_params", "error_text",
+                  "server"]
 
 
 class MessageDetail(serializers.ModelSerializer):
@@ -311,13 +325,19 @@ class MessageDetail(serializers.ModelSerializer):
     events = EventOut(many=True)
     resent_from = serializers.UUIDField(source="resent_from_id", read_only=True, allow_null=True,
                                         help_text="The message this one resends (staff resend in the admin), or null.")
+    error_code = serializers.CharField(read_only=True, help_text=(
+        "The stable code of `error_message` (docs/ERROR_CODES.md, stored audit text), or \"\" for none or an old row."))
+    error_params = serializers.DictField(read_only=True, allow_null=True, help_text="The code's parameters (data).")
+    error_text = serializers.CharField(read_only=True, help_text=(
+        "The error in the request's language (Accept-Language): from `error_code`, else `error_message` as "
+        "stored (in English)."))
 
     class Meta:
         model = EmailMessage
         fields = [
             "id", "to", "cc", "bcc", "reply_to", "from_email", "template_key", "template_version", "language",
             "subject", "html_content", "text_content", "status", "lane", "attempts", "max_attempts",
-            "is_test", "is_masked", "source_endpoint", "provider_message_id", "error_message", "bounce_type", "bounce_subtype",
+            "is_test", "is_masked", "source_endpoint", "provider_message_id", "error_message", "error_code", "error_params", "error_text", "bounce_type", "bounce_subtype",
             "created_at", "send_at", "next_attempt_at", "sent_at", "delivered_at", "attachments_count", "attachments",
             "delivery_attempts", "events", "resent_from",
         ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 import smtplib
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from anymail.exceptions import (
     AnymailAPIError,
@@ -30,6 +30,7 @@ from anymail.exceptions import (
 from django.core.exceptions import ImproperlyConfigured
 from django.core.mail import BadHeaderError
 
+from notifications.audit_text import AuditText
 from notifications.exceptions import (
     AllSMTPServersFailed,
     DecryptionError,
@@ -46,19 +47,39 @@ class ErrorKind(enum.StrEnum):
     TRANSIENT = "transient"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DeliveryErrorClass:
-    """The class of one delivery error and what a person should know about it."""
+    """The class of one delivery error and what a person should know about it.
+
+    `code` and `params` are the stored form of why (`notifications.audit_text`): shown in the
+    reader's language; `message` and `str()` are that sentence in English, for the logs and
+    the English columns.
+    """
 
     kind: ErrorKind
-    message: str
+    code: str
+    params: dict = field(default_factory=dict)
 
     @property
     def is_permanent(self) -> bool:
         return self.kind is ErrorKind.PERMANENT
 
+    @property
+    def reason(self) -> AuditText:
+        """Why, without the class."""
+        return AuditText(self.code, self.params)
+
+    @property
+    def text(self) -> AuditText:
+        """The class and why: "permanent: the SMTP server answered 550 (…)" (the `kind` parameter)."""
+        return AuditText(self.code, {"kind": self.kind.value, **self.params})
+
+    @property
+    def message(self) -> str:
+        return self.reason.english
+
     def __str__(self) -> str:
-        return f"{self.kind.value}: {self.message}"
+        return self.text.english
 
 
 PERMANENT, TRANSIENT = ErrorKind.PERMANENT, ErrorKind.TRANSIENT
@@ -73,49 +94,42 @@ def classify_delivery_error(exc: BaseException) -> DeliveryErrorClass:
     if isinstance(exc, ServerUnreachable):
         return classify_delivery_error(exc.cause)  # the drain reports it as an outage, not by its kind
     if isinstance(exc, DeliveryOutcomeUnknown):
-        return DeliveryErrorClass(PERMANENT, exc.message)
+        return DeliveryErrorClass(PERMANENT, "outcome_unknown", {"server": exc.server, "error": exc.cause_text})
     detail = _detail(exc)
     if isinstance(exc, AllSMTPServersFailed):
         members = [(name, address, classify_delivery_error(error)) for name, address, error in exc.failures]
         kind = PERMANENT if all(c.is_permanent for _, _, c in members) else TRANSIENT
-        each = "; ".join(f"{name!r} ({address}): {c}" for name, address, c in members)
-        return DeliveryErrorClass(kind, f"no active SMTP server took the message — {each}")
+        each = [AuditText("server_failed", {"name": repr(name), "address": address, "error": c.text})
+                for name, address, c in members]
+        return DeliveryErrorClass(kind, "all_servers_failed", {"each": each})
     if isinstance(exc, NoSMTPServerConfigured):
-        return DeliveryErrorClass(TRANSIENT, exc.message)
+        return DeliveryErrorClass(TRANSIENT, "no_smtp_server")
     if isinstance(exc, SecretError):
-        return DeliveryErrorClass(PERMANENT, exc.message)
+        return DeliveryErrorClass(PERMANENT, "secret_unusable", {"detail": exc.message})
     if isinstance(exc, (UnsafeHeaderValue, BadHeaderError)):
-        return DeliveryErrorClass(PERMANENT, f"the message cannot be built: {detail}")
+        return DeliveryErrorClass(PERMANENT, "unbuildable", {"detail": detail})
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return DeliveryErrorClass(
-            PERMANENT, f"the SMTP server refused the login; check the username and password ({detail})"
-        )
+        return DeliveryErrorClass(PERMANENT, "smtp_login_refused", {"detail": detail})
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return _recipients_refused(exc)
     if isinstance(exc, smtplib.SMTPResponseException):
         kind = PERMANENT if 500 <= exc.smtp_code < 600 else TRANSIENT
-        return DeliveryErrorClass(kind, f"the SMTP server answered {exc.smtp_code} ({detail})")
+        return DeliveryErrorClass(kind, "smtp_answered", {"smtp_code": str(exc.smtp_code), "detail": detail})
     if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return DeliveryErrorClass(
-            PERMANENT, f"the SMTP server lacks what its security setting requires, e.g. STARTTLS or AUTH ({detail})"
-        )
+        return DeliveryErrorClass(PERMANENT, "smtp_unsupported", {"detail": detail})
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return DeliveryErrorClass(
-            PERMANENT,
-            f"the SMTP server's TLS certificate is not trusted ({detail}); trust its CA with SMTP_SSL_CAFILE "
-            "or fix the server's certificate",
-        )
+        return DeliveryErrorClass(PERMANENT, "tls_untrusted", {"detail": detail})
     if isinstance(exc, AnymailError):
         return _anymail(exc, detail)
     if isinstance(exc, ImproperlyConfigured):
-        return DeliveryErrorClass(PERMANENT, f"the email backend is misconfigured ({detail})")
+        return DeliveryErrorClass(PERMANENT, "backend_misconfigured", {"detail": detail})
     if _timed_out(exc):
-        return DeliveryErrorClass(TRANSIENT, f"the server did not answer in time ({detail})")
+        return DeliveryErrorClass(TRANSIENT, "timed_out", {"detail": detail})
     if isinstance(exc, ConnectionRefusedError):
-        return DeliveryErrorClass(TRANSIENT, f"the server refused the connection; is it running? ({detail})")
+        return DeliveryErrorClass(TRANSIENT, "connection_refused", {"detail": detail})
     if isinstance(exc, OSError):
-        return DeliveryErrorClass(TRANSIENT, f"network or server error ({detail})")
-    return DeliveryErrorClass(TRANSIENT, f"unexpected error ({detail})")
+        return DeliveryErrorClass(TRANSIENT, "network_error", {"detail": detail})
+    return DeliveryErrorClass(TRANSIENT, "unexpected_error", {"detail": detail})
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -188,29 +202,30 @@ def _timed_out(exc: BaseException) -> bool:
 
 def _recipients_refused(exc: smtplib.SMTPRecipientsRefused) -> DeliveryErrorClass:
     codes = [code for code, _ in exc.recipients.values()]
-    refused = ", ".join(
+    refused = ", ".join(  # the server's own words: data, never translated
         f"{address} ({code} {_text(reply)})" for address, (code, reply) in exc.recipients.items()
     )
     kind = PERMANENT if codes and all(500 <= code < 600 for code in codes) else TRANSIENT
-    return DeliveryErrorClass(kind, f"the SMTP server refused the recipients: {refused}")
+    return DeliveryErrorClass(kind, "smtp_recipients_refused", {"refused": refused})
 
 
 def _anymail(exc: AnymailError, detail: str) -> DeliveryErrorClass:
-    esp = exc.esp_name or "the ESP"
+    esp = exc.esp_name or AuditText("the_esp")
+    said = {"esp": esp, "detail": detail}
     if isinstance(exc, AnymailRecipientsRefused):
-        return DeliveryErrorClass(PERMANENT, f"{esp} rejected the recipients as invalid or suppressed ({detail})")
+        return DeliveryErrorClass(PERMANENT, "esp_recipients_refused", said)
     if isinstance(exc, (AnymailInvalidAddress, AnymailUnsupportedFeature, AnymailSerializationError)):
-        return DeliveryErrorClass(PERMANENT, f"{esp} cannot send this message as built ({detail})")
+        return DeliveryErrorClass(PERMANENT, "esp_cannot_send", said)
     if isinstance(exc, AnymailConfigurationError):
-        return DeliveryErrorClass(PERMANENT, f"{esp} is misconfigured ({detail})")
+        return DeliveryErrorClass(PERMANENT, "esp_misconfigured", said)
     if isinstance(exc, AnymailAPIError):
         status, code = _api_status(exc)
         if status is None:
-            return DeliveryErrorClass(TRANSIENT, f"{esp} could not be reached ({detail})")
+            return DeliveryErrorClass(TRANSIENT, "esp_unreachable", said)
         if status in (408, 429) or status >= 500 or code in THROTTLING_CODES:
-            return DeliveryErrorClass(TRANSIENT, f"{esp} answered {status}, try again later ({detail})")
-        return DeliveryErrorClass(PERMANENT, f"{esp} refused the message with {status} ({detail})")
-    return DeliveryErrorClass(TRANSIENT, f"{esp} error ({detail})")
+            return DeliveryErrorClass(TRANSIENT, "esp_try_later", {**said, "http_status": str(status)})
+        return DeliveryErrorClass(PERMANENT, "esp_refused", {**said, "http_status": str(status)})
+    return DeliveryErrorClass(TRANSIENT, "esp_error", said)
 
 
 def _api_status(exc: AnymailAPIError) -> tuple[int | None, str]:

@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
+from notifications import audit_text
+
 from .messages import EmailMessage
 
 
@@ -48,7 +50,15 @@ class DeliveryEvent(models.Model):
         verbose_name=_("recipient"), max_length=320, blank=True, help_text=_("The address the event is about.")
     )
     occurred_at = models.DateTimeField(verbose_name=_("occurred at"))
-    detail = models.TextField(verbose_name=_("detail"), blank=True)
+    detail = models.TextField(
+        verbose_name=_("detail"), blank=True,
+        help_text=_("A provider's own words as it sent them, or our description in English (see detail_code)."),
+    )
+    detail_code = models.CharField(
+        verbose_name=_("detail code"), max_length=60, blank=True, default="", db_default="",
+        help_text=_("The stable code of our own description (notifications.audit_text), shown translated."),
+    )
+    detail_params = models.JSONField(verbose_name=_("detail parameters"), null=True, blank=True, default=None)
     bounce_type = models.CharField(
         verbose_name=_("bounce type"), max_length=20, blank=True, help_text=_("For a bounce: permanent or temporary.")
     )
@@ -81,4 +91,11 @@ class DeliveryEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.event_type} ({self.provider}) for {self.message_id or 'no known message'}"
+        return _("%(event)s (%(provider)s) for %(message)s") % {
+            "event": self.get_event_type_display(), "provider": self.provider,
+            "message": self.message_id or _("no known message")}
+
+    @property
+    def detail_text(self) -> str:
+        """Our description in the reader's language, or the stored text (a provider's own words)."""
+        return audit_text.render(self.detail_code, self.detail_params, fallback=self.detail)

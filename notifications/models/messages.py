@@ -10,8 +10,17 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from notifications import audit_text
+from notifications.formatting import number
 
 from .templates import EmailTemplateVersion, Lane
+
+
+def size_text(size: int) -> str:
+    """A size in bytes, in the reader's language and digit grouping ("15 octets", "1 000 000 bytes")."""
+    return ngettext("%(size)s byte", "%(size)s bytes", size) % {"size": number(size)}
 
 
 class Status(models.TextChoices):
@@ -82,7 +91,15 @@ class EmailMessage(models.Model):
     delivered_at = models.DateTimeField(verbose_name=_("delivered at"), null=True, blank=True)
     bounce_type = models.CharField(verbose_name=_("bounce type"), max_length=20, choices=BounceType.choices, blank=True)
     bounce_subtype = models.CharField(verbose_name=_("bounce subtype"), max_length=50, blank=True)
-    error_message = models.TextField(verbose_name=_("error message"), blank=True)
+    error_message = models.TextField(
+        verbose_name=_("error message"), blank=True,
+        help_text=_("In English, as written; shown from error_code when there is one."),
+    )
+    error_code = models.CharField(
+        verbose_name=_("error code"), max_length=60, blank=True, default="", db_default="",
+        help_text=_("The stable code of the error (notifications.audit_text), shown translated."),
+    )
+    error_params = models.JSONField(verbose_name=_("error parameters"), null=True, blank=True, default=None)
     provider_message_id = models.CharField(verbose_name=_("provider message ID"), max_length=255, blank=True)
     sent_via = models.CharField(
         verbose_name=_("sent via"),
@@ -148,7 +165,12 @@ class EmailMessage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.template_key or 'simple'} → {self.recipient_email} ({self.status})"
+        return f"{self.template_key or _('simple')} → {self.recipient_email} ({self.get_status_display()})"
+
+    @property
+    def error_text(self) -> str:
+        """The error in the reader's language (from its code), or its stored text for an old row."""
+        return audit_text.render(self.error_code, self.error_params, fallback=self.error_message)
 
 
 class DeliveryAttempt(models.Model):
@@ -170,7 +192,9 @@ class DeliveryAttempt(models.Model):
     started_at = models.DateTimeField(verbose_name=_("started at"))
     finished_at = models.DateTimeField(verbose_name=_("finished at"))
     outcome = models.CharField(verbose_name=_("outcome"), max_length=20, choices=Outcome.choices)
-    error = models.TextField(verbose_name=_("error"), blank=True)
+    error = models.TextField(verbose_name=_("error"), blank=True, help_text=_("In English, as written."))
+    error_code = models.CharField(verbose_name=_("error code"), max_length=60, blank=True, default="", db_default="")
+    error_params = models.JSONField(verbose_name=_("error parameters"), null=True, blank=True, default=None)
     server = models.CharField(verbose_name=_("server"), max_length=100, blank=True, help_text=_("What it was handed to (sent_via)."))
 
     class Meta:
@@ -179,7 +203,13 @@ class DeliveryAttempt(models.Model):
         verbose_name_plural = _("delivery attempts")
 
     def __str__(self) -> str:
-        return f"attempt {self.number} of {self.message_id}: {self.outcome}"
+        return _("attempt %(number)s of %(message)s: %(outcome)s") % {
+            "number": self.number, "message": self.message_id, "outcome": self.get_outcome_display()}
+
+    @property
+    def error_text(self) -> str:
+        """The error in the reader's language (from its code), or its stored text for an old row."""
+        return audit_text.render(self.error_code, self.error_params, fallback=self.error)
 
 
 class AttachmentBlob(models.Model):
@@ -199,7 +229,7 @@ class AttachmentBlob(models.Model):
         verbose_name_plural = _("attachment contents")
 
     def __str__(self) -> str:
-        return f"{self.sha256[:12]}… ({self.size_bytes} bytes)"
+        return f"{self.sha256[:12]}… ({size_text(self.size_bytes)})"
 
 
 class EmailAttachment(models.Model):
@@ -219,7 +249,7 @@ class EmailAttachment(models.Model):
         verbose_name_plural = _("email attachments")
 
     def __str__(self) -> str:
-        return f"{self.filename} ({self.size_bytes} bytes)"
+        return f"{self.filename} ({size_text(self.size_bytes)})"
 
     @property
     def sha256(self) -> str:

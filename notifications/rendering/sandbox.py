@@ -40,6 +40,7 @@ from markupsafe import Markup
 from django.utils.translation import gettext as _
 
 from notifications.exceptions import RenderLimitExceeded
+from notifications.formatting import number
 
 #: Widths beyond this (padding, indentation, format specs) are refused outright.
 MAX_WIDTH = 10_000
@@ -152,7 +153,7 @@ def charge(operations: int) -> None:
             _("The template needs more than %(limit)s operations to render (%(setting)s: calls, macro "
               "invocations, loop iterations, filters and output all count, empty output included); a macro "
               "that calls itself or loops inside loops would keep the server busy. That is refused.")
-            % {"limit": f"{current.max_operations:,}", "setting": OPERATIONS_SETTING}
+            % {"limit": number(current.max_operations), "setting": OPERATIONS_SETTING}
         )
 
 
@@ -202,7 +203,7 @@ def _counted(items: Iterator[object]) -> Iterator[object]:
 def _too_big(what: str) -> RenderLimitExceeded:
     return RenderLimitExceeded(
         _("The template would produce more than %(limit)s characters (%(what)s); a template may not build values "
-          "that large.") % {"limit": f"{_limit():,}", "what": what}
+          "that large.") % {"limit": number(_limit()), "what": what}
     )
 
 
@@ -266,7 +267,7 @@ def check_size(value: object, what: str = "a value") -> object:
     if current.work > WORK_FACTOR * limit:
         raise RenderLimitExceeded(
             _("The template builds more than %(limit)s characters of values in all "
-              "(a loop that keeps copying a growing value?); that is refused.") % {"limit": f"{WORK_FACTOR * limit:,}"}
+              "(a loop that keeps copying a growing value?); that is refused.") % {"limit": number(WORK_FACTOR * limit)}
         )
     return value
 
@@ -282,7 +283,7 @@ def _check_width(value: object, what: str) -> None:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_WIDTH:
         raise RenderLimitExceeded(
             _("%(what)s of %(value)s is larger than the allowed %(limit)s.")
-            % {"what": what, "value": f"{value:,}", "limit": f"{MAX_WIDTH:,}"}
+            % {"what": what, "value": number(value), "limit": number(MAX_WIDTH)}
         )
 
 
@@ -291,7 +292,7 @@ def _check_format_string(fmt: str, arguments: Iterable[object] = ()) -> None:
     for digits in _FORMAT_WIDTH.findall(fmt):
         if len(digits) > 6 or int(digits) > MAX_WIDTH:
             raise RenderLimitExceeded(
-                _("A format width or precision in the template is larger than %(limit)s.") % {"limit": f"{MAX_WIDTH:,}"}
+                _("A format width or precision in the template is larger than %(limit)s.") % {"limit": number(MAX_WIDTH)}
             )
     if _DYNAMIC_WIDTH.search(fmt):
         for value in arguments:
@@ -567,7 +568,7 @@ class GuardedSandbox(ImmutableSandboxedEnvironment):
             if current.iterations > current.max_iterations:
                 raise RenderLimitExceeded(
                     _("The template loops more than %(limit)s times in all; that is refused.")
-                    % {"limit": f"{current.max_iterations:,}"}
+                    % {"limit": number(current.max_iterations)}
                 )
             yield item
 
@@ -614,7 +615,7 @@ def render_stream(template, context: dict, *, what: str) -> str:
         if size > limit:
             raise RenderLimitExceeded(
                 _("The %(what)s would be longer than %(limit)s characters; that is refused.")
-                % {"what": what, "limit": f"{limit:,}"}
+                % {"what": what, "limit": number(limit)}
             )
         parts.append(chunk)
     return "".join(parts)

@@ -1,7 +1,8 @@
 """The life of an `EmailMessage`: the one module that writes its status.
 
 Every change of `status`, and of what moves with it (`attempts`, `next_attempt_at`,
-`sent_at`, `provider`, `error_message`, `sealed_content`, `updated_at`), is a function here, and each is
+`sent_at`, `provider`, `error_message` with its `error_code` and `error_params`,
+`sealed_content`, `updated_at`), is a function here, and each is
 one conditional UPDATE on the states it may leave: a transition asked of a row in any other
 state changes nothing and tells its caller so (a count, or a `Transition`). Nothing else
 writes a status; `tests/test_lifecycle.py` reads the source to keep it so.
@@ -33,6 +34,7 @@ from django.db.models import F, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from notifications.audit_text import AuditText
 from notifications.models import BounceType, DeliveryAttempt, EmailMessage, Status
 from notifications.signals import message_status_changed
 
@@ -56,9 +58,18 @@ class Transition:
         return self.changed
 
 
+def said(text: AuditText | None) -> dict:
+    """The error columns of a message for `text`: its code and parameters (shown in the
+    reader's language), and its English sentence; none for None."""
+    if text is None:
+        return {"error_message": "", "error_code": "", "error_params": None}
+    data = text.as_data()
+    return {"error_message": text.english[:2000], "error_code": data["code"], "error_params": data["params"]}
+
+
 # --- the status a row is first written with -------------------------------------------
 
-def initial_fields(*, send_at: datetime | None, now: datetime, suppressed_because: str = "") -> dict:
+def initial_fields(*, send_at: datetime | None, now: datetime, suppressed_because: AuditText | None = None) -> dict:
     """The status columns of a message about to be written.
 
     `suppressed` when sending is disabled (`SMTP_ACTIVE` false) or when its address is on the
@@ -67,13 +78,12 @@ def initial_fields(*, send_at: datetime | None, now: datetime, suppressed_becaus
     """
     if not settings.SMTP_ACTIVE:
         return {"status": Status.SUPPRESSED, "next_attempt_at": None, "send_at": send_at,
-                "error_message": "Sending disabled (SMTP_ACTIVE is false): nothing was delivered."}
+                **said(AuditText("sending_disabled"))}
     if suppressed_because:
-        return {"status": Status.SUPPRESSED, "next_attempt_at": None, "send_at": send_at,
-                "error_message": suppressed_because[:2000]}
+        return {"status": Status.SUPPRESSED, "next_attempt_at": None, "send_at": send_at, **said(suppressed_because)}
     if send_at is not None and send_at > now:
-        return {"status": Status.SCHEDULED, "next_attempt_at": send_at, "send_at": send_at, "error_message": ""}
-    return {"status": Status.QUEUED, "next_attempt_at": now, "send_at": send_at, "error_message": ""}
+        return {"status": Status.SCHEDULED, "next_attempt_at": send_at, "send_at": send_at, **said(None)}
+    return {"status": Status.QUEUED, "next_attempt_at": now, "send_at": send_at, **said(None)}
 
 
 # --- claim -------------------------------------------------------------------------------
@@ -205,7 +215,7 @@ def record_sent(outcomes: Sequence[Sent]) -> int:
 
 
 def _record_sent(outcomes: Sequence[Sent]) -> int:
-    fields = {"error_message": "", "sealed_content": "", "updated_at": timezone.now()}
+    fields = {**said(None), "sealed_content": "", "updated_at": timezone.now()}
     for name in PER_ROW:
         values = {getattr(outcome, name) for outcome in outcomes}
         # One value for the batch (its server, its sender, nearly always) needs no CASE.
@@ -267,9 +277,17 @@ class Failure:
     message_id: object
     attempt: int
     started_at: datetime
-    error: str
+    error: str  # in English
     server: str = ""
     outcome: str = "permanent"  # a DeliveryAttempt.Outcome
+    text: AuditText | None = None  # the error's code and parameters (`error` is its English sentence)
+
+    @property
+    def said(self) -> dict:
+        """The message's error columns for this failure."""
+        if self.text is None:
+            return {**said(None), "error_message": self.error[:2000]}
+        return said(self.text)
 
 
 @transaction.atomic
@@ -277,7 +295,7 @@ def retry_later(failure: Failure, *, next_attempt_at: datetime) -> bool:
     """A transient failure with attempts left: back to `queued`, due at `next_attempt_at`."""
     changed = _apply(
         EmailMessage.objects.filter(pk=failure.message_id, status=Status.SENDING), Status.QUEUED,
-        next_attempt_at=next_attempt_at, error_message=failure.error, updated_at=timezone.now(),
+        next_attempt_at=next_attempt_at, **failure.said, updated_at=timezone.now(),
     )
     _record_attempt(failure)
     return bool(changed)
@@ -288,18 +306,19 @@ def fail(failure: Failure) -> bool:
     """A permanent failure, attempts spent, or an unknown outcome: `failed`, with the error."""
     changed = _apply(
         EmailMessage.objects.filter(pk=failure.message_id, status=Status.SENDING), Status.FAILED,
-        error_message=failure.error, sealed_content="", updated_at=timezone.now(),
+        **failure.said, sealed_content="", updated_at=timezone.now(),
     )
     _record_attempt(failure)
     return bool(changed)
 
 
 @transaction.atomic
-def expire_claimed(failure: Failure, *, reason: str) -> bool:
+def expire_claimed(failure: Failure, *, reason: AuditText) -> bool:
     """A transient failure whose next try would fall past `EMAIL_MAX_QUEUE_SECONDS`: `expired`."""
     changed = _apply(
         EmailMessage.objects.filter(pk=failure.message_id, status=Status.SENDING), Status.EXPIRED,
-        error_message=f"{reason} Last error: {failure.error}"[:2000], sealed_content="", updated_at=timezone.now(),
+        **said(AuditText("expired_after_error", {"reason": reason, "error": failure.text or failure.error})),
+        sealed_content="", updated_at=timezone.now(),
     )
     _record_attempt(failure)
     return bool(changed)
@@ -309,10 +328,12 @@ def _record_attempt(failure: Failure) -> None:
     DeliveryAttempt.objects.create(
         message_id=failure.message_id, number=failure.attempt, started_at=failure.started_at,
         finished_at=timezone.now(), outcome=failure.outcome, error=failure.error, server=failure.server,
+        error_code=failure.text.code if failure.text else "",
+        error_params=failure.text.as_data()["params"] if failure.text else None,
     )
 
 
-def release(message_ids: Iterable, *, next_attempt_at: datetime, reason: str = "") -> int:
+def release(message_ids: Iterable, *, next_attempt_at: datetime, reason: AuditText | None = None) -> int:
     """Put claimed, unsent messages back to `queued`, their attempt not counted.
 
     For a server outage (nothing was tried on the message itself) and for a drain that
@@ -322,14 +343,14 @@ def release(message_ids: Iterable, *, next_attempt_at: datetime, reason: str = "
     if not ids:
         return 0
     fields = {"attempts": F("attempts") - 1, "next_attempt_at": next_attempt_at, "updated_at": timezone.now()}
-    if reason:
-        fields["error_message"] = reason[:2000]
+    if reason is not None:
+        fields.update(said(reason))
     return _apply(EmailMessage.objects.filter(pk__in=ids, status=Status.SENDING), Status.QUEUED, **fields)
 
 
 def suppress_claimed(reasons: dict) -> int:
     """Claimed messages whose address was suppressed since they were queued: `suppressed`,
-    never sent, their attempt not counted. `reasons` maps a message id to why."""
+    never sent, their attempt not counted. `reasons` maps a message id to why (an `AuditText`)."""
     if not reasons:
         return 0
     now = timezone.now()
@@ -337,7 +358,7 @@ def suppress_claimed(reasons: dict) -> int:
         return sum(
             _apply(EmailMessage.objects.filter(pk=pk, status=Status.SENDING), Status.SUPPRESSED,
                    attempts=F("attempts") - 1, next_attempt_at=None, sealed_content="",
-                   error_message=reason[:2000], updated_at=now)
+                   **said(reason), updated_at=now)
             for pk, reason in reasons.items()
         )
 
@@ -365,7 +386,7 @@ def release_expired_leases(*, now: datetime) -> int:
     return _apply(
         EmailMessage.objects.filter(status=Status.SENDING, updated_at__lt=lease), Status.QUEUED,
         next_attempt_at=now, updated_at=now,
-        error_message="Released by the sweep: the worker that claimed it stopped before finishing.",
+        **said(AuditText("released_by_sweep")),
     )
 
 
@@ -376,12 +397,12 @@ def expire_overdue(*, now: datetime) -> int:
     overdue = EmailMessage.objects.filter(status__in=WAITING).filter(
         Q(send_at__isnull=True, created_at__lt=became_due_before) | Q(send_at__lt=became_due_before)
     )
-    return _apply(overdue, Status.EXPIRED, sealed_content="", updated_at=now, error_message=expiry_reason())
+    return _apply(overdue, Status.EXPIRED, sealed_content="", updated_at=now, **said(expiry_reason()))
 
 
-def expiry_reason() -> str:
-    return (f"Expired: not delivered within EMAIL_MAX_QUEUE_SECONDS ({settings.EMAIL_MAX_QUEUE_SECONDS:g} s) "
-            "of becoming due.")
+def expiry_reason() -> AuditText:
+    seconds = settings.EMAIL_MAX_QUEUE_SECONDS
+    return AuditText("expired_overdue", {"seconds": int(seconds) if float(seconds).is_integer() else seconds})
 
 
 # --- actions of people ---------------------------------------------------------------------
@@ -390,7 +411,7 @@ def cancel(message_id) -> Transition:
     """Cancel a scheduled or queued message: `cancelled`, never sent."""
     changed = _apply(
         EmailMessage.objects.filter(pk=message_id, status__in=WAITING), Status.CANCELLED,
-        sealed_content="", updated_at=timezone.now(), error_message="Cancelled before it was sent.",
+        sealed_content="", updated_at=timezone.now(), **said(AuditText("cancelled")),
     )
     return _transition(message_id, changed)
 
@@ -435,14 +456,14 @@ def mark_complaint(message_id) -> Transition:
     return _transition(message_id, changed)
 
 
-def mark_dropped(message_id, *, reason: str) -> Transition:
+def mark_dropped(message_id, *, reason: AuditText) -> Transition:
     """`failed`: the provider took the message, then refused to send it (SendGrid's `dropped`).
 
     Only from `sent`: a drop is reported before any delivery, so a stronger status already
     reached is kept.
     """
     changed = EmailMessage.objects.filter(pk=message_id, status=Status.SENT).update(
-        status=Status.FAILED, error_message=reason[:2000], updated_at=timezone.now(),
+        status=Status.FAILED, **said(reason), updated_at=timezone.now(),
     )
     return _transition(message_id, changed)
 
@@ -459,15 +480,11 @@ class Report:
     at: datetime | None = None
     bounce_type: str = ""
     bounce_subtype: str = ""
-    reason: str = ""
+    reason: AuditText | None = None
 
     @property
     def delivered_at(self) -> datetime | None:
         return self.at
-
-    @property
-    def error_message(self) -> str:
-        return self.reason[:2000]
 
     @property
     def trimmed_subtype(self) -> str:
@@ -506,9 +523,10 @@ def apply_reports(reports: Sequence[Report]) -> int:
             changed += _apply(EmailMessage.objects.filter(pk__in=ids).filter(
                 Q(status__in=(Status.SENT, Status.DELIVERED)) | Q(status=Status.BOUNCED, bounce_type=BounceType.TEMPORARY)
             ), Status.COMPLAINT, updated_at=now)
-        elif kind == "failed":
-            changed += _apply(EmailMessage.objects.filter(pk__in=ids, status=Status.SENT), Status.FAILED,
-                              error_message=_one_or_each(group, "error_message"), updated_at=now)
+        elif kind == "failed":  # rare (a provider's drop), and each has its own reason: one UPDATE each
+            for report in group:
+                changed += _apply(EmailMessage.objects.filter(pk=report.message_id, status=Status.SENT),
+                                  Status.FAILED, **said(report.reason), updated_at=now)
     return changed
 
 
@@ -520,7 +538,7 @@ def apply_report(report: Report) -> Transition:
         return mark_bounced(report.message_id, bounce_type=report.bounce_type, bounce_subtype=report.bounce_subtype)
     if report.kind == "complaint":
         return mark_complaint(report.message_id)
-    return mark_dropped(report.message_id, reason=report.reason)
+    return mark_dropped(report.message_id, reason=report.reason or AuditText("dropped", {"provider": "?"}))
 
 
 def _one_or_each(reports: Sequence[Report], name: str, *, column: str | None = None):
@@ -533,7 +551,7 @@ def mark_simulated_sent(message_id, *, at: datetime, provider_message_id: str) -
     changed = _apply(
         EmailMessage.objects.filter(pk=message_id, status=Status.SENDING), Status.SENT,
         sent_at=at, provider_message_id=provider_message_id, sealed_content="",
-        error_message="", sent_via="simulator", provider="simulator", updated_at=timezone.now(),
+        **said(None), sent_via="simulator", provider="simulator", updated_at=timezone.now(),
     )
     return _transition(message_id, changed)
 
@@ -591,7 +609,7 @@ def _db_time(value: datetime):
 
 __all__ = [
     "Failure", "Report", "Sent", "Transition", "apply_report", "apply_reports", "cancel", "claim_due", "expire_claimed", "expire_overdue", "fail",
-    "initial_fields", "lanes_with_due_messages", "mark_bounced", "mark_complaint", "mark_delivered", "mark_dropped",
+    "initial_fields", "lanes_with_due_messages", "said", "mark_bounced", "mark_complaint", "mark_delivered", "mark_dropped",
     "mark_simulated_sent", "record_sent", "release", "release_expired_leases", "retry_later", "retry_now",
     "suppress_claimed",
 ]

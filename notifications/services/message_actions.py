@@ -39,6 +39,14 @@ RESEND_KEY_PREFIX = "resend:"
 NOT_LEFT = (Status.SCHEDULED, Status.QUEUED, Status.SENDING)
 
 
+def status_label(status: str) -> str:
+    """A status inside a sentence: its translated label ("annulé"), never its code ("cancelled")."""
+    try:
+        return str(Status(status).label).lower()
+    except ValueError:
+        return status
+
+
 def cancel_message(*, message: EmailMessage) -> EmailMessage:
     """Cancel a scheduled or queued message; it is never sent. Returns the row as it is now.
 
@@ -50,8 +58,8 @@ def cancel_message(*, message: EmailMessage) -> EmailMessage:
     if not transition:
         raise InvalidTransition(
             _("This message is %(status)s: only %(scheduled)s or %(queued)s messages can be cancelled.")
-            % {"status": transition.status or message.status, "scheduled": Status.SCHEDULED.value,
-               "queued": Status.QUEUED.value}
+            % {"status": status_label(transition.status or message.status),
+               "scheduled": status_label(Status.SCHEDULED), "queued": status_label(Status.QUEUED)}
         )
     return message
 
@@ -60,7 +68,7 @@ def resend_refusal(message: EmailMessage) -> str:
     """Why `message` cannot be resent now, or "" when it can (the admin hides the button)."""
     if message.status in NOT_LEFT:
         return _("This message is %(status)s: it has not left yet, so there is nothing to resend.") % {
-            "status": message.status}
+            "status": status_label(message.status)}
     if content_gone(message):
         return content_gone_reason()
     return ""
@@ -70,7 +78,8 @@ def retry_refusal(message: EmailMessage) -> str:
     """Why `message` cannot be retried, or "" when it can."""
     if message.status not in lifecycle.FINISHED_BADLY:
         return _("This message is %(status)s: only %(failed)s or %(expired)s messages can be retried.") % {
-            "status": message.status, "failed": Status.FAILED.value, "expired": Status.EXPIRED.value}
+            "status": status_label(message.status), "failed": status_label(Status.FAILED),
+            "expired": status_label(Status.EXPIRED)}
     if content_gone(message):
         return content_gone_reason()
     return ""
@@ -108,7 +117,7 @@ def resend_message(*, message: EmailMessage, requested_by, token: str = "") -> E
     [reasons] = suppression.reasons_at_send([([original.recipient_email], marketing)])
     now = timezone.now()
     status_fields = lifecycle.initial_fields(
-        send_at=None, now=now, suppressed_because=reasons.get(suppression.normalise(original.recipient_email), ""))
+        send_at=None, now=now, suppressed_because=reasons.get(suppression.normalise(original.recipient_email)))
     copy = EmailMessage(
         **{name: getattr(original, name) for name in COPIED},
         **status_fields,

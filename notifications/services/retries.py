@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from notifications.audit_text import AuditText
 from notifications.backends.errors import classify_delivery_error, is_outage
 from notifications.exceptions import DeliveryOutcomeUnknown
 from notifications.models import DeliveryAttempt, EmailMessage
@@ -38,8 +39,8 @@ class OutageError(Exception):
 
     def __init__(self, cause: BaseException) -> None:
         self.cause = cause
-        self.reason = f"Not attempted: {classify_delivery_error(cause).message}"[:2000]
-        super().__init__(self.reason)
+        self.reason = AuditText("not_attempted", {"reason": classify_delivery_error(cause).reason})
+        super().__init__(self.reason.english)
 
 
 def backoff_seconds(failures: int, *, rng: random.Random = _random) -> float:
@@ -65,13 +66,13 @@ def settle_failure(message: EmailMessage, exc: BaseException, *, started_at: dat
     if is_outage(exc):
         raise OutageError(exc) from exc
     classified = classify_delivery_error(exc)
-    error = str(classified)[:2000]
+    error = str(classified)[:2000]  # in English, for the logs and the English columns
     outcome = DeliveryAttempt.Outcome.PERMANENT if classified.is_permanent else DeliveryAttempt.Outcome.TRANSIENT
     if isinstance(exc, DeliveryOutcomeUnknown):
         outcome = DeliveryAttempt.Outcome.UNKNOWN
     failure = lifecycle.Failure(
         message_id=message.pk, attempt=message.attempts, started_at=started_at, error=error,
-        server=getattr(exc, "server", "")[:100], outcome=outcome,
+        server=getattr(exc, "server", "")[:100], outcome=outcome, text=classified.text,
     )
     logger.warning("Delivery of message %s failed (attempt %d of %d): %s",
                    message.pk, message.attempts, message.max_attempts, error)
@@ -79,8 +80,9 @@ def settle_failure(message: EmailMessage, exc: BaseException, *, started_at: dat
         lifecycle.fail(failure)
         return FAILED
     if message.attempts >= message.max_attempts:
-        spent = f"{error} (after {message.attempts} of {message.max_attempts} attempts)"
-        lifecycle.fail(lifecycle.Failure(**{**failure.__dict__, "error": spent[:2000]}))
+        spent = AuditText("attempts_spent", {"error": classified.text, "attempts": message.attempts,
+                                             "max_attempts": message.max_attempts})
+        lifecycle.fail(lifecycle.Failure(**{**failure.__dict__, "error": spent.english[:2000], "text": spent}))
         return FAILED
     next_attempt_at = timezone.now() + timedelta(seconds=backoff_seconds(message.attempts))
     if next_attempt_at > became_due_at(message) + timedelta(seconds=settings.EMAIL_MAX_QUEUE_SECONDS):

@@ -15,6 +15,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from notifications.audit_text import AuditText, label
 from notifications.backends.development import simulated_failure
 from notifications.models import BounceType, EmailMessage, EventType
 
@@ -53,10 +54,10 @@ def _accept(message: EmailMessage) -> None:
               "provider_message_id": provider_message_id, "recipient": message.recipient_email}
     tracking.record(tracking.ProviderEvent(
         **common, event_type=EventType.SENT, provider_event_id=f"{provider_message_id}-sent",
-        detail="Test key: accepted by the simulator, not delivered.",
+        description=AuditText("simulator_accepted"),
     ))
     tracking.record(tracking.ProviderEvent(
         **common, **outcome, provider_event_id=f"{provider_message_id}-outcome",
-        detail=f"Test key: simulated {outcome['event_type']}.",
+        description=AuditText("simulator_outcome", {"event": label("event_type", outcome["event_type"])}),
         payload={"simulated": outcome["event_type"], "recipient": message.recipient_email},
     ))

@@ -21,8 +21,9 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
+from notifications import audit_text
+from notifications.audit_text import AuditText
 from notifications.models import EmailMessage, EmailTemplate, Kind, Reason, Scope, Suppression
 from notifications.signals import recipient_suppressed
 
@@ -92,17 +93,17 @@ def _active_at_send_sql(alias: str, addresses: int, scopes: int) -> str:
     )
 
 
-def reason_text(suppression: Suppression) -> str:
-    """What a suppressed message's `error_message` says."""
-    return _("Suppressed: %(address)s is on the suppression list for %(scope)s (%(reason)s, since %(date)s).") % {
+def reason_text(suppression: Suppression) -> AuditText:
+    """What a suppressed message's error says: stored as a code, shown in the reader's language."""
+    return AuditText("suppressed", {
         "address": suppression.address,
-        "scope": suppression.get_scope_display().lower(),
-        "reason": suppression.get_reason_display().lower(),
-        "date": suppression.created_at.date().isoformat(),
-    }
+        "scope": audit_text.label("scope", suppression.scope),
+        "reason": audit_text.label("reason", suppression.reason),
+        "date": audit_text.date(suppression.created_at.date()),
+    })
 
 
-def reasons_at_send(groups: Sequence[tuple[Sequence[str], bool]]) -> list[dict[str, str]]:
+def reasons_at_send(groups: Sequence[tuple[Sequence[str], bool]]) -> list[dict[str, AuditText]]:
     """For a send being written, one query: for each (addresses, is marketing) group, the
     normalised addresses that are suppressed → why."""
     found = _active_at_send([address for addresses, _ in groups for address in addresses],

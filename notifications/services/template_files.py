@@ -40,6 +40,7 @@ from notifications.exceptions import InputError, TemplateFileError
 from notifications.jsoninput import check_value as check_json_value
 from notifications.models import EmailTemplate
 from notifications.services.templates import VersionContent
+from notifications.formatting import number
 
 #: Every field of a template a user sets, in the order `template.json` lists them.
 TEMPLATE_FIELDS: tuple[str, ...] = (
@@ -128,7 +129,7 @@ def _read_bounded(path: Path) -> bytes:
 def _too_large(path: Path, limit: int) -> TemplateFileError:
     return TemplateFileError(
         _("%(path)s: larger than the %(limit)s bytes a template file may hold (EMAIL_TEMPLATE_FILE_MAX_BYTES).")
-        % {"path": path, "limit": f"{limit:,}"}, path=path,
+        % {"path": path, "limit": number(limit)}, path=path,
     )
 
 

@@ -25,6 +25,7 @@ from datetime import datetime
 
 from django.db import transaction
 
+from notifications.audit_text import AuditText
 from notifications.models import BounceType, DeliveryEvent, EmailMessage, EventType, Status
 from notifications.backends.providers import configured_provider_keys
 from notifications.signals import delivery_event_recorded, delivery_events_recorded
@@ -55,8 +56,9 @@ class ProviderEvent:
     notification_id: str = ""
     bounce_type: str = ""  # a BounceType, for bounces
     bounce_subtype: str = ""
-    detail: str = ""
+    detail: str = ""  # a provider's own words, as it sent them
     payload: dict = field(default_factory=dict)
+    description: AuditText | None = None  # our own words instead (the simulator's): stored as a code
 
 
 @dataclass(frozen=True)
@@ -115,12 +117,20 @@ def _send_robust(signal, **kwargs) -> None:
             logger.error("A receiver of a delivery event signal (%r) raised", receiver, exc_info=result)
 
 
+def _detail_fields(event: ProviderEvent) -> dict:
+    if event.description is None:
+        return {"detail": event.detail}
+    data = event.description.as_data()
+    return {"detail": event.description.english, "detail_code": data["code"], "detail_params": data["params"]}
+
+
 def _store_many(events: Sequence[ProviderEvent], messages: Sequence[EmailMessage | None]) -> list[DeliveryEvent | None]:
     """The new rows, None in place of an event stored before (or twice in `events`)."""
     rows = [DeliveryEvent(
         message=message, event_type=event.event_type, provider=event.provider[:50],
         provider_event_id=event.provider_event_id[:255], provider_message_id=event.provider_message_id[:255],
-        recipient=event.recipient[:320], occurred_at=event.occurred_at, detail=event.detail,
+        recipient=event.recipient[:320], occurred_at=event.occurred_at,
+        **_detail_fields(event),
         bounce_type=event.bounce_type, bounce_subtype=event.bounce_subtype[:50],
         payload=event.payload, pending=message is not None and message.status in NOT_YET_SENT,
     ) for event, message in zip(events, messages, strict=True)]
@@ -306,8 +316,17 @@ def _report(event: DeliveryEvent, message: EmailMessage) -> lifecycle.Report | N
         message_id=message.pk, kind=kind, at=event.occurred_at,
         bounce_type=(event.bounce_type or BounceType.PERMANENT) if kind == "bounced" else "",
         bounce_subtype=event.bounce_subtype if kind == "bounced" else "",
-        reason=(event.detail or f"Refused by {event.provider}.") if kind == "failed" else "",
+        reason=_drop_reason(event) if kind == "failed" else None,
     )
+
+
+def _drop_reason(event: DeliveryEvent) -> AuditText:
+    """Why a provider dropped a message: our sentence, with its own reply kept as it came."""
+    if event.detail_code:
+        return AuditText(event.detail_code, event.detail_params or {})
+    if event.detail:
+        return AuditText("dropped_with_reply", {"provider": event.provider, "reply": event.detail})
+    return AuditText("dropped", {"provider": event.provider})
 
 
 __all__ = ["ProviderEvent", "Recorded", "accepts", "apply_pending", "find_message", "find_messages", "record",

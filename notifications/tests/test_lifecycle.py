@@ -15,7 +15,8 @@ from notifications.services.sending import send_simple_mail
 
 APP = Path(__file__).resolve().parents[1]
 OWNER = APP / "services" / "lifecycle.py"
-STATUS_COLUMNS = {"status", "attempts", "next_attempt_at", "sent_at", "sealed_content", "error_message"}
+STATUS_COLUMNS = {"status", "attempts", "next_attempt_at", "sent_at", "sealed_content", "error_message",
+                  "error_code", "error_params"}
 WRITES = {"update", "bulk_update", "create", "bulk_create", "get_or_create", "update_or_create", "save"}
 
 

@@ -22,6 +22,7 @@ from django.http import QueryDict
 from django.urls import reverse
 from django.utils.datastructures import MultiValueDict
 from django.utils.translation import gettext as _
+from notifications.formatting import number
 
 from .errors import InboundTooLarge, UnreadablePayload
 
@@ -47,7 +48,7 @@ def is_inbound_path(path: str) -> bool:
 def too_large(size: int) -> InboundTooLarge:
     return InboundTooLarge(
         _("The inbound message (%(size)s bytes) is larger than the %(limit)s bytes allowed "
-          "(EMAIL_INBOUND_MAX_BYTES).") % {"size": f"{size:,}", "limit": f"{settings.EMAIL_INBOUND_MAX_BYTES:,}"}
+          "(EMAIL_INBOUND_MAX_BYTES).") % {"size": number(size), "limit": number(settings.EMAIL_INBOUND_MAX_BYTES)}
     )
 
 

@@ -14,6 +14,7 @@ from anymail.signals import AnymailTrackingEvent
 from anymail.signals import EventType as Anymail
 from django.utils import timezone
 
+from notifications.audit_text import AuditText
 from notifications.models import BounceType, EventType
 from notifications.services.tracking import ProviderEvent
 
@@ -45,7 +46,7 @@ def provider_event(event: AnymailTrackingEvent, *, esp_name: str) -> ProviderEve
         provider_event_id=str(event.event_id or ""), provider_message_id=str(event.message_id or ""),
         recipient=str(event.recipient or ""), notification_id=notification_id(event, raw),
         bounce_type=bounce_type, bounce_subtype=bounce_subtype, detail=_detail(provider, event, raw, event_type),
-        payload=raw,
+        payload=raw, description=_description(provider, raw),
     )
 
 
@@ -82,9 +83,18 @@ def _bounce(provider: str, raw: dict) -> tuple[str, str]:
             str(raw.get("bounce_classification") or raw.get("status") or ""))
 
 
+def _description(provider: str, raw: dict) -> AuditText | None:
+    """Our own sentence about the event, stored as a code (shown in the reader's language);
+    the provider's words (`detail`) are a parameter, as they came."""
+    if provider == "sendgrid" and raw.get("event") == "dropped":
+        reason = str(raw.get("reason") or raw.get("type") or "")
+        return AuditText("dropped_by", {"provider": "SendGrid", "reply": reason or AuditText("no_reason_given")})
+    return None
+
+
 def _detail(provider: str, event: AnymailTrackingEvent, raw: dict, event_type: str) -> str:
     if provider == "sendgrid" and raw.get("event") == "dropped":
-        return f"Dropped by SendGrid: {raw.get('reason') or raw.get('type') or 'no reason given'}"
+        return str(raw.get("reason") or raw.get("type") or "")
     parts = [str(part) for part in (event.description, event.mta_response) if part]
     if event_type == EventType.CLICKED and event.click_url:
         parts.append(str(event.click_url))
