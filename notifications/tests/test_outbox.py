@@ -177,6 +177,34 @@ def test_a_drain_past_its_time_bound_hands_the_rest_back_uncounted_and_wakes_its
     assert set(rows.values_list("status", "attempts")) == {(Status.SENT, 1)}  # a hand-back is not an attempt
 
 
+@pytest.mark.smtp_delay(0.03)
+def test_a_batch_overrunning_its_bound_hands_back_its_unsent_rest_and_wakes_the_lane_after_that_write(
+    default_templates, smtp_backend, settings, monkeypatch
+):
+    """Issue 17, point 1 of ARCHITECTURE's argument: a batch still on the wire a whole bound past
+    the drain's bound hands its unsent rest back, and that write is followed by a wake-up of the
+    lane (the drain then ends): without it, the rows would wait for the sweep."""
+    from config.celery import app
+    from notifications.services import wakeups
+
+    settings.EMAIL_DRAIN_MAX_SECONDS = 0.05  # handed back from 0.1 s: the 5th message at 30 ms each
+    monkeypatch.setitem(app.conf, "task_always_eager", False)  # a worker's bounded drain
+    monkeypatch.setattr(outbox, "_pace", {})  # no pace learnt by earlier tests: the whole batch is claimed
+    messages = queue_invoices(8)
+    lane = messages[0].lane
+    woken: list[tuple[str, int]] = []
+
+    def publish(lane, **options):  # what was queued when the wake-up left
+        woken.append((lane, EmailMessage.objects.filter(status=Status.QUEUED).count()))
+        return True
+
+    monkeypatch.setattr(wakeups, "_publish", publish)
+    counts = outbox.drain_lane(lane=lane)
+
+    assert counts["released"] > 0 and counts["sent"] + counts["released"] == 8, counts
+    assert woken == [(lane, counts["released"])]  # one wake-up, after the rows were back
+
+
 def test_a_test_key_message_in_a_batch_is_simulated_and_never_reaches_the_server(default_templates, smtp_backend):
     real, simulated = queue_invoices(2)
     EmailMessage.objects.filter(pk=simulated.pk).update(is_test=True)

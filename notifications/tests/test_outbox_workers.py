@@ -451,6 +451,10 @@ def test_two_worker_processes_drain_a_backlog_and_the_sends_arriving_meanwhile_e
 # --- 8. the broker down: off the send's path, drained as soon as it is back (issue 17) -----------
 
 BROKER_DOWN_SENDS = int(os.environ.get("NOTIF_TEST_BROKER_DOWN_SENDS", "200"))
+RECONNECT_BOUND = 0.5  # the worker's BROKER_RECONNECT_MAX_SECONDS in the broker-down test
+# Celery's consumer, each time it cannot reach the broker: "Trying again in 2.00 seconds... (1/100)" (a wait
+# under a second is "Trying again now...").
+RECONNECT_WAIT = re.compile(r"Trying again in (\d+(?:\.\d+)?) seconds")
 
 
 class BrokerReach:
@@ -484,7 +488,7 @@ def test_with_the_broker_down_sends_commit_without_trying_it_and_are_delivered_w
     everything is delivered with no beat running."""
     from notifications.services import wakeups
 
-    worker = start_worker(pool="prefork", concurrency=2)
+    worker = start_worker(pool="prefork", concurrency=2, env={"BROKER_RECONNECT_MAX_SECONDS": str(RECONNECT_BOUND)})
     publishes: list[str] = []
     publish = wakeups._publish
     monkeypatch.setattr(wakeups, "_publish",
@@ -511,6 +515,11 @@ def test_with_the_broker_down_sends_commit_without_trying_it_and_are_delivered_w
     assert_sent_once(ids, smtp_server)
     assert worker.log().count("Connected: woke the") >= 2, worker.log()  # at start, and when it reconnected
     assert "sweep_stranded_messages[" not in worker.log()
+    # The worker's reconnect backoff is bounded by its setting (kombu's own waits 2 s, then 4 s, ... 30 s):
+    # it found the broker away, and no wait it announced was longer than the bound.
+    log = worker.log()
+    waits = [float(seconds) for seconds in RECONNECT_WAIT.findall(log)]
+    assert "consumer: Cannot connect to" in log and max(waits, default=0.0) <= RECONNECT_BOUND, (waits, log[-3000:])
 
 
 # --- 9. leases: a slow worker keeps its rows, a killed one's come back (issue 17) ---------------

@@ -51,7 +51,10 @@ def test_allowed_hosts_in_development_follow_the_address_make_run_listens_on():
 def make_run_commands(*args: str) -> str:
     """What `make run` would run (`make -n`), with a shell HOST that must not leak in (zsh sets one)."""
     require(shutil.which("make") is not None, "make is not installed")
-    env = {**os.environ, "HOST": "some-laptop.local", "PORT": "9999"}
+    # Run as a person runs it, with the default .venv: not inside `make test VENV=...`, whose
+    # command-line variables make exports to the environment and passes to a nested make.
+    outer_make = {"MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "VENV"}
+    env = {**{k: v for k, v in os.environ.items() if k not in outer_make}, "HOST": "some-laptop.local", "PORT": "9999"}
     result = subprocess.run(
         ["make", "-n", "run", *args], cwd=Path(settings.BASE_DIR), env=env,
         capture_output=True, text=True, timeout=60, check=True,

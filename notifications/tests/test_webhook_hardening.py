@@ -116,6 +116,30 @@ def test_an_ses_event_for_a_sendgrid_sent_message_changes_nothing(settings, sign
     assert not Suppression.objects.exists()
 
 
+def test_an_event_kept_before_its_message_was_sent_is_applied_only_if_that_provider_sent_it(
+        settings, both_enabled, django_capture_on_commit_callbacks):
+    """A SendGrid event may come before the drain records its message sent: it is kept
+    (`pending`) and applied once the drain has. If the message left through another provider
+    meanwhile (SMTP: a failover, a backend changed), the event is not applied."""
+    from django.utils import timezone
+
+    from notifications.services import lifecycle, tracking
+
+    with sendgrid_api(settings):
+        [queued] = send_simple_mail("jane@example.com", "Votre facture", "Bonjour.")  # not drained: on_commit not run
+        with django_capture_on_commit_callbacks(execute=True):
+            assert post_sendgrid([sendgrid_event(queued, "bounce", type="bounce")]).status_code == 200
+    assert DeliveryEvent.objects.get().pending
+    [claimed] = lifecycle.claim_due(lane=queued.lane, limit=1)
+    # What the drain does once the message has left, here through SMTP.
+    lifecycle.record_sent([lifecycle.Sent(claimed.pk, "<x@rgz.bj>", "relay", claimed.from_email, 1, timezone.now(),
+                                          provider="smtp")])
+    assert tracking.apply_pending([claimed.pk]) == 1
+    message = EmailMessage.objects.get(pk=claimed.pk)
+    assert (message.status, message.provider) == (Status.SENT, "smtp")
+    assert not DeliveryEvent.objects.get().pending
+
+
 @pytest.mark.parametrize("route", ALL_ROUTES)
 def test_an_unconfigured_esps_route_is_a_404(settings, route):
     """The test settings send through locmem, with no SNS topic and no SendGrid key."""
