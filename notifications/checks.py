@@ -187,4 +187,14 @@ def check_lockout_settings(app_configs=None, **kwargs) -> list:
         if getattr(settings, name) < 1:
             problems.append(Error(f"{name} must be at least 1; it is {getattr(settings, name)}.",
                                   hint="A lockout needs a number of failures and a window.", id="notifications.E041"))
+    backend = settings.CACHES.get("default", {}).get("BACKEND", "")
+    if settings.ENVIRONMENT == "production" and backend.endswith(("LocMemCache", "DummyCache")):
+        # Each web process would count failures, and lift lockouts, on its own: an attacker
+        # spread over N processes gets N times the threshold, and "unlock" reaches one of them.
+        problems.append(Warning(
+            "The default cache is per process (CACHE_URL is not set): failed-authentication counters, "
+            "lockouts and the send throttle are counted by each web process on its own.",
+            hint="Set CACHE_URL to a shared cache, e.g. redis://127.0.0.1:6379/1.",
+            id="notifications.W040",
+        ))
     return problems

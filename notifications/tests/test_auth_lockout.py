@@ -275,6 +275,20 @@ def test_a_bad_proxy_entry_or_limit_fails_the_system_check(settings):
     assert "'proxy.internal'" in problems[0].msg and "AUTH_LOCKOUT_API_FAILURES" in problems[1].msg
 
 
+def test_a_per_process_cache_in_production_is_warned_of(settings):
+    from notifications.checks import check_lockout_settings
+
+    settings.ENVIRONMENT = "production"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert [problem.id for problem in check_lockout_settings()] == ["notifications.W040"]
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:6379/1"}}
+    assert check_lockout_settings() == []
+    settings.ENVIRONMENT = "development"
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    assert check_lockout_settings() == []
+
+
 def test_an_administrator_lists_and_lifts_a_lockout_in_the_admin(admin_account, admin_client):
     attacker = client_from(ATTACKER)
     for _ in range(5):
