@@ -14,6 +14,7 @@ from jinja2 import TemplateNotFound, TemplateSyntaxError, meta, nodes, sandbox
 
 from notifications.exceptions import TemplateDeclarationError, TemplateSecurityError, TemplateSyntaxProblem
 
+from . import jinja_errors
 from .environment import RENDER_GLOBALS, environments
 
 PARTS = ("subject", "preheader", "html_content", "text_content")
@@ -62,7 +63,7 @@ def _used_in_part(env, part: str, source: str) -> set[str]:
     except TemplateSyntaxError as exc:
         problem = TemplateSyntaxProblem(
             _("Syntax error in the %(part)s, line %(line)s: %(error)s")
-            % {"part": label, "line": exc.lineno, "error": exc.message},
+            % {"part": label, "line": exc.lineno, "error": jinja_errors.syntax(exc.message or "")},
             field=part,
         )
         problem.line = exc.lineno

@@ -18,6 +18,7 @@ from jinja2 import FileSystemLoader, Template, TemplateSyntaxError
 
 from notifications.exceptions import TemplateSyntaxProblem
 
+from . import jinja_errors
 from .sandbox import GuardedSandbox
 
 #: Names every template may use without declaring them (set at render time).
@@ -87,7 +88,7 @@ def compile_part(source: str, *, part: str, html: bool, cache_key: object | None
     except TemplateSyntaxError as exc:
         raise TemplateSyntaxProblem(
             _("Syntax error in the %(part)s, line %(line)s: %(error)s")
-            % {"part": part, "line": exc.lineno, "error": exc.message}
+            % {"part": part, "line": exc.lineno, "error": jinja_errors.syntax(exc.message or "")}
         ) from None
     if cache_key is not None:
         _compiled.put(key, template)

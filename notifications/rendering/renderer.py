@@ -5,7 +5,6 @@ batch at enqueue time; the admin preview and the API's test render call it too.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -29,13 +28,8 @@ from notifications.exceptions import (
 )
 from notifications.headers import subject_problem
 
-from . import sandbox
+from . import jinja_errors, sandbox
 from .environment import compile_part, layout
-
-#: Object reprs in Python error messages (`<function f at 0x7f...>`) say nothing useful to
-#: a template editor and describe the server's memory: drop them.
-_REPR = re.compile(r"<[^<>]*\bat 0x[0-9a-fA-F]+>")
-
 
 @dataclass(frozen=True)
 class RenderedEmail:
@@ -122,12 +116,12 @@ def render(
         raise
     except SecurityError as exc:
         raise TemplateSecurityError(
-            _("The template tried to use something templates may not: %(error)s") % {"error": _clean(exc)}
+            _at_line(exc, _("The template tried to use something templates may not: %(error)s")
+                     % {"error": jinja_errors.security(str(exc))})
         ) from None
     except UndefinedError as exc:
         raise TemplateError(
-            _("The template uses an unknown name: %(error)s") % {"error": _clean(exc)},
-            field="template", code="undefined_name",
+            _at_line(exc, jinja_errors.undefined(str(exc))), field="template", code="undefined_name",
         ) from None
     except TemplateNotFound as exc:
         raise TemplateError(
@@ -142,22 +136,29 @@ def render(
         ) from None
     except (OverflowError, MemoryError) as exc:
         raise RenderLimitExceeded(
-            _("The template exceeds the rendering limits: %(error)s") % {"error": _clean(exc)}
+            _at_line(exc, _("The template computes a value too large to hold (%(error)s).")
+                     % {"error": type(exc).__name__})
         ) from None
     except JinjaTemplateError as exc:
         raise TemplateError(
-            _("The template failed to render: %(error)s") % {"error": _clean(exc)},
-            field="template", code="render_failed",
+            _at_line(exc, _("The template failed to render.")), field="template", code="render_failed",
         ) from None
     except Exception as exc:  # noqa: BLE001 - any error inside a sandboxed render is the template's
+        # Python's own text (`division by zero`) is English: the exception's name says what
+        # happened in a language-neutral way, the sentence around it is ours.
         raise TemplateError(
-            _("The template failed to render: %(error)s") % {"error": f"{type(exc).__name__}: {_clean(exc)}"},
+            _at_line(exc, _("The template failed to render: an operation on its values is not possible "
+                            "(%(error)s).") % {"error": type(exc).__name__}),
             field="template", code="render_failed",
         ) from None
 
 
-def _clean(exc: BaseException) -> str:
-    return _REPR.sub("<object>", str(exc))[:500]
+def _at_line(exc: BaseException, message: str) -> str:
+    """`message`, prefixed with the template line the error was raised on when it is known."""
+    line = jinja_errors.template_line(exc.__traceback__)
+    if line is None:
+        return message
+    return _("Line %(line)s: %(error)s") % {"line": line, "error": message}
 
 
 def _render(template, context: dict, what: str) -> str:
