@@ -8,6 +8,7 @@ from email.utils import formataddr
 from pathlib import Path
 
 import environ
+from django.utils.translation import gettext_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -366,8 +367,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
-    "TITLE": "Notifications API",
-    "DESCRIPTION": "Send templated email, manage template versions, and read the audit trail.",
+    # Lazy: the schema is generated per request, in its language (Accept-Language, or ?lang=).
+    "TITLE": gettext_lazy("Notifications API"),
+    "DESCRIPTION": gettext_lazy("Send templated email, manage template versions, and read the audit trail."),
     "VERSION": "1.0.0",
     "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
