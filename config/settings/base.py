@@ -354,7 +354,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["notifications.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        "notifications.api.renderers.TranslatedBrowsableAPIRenderer",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["notifications.api.throttling.ClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
