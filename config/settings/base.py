@@ -8,7 +8,6 @@ from email.utils import formataddr
 from pathlib import Path
 
 import environ
-from django.utils.translation import gettext_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -367,9 +366,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
-    # Lazy: the schema is generated per request, in its language (Accept-Language, or ?lang=).
-    "TITLE": gettext_lazy("Notifications API"),
-    "DESCRIPTION": gettext_lazy("Send templated email, manage template versions, and read the audit trail."),
+    # Served translated (notifications.api.schema.translate_info).
+    "TITLE": "Notifications API",
+    "DESCRIPTION": "Send templated email, manage template versions, and read the audit trail.",
     "VERSION": "1.0.0",
     "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -382,5 +381,6 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "notifications.api.schema.strip_trailing_slashes",
+        "notifications.api.schema.translate_info",
     ],
 }

@@ -29,7 +29,7 @@ from notifications.exceptions import (
 from notifications.headers import subject_problem
 
 from . import jinja_errors, sandbox
-from .environment import compile_part, layout
+from .environment import compile_part, layout, part_label
 
 @dataclass(frozen=True)
 class RenderedEmail:
@@ -88,7 +88,8 @@ def build_context(
         if value is None or value == "":
             value = default
             if isinstance(default, str) and ("{{" in default or "{%" in default):
-                value = _render(compile_part(default, part=f"default of {name}", html=False), dict(globals_), "default")
+                part = f"default:{name}"
+                value = _render(compile_part(default, part=part, html=False), dict(globals_), part_label(part))
         context[name] = value
     for name, value in variables.items():
         context.setdefault(name, value)
@@ -170,7 +171,7 @@ def _render_all(source, variables, required, optional, layout_name) -> RenderedE
     context = build_context(required=required, optional=optional, variables=variables, globals_=globals_)
     key = source.cache_key
 
-    subject = _render(compile_part(source.subject, part="subject", html=False, cache_key=key), context, "subject").strip()
+    subject = _render(compile_part(source.subject, part="subject", html=False, cache_key=key), context, part_label("subject")).strip()
     problem = subject_problem(subject)
     if problem:
         raise HeaderInjection(
@@ -182,18 +183,18 @@ def _render_all(source, variables, required, optional, layout_name) -> RenderedE
     preheader = ""
     if source.preheader:
         preheader = _render(
-            compile_part(source.preheader, part="preheader", html=False, cache_key=key), context, "preheader"
+            compile_part(source.preheader, part="preheader", html=False, cache_key=key), context, part_label("preheader")
         ).strip()
-    body_html = _render(compile_part(source.html_content, part="html", html=True, cache_key=key), context, "HTML")
+    body_html = _render(compile_part(source.html_content, part="html", html=True, cache_key=key), context, part_label("html"))
     if source.text_content.strip():
-        body_text = _render(compile_part(source.text_content, part="text", html=False, cache_key=key), context, "text")
+        body_text = _render(compile_part(source.text_content, part="text", html=False, cache_key=key), context, part_label("text"))
     else:
         body_text = html_to_text(body_html)
 
     if layout_name:
         frame = {**globals_, "subject": subject, "preheader": preheader}
         html = _render(layout(layout_name, html=True), {**frame, "content": Markup(body_html)}, "HTML layout")
-        text = _render(layout(layout_name, html=False), {**frame, "content": body_text}, "text layout")
+        text = _render(layout(layout_name, html=False), {**frame, "content": body_text}, _("text layout"))
     else:
         html, text = body_html, body_text
     html = css_inline.inline(html) if "<style" in html else html

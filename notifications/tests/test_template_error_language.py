@@ -62,3 +62,13 @@ def test_a_sandbox_refusal_is_ours_in_french():
         _render("{{ items.append(1) }}", items=[])
     assert "le modèle ne peut pas utiliser 'append'" in caught.value.message
     assert "unsafe" not in caught.value.message
+
+
+def test_the_part_at_fault_is_named_in_french_too():
+    with translation.override("fr"), pytest.raises(TemplateSyntaxProblem) as caught:
+        compile_part("Facture {{ month }", part="subject", html=False)
+    assert caught.value.message.startswith("Erreur de syntaxe (objet), ligne 1 : ")
+    with translation.override("fr"), pytest.raises(TemplateSyntaxProblem) as caught:
+        render(VersionSource(subject="Objet", html_content="<p>{{ x }}</p>"), variables={}, required=[],
+               optional={"x": "{{ y }"})
+    assert caught.value.message.startswith("Erreur de syntaxe (la valeur par défaut de x), ligne 1 : '}' inattendu")
