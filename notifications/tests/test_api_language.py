@@ -60,3 +60,10 @@ def test_the_browsable_api_s_title_and_the_403_body_follow_the_language(db, lang
     assert "Template List" not in html
     answer = client.get("/api/v1/email/templates", headers={"Accept": "application/json"})
     assert answer.json()["detail"] == refusal
+
+
+@pytest.mark.parametrize(("language", "title"), [("fr", "API des notifications"), ("en", "Notifications API")])
+def test_the_api_docs_page_is_titled_in_the_request_s_language(db, language, title):
+    page = Client(headers={"Accept-Language": language}).get("/api/docs/")
+    assert page.status_code == 200
+    assert f"<title>{title}</title>" in page.content.decode()
