@@ -19,6 +19,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
@@ -177,6 +178,10 @@ def _pages(walked) -> dict[str, str]:
         "message": f"/admin/notifications/emailmessage/{message.pk}/change/",
         "cancelled message": f"/admin/notifications/emailmessage/{walked['cancelled'].pk}/change/",
         "recipient history": f"/admin/notifications/emailmessage/recipient/?email={message.recipient_email}",
+        "admin index": "/admin/",
+        **{f"{model._meta.verbose_name_plural} list": f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+           for model in admin.site._registry if model._meta.app_label == "notifications"
+           and model not in (EmailTemplate, EmailMessage)},
         "API refusal (405, browsable)": "/api/v1/email/send",
         "API not found (browsable)": "/api/v1/email/templates/no-such-template",
     }
