@@ -1,6 +1,7 @@
 """URL configuration: the front page, admin (and the staff's set-password link), the API under /api/v1/email/, its schema and docs, webhooks under /anymail/."""
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.utils.translation import gettext_lazy
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from notifications.api.errors import no_such_route
@@ -23,7 +24,9 @@ urlpatterns = [
     path("anymail/", include("notifications.webhooks.urls")),
     path("api/v1/email/", include("notifications.api.urls")),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
-    re_path(r"^api/docs/?$", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
+    # The page's title in the request's language, as the schema it shows (api/schema.py).
+    re_path(r"^api/docs/?$", SpectacularSwaggerSplitView.as_view(url_name="schema", title=gettext_lazy("Notifications API")),
+            name="docs"),
     # Last: any other path under /api/ is a JSON 404, with DEBUG on too.
     re_path(r"^api(?:/|$)", no_such_route),
 ]

@@ -356,7 +356,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["notifications.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "rest_framework.renderers.BrowsableAPIRenderer",
+        "notifications.api.renderers.TranslatedBrowsableAPIRenderer",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["notifications.api.throttling.ClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
@@ -369,6 +369,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
+    # Served translated (notifications.api.schema.translate_info).
     "TITLE": "Notifications API",
     "DESCRIPTION": "Send templated email, manage template versions, and read the audit trail.",
     "VERSION": "1.0.0",
@@ -383,5 +384,6 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "notifications.api.schema.strip_trailing_slashes",
+        "notifications.api.schema.translate_info",
     ],
 }

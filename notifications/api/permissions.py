@@ -1,6 +1,7 @@
 """Who may call what: Django permissions per HTTP method, never bare `is_staff`."""
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework.permissions import BasePermission
 
 SEND = "notifications.send_email"
@@ -18,7 +19,8 @@ class MethodPermissions(BasePermission):
     the view does not implement passes, so the caller gets 405 rather than 403.
     """
 
-    message = "You do not have permission to perform this action."
+    # Lazy: DRF reads it per refusal, in the request's language (LocaleMiddleware).
+    message = _("You do not have permission to perform this action.")
 
     def has_permission(self, request, view) -> bool:
         if not request.user or not request.user.is_authenticated:

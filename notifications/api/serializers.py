@@ -6,8 +6,9 @@ import binascii
 from collections.abc import Mapping
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from notifications.exceptions import InvalidRecipient
@@ -16,6 +17,8 @@ from notifications.recipients import parse_address, parse_addresses
 from notifications.selectors import default_version
 
 
+# The schema's description, in the request's language (the docstring would stay English).
+@extend_schema_serializer(description=gettext_lazy("Refuses fields it does not know, naming each: a typo must not be silently dropped."))
 class StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know, naming each: a typo must not be silently dropped."""
 
@@ -30,7 +33,7 @@ class StrictSerializer(serializers.Serializer):
 @extend_schema_field(
     {
         "oneOf": [
-            {"type": "string", "description": "One address, or several separated by commas."},
+            {"type": "string", "description": gettext_lazy("One address, or several separated by commas.")},
             {"type": "array", "items": {"type": "string", "format": "email"}},
         ]
     }
@@ -70,7 +73,7 @@ class AttachmentInput(StrictSerializer):
     # Not trimmed here: str.strip() would quietly drop control characters the service refuses.
     filename = serializers.CharField(max_length=255, trim_whitespace=False)
     content_type = serializers.CharField(max_length=100)
-    data_base64 = serializers.CharField(trim_whitespace=True, help_text="The file's bytes, base64-encoded.")
+    data_base64 = serializers.CharField(trim_whitespace=True, help_text=gettext_lazy("The file's bytes, base64-encoded."))
 
     def validate_data_base64(self, value: str) -> bytes:
         try:
@@ -97,7 +100,7 @@ class SendAtField(serializers.CharField):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(required=False, allow_null=True, allow_blank=True, default=None, max_length=64,
-                         help_text="When to send (ISO 8601 with an offset); absent or past: now.", **kwargs)
+                         help_text=gettext_lazy("When to send (ISO 8601 with an offset); absent or past: now."), **kwargs)
 
 
 class SendRequest(StrictSerializer):
@@ -124,7 +127,7 @@ class BatchItemInput(serializers.DictField):
 class SendBatchRequest(StrictSerializer):
     template_key = serializers.CharField(max_length=100)
     items = serializers.ListField(
-        child=BatchItemInput(), min_length=1, help_text="Each item is {to, variables}: one merge per item."
+        child=BatchItemInput(), min_length=1, help_text=gettext_lazy("Each item is {to, variables}: one merge per item.")
     )
     attachments = AttachmentInput(many=True, required=False, default=list)
     language = serializers.CharField(max_length=10, required=False, allow_null=True, default=None)
@@ -133,13 +136,13 @@ class SendBatchRequest(StrictSerializer):
 
 
 class BatchItemOut(serializers.Serializer):
-    index = serializers.IntegerField(help_text="The item's position in the request.")
-    id = serializers.UUIDField(required=False, help_text="The message's id, when the item was accepted.")
+    index = serializers.IntegerField(help_text=gettext_lazy("The item's position in the request."))
+    id = serializers.UUIDField(required=False, help_text=gettext_lazy("The message's id, when the item was accepted."))
     to = serializers.CharField(required=False)
     status = serializers.CharField(required=False)
-    errors = serializers.DictField(required=False, help_text="Why the item was refused: {field: [messages]}.")
+    errors = serializers.DictField(required=False, help_text=gettext_lazy("Why the item was refused: {field: [messages]}."))
     codes = serializers.DictField(
-        required=False, help_text="The errors' stable codes, in their shape: {field: [codes]} (docs/ERROR_CODES.md)."
+        required=False, help_text=gettext_lazy("The errors' stable codes, in their shape: {field: [codes]} (docs/ERROR_CODES.md).")
     )
 
 
@@ -214,6 +217,8 @@ class TemplateDetail(serializers.ModelSerializer):
         ]
 
 
+# The schema's description, in the request's language (the docstring would stay English).
+@extend_schema_serializer(description=gettext_lazy("A new version's content; the language defaults to the template's default one."))
 class TemplateUpdateRequest(StrictSerializer):
     """A new version's content; the language defaults to the template's default one."""
 
@@ -224,18 +229,20 @@ class TemplateUpdateRequest(StrictSerializer):
     language = serializers.CharField(max_length=10, required=False, allow_null=True, default=None)
     base_version = serializers.IntegerField(
         required=False, allow_null=True, default=None, min_value=0,
-        help_text="The number of the language's active version this wording started from (0: there was none). "
+        help_text=gettext_lazy("The number of the language's active version this wording started from (0: there was none). "
         "When another version has become active since, the PUT is refused (409, stale_version). "
-        "The If-Match header does the same for the whole template.",
+        "The If-Match header does the same for the whole template."),
     )
 
 
+# The schema's description, in the request's language (the docstring would stay English).
+@extend_schema_serializer(description=gettext_lazy("The version a PUT added, and whether the PUT said what it was based on."))
 class VersionSaved(VersionOut):
     """The version a PUT added, and whether the PUT said what it was based on."""
 
     unconditional = serializers.SerializerMethodField(
-        help_text="True when the PUT carried neither If-Match nor base_version: it replaced whatever "
-        "version was active, unseen. Send one of them to have a stale PUT refused instead."
+        help_text=gettext_lazy("True when the PUT carried neither If-Match nor base_version: it replaced whatever "
+        "version was active, unseen. Send one of them to have a stale PUT refused instead.")
     )
 
     class Meta(VersionOut.Meta):
@@ -245,19 +252,21 @@ class VersionSaved(VersionOut):
         return bool(self.context.get("unconditional"))
 
 
+# The schema's description, in the request's language (the docstring would stay English).
+@extend_schema_serializer(description=gettext_lazy("A 409 `stale_version`: the save was based on a state another save has since replaced."))
 class StaleVersionResponse(serializers.Serializer):
     """A 409 `stale_version`: the save was based on a state another save has since replaced."""
 
-    detail = serializers.CharField(help_text="Who saved what and when, since the state the PUT was based on.")
+    detail = serializers.CharField(help_text=gettext_lazy("Who saved what and when, since the state the PUT was based on."))
     active_version = serializers.DictField(
-        required=False, help_text="The active version of the PUT's language: {language, version, id, saved_by, "
-        "saved_at, rollback}."
+        required=False, help_text=gettext_lazy("The active version of the PUT's language: {language, version, id, saved_by, "
+        "saved_at, rollback}.")
     )
     changes = serializers.ListField(
-        child=serializers.DictField(), help_text="Each save that came between, shaped as active_version "
-        "(version null for a save of the template's settings)."
+        child=serializers.DictField(), help_text=gettext_lazy("Each save that came between, shaped as active_version "
+        "(version null for a save of the template's settings).")
     )
-    codes = serializers.DictField(help_text='{"detail": "stale_version"}')
+    codes = serializers.DictField(help_text=gettext_lazy('{"detail": "stale_version"}'))
 
 
 class TestRenderRequest(StrictSerializer):
@@ -267,7 +276,7 @@ class TestRenderRequest(StrictSerializer):
 
 
 class TestRenderResponse(serializers.Serializer):
-    id = serializers.UUIDField(help_text="The first test message's id.")
+    id = serializers.UUIDField(help_text=gettext_lazy("The first test message's id."))
     subject = serializers.CharField()
     html = serializers.CharField()
     text = serializers.CharField()
@@ -292,11 +301,11 @@ class AttachmentOut(serializers.ModelSerializer):
 
 
 class EventOut(serializers.ModelSerializer):
-    detail_code = serializers.CharField(read_only=True, help_text=(
+    detail_code = serializers.CharField(read_only=True, help_text=gettext_lazy(
         "The stable code of our own description (docs/ERROR_CODES.md, stored audit text), or \"\" when "
         "`detail` is a provider's own words."))
-    detail_params = serializers.DictField(read_only=True, allow_null=True, help_text="The code's parameters (data).")
-    detail_text = serializers.CharField(read_only=True, help_text=(
+    detail_params = serializers.DictField(read_only=True, allow_null=True, help_text=gettext_lazy("The code's parameters (data)."))
+    detail_text = serializers.CharField(read_only=True, help_text=gettext_lazy(
         "The description in the request's language (Accept-Language): from `detail_code`, else `detail` as stored."))
 
     class Meta:
@@ -306,9 +315,10 @@ class EventOut(serializers.ModelSerializer):
 
 
 class AttemptOut(serializers.ModelSerializer):
-    error_code = serializers.CharField(read_only=True, help_text="The stable code of the error (docs/ERROR_CODES.md), or \"\".")
-    error_params = serializers.DictField(read_only=True, allow_null=True, help_text="The code's parameters (data).")
-    error_text = serializers.CharField(read_only=True, help_text=(
+    error_code = serializers.CharField(read_only=True, help_text=gettext_lazy(
+        "The stable code of the error (docs/ERROR_CODES.md), or \"\"."))
+    error_params = serializers.DictField(read_only=True, allow_null=True, help_text=gettext_lazy("The code's parameters (data)."))
+    error_text = serializers.CharField(read_only=True, help_text=gettext_lazy(
         "The error in the request's language: from `error_code`, else `error` as stored."))
 
     class Meta:
@@ -324,11 +334,11 @@ class MessageDetail(serializers.ModelSerializer):
     delivery_attempts = AttemptOut(many=True)
     events = EventOut(many=True)
     resent_from = serializers.UUIDField(source="resent_from_id", read_only=True, allow_null=True,
-                                        help_text="The message this one resends (staff resend in the admin), or null.")
-    error_code = serializers.CharField(read_only=True, help_text=(
+                                        help_text=gettext_lazy("The message this one resends (staff resend in the admin), or null."))
+    error_code = serializers.CharField(read_only=True, help_text=gettext_lazy(
         "The stable code of `error_message` (docs/ERROR_CODES.md, stored audit text), or \"\" for none or an old row."))
-    error_params = serializers.DictField(read_only=True, allow_null=True, help_text="The code's parameters (data).")
-    error_text = serializers.CharField(read_only=True, help_text=(
+    error_params = serializers.DictField(read_only=True, allow_null=True, help_text=gettext_lazy("The code's parameters (data)."))
+    error_text = serializers.CharField(read_only=True, help_text=gettext_lazy(
         "The error in the request's language (Accept-Language): from `error_code`, else `error_message` as "
         "stored (in English)."))
 
@@ -343,11 +353,13 @@ class MessageDetail(serializers.ModelSerializer):
         ]
 
 
+# The schema's description, in the request's language (the docstring would stay English).
+@extend_schema_serializer(description=gettext_lazy('`{"detail": "..."}` or `{field: ["message", ...]}`, with `codes` in the same shape.'))
 class ErrorResponse(serializers.Serializer):
     """`{"detail": "..."}` or `{field: ["message", ...]}`, with `codes` in the same shape."""
 
     detail = serializers.CharField(required=False)
     codes = serializers.DictField(
-        help_text="The answer's shape with a stable code in place of each message: {\"detail\": \"not_found\"} "
-        "or {field: [codes]}. Messages follow Accept-Language; codes never change (docs/ERROR_CODES.md)."
+        help_text=gettext_lazy("The answer's shape with a stable code in place of each message: {\"detail\": \"not_found\"} "
+        "or {field: [codes]}. Messages follow Accept-Language; codes never change (docs/ERROR_CODES.md).")
     )

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
@@ -30,24 +31,24 @@ from .pagination import ItemsPagination
 from .throttling import ClientRateThrottle, SendRateThrottle
 
 ERRORS = {
-    400: OpenApiResponse(s.ErrorResponse, description="Bad input; the body names each field at fault."),
-    401: OpenApiResponse(s.ErrorResponse, description="No or invalid credentials."),
-    403: OpenApiResponse(s.ErrorResponse, description="Authenticated, without the permission."),
-    429: OpenApiResponse(s.ErrorResponse, description="Too many requests; see Retry-After."),
+    400: OpenApiResponse(s.ErrorResponse, description=gettext_lazy("Bad input; the body names each field at fault.")),
+    401: OpenApiResponse(s.ErrorResponse, description=gettext_lazy("No or invalid credentials.")),
+    403: OpenApiResponse(s.ErrorResponse, description=gettext_lazy("Authenticated, without the permission.")),
+    429: OpenApiResponse(s.ErrorResponse, description=gettext_lazy("Too many requests; see Retry-After.")),
 }
-NOT_FOUND = {404: OpenApiResponse(s.ErrorResponse, description="No such object (or not yours).")}
-CONFLICT = {409: OpenApiResponse(s.ErrorResponse, description="The message is in a status the action cannot leave.")}
+NOT_FOUND = {404: OpenApiResponse(s.ErrorResponse, description=gettext_lazy("No such object (or not yours)."))}
+CONFLICT = {409: OpenApiResponse(s.ErrorResponse, description=gettext_lazy("The message is in a status the action cannot leave."))}
 STALE = {409: OpenApiResponse(
     s.StaleVersionResponse,
-    description="Stale (stale_version): another version became active since the If-Match or base_version; "
-    "the body names it and who saved it.",
+    description=gettext_lazy("Stale (stale_version): another version became active since the If-Match or base_version; "
+    "the body names it and who saved it."),
 )}
-IDEMPOTENCY_CONFLICT = {422: OpenApiResponse(s.ErrorResponse, description="Idempotency-Key reused with another body.")}
+IDEMPOTENCY_CONFLICT = {422: OpenApiResponse(s.ErrorResponse, description=gettext_lazy("Idempotency-Key reused with another body."))}
 BODY_ERRORS = {
     413: OpenApiResponse(
-        s.ErrorResponse, description="Body, attachment or number of recipients past a limit; the message names the setting."
+        s.ErrorResponse, description=gettext_lazy("Body, attachment or number of recipients past a limit; the message names the setting.")
     ),
-    415: OpenApiResponse(s.ErrorResponse, description="The body is not application/json."),
+    415: OpenApiResponse(s.ErrorResponse, description=gettext_lazy("The body is not application/json.")),
 }
 SEND_EXAMPLES = [
     OpenApiExample(
@@ -79,12 +80,12 @@ SEND_EXAMPLES = [
 ]
 IF_MATCH = OpenApiParameter(
     "If-Match", str, OpenApiParameter.HEADER, required=False,
-    description="The ETag a GET of the template answered: the PUT is refused (409) if the template changed since. "
-    "Without it nor base_version, the PUT is unconditional (the answer's `unconditional` says so).",
+    description=gettext_lazy("The ETag a GET of the template answered: the PUT is refused (409) if the template changed since. "
+    "Without it nor base_version, the PUT is unconditional (the answer's `unconditional` says so)."),
 )
 IDEMPOTENCY = OpenApiParameter(
     "Idempotency-Key", str, OpenApiParameter.HEADER, required=False,
-    description="Retrying with the same key and body answers the first response and sends nothing more.",
+    description=gettext_lazy("Retrying with the same key and body answers the first response and sends nothing more."),
 )
 
 
@@ -106,6 +107,7 @@ def _send_once(request, send: Callable[[str], tuple[int, dict]]) -> Response:
 
 
 class SendView(APIView):
+    name = gettext_lazy("Send")  # the browsable API's title, in the request's language
     required_permissions = {"POST": (perms.SEND,)}
     throttle_classes = [ClientRateThrottle, SendRateThrottle]
 
@@ -121,7 +123,7 @@ class SendView(APIView):
             **BODY_ERRORS,
             **IDEMPOTENCY_CONFLICT,
         },
-        summary="Send a templated email to one or more recipients",
+        summary=gettext_lazy("Send a templated email to one or more recipients"),
     )
     def post(self, request):
         data = s.SendRequest(data=request.data)
@@ -137,6 +139,7 @@ class SendView(APIView):
 
 
 class SendBatchView(APIView):
+    name = gettext_lazy("Send a batch")  # the browsable API's title, in the request's language
     required_permissions = {"POST": (perms.SEND,)}
     throttle_classes = [ClientRateThrottle, SendRateThrottle]
 
@@ -151,9 +154,9 @@ class SendBatchView(APIView):
             **BODY_ERRORS,
             **IDEMPOTENCY_CONFLICT,
         },
-        summary="Mail merge: one template, each item sent with its own variables",
-        description="An item that cannot be sent is answered with its `errors`; the others are sent. "
-        "When no item can be sent the answer is 400 with every item's errors.",
+        summary=gettext_lazy("Mail merge: one template, each item sent with its own variables"),
+        description=gettext_lazy("An item that cannot be sent is answered with its `errors`; the others are sent. "
+        "When no item can be sent the answer is 400 with every item's errors."),
     )
     def post(self, request):
         data = s.SendBatchRequest(data=request.data)
@@ -169,6 +172,7 @@ class SendBatchView(APIView):
 
 
 class TemplateListView(generics.ListAPIView):
+    name = gettext_lazy("Templates")  # the browsable API's title, in the request's language
     required_permissions = {"GET": (perms.SEND, perms.VIEW_TEMPLATES)}
     serializer_class = s.TemplateListItem
     pagination_class = ItemsPagination
@@ -184,6 +188,7 @@ class TemplateListView(generics.ListAPIView):
 
 
 class TemplateDetailView(APIView):
+    name = gettext_lazy("Template")  # the browsable API's title, in the request's language
     required_permissions = {"GET": (perms.SEND, perms.VIEW_TEMPLATES), "PUT": (perms.ADD_VERSION,)}
 
     def _template(self, key: str):
@@ -191,8 +196,8 @@ class TemplateDetailView(APIView):
 
     @extend_schema(
         operation_id="email_templates_retrieve",
-        responses={200: OpenApiResponse(s.TemplateDetail, description="The ETag header names this state of the "
-                                        "template: send it back in If-Match with a PUT."), **ERRORS, **NOT_FOUND},
+        responses={200: OpenApiResponse(s.TemplateDetail, description=gettext_lazy("The ETag header names this state of the "
+                                        "template: send it back in If-Match with a PUT.")), **ERRORS, **NOT_FOUND},
     )
     def get(self, request, key: str):
         template = self._template(key)
@@ -205,7 +210,7 @@ class TemplateDetailView(APIView):
         request=s.TemplateUpdateRequest,
         parameters=[IF_MATCH],
         responses={200: s.VersionSaved, **ERRORS, **NOT_FOUND, **STALE, **BODY_ERRORS},
-        summary="Add a version (a PUT never overwrites one)",
+        summary=gettext_lazy("Add a version (a PUT never overwrites one)"),
     )
     def put(self, request, key: str):
         template = get_template(key, require_active=False)
@@ -222,6 +227,7 @@ class TemplateDetailView(APIView):
 
 
 class TemplateTestView(APIView):
+    name = gettext_lazy("Test send of a template")  # the browsable API's title, in the request's language
     required_permissions = {"POST": (perms.TEST_TEMPLATE,)}
     throttle_classes = [ClientRateThrottle, SendRateThrottle]
 
@@ -229,7 +235,7 @@ class TemplateTestView(APIView):
         operation_id="email_templates_test",
         request=s.TestRenderRequest,
         responses={200: s.TestRenderResponse, **ERRORS, **NOT_FOUND, **BODY_ERRORS},
-        summary="Render a template and send it to test addresses only",
+        summary=gettext_lazy("Render a template and send it to test addresses only"),
     )
     def post(self, request, key: str):
         data = s.TestRenderRequest(data=request.data)
@@ -258,6 +264,7 @@ class MessageFilter(filters.FilterSet):
 
 
 class MessageListView(generics.ListAPIView):
+    name = gettext_lazy("Messages")  # the browsable API's title, in the request's language
     required_permissions = {"GET": (perms.VIEW_MESSAGES, perms.SEND)}
     serializer_class = s.MessageListItem
     pagination_class = ItemsPagination
@@ -273,6 +280,7 @@ class MessageListView(generics.ListAPIView):
 
 
 class MessageDetailView(APIView):
+    name = gettext_lazy("Message")  # the browsable API's title, in the request's language
     required_permissions = {"GET": (perms.VIEW_MESSAGES, perms.SEND)}
 
     @extend_schema(
@@ -289,6 +297,7 @@ class MessageDetailView(APIView):
 
 
 class MessageCancelView(APIView):
+    name = gettext_lazy("Cancel a message")  # the browsable API's title, in the request's language
     required_permissions = {"POST": (perms.SEND, perms.CANCEL_MESSAGES)}
 
     @extend_schema(
@@ -296,7 +305,7 @@ class MessageCancelView(APIView):
         request=None,
         parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
         responses={200: s.MessageDetail, **ERRORS, **NOT_FOUND, **CONFLICT, **BODY_ERRORS},
-        summary="Cancel a scheduled or queued message: it is never sent",
+        summary=gettext_lazy("Cancel a scheduled or queued message: it is never sent"),
     )
     def post(self, request, pk):
         message = get_object_or_404(messages_cancellable_by(request.user), pk=_message_id(pk))

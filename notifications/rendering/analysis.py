@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from jinja2 import TemplateNotFound, TemplateSyntaxError, meta, nodes, sandbox
 
 from notifications.exceptions import TemplateDeclarationError, TemplateSecurityError, TemplateSyntaxProblem
 
-from .environment import RENDER_GLOBALS, environments
+from . import jinja_errors
+from .environment import PART_LABELS, RENDER_GLOBALS, environments
 
 PARTS = ("subject", "preheader", "html_content", "text_content")
 # Attributes the sandbox refuses at render time, refused at save time too when written out.
@@ -22,12 +22,6 @@ UNSAFE_ATTRIBUTES = frozenset({"mro"}).union(
     sandbox.UNSAFE_FUNCTION_ATTRIBUTES, sandbox.UNSAFE_METHOD_ATTRIBUTES, sandbox.UNSAFE_GENERATOR_ATTRIBUTES,
     sandbox.UNSAFE_COROUTINE_ATTRIBUTES, sandbox.UNSAFE_ASYNC_GENERATOR_ATTRIBUTES,
 )
-PART_LABELS = {
-    "subject": gettext_lazy("subject"),
-    "preheader": gettext_lazy("preheader"),
-    "html_content": gettext_lazy("HTML"),
-    "text_content": gettext_lazy("text"),
-}
 
 
 def used_variables(sources: Mapping[str, str]) -> set[str]:
@@ -62,7 +56,7 @@ def _used_in_part(env, part: str, source: str) -> set[str]:
     except TemplateSyntaxError as exc:
         problem = TemplateSyntaxProblem(
             _("Syntax error in the %(part)s, line %(line)s: %(error)s")
-            % {"part": label, "line": exc.lineno, "error": exc.message},
+            % {"part": label, "line": exc.lineno, "error": jinja_errors.syntax(exc.message or "")},
             field=part,
         )
         problem.line = exc.lineno

@@ -14,10 +14,30 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from jinja2 import FileSystemLoader, Template, TemplateSyntaxError
 
 from notifications.exceptions import TemplateSyntaxProblem
 
+#: What an editor calls each part, in sentences about it (the keys are the parts' field
+#: names and the short names compile_part() is given).
+PART_LABELS = {
+    "subject": gettext_lazy("subject"),
+    "preheader": gettext_lazy("preheader"),
+    "html_content": gettext_lazy("HTML"),
+    "text_content": gettext_lazy("text"),
+    "html": gettext_lazy("HTML"),
+    "text": gettext_lazy("text"),
+}
+
+
+def part_label(part: str) -> str:
+    """`part` as an editor reads it: "default:NAME" is an optional variable's default."""
+    if part.startswith("default:"):
+        return _("the default of %(name)s") % {"name": part.removeprefix("default:")}
+    return str(PART_LABELS.get(part, part))
+
+from . import jinja_errors
 from .sandbox import GuardedSandbox
 
 #: Names every template may use without declaring them (set at render time).
@@ -87,7 +107,7 @@ def compile_part(source: str, *, part: str, html: bool, cache_key: object | None
     except TemplateSyntaxError as exc:
         raise TemplateSyntaxProblem(
             _("Syntax error in the %(part)s, line %(line)s: %(error)s")
-            % {"part": part, "line": exc.lineno, "error": exc.message}
+            % {"part": part_label(part), "line": exc.lineno, "error": jinja_errors.syntax(exc.message or "")}
         ) from None
     if cache_key is not None:
         _compiled.put(key, template)

@@ -5,7 +5,6 @@ batch at enqueue time; the admin preview and the API's test render call it too.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -29,13 +28,8 @@ from notifications.exceptions import (
 )
 from notifications.headers import subject_problem
 
-from . import sandbox
-from .environment import compile_part, layout
-
-#: Object reprs in Python error messages (`<function f at 0x7f...>`) say nothing useful to
-#: a template editor and describe the server's memory: drop them.
-_REPR = re.compile(r"<[^<>]*\bat 0x[0-9a-fA-F]+>")
-
+from . import jinja_errors, sandbox
+from .environment import compile_part, layout, part_label
 
 @dataclass(frozen=True)
 class RenderedEmail:
@@ -94,7 +88,8 @@ def build_context(
         if value is None or value == "":
             value = default
             if isinstance(default, str) and ("{{" in default or "{%" in default):
-                value = _render(compile_part(default, part=f"default of {name}", html=False), dict(globals_), "default")
+                part = f"default:{name}"
+                value = _render(compile_part(default, part=part, html=False), dict(globals_), part_label(part))
         context[name] = value
     for name, value in variables.items():
         context.setdefault(name, value)
@@ -122,12 +117,12 @@ def render(
         raise
     except SecurityError as exc:
         raise TemplateSecurityError(
-            _("The template tried to use something templates may not: %(error)s") % {"error": _clean(exc)}
+            _at_line(exc, _("The template tried to use something templates may not: %(error)s")
+                     % {"error": jinja_errors.security(str(exc))})
         ) from None
     except UndefinedError as exc:
         raise TemplateError(
-            _("The template uses an unknown name: %(error)s") % {"error": _clean(exc)},
-            field="template", code="undefined_name",
+            _at_line(exc, jinja_errors.undefined(str(exc))), field="template", code="undefined_name",
         ) from None
     except TemplateNotFound as exc:
         raise TemplateError(
@@ -142,22 +137,29 @@ def render(
         ) from None
     except (OverflowError, MemoryError) as exc:
         raise RenderLimitExceeded(
-            _("The template exceeds the rendering limits: %(error)s") % {"error": _clean(exc)}
+            _at_line(exc, _("The template computes a value too large to hold (%(error)s).")
+                     % {"error": type(exc).__name__})
         ) from None
     except JinjaTemplateError as exc:
         raise TemplateError(
-            _("The template failed to render: %(error)s") % {"error": _clean(exc)},
-            field="template", code="render_failed",
+            _at_line(exc, _("The template failed to render.")), field="template", code="render_failed",
         ) from None
     except Exception as exc:  # noqa: BLE001 - any error inside a sandboxed render is the template's
+        # Python's own text (`division by zero`) is English: the exception's name says what
+        # happened in a language-neutral way, the sentence around it is ours.
         raise TemplateError(
-            _("The template failed to render: %(error)s") % {"error": f"{type(exc).__name__}: {_clean(exc)}"},
+            _at_line(exc, _("The template failed to render: an operation on its values is not possible "
+                            "(%(error)s).") % {"error": type(exc).__name__}),
             field="template", code="render_failed",
         ) from None
 
 
-def _clean(exc: BaseException) -> str:
-    return _REPR.sub("<object>", str(exc))[:500]
+def _at_line(exc: BaseException, message: str) -> str:
+    """`message`, prefixed with the template line the error was raised on when it is known."""
+    line = jinja_errors.template_line(exc.__traceback__)
+    if line is None:
+        return message
+    return _("Line %(line)s: %(error)s") % {"line": line, "error": message}
 
 
 def _render(template, context: dict, what: str) -> str:
@@ -169,7 +171,7 @@ def _render_all(source, variables, required, optional, layout_name) -> RenderedE
     context = build_context(required=required, optional=optional, variables=variables, globals_=globals_)
     key = source.cache_key
 
-    subject = _render(compile_part(source.subject, part="subject", html=False, cache_key=key), context, "subject").strip()
+    subject = _render(compile_part(source.subject, part="subject", html=False, cache_key=key), context, part_label("subject")).strip()
     problem = subject_problem(subject)
     if problem:
         raise HeaderInjection(
@@ -181,18 +183,18 @@ def _render_all(source, variables, required, optional, layout_name) -> RenderedE
     preheader = ""
     if source.preheader:
         preheader = _render(
-            compile_part(source.preheader, part="preheader", html=False, cache_key=key), context, "preheader"
+            compile_part(source.preheader, part="preheader", html=False, cache_key=key), context, part_label("preheader")
         ).strip()
-    body_html = _render(compile_part(source.html_content, part="html", html=True, cache_key=key), context, "HTML")
+    body_html = _render(compile_part(source.html_content, part="html", html=True, cache_key=key), context, part_label("html"))
     if source.text_content.strip():
-        body_text = _render(compile_part(source.text_content, part="text", html=False, cache_key=key), context, "text")
+        body_text = _render(compile_part(source.text_content, part="text", html=False, cache_key=key), context, part_label("text"))
     else:
         body_text = html_to_text(body_html)
 
     if layout_name:
         frame = {**globals_, "subject": subject, "preheader": preheader}
         html = _render(layout(layout_name, html=True), {**frame, "content": Markup(body_html)}, "HTML layout")
-        text = _render(layout(layout_name, html=False), {**frame, "content": body_text}, "text layout")
+        text = _render(layout(layout_name, html=False), {**frame, "content": body_text}, _("text layout"))
     else:
         html, text = body_html, body_text
     html = css_inline.inline(html) if "<style" in html else html

@@ -250,13 +250,13 @@ def weigh(value: object, limit: int) -> int:
     return total
 
 
-def check_size(value: object, what: str = "a value") -> object:
+def check_size(value: object, what: str = "") -> object:
     """Refuse a value past `max_size`, and count it against the render's work budget."""
     current = _budget.get()
     limit = _limit()
     weight = weigh(value, limit)
     if weight > limit:
-        raise _too_big(what)
+        raise _too_big(what or _("a value"))
     current.work += weight
     # Building a value costs its characters (cheap, in C) and its elements (each copied and
     # weighed): `ns.l = ns.l + [i]` 100,000 times copies five billion references.
@@ -395,7 +395,7 @@ def _guard_filter(name: str, func):
         result = func(*args, **kwargs)
         if isinstance(result, Iterator):
             return _counted(result)
-        return check_size(result, f"the |{name} filter")
+        return check_size(result, _("the |%(name)s filter") % {"name": name})
 
     return guarded
 
@@ -547,7 +547,7 @@ class GuardedSandbox(ImmutableSandboxedEnvironment):
             self.globals.pop(name, None)
         filters = {name: _guard_filter(name, func) for name, func in self.filters.items()}
         filters["join"] = _join_filter
-        filters["_guard_size"] = lambda value: check_size(value, "a {% set %} block")
+        filters["_guard_size"] = lambda value: check_size(value, _("a {% set %} block"))
         filters[TICK_FILTER] = tick
         filters[OPERAND_FILTER] = guard_operand
         self.filters = filters
@@ -573,11 +573,12 @@ class GuardedSandbox(ImmutableSandboxedEnvironment):
             yield item
 
     def guard_size(self, value: object) -> object:
-        return check_size(value, "joining text with ~")
+        return check_size(value, _("joining text with ~"))
 
     def call_binop(self, context, operator, left, right):
         _predict_binop(operator, left, right)
-        return check_size(super().call_binop(context, operator, left, right), f"the {operator} operator")
+        return check_size(super().call_binop(context, operator, left, right),
+                          _("the %(operator)s operator") % {"operator": operator})
 
     def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja's own signature
         """Every call a template makes (functions, methods, macros, `caller()`, `loop()`)."""
@@ -598,7 +599,7 @@ class GuardedSandbox(ImmutableSandboxedEnvironment):
             result = super().call(__context, __obj, *args, **kwargs)
         finally:
             current.depth -= 1
-        return check_size(result, "a call")
+        return check_size(result, _("a call"))
 
 
 def render_stream(template, context: dict, *, what: str) -> str:

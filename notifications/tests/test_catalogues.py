@@ -70,12 +70,12 @@ def test_compile_catalogues_check_fails_on_a_stale_mo(tmp_path, settings):
     (folder / "django.po").write_text('msgid ""\nmsgstr "Content-Type: text/plain; charset=UTF-8\\n"\n\n'
                                       'msgid "Edit"\nmsgstr "Modifier"\n')
     settings.LOCALE_PATHS = [tmp_path]
-    with pytest.raises(CommandError, match="Out of date"):
+    with pytest.raises(CommandError, match="compile_catalogues"):
         call_command("compile_catalogues", "--check")
     call_command("compile_catalogues", stdout=open("/dev/null", "w"))  # noqa: SIM115
     call_command("compile_catalogues", "--check")
     (folder / "django.po").write_text((folder / "django.po").read_text().replace("Modifier", "Éditer"))
-    with pytest.raises(CommandError, match="Out of date"):
+    with pytest.raises(CommandError, match="compile_catalogues"):
         call_command("compile_catalogues", "--check")
 
 

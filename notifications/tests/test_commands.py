@@ -73,17 +73,41 @@ def test_versions_are_immutable(default_templates):
         version.save()
 
 
-def test_ensure_admin_creates_one_superuser_once():
+@pytest.mark.parametrize(("language", "said", "exists"), [
+    ("fr", "avec le mot de passe : ", "Un superutilisateur existe déjà"),
+    ("en", "with password: ", "A superuser exists already"),
+])
+def test_ensure_admin_creates_one_superuser_once_in_the_process_language(settings, language, said, exists):
+    settings.LANGUAGE_CODE = language  # as load_default_templates and every command: the process's language
     out = io.StringIO()
     call_command("ensure_admin", stdout=out)
-    assert "password:" in out.getvalue()
-    password = out.getvalue().split("password: ")[1].split()[0]
+    assert said in out.getvalue()
+    password = out.getvalue().split(said)[1].split()[0]
     user = get_user_model().objects.get(username="admin")
     assert user.is_superuser and user.check_password(password)
     again = io.StringIO()
     call_command("ensure_admin", stdout=again)
-    assert "ensure_admin --reset" in again.getvalue() and "password:" not in again.getvalue()
+    assert again.getvalue().startswith(exists)
+    assert "ensure_admin --reset" in again.getvalue() and said not in again.getvalue()
     assert get_user_model().objects.count() == 1
+
+
+COMMANDS = ("load_default_templates", "sweep_messages", "unlock", "compile_catalogues", "create_api_key",
+            "export_templates", "import_templates", "ensure_admin", "create_staff")
+
+
+def test_every_command_s_help_follows_the_process_language(settings):
+    from django.core.management import load_command_class
+
+    def description(name: str, language: str) -> str:
+        settings.LANGUAGE_CODE = language
+        return load_command_class("notifications", name).create_parser("manage.py", name).description
+
+    for name in COMMANDS:
+        french, english = description(name, "fr"), description(name, "en")
+        assert french and english and french != english, name
+    assert description("load_default_templates", "fr").startswith("Crée les modèles d’e-mail par défaut")
+    assert description("load_default_templates", "en").startswith("Create the default email templates")
 
 
 def test_create_api_key_stores_its_name_and_makes_test_keys_with_test():

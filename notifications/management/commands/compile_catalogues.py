@@ -12,7 +12,10 @@ from pathlib import Path
 
 import polib
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from ._translated import TranslatedCommand
 
 
 def catalogues() -> list[Path]:
@@ -28,11 +31,11 @@ def compiled(po_path: Path) -> bytes:
     return catalogue.to_binary()
 
 
-class Command(BaseCommand):
-    help = "Compile locale/*/LC_MESSAGES/django.po into the .mo files (with --check: only say which differ)."
+class Command(TranslatedCommand):
+    help = gettext_lazy("Compile locale/*/LC_MESSAGES/django.po into the .mo files (with --check: only say which differ).")
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--check", action="store_true", help="Change nothing; fail if a .mo is out of date.")
+        parser.add_argument("--check", action="store_true", help=_("Change nothing; fail if a .mo is out of date."))
 
     def handle(self, *args, check: bool = False, **options) -> None:
         stale = []
@@ -44,6 +47,7 @@ class Command(BaseCommand):
             stale.append(mo_path)
             if not check:
                 mo_path.write_bytes(data)
-                self.stdout.write(f"Compiled {mo_path}")
+                self.stdout.write(_("Compiled %(path)s") % {"path": mo_path})
         if check and stale:
-            raise CommandError("Out of date, run `manage.py compile_catalogues`: " + ", ".join(map(str, stale)))
+            raise CommandError(_("Out of date, run `manage.py compile_catalogues`: %(paths)s")
+                               % {"paths": ", ".join(map(str, stale))})

@@ -11,17 +11,19 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from notifications.exceptions import NotificationError
 from notifications.models import APIKey
 from notifications.services import staff
+from ._translated import TranslatedCommand
 
 
-class Command(BaseCommand):
-    help = (
+class Command(TranslatedCommand):
+    help = gettext_lazy(
         "Create an API key acting with <username>'s permissions. The key is printed once. "
         "--create-user makes the user first, as a service account that cannot log in to the admin."
     )

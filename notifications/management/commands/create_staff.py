@@ -8,7 +8,7 @@ goes to stderr. On an existing account it adds the groups and prints a fresh lin
 """
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -17,9 +17,10 @@ from notifications.exceptions import NotificationError
 from notifications.services import staff
 
 from ._links import add_base_url_argument, base_url
+from ._translated import TranslatedCommand
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     help = gettext_lazy(
         "Create a staff account (Template editors, Auditors, Administrators) and print a link that sets "
         "its password once; never a password."

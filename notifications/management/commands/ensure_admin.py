@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -20,9 +20,10 @@ from notifications.services import staff
 
 from ._links import add_base_url_argument, base_url
 from .create_staff import expiry_note
+from ._translated import TranslatedCommand
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     help = gettext_lazy(
         "Create the user 'admin' with a random password when no superuser exists; "
         "--reset prints a link that sets a superuser's lost password."
@@ -51,8 +52,8 @@ class Command(BaseCommand):
         password = secrets.token_urlsafe(18)
         User.objects.create_superuser(username=username, email=email, password=password)
         self.stdout.write(self.style.WARNING(
-            f"Created superuser '{username}' with password: {password}\n"
-            "It is shown only this once; change it in the admin."
+            _("Created superuser %(user)r with password: %(password)s\n"
+              "It is shown only this once; change it in the admin.") % {"user": username, "password": password}
         ))
 
     def _reset(self, User, username: str, url: str) -> None:

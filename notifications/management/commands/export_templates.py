@@ -11,15 +11,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from notifications.exceptions import TemplateFileError
 from notifications.services.template_sync import export_templates
+from ._translated import TranslatedCommand
 
 
-class Command(BaseCommand):
-    help = (
+class Command(TranslatedCommand):
+    help = gettext_lazy(
         "Write the email templates (every field, and the active version of each language) as folders "
         "under DIR, by default EMAIL_TEMPLATES_DIR."
     )

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from notifications.exceptions import TemplateFileError
 from notifications.services.template_sync import (
@@ -31,9 +32,11 @@ from notifications.services.template_sync import (
     rehearse_import,
 )
 
+from ._translated import TranslatedCommand
 
-class Command(BaseCommand):
-    help = (
+
+class Command(TranslatedCommand):
+    help = gettext_lazy(
         "Create and update email templates from folders under DIR (default EMAIL_TEMPLATES_DIR), adding a "
         "version only where a language's files changed. --check fails when files and database differ."
     )

@@ -11,20 +11,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from notifications.exceptions import NotificationError, TemplateFileError
 from notifications.models import EmailTemplate
 from notifications.services.template_files import read_template_folder
 from notifications.services.templates import create_template
+from ._translated import TranslatedCommand
 
 
-class Command(BaseCommand):
-    help = "Create the default email templates that do not exist yet (never overwrites an edit)."
+class Command(TranslatedCommand):
+    help = gettext_lazy("Create the default email templates that do not exist yet (never overwrites an edit).")
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--dir", default=str(settings.EMAIL_DEFAULT_TEMPLATES_DIR), help="Source folder.")
+        parser.add_argument("--dir", default=str(settings.EMAIL_DEFAULT_TEMPLATES_DIR), help=_("Source folder."))
 
     def handle(self, *args, dir: str, **options) -> None:
         source = Path(dir)

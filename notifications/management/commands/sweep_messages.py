@@ -1,12 +1,13 @@
 """Run the sweep once (for cron, or when Celery beat is not running)."""
-from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from notifications.services.sweep import sweep
+from ._translated import TranslatedCommand
 
 
-class Command(BaseCommand):
-    help = "Release claims of stopped workers, expire overdue messages and wake the lanes that have due messages."
+class Command(TranslatedCommand):
+    help = gettext_lazy("Release claims of stopped workers, expire overdue messages and wake the lanes that have due messages.")
 
     def handle(self, *args, **options) -> None:
         result = sweep()

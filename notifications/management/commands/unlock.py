@@ -11,14 +11,16 @@ failures were their own (a deploy with a stale key, a colleague's typos).
 """
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from notifications import lockout
+from ._translated import TranslatedCommand
 
 
-class Command(BaseCommand):
-    help = "List or lift the lockouts that failed logins, API keys and webhook passwords caused."
+class Command(TranslatedCommand):
+    help = gettext_lazy("List or lift the lockouts that failed logins, API keys and webhook passwords caused.")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--list", action="store_true", help=_("List the lockouts in force; change nothing."))
