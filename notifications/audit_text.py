@@ -172,11 +172,19 @@ def _show(value) -> str:
     return str(value)
 
 
-def _label(kind: str, value: str) -> str:
-    from notifications import models  # read when rendering: the models import this module
+#: kind → the model choices whose labels a `{"label": kind, "value": …}` parameter shows. The
+#: models fill it (`register_labels`, from models/__init__.py): they import this module to show
+#: their stored text, so it never imports them back.
+_LABELS: dict[str, type] = {}
 
-    choices = {"status": models.Status, "event_type": models.EventType, "scope": models.Scope,
-               "reason": models.Reason, "outcome": models.DeliveryAttempt.Outcome}.get(kind)
+
+def register_labels(**choices: type) -> None:
+    """Name the choices (a `TextChoices` class per kind) whose labels parameters may show."""
+    _LABELS.update(choices)
+
+
+def _label(kind: str, value: str) -> str:
+    choices = _LABELS.get(kind)
     try:
         return str(choices(value).label).lower() if choices is not None else value
     except ValueError:

@@ -80,22 +80,7 @@ LETTERS = re.compile(r"[^\W\d_]{2,}")
 NEUTRAL = {"Français", "English", "fr", "en", "HTML", "CSV", "JSON", "PDF", "ID", "MIME", "UTC", "API", "px",
            "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
 
-#: Leaks the walk finds that belong to issue 19's other half (stored audit text as codes,
-#: status labels, locale numbers), built on another branch. Remove each when that half is
-#: merged: the walk then holds the line.
-KNOWN_ELSEWHERE = [
-    re.compile(r"^(› )?\w+ → \S+ \(\w+\)$"),  # EmailMessage.__str__, the raw status in the title
-    re.compile(r"^attempt \d+ of [0-9a-f-]+: \w+$"),  # DeliveryAttempt.__str__, the raw outcome
-    re.compile(r"^\S+ \(\d+ bytes\)$"),  # EmailAttachment.__str__
-    re.compile(r"^Cancelled before it was sent\.$"),  # a stored event's English text
-]
-
-
-def known_elsewhere(text: str) -> bool:
-    return any(pattern.match(text) for pattern in KNOWN_ELSEWHERE)
-
-
-#: Stored audit text: read as text to check, never as data (issue 19's other half makes it codes).
+#: Stored audit text: read as text to check, never as data (it is shown from its code, translated).
 AUDIT_TEXT_FIELDS = {"error", "error_message"}
 
 
@@ -198,7 +183,7 @@ def test_every_visible_string_of_the_walk_is_wrapped_or_data(
         page.goto(path)
         texts = page.evaluate(VISIBLE_TEXT)
         assert any(pseudo.OPEN in text for text in texts), f"{name}: the pseudo-locale is not in force"
-        unexpected = [text for text in leaks(texts, data) if not known_elsewhere(text)]
+        unexpected = leaks(texts, data)
         if unexpected:
             found[name] = unexpected
     assert not found, "Strings that went through no catalogue:\n" + "\n".join(
@@ -267,7 +252,7 @@ def test_no_raw_status_code_on_the_desk_or_a_message(browser_page, superuser, wa
     for name in ("desk list", "message", "cancelled message", "recipient history"):
         page.goto(pages[name])
         for text in page.evaluate(VISIBLE_TEXT):
-            if raw_statuses(text, browser_locale) and not known_elsewhere(text):
+            if raw_statuses(text, browser_locale):
                 found.append(f"{name}: {text!r}")
     assert not found, "Raw status codes:\n" + "\n".join(found)
 
