@@ -66,10 +66,10 @@ def refusal(request: HttpRequest) -> JsonResponse | None:
     if inbound.is_inbound_path(request.path):
         # Inbound mail has its own cap (a whole message, attachments included), logged as a refusal.
         limit, setting = inbound.body_limit(), "EMAIL_INBOUND_MAX_BYTES"
-        if int(declared) > limit:
+    if int(declared) > limit:
+        if setting == "EMAIL_INBOUND_MAX_BYTES":
             logger.warning("Inbound mail refused on %s: %s bytes declared, above %s (%s).",
                            request.path, declared, limit, setting)
-    if int(declared) > limit:
         return _too_large(limit, setting)
     if int(declared) == 0 or not _is_json(request.content_type or ""):
         return None

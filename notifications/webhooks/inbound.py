@@ -12,6 +12,8 @@ byte is read, a message measured larger than the cap once parsed.
 """
 from __future__ import annotations
 
+import functools
+
 import logging
 from email import policy
 from email.parser import BytesParser
@@ -41,8 +43,15 @@ def body_limit() -> int:
     return settings.EMAIL_INBOUND_MAX_BYTES + FORM_OVERHEAD_BYTES
 
 
+@functools.cache
+def _inbound_paths() -> frozenset[str]:
+    return frozenset(reverse(name) for name in ROUTE_NAMES)
+
+
 def is_inbound_path(path: str) -> bool:
-    return path in {reverse(name) for name in ROUTE_NAMES}
+    """Whether `path` is an inbound route: asked by the middleware on every request, so the
+    routes are reversed once per process."""
+    return path in _inbound_paths()
 
 
 def too_large(size: int) -> InboundTooLarge:
