@@ -29,7 +29,6 @@ TEMPORARY_FAILURE = f"temporary-failure@{SIMULATOR_DOMAIN}"
 PERMANENT_FAILURE = f"permanent-failure@{SIMULATOR_DOMAIN}"
 TIMEOUT = f"timeout@{SIMULATOR_DOMAIN}"
 OUTAGE = f"outage@{SIMULATOR_DOMAIN}"
-FAILURE_ADDRESSES = (TEMPORARY_FAILURE, PERMANENT_FAILURE, TIMEOUT, OUTAGE)
 
 
 def is_simulator_address(address: str) -> bool:

@@ -37,19 +37,21 @@ SECRET_SETTINGS = {"amazon_ses": "EMAIL_WEBHOOK_SECRET_AMAZON_SES", "sendgrid": 
 LEGACY_SETTING = "ANYMAIL_WEBHOOK_SECRET"
 
 
+def _secrets(value) -> list[str]:
+    """A secrets setting (a string, or a list of them) as its non-empty strings."""
+    values = [value] if isinstance(value, str) else list(value or [])
+    return [secret for secret in values if secret]
+
+
 def legacy_secrets() -> list[str]:
     """The shared `user:password` strings of earlier releases (anymail's `WEBHOOK_SECRET`)."""
-    value = (getattr(settings, "ANYMAIL", None) or {}).get("WEBHOOK_SECRET") or []
-    values = [value] if isinstance(value, str) else list(value)
-    return [secret for secret in values if secret]
+    return _secrets((getattr(settings, "ANYMAIL", None) or {}).get("WEBHOOK_SECRET"))
 
 
 def own_secrets(provider: str) -> list[str]:
     """The provider's own secrets (its `EMAIL_WEBHOOK_SECRET_<PROVIDER>` setting)."""
     name = SECRET_SETTINGS.get(provider)
-    value = (getattr(settings, name, None) or []) if name else []
-    values = [value] if isinstance(value, str) else list(value)
-    return [secret for secret in values if secret]
+    return _secrets(getattr(settings, name, None) if name else None)
 
 
 def setting_name(provider: str) -> str:
