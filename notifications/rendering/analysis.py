@@ -14,7 +14,7 @@ from jinja2 import TemplateNotFound, TemplateSyntaxError, meta, nodes, sandbox
 from notifications.exceptions import TemplateDeclarationError, TemplateSecurityError, TemplateSyntaxProblem
 
 from . import jinja_errors
-from .environment import PART_LABELS, RENDER_GLOBALS, environments
+from .environment import RENDER_GLOBALS, environments, part_label
 
 PARTS = ("subject", "preheader", "html_content", "text_content")
 # Attributes the sandbox refuses at render time, refused at save time too when written out.
@@ -42,7 +42,7 @@ def used_variables(sources: Mapping[str, str]) -> set[str]:
             # `{% if %}` nested a few hundred deep exhaust Python's stack, not our budget.
             raise TemplateSyntaxProblem(
                 _("The %(part)s nests expressions or blocks too deeply to be read (a few hundred levels); "
-                  "nest less.") % {"part": PART_LABELS.get(part, part)},
+                  "nest less.") % {"part": part_label(part)},
                 field=part,
             ) from None
     return used - set(html_env.globals) - RENDER_GLOBALS
@@ -50,7 +50,7 @@ def used_variables(sources: Mapping[str, str]) -> set[str]:
 
 def _used_in_part(env, part: str, source: str) -> set[str]:
     """The names one part reads, after refusing its syntax errors, unknown imports and internals."""
-    label = PART_LABELS.get(part, part)
+    label = part_label(part)
     try:
         tree = env.parse(source)
     except TemplateSyntaxError as exc:
@@ -96,7 +96,7 @@ def refuse_unsafe_attributes(tree: nodes.Template, part: str) -> None:
                 _(
                     "The %(part)s, line %(line)s, reaches %(name)s: templates may only read the variables' own "
                     "values, never attributes starting with '_' or internals."
-                ) % {"part": PART_LABELS.get(part, part), "line": node.lineno, "name": repr(name)},
+                ) % {"part": part_label(part), "line": node.lineno, "name": repr(name)},
                 field=part,
             )
             problem.line = node.lineno

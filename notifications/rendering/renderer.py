@@ -193,7 +193,7 @@ def _render_all(source, variables, required, optional, layout_name) -> RenderedE
 
     if layout_name:
         frame = {**globals_, "subject": subject, "preheader": preheader}
-        html = _render(layout(layout_name, html=True), {**frame, "content": Markup(body_html)}, "HTML layout")
+        html = _render(layout(layout_name, html=True), {**frame, "content": Markup(body_html)}, _("HTML layout"))
         text = _render(layout(layout_name, html=False), {**frame, "content": body_text}, _("text layout"))
     else:
         html, text = body_html, body_text
