@@ -3,7 +3,7 @@ from django.urls import re_path
 
 from notifications.webhooks.views import EmailWebhookView
 
-from . import views
+from notifications.api import views
 
 app_name = "api"
 

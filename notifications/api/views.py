@@ -25,10 +25,10 @@ from notifications.services.template_editing import save_version
 from notifications.services.template_testing import send_rendered_test
 from notifications.services.templates import VersionContent, get_template
 
-from . import permissions as perms
-from . import serializers as s
-from .pagination import ItemsPagination
-from .throttling import ClientRateThrottle, SendRateThrottle
+from notifications.api import permissions as perms
+from notifications.api import serializers as s
+from notifications.api.pagination import ItemsPagination
+from notifications.api.throttling import ClientRateThrottle, SendRateThrottle
 
 ERRORS = {
     400: OpenApiResponse(s.ErrorResponse, description=gettext_lazy("Bad input; the body names each field at fault.")),

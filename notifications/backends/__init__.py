@@ -7,8 +7,8 @@
 - `DevelopmentBackend`: the console backend, failing on demand for the `simulator.invalid`
   failure addresses (`backends.development`); the default in development.
 """
-from .database_smtp import DatabaseSMTPBackend
-from .development import DevelopmentBackend
-from .smtp import SMTPBackend
+from notifications.backends.database_smtp import DatabaseSMTPBackend
+from notifications.backends.development import DevelopmentBackend
+from notifications.backends.smtp import SMTPBackend
 
 __all__ = ["DatabaseSMTPBackend", "DevelopmentBackend", "SMTPBackend"]

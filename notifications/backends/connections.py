@@ -24,8 +24,8 @@ from django.core.signals import setting_changed
 
 from notifications.exceptions import DeliveryOutcomeUnknown, NothingSent, ServerUnreachable
 
-from .errors import data_was_sent, is_connection_lost
-from .providers import provider_key
+from notifications.backends.errors import data_was_sent, is_connection_lost
+from notifications.backends.providers import provider_key
 
 logger = logging.getLogger(__name__)
 

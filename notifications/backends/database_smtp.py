@@ -29,10 +29,10 @@ from django.db import DatabaseError
 from notifications.exceptions import AllSMTPServersFailed, NoSMTPServerConfigured
 from notifications.models import SMTPServerConfig
 
-from .connections import close_quietly, send_reusing_connection
-from .errors import classify_delivery_error, is_server_unusable
-from .providers import SMTP, smtp_provider
-from .smtp import SMTPBackend
+from notifications.backends.connections import close_quietly, send_reusing_connection
+from notifications.backends.errors import classify_delivery_error, is_server_unusable
+from notifications.backends.providers import SMTP, smtp_provider
+from notifications.backends.smtp import SMTPBackend
 
 logger = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from jinja2 import TemplateNotFound, TemplateSyntaxError, meta, nodes, sandbox
 
 from notifications.exceptions import TemplateDeclarationError, TemplateSecurityError, TemplateSyntaxProblem
 
-from . import jinja_errors
-from .environment import RENDER_GLOBALS, environments, part_label
+from notifications.rendering import jinja_errors
+from notifications.rendering.environment import RENDER_GLOBALS, environments, part_label
 
 PARTS = ("subject", "preheader", "html_content", "text_content")
 # Attributes the sandbox refuses at render time, refused at save time too when written out.

@@ -37,8 +37,8 @@ def part_label(part: str) -> str:
         return _("the default of %(name)s") % {"name": part.removeprefix("default:")}
     return str(PART_LABELS.get(part, part))
 
-from . import jinja_errors
-from .sandbox import GuardedSandbox
+from notifications.rendering import jinja_errors
+from notifications.rendering.sandbox import GuardedSandbox
 
 #: Names every template may use without declaring them (set at render time).
 RENDER_GLOBALS = frozenset({"_product_name", "today", "language"})

@@ -28,8 +28,8 @@ from notifications.exceptions import (
 )
 from notifications.headers import subject_problem
 
-from . import jinja_errors, sandbox
-from .environment import compile_part, layout, part_label
+from notifications.rendering import jinja_errors, sandbox
+from notifications.rendering.environment import compile_part, layout, part_label
 
 @dataclass(frozen=True)
 class RenderedEmail:

@@ -15,7 +15,7 @@ from notifications.exceptions import NotificationError, TemplateError
 from notifications.models import EmailTemplate, Kind
 from notifications.rendering import RenderedEmail, VersionSource, render
 
-from . import sealing
+from notifications.services import sealing
 
 
 @dataclass(frozen=True)

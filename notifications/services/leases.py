@@ -23,7 +23,7 @@ from celery import current_app
 from django.conf import settings
 from django.db import connection
 
-from . import lifecycle
+from notifications.services import lifecycle
 
 logger = logging.getLogger(__name__)
 

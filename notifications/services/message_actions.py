@@ -18,8 +18,8 @@ from django.utils.translation import gettext as _
 from notifications.exceptions import InvalidTransition, SealedContentGone
 from notifications.models import EmailAttachment, EmailMessage, EmailTemplate, Kind, Status
 
-from . import lifecycle, suppression, wakeups
-from .sealing import content_gone, content_gone_reason
+from notifications.services import lifecycle, suppression, wakeups
+from notifications.services.sealing import content_gone, content_gone_reason
 
 #: `source_endpoint` of a message resent by staff in the admin.
 RESEND_ENDPOINT = "admin-resend"

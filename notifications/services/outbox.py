@@ -46,9 +46,9 @@ from django.utils import timezone
 
 from notifications.models import EmailMessage, Lane
 
-from . import leases, lifecycle, retries, suppression, tracking, wakeups
-from .delivery import send_claimed, sends_prebuilt
-from .simulator import simulate
+from notifications.services import leases, lifecycle, retries, suppression, tracking, wakeups
+from notifications.services.delivery import send_claimed, sends_prebuilt
+from notifications.services.simulator import simulate
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from notifications.backends.errors import classify_delivery_error, is_outage
 from notifications.exceptions import DeliveryOutcomeUnknown
 from notifications.models import DeliveryAttempt, EmailMessage
 
-from . import lifecycle
+from notifications.services import lifecycle
 
 logger = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ callers import (the API, the admin, the tests, the benchmarks):
 """
 from __future__ import annotations
 
-from .drafts import Draft
-from .mail_merge import BatchItemResult, BatchRefused, send_batch
-from .send_checks import AttachmentInput
-from .simple_mail import send_simple_mail
-from .templated_mail import send_mail_template, send_template_test
-from .writer import default_from_email, prebuild, write_and_queue
+from notifications.services.drafts import Draft
+from notifications.services.mail_merge import BatchItemResult, BatchRefused, send_batch
+from notifications.services.send_checks import AttachmentInput
+from notifications.services.simple_mail import send_simple_mail
+from notifications.services.templated_mail import send_mail_template, send_template_test
+from notifications.services.writer import default_from_email, prebuild, write_and_queue
 
 # The writer's former private names, for code written against the single module.
 _prebuild = prebuild

@@ -15,10 +15,10 @@ from notifications.models import EmailMessage, Lane
 from notifications.recipients import parse_addresses
 from notifications.rendering import RenderedEmail
 
-from . import scheduling
-from .drafts import Draft
-from .send_checks import check_columns, check_recipient_count, check_simulator_addresses
-from .writer import write_and_queue
+from notifications.services import scheduling
+from notifications.services.drafts import Draft
+from notifications.services.send_checks import check_columns, check_recipient_count, check_simulator_addresses
+from notifications.services.writer import write_and_queue
 
 
 def send_simple_mail(

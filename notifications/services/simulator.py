@@ -19,7 +19,7 @@ from notifications.audit_text import AuditText, label
 from notifications.backends.development import simulated_failure
 from notifications.models import BounceType, EmailMessage, EventType
 
-from . import lifecycle, tracking
+from notifications.services import lifecycle, tracking
 
 BOUNCE_ADDRESS = "bounce@simulator.invalid"
 COMPLAINT_ADDRESS = "complaint@simulator.invalid"

@@ -27,7 +27,7 @@ from notifications.audit_text import AuditText
 from notifications.models import EmailMessage, EmailTemplate, Kind, Reason, Scope, Suppression
 from notifications.signals import recipient_suppressed
 
-from . import raw_sql
+from notifications.services import raw_sql
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from . import lifecycle, wakeups
+from notifications.services import lifecycle, wakeups
 
 logger = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ from django.utils.translation import gettext_lazy
 from notifications.exceptions import NotificationError, TemplateDeclarationError, TemplateError
 from notifications.models import EmailTemplate, EmailTemplateVersion, TemplateVersionActivation
 
-from .template_concurrency import current_state, refuse_if_stale
-from .template_preview import Problem
-from .templates import PARTS, VersionContent, create_template_version, validate_version_content
+from notifications.services.template_concurrency import current_state, refuse_if_stale
+from notifications.services.template_preview import Problem
+from notifications.services.templates import PARTS, VersionContent, create_template_version, validate_version_content
 
 #: The refusals of a stale save; `%(changes)s` says who saved what and when.
 EDITOR_STALE = gettext_lazy(

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy
 from notifications.exceptions import NotificationError
 from notifications.rendering import VersionSource, render, used_variables
 
-from .templates import PARTS
+from notifications.services.templates import PARTS
 
 
 #: What an editor reads when a template does too much work to render: one sentence. The

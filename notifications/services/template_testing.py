@@ -21,7 +21,7 @@ from notifications.models import EmailMessage, EmailTemplate, EmailTemplateVersi
 from notifications.recipients import parse_addresses
 from notifications.rendering import VersionSource
 
-from .templated_mail import send_mail_template, send_template_test
+from notifications.services.templated_mail import send_mail_template, send_template_test
 
 SOURCE_ENDPOINT = "admin-test"
 API_SOURCE_ENDPOINT = "api-test"

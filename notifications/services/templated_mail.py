@@ -13,18 +13,11 @@ from notifications.models import EmailMessage, EmailTemplate
 from notifications.recipients import parse_addresses
 from notifications.rendering import VersionSource
 
-from . import scheduling
-from .drafts import Draft, template_draft
-from .send_checks import (
-    AttachmentInput,
-    check_attachments,
-    check_columns,
-    check_simulator_addresses,
-    checked_copies,
-    extra_recipients,
-)
-from .templates import get_template, select_version
-from .writer import write_and_queue
+from notifications.services import scheduling
+from notifications.services.drafts import Draft, template_draft
+from notifications.services.send_checks import AttachmentInput, check_attachments, check_columns, check_simulator_addresses, checked_copies, extra_recipients
+from notifications.services.templates import get_template, select_version
+from notifications.services.writer import write_and_queue
 
 
 def send_mail_template(

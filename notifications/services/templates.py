@@ -21,7 +21,7 @@ from notifications.models import EmailTemplate, EmailTemplateVersion
 from notifications.rendering import VersionSource, check_declarations, render
 from notifications.rendering.environment import layout_exists
 
-from . import raw_sql
+from notifications.services import raw_sql
 
 
 PARTS = ("subject", "preheader", "html_content", "text_content")

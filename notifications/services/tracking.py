@@ -30,7 +30,7 @@ from notifications.models import BounceType, DeliveryEvent, EmailMessage, EventT
 from notifications.backends.providers import configured_provider_keys
 from notifications.signals import delivery_event_recorded, delivery_events_recorded
 
-from . import lifecycle, raw_sql
+from notifications.services import lifecycle, raw_sql
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from notifications.attachments import Attachment
 from notifications.backends import connections
 from notifications.models import AttachmentBlob, EmailAttachment, EmailMessage, Status
 
-from . import delivery, lifecycle, mime, raw_sql, suppression, wakeups
-from .drafts import Draft
+from notifications.services import delivery, lifecycle, mime, raw_sql, suppression, wakeups
+from notifications.services.drafts import Draft
 
 
 def default_from_email() -> str:

@@ -26,7 +26,7 @@ from django.utils.datastructures import MultiValueDict
 from django.utils.translation import gettext as _
 from notifications.formatting import number
 
-from .errors import InboundTooLarge, UnreadablePayload
+from notifications.webhooks.errors import InboundTooLarge, UnreadablePayload
 
 logger = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ other providers stay reachable under the same prefix.
 """
 from django.urls import path
 
-from . import views
+from notifications.webhooks import views
 
 urlpatterns = [
     path("amazon_ses/tracking/", views.SESTrackingView.as_view(), name="amazon_ses_tracking_webhook"),

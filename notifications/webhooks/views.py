@@ -39,9 +39,9 @@ from notifications.exceptions import InputError, NotificationError
 from notifications.middleware import check_json_text
 from notifications.services import tracking
 
-from . import auth, inbound, providers, sns
-from .errors import InvalidTimestamp, UnreadablePayload
-from .mapping import provider_event
+from notifications.webhooks import auth, inbound, providers, sns
+from notifications.webhooks.errors import InvalidTimestamp, UnreadablePayload
+from notifications.webhooks.mapping import provider_event
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from django.utils.translation import gettext_lazy
 from notifications.exceptions import NotificationError
 from notifications.services import staff
 
-from ._links import add_base_url_argument, base_url
-from ._translated import TranslatedCommand
+from notifications.management.commands._links import add_base_url_argument, base_url
+from notifications.management.commands._translated import TranslatedCommand
 
 
 class Command(TranslatedCommand):

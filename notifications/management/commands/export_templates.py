@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 
 from notifications.exceptions import TemplateFileError
 from notifications.services.template_sync import export_templates
-from ._translated import TranslatedCommand
+from notifications.management.commands._translated import TranslatedCommand
 
 
 class Command(TranslatedCommand):

@@ -32,7 +32,7 @@ from notifications.services.template_sync import (
     rehearse_import,
 )
 
-from ._translated import TranslatedCommand
+from notifications.management.commands._translated import TranslatedCommand
 
 
 class Command(TranslatedCommand):

@@ -19,7 +19,7 @@ from notifications.exceptions import NotificationError, TemplateFileError
 from notifications.models import EmailTemplate
 from notifications.services.template_files import read_template_folder
 from notifications.services.templates import create_template
-from ._translated import TranslatedCommand
+from notifications.management.commands._translated import TranslatedCommand
 
 
 class Command(TranslatedCommand):

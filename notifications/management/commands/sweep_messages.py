@@ -3,7 +3,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from notifications.services.sweep import sweep
-from ._translated import TranslatedCommand
+from notifications.management.commands._translated import TranslatedCommand
 
 
 class Command(TranslatedCommand):

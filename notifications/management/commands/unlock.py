@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from notifications import lockout
-from ._translated import TranslatedCommand
+from notifications.management.commands._translated import TranslatedCommand
 
 
 class Command(TranslatedCommand):
