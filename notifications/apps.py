@@ -30,7 +30,7 @@ class NotificationsConfig(AppConfig):
         from notifications import checks  # noqa: F401 - registers the system checks
         from notifications import receivers  # noqa: F401 - connects the service's own signal receivers
         from notifications import tasks  # noqa: F401 - registers the tasks wake-ups publish by name
-        from notifications.groups import on_post_migrate
+        from notifications.access.groups import on_post_migrate
 
         post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="notifications.sync_groups")
         silence_sendgrid_support_warning()

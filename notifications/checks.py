@@ -14,8 +14,8 @@ from django.utils.module_loading import import_string
 
 from notifications import crypto
 from notifications.exceptions import InvalidRecipient
-from notifications.headers import header_problem
-from notifications.recipients import parse_address
+from notifications.channels.email.headers import header_problem
+from notifications.channels.email.addresses import parse_address
 
 
 @register(Tags.security)
@@ -35,13 +35,13 @@ def check_ssl_cafile(app_configs=None, **kwargs) -> list:
     if not Path(cafile).is_file():
         return [Error(f"SMTP_SSL_CAFILE={cafile!r} is not a file.", hint="Give the path of a PEM CA bundle.",
                       id="notifications.E002")]
-    from notifications.backends import DatabaseSMTPBackend, SMTPBackend
+    from notifications.channels.email.backends import DatabaseSMTPBackend, SMTPBackend
 
     backend = _email_backend_class()
     if backend is not None and not issubclass(backend, (SMTPBackend, DatabaseSMTPBackend)):
         return [Warning(
             f"SMTP_SSL_CAFILE is set but EMAIL_BACKEND={settings.EMAIL_BACKEND!r} ignores it.",
-            hint="Use notifications.backends.SMTPBackend (Django's SMTP backend plus SMTP_SSL_CAFILE).",
+            hint="Use notifications.channels.email.backends.SMTPBackend (Django's SMTP backend plus SMTP_SSL_CAFILE).",
             id="notifications.W002",
         )]
     return []
@@ -70,7 +70,7 @@ def check_sender_settings(app_configs=None, **kwargs) -> list:
 @register(Tags.database)
 def check_database_smtp_servers(app_configs=None, databases=None, **kwargs) -> list:
     """With DatabaseSMTPBackend and no active server, every message would fail."""
-    from notifications.backends import DatabaseSMTPBackend
+    from notifications.channels.email.backends import DatabaseSMTPBackend
     from notifications.models import SMTPServerConfig
 
     backend = _email_backend_class()
@@ -98,9 +98,9 @@ def _email_backend_class():
 
 @register(Tags.security)
 def check_webhook_settings(app_configs=None, **kwargs) -> list:
-    """Tracking webhooks (notifications/webhooks/): a secret outside development, SNS topics
+    """Tracking webhooks (notifications/channels/email/webhooks/): a secret outside development, SNS topics
     when SES sends, and signing certificates that can be read."""
-    from notifications.webhooks import auth, providers
+    from notifications.channels.email.webhooks import auth, providers
 
     problems = []
     for provider in providers.ROUTED:
@@ -171,7 +171,7 @@ def check_lockout_settings(app_configs=None, **kwargs) -> list:
     """The failed-authentication lockout's settings, refused at start rather than as a 500 per request."""
     import ipaddress
 
-    from notifications.lockout import LIMIT_SETTINGS
+    from notifications.access.lockout import LIMIT_SETTINGS
 
     problems = []
     for entry in settings.AUTH_TRUSTED_PROXIES:

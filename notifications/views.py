@@ -14,7 +14,7 @@ from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from notifications import lockout
+from notifications.access import lockout
 
 
 def home(request: HttpRequest) -> HttpResponse:

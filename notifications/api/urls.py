@@ -1,7 +1,7 @@
 """Routes of API.md, answered with and without a trailing slash (no redirect)."""
 from django.urls import re_path
 
-from notifications.webhooks.views import EmailWebhookView
+from notifications.channels.email.webhooks.views import EmailWebhookView
 
 from notifications.api import views
 

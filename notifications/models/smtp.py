@@ -1,4 +1,4 @@
-"""SMTP servers configured in the admin, used by `notifications.backends.DatabaseSMTPBackend`.
+"""SMTP servers configured in the admin, used by `notifications.channels.email.backends.DatabaseSMTPBackend`.
 
 The active server with the lowest `order` sends; the next ones take over when it cannot be
 reached or refuses the login (001's "the config with the lowest order wins", plus
@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from notifications import crypto
 from notifications.exceptions import InvalidRecipient
-from notifications.recipients import parse_address
+from notifications.channels.email.addresses import parse_address
 
 
 class SMTPSecurity(models.TextChoices):

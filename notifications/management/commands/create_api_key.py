@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy
 
 from notifications.exceptions import NotificationError
 from notifications.models import APIKey
-from notifications.services import staff
+from notifications.access import staff
 from notifications.management.commands._translated import TranslatedCommand
 
 

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from notifications.exceptions import NotificationError
-from notifications.services import staff
+from notifications.access import staff
 
 from notifications.management.commands._links import add_base_url_argument, base_url
 from notifications.management.commands.create_staff import expiry_note

@@ -2,7 +2,7 @@
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from notifications.services.sweep import sweep
+from notifications.core.outbox.sweep import sweep
 from notifications.management.commands._translated import TranslatedCommand
 
 
