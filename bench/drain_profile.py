@@ -47,7 +47,7 @@ def main() -> None:
     log = Path(tempfile.mkdtemp(prefix="notif-drain-")) / "arrivals.log"
     sink = subprocess.Popen([sys.executable, str(BENCH / "_sink.py"), str(port), str(log)])
     os.environ.update({
-        "EMAIL_BACKEND": "notifications.channels.email.backends.SMTPBackend", "SMTP_ACTIVE": "true", "SMTP_HOST": "127.0.0.1",
+        "EMAIL_BACKEND": "notifications.backends.SMTPBackend", "SMTP_ACTIVE": "true", "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(port), "SMTP_USE_TLS": "false", "SMTP_USE_SSL": "false", "SMTP_USER": "",
         "SMTP_PASSWORD": "", "DEBUG": "false", "CELERY_BROKER_URL": "",
     })

@@ -126,7 +126,7 @@ def project_env(*, pg: Postgres, redis: Redis, sink: Sink) -> dict:
         "ENVIRONMENT": "development", "DEBUG": "false", "LOG_LEVEL": "WARNING",
         "DATABASE_URL": pg.database_url(DB),
         "CELERY_BROKER_URL": redis.url,
-        "EMAIL_BACKEND": "notifications.channels.email.backends.SMTPBackend",
+        "EMAIL_BACKEND": "notifications.backends.SMTPBackend",
         "SMTP_ACTIVE": "true", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(sink.port),
         "SMTP_USE_TLS": "false", "SMTP_USE_SSL": "false", "SMTP_USER": "", "SMTP_PASSWORD": "",
     }

@@ -54,7 +54,7 @@ def main() -> None:
         time.sleep(0.3)
         os.environ["CELERY_BROKER_URL"] = f"redis://127.0.0.1:{port}/0"
     os.environ.update({
-        "EMAIL_BACKEND": "notifications.channels.email.backends.SMTPBackend", "SMTP_ACTIVE": "true", "DEBUG": "false",
+        "EMAIL_BACKEND": "notifications.backends.SMTPBackend", "SMTP_ACTIVE": "true", "DEBUG": "false",
         "SMTP_HOST": "127.0.0.1", "SMTP_PORT": "1", "SMTP_USE_TLS": "false", "SMTP_USE_SSL": "false",
     })
     try:

@@ -41,7 +41,7 @@ def check_ssl_cafile(app_configs=None, **kwargs) -> list:
     if backend is not None and not issubclass(backend, (SMTPBackend, DatabaseSMTPBackend)):
         return [Warning(
             f"SMTP_SSL_CAFILE is set but EMAIL_BACKEND={settings.EMAIL_BACKEND!r} ignores it.",
-            hint="Use notifications.channels.email.backends.SMTPBackend (Django's SMTP backend plus SMTP_SSL_CAFILE).",
+            hint="Use notifications.backends.SMTPBackend (Django's SMTP backend plus SMTP_SSL_CAFILE).",
             id="notifications.W002",
         )]
     return []

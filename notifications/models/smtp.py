@@ -1,4 +1,4 @@
-"""SMTP servers configured in the admin, used by `notifications.channels.email.backends.DatabaseSMTPBackend`.
+"""SMTP servers configured in the admin, used by `notifications.backends.DatabaseSMTPBackend`.
 
 The active server with the lowest `order` sends; the next ones take over when it cannot be
 reached or refuses the login (001's "the config with the lowest order wins", plus

@@ -118,7 +118,7 @@ def start_smtp_server():
 @pytest.fixture
 def database_smtp(settings):
     """Deliver through `DatabaseSMTPBackend` (pytest-django's locmem swapped back out)."""
-    settings.EMAIL_BACKEND = "notifications.channels.email.backends.DatabaseSMTPBackend"
+    settings.EMAIL_BACKEND = "notifications.backends.DatabaseSMTPBackend"
     return settings
 
 

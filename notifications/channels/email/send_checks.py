@@ -46,7 +46,7 @@ def check_simulator_addresses(addresses: Mapping[str, Iterable[str]], *, is_test
                 raise InvalidRecipient(
                     _(
                         "%(address)s is a simulator address: it works only with a test key (or with "
-                        "EMAIL_BACKEND=notifications.channels.email.backends.DevelopmentBackend); a live key delivers for real."
+                        "EMAIL_BACKEND=notifications.backends.DevelopmentBackend); a live key delivers for real."
                     ) % {"address": address},
                     field=field, code="simulator_address_needs_test_key",
                 )

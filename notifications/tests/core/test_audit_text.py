@@ -33,7 +33,7 @@ from notifications.policies import suppression
 from notifications.channels.email.simple import send_simple_mail
 from notifications.tests.support.api import ApiClient, create_key, make_user
 
-DEVELOPMENT_BACKEND = "notifications.channels.email.backends.DevelopmentBackend"
+DEVELOPMENT_BACKEND = "notifications.backends.DevelopmentBackend"
 BOUNCE = "bounce@simulator.invalid"
 RMA_VARS = {"rma_number": "RMA-1", "serial_number": "SN-1", "status": "ouvert", "link_tracking": "https://rgz.bj/rma/1"}
 #: Status codes that must never stand inside a French sentence (as `au statut cancelled`); in

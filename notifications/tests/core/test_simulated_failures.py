@@ -21,7 +21,7 @@ from notifications.channels.email.sending import send_mail_template, send_simple
 from notifications.tests.support.api import ApiClient, create_key, make_user
 from notifications.tests.support.worker import wait_until
 
-DEVELOPMENT_BACKEND = "notifications.channels.email.backends.DevelopmentBackend"
+DEVELOPMENT_BACKEND = "notifications.backends.DevelopmentBackend"
 RMA_VARS = {"rma_number": "RMA-1", "serial_number": "SN-1", "status": "ouvert", "link_tracking": "https://rgz.bj/rma/1"}
 CUTOVER_VARS = {"reseller_name": "Tech Connect SA", "items_done": "28", "items_total": "40",
                 "link_portal": "https://admin-rgz.duckdns.org"}

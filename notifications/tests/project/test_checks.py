@@ -51,14 +51,14 @@ def test_the_ca_bundle_must_exist_and_be_honoured_by_the_backend(settings, tmp_p
     settings.SMTP_SSL_CAFILE = str(tmp_path / "ca.pem")
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     assert ids(checks.check_ssl_cafile()) == ["notifications.W002"]
-    for backend in ("notifications.channels.email.backends.SMTPBackend", "notifications.channels.email.backends.DatabaseSMTPBackend"):
+    for backend in ("notifications.backends.SMTPBackend", "notifications.backends.DatabaseSMTPBackend"):
         settings.EMAIL_BACKEND = backend
         assert checks.check_ssl_cafile() == []
 
 
 @pytest.mark.django_db
 def test_database_backend_without_an_active_server_warns(settings):
-    settings.EMAIL_BACKEND = "notifications.channels.email.backends.DatabaseSMTPBackend"
+    settings.EMAIL_BACKEND = "notifications.backends.DatabaseSMTPBackend"
     SMTPServerConfig.objects.create(name="retired", host="smtp.rgz.bj", is_active=False)
 
     [warning] = checks.check_database_smtp_servers(databases=["default"])
@@ -67,7 +67,7 @@ def test_database_backend_without_an_active_server_warns(settings):
 
     SMTPServerConfig.objects.create(name="primary", host="smtp.rgz.bj")
     assert checks.check_database_smtp_servers(databases=["default"]) == []
-    settings.EMAIL_BACKEND = "notifications.channels.email.backends.SMTPBackend"
+    settings.EMAIL_BACKEND = "notifications.backends.SMTPBackend"
     SMTPServerConfig.objects.all().delete()
     assert checks.check_database_smtp_servers(databases=["default"]) == []
 

@@ -49,9 +49,9 @@ def use(settings, backend: str, server) -> None:
 
 
 BACKENDS = [
-    "notifications.channels.email.backends.SMTPBackend",
+    "notifications.backends.SMTPBackend",
     "django.core.mail.backends.smtp.EmailBackend",
-    "notifications.channels.email.backends.DatabaseSMTPBackend",
+    "notifications.backends.DatabaseSMTPBackend",
 ]
 
 
@@ -78,7 +78,7 @@ def all_sent(ids: set[str]):
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_process_delivers_bulk_over_one_smtp_connection(start_worker, smtp_server):
-    worker = start_worker(env={"EMAIL_BACKEND": "notifications.channels.email.backends.SMTPBackend"})
+    worker = start_worker(env={"EMAIL_BACKEND": "notifications.backends.SMTPBackend"})
 
     ids = queue_bulk(BULK)
 
@@ -93,7 +93,7 @@ def test_a_worker_process_delivers_bulk_over_one_smtp_connection(start_worker, s
 def test_a_worker_loses_no_message_when_the_server_drops_the_connection_midway(start_worker, start_smtp_server):
     server = start_smtp_server(drop_every=DROP_EVERY)
     primary_server(server)
-    worker = start_worker(env={"EMAIL_BACKEND": "notifications.channels.email.backends.DatabaseSMTPBackend"})
+    worker = start_worker(env={"EMAIL_BACKEND": "notifications.backends.DatabaseSMTPBackend"})
 
     ids = queue_bulk(BULK)
 

@@ -117,7 +117,7 @@ def test_an_outage_is_when_no_server_could_be_reached_at_all(exc, outage):
 
 @pytest.mark.django_db
 @pytest.mark.smtp_delay(1.5)
-@pytest.mark.parametrize("backend", ["django.core.mail.backends.smtp.EmailBackend", "notifications.channels.email.backends.SMTPBackend"])
+@pytest.mark.parametrize("backend", ["django.core.mail.backends.smtp.EmailBackend", "notifications.backends.SMTPBackend"])
 def test_a_server_that_takes_the_message_but_answers_after_the_timeout_gets_it_once_and_never_again(
     backend, smtp_backend, settings, django_capture_on_commit_callbacks
 ):
@@ -140,7 +140,7 @@ def test_a_server_that_takes_the_message_but_answers_after_the_timeout_gets_it_o
 @pytest.mark.django_db
 def test_a_timeout_on_a_kept_connection_is_not_sent_again(smtp_backend, settings, django_capture_on_commit_callbacks):
     """The server may still be taking the message: sending it again could deliver it twice."""
-    settings.EMAIL_BACKEND = "notifications.channels.email.backends.SMTPBackend"
+    settings.EMAIL_BACKEND = "notifications.backends.SMTPBackend"
     settings.EMAIL_TIMEOUT = 0.5
     with django_capture_on_commit_callbacks(execute=True):
         send_simple_mail("ops@rgz.bj", "Rapide", "Premier message.")

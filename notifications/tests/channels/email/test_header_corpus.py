@@ -84,7 +84,7 @@ def delivery(request, settings, sink):
         settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
         settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
     else:
-        settings.EMAIL_BACKEND = "notifications.channels.email.backends.DatabaseSMTPBackend"
+        settings.EMAIL_BACKEND = "notifications.backends.DatabaseSMTPBackend"
         SMTPServerConfig.objects.create(name="sink", host=sink.host, port=sink.port, security="none")
     sink.handler.received.clear()
     return sink

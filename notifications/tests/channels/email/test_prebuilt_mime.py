@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def prebuilding(settings):
     """Bytes are prebuilt only for a backend that sends them: configure one (not locmem)."""
-    settings.EMAIL_BACKEND = "notifications.channels.email.backends.SMTPBackend"
+    settings.EMAIL_BACKEND = "notifications.backends.SMTPBackend"
 
 BOUNDARY = re.compile(rb"={15}\d+==")
 DATE = re.compile(rb"^Date: .*?\r\n", re.MULTILINE)
@@ -97,7 +97,7 @@ def test_three_recipients_share_one_build_and_each_gets_its_own_headers(default_
     assert len(bodies) == 1
 
 
-@pytest.mark.parametrize("backend", ["django.core.mail.backends.smtp.EmailBackend", "notifications.channels.email.backends.SMTPBackend"])
+@pytest.mark.parametrize("backend", ["django.core.mail.backends.smtp.EmailBackend", "notifications.backends.SMTPBackend"])
 def test_the_smtp_server_receives_the_stored_bytes_without_a_rebuild(
     backend, default_templates, smtp_backend, settings, django_capture_on_commit_callbacks
 ):
@@ -157,7 +157,7 @@ def test_a_masked_message_stores_no_bytes_and_is_built_from_its_seal(
 
 
 def test_nothing_is_prebuilt_for_a_backend_that_would_not_use_it(default_templates, settings):
-    for backend in ("anymail.backends.sendgrid.EmailBackend", "notifications.channels.email.backends.DatabaseSMTPBackend",
+    for backend in ("anymail.backends.sendgrid.EmailBackend", "notifications.backends.DatabaseSMTPBackend",
                     "django.core.mail.backends.console.EmailBackend"):
         settings.EMAIL_BACKEND = backend
         [message] = send_invoice("reseller@techconnect.bj")

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def prebuilding(settings):
     """A backend that sends prebuilt bytes, so every send builds its MIME (and folds its headers)."""
-    settings.EMAIL_BACKEND = "notifications.channels.email.backends.SMTPBackend"
+    settings.EMAIL_BACKEND = "notifications.backends.SMTPBackend"
 
 
 def stored_subject(message) -> str:

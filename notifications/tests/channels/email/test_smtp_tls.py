@@ -33,7 +33,7 @@ def pki(tmp_path_factory):
 
 
 def use_settings_backend(settings, server, *, security: str, username: str = USER, password: str = PASSWORD):
-    settings.EMAIL_BACKEND = "notifications.channels.email.backends.SMTPBackend"
+    settings.EMAIL_BACKEND = "notifications.backends.SMTPBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = server.host, server.port
     settings.EMAIL_USE_TLS = security == SMTPSecurity.STARTTLS
     settings.EMAIL_USE_SSL = security == SMTPSecurity.SSL
@@ -41,7 +41,7 @@ def use_settings_backend(settings, server, *, security: str, username: str = USE
 
 
 def use_database_backend(settings, server, *, security: str, username: str = USER, password: str = PASSWORD):
-    settings.EMAIL_BACKEND = "notifications.channels.email.backends.DatabaseSMTPBackend"
+    settings.EMAIL_BACKEND = "notifications.backends.DatabaseSMTPBackend"
     config = SMTPServerConfig(name="tls-relay", host=server.host, port=server.port, security=security,
                               username=username, timeout_seconds=5, order=1)
     config.set_password(password)
