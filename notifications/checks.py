@@ -147,7 +147,7 @@ def check_sending_lease(app_configs=None, **kwargs) -> list:
     hands a message still being sent to another worker and it goes out twice.
 
     A drain's claims are renewed every quarter of the lease by its process's keeper thread
-    (`services.leases`), however long a send or a batch takes: `SMTP_TIMEOUT_SECONDS` and
+    (`core.outbox.leases`), however long a send or a batch takes: `SMTP_TIMEOUT_SECONDS` and
     `EMAIL_DRAIN_MAX_SECONDS` no longer bound the lease. What does is the renewal itself: a
     claim is renewed at the latest a quarter of the lease after it was made, and that write
     may wait on the database; the lease must leave room for several renewals to fail

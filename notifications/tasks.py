@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers that call a service. Published by name (`services.wakeups`)."""
+"""Celery tasks: thin wrappers that call a service. Published by name (`core.outbox.wakeups`)."""
 from __future__ import annotations
 
 from celery import shared_task

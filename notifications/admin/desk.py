@@ -2,7 +2,7 @@
 
 Read by Auditors (view permissions), acted on by those who hold the action's permission:
 resend and retry need `resend_emailmessage`, cancel `cancel_emailmessage`. Every action is
-a POST through `services.message_actions` (so through the state machine); a refusal says
+a POST through `core.outbox.message_actions` (so through the state machine); a refusal says
 why and changes nothing.
 
 The list stays fast on a million rows: the heavy columns are deferred, no column reads a

@@ -1,7 +1,7 @@
 """The template admin, as the template editor: templates, their versions and the editor's actions.
 
 The change page edits a template's fields (lists and mappings as rows) and each language's
-wording beside a live preview; saving goes through `services.template_editing`, which adds
+wording beside a live preview; saving goes through `authoring.editing`, which adds
 the versions the edit needs in the same transaction. Beside it: the version history with a
 preview of any version, a diff of any two, "make this version active" (a recorded rollback)
 and a test send of a saved version or of the draft. Every view checks its own permission:

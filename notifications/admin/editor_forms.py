@@ -237,7 +237,7 @@ class TemplateEditorForm(forms.ModelForm):
         label=_("sample variables"),
         help_text=_("A value that is a JSON list or object ([…] or {…}) is taken as one; any other value is text."),
     )
-    #: The template's state when the page was opened (`services.template_concurrency`): a save
+    #: The template's state when the page was opened (`authoring.concurrency`): a save
     #: made after another editor's is refused, never silently replacing their version.
     opened_state = StateField(required=False)
     can_add_versions = True

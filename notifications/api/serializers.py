@@ -95,7 +95,7 @@ class VariablesField(serializers.DictField):
 
 @extend_schema_field(OpenApiTypes.DATETIME)
 class SendAtField(serializers.CharField):
-    """ISO 8601 with an offset; checked by the service (`services.scheduling`), which refuses a
+    """ISO 8601 with an offset; checked by the service (`core.outbox.scheduling`), which refuses a
     naive time or one past `EMAIL_MAX_SCHEDULE_DAYS`, naming `send_at`."""
 
     def __init__(self, **kwargs) -> None:

@@ -21,7 +21,7 @@ is decoded or rendered (a 100 MB `body.html` once cost a minute and 600 MB of me
 the render budget refused it), and so is anything that is not a regular file (a FIFO would
 block the import forever).
 
-The export and the import that compares first are `services.template_sync`.
+The export and the import that compares first are `authoring.sync`.
 """
 from __future__ import annotations
 

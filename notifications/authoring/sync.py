@@ -4,7 +4,7 @@ An import is planned before it is applied: `plan_import` compares the files with
 database and says what differs; `--check` prints that plan (rehearsed, so it also fails on
 what the import would refuse), and `apply_import` carries it out in one transaction, so
 either every template of the folder is taken or none is. The folder layout itself is
-`services.template_files`.
+`authoring.files`.
 """
 from __future__ import annotations
 

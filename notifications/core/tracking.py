@@ -11,7 +11,7 @@ test-key simulator. An event is stored whatever comes of it:
   took it, and a provider may report first): the drain applies pending events right after it
   records the batch (`apply_pending`), and a later event for the message applies them too.
 
-Statuses change only through the state machine (`services.lifecycle`), whose conditional
+Statuses change only through the state machine (`core.outbox.lifecycle`), whose conditional
 UPDATEs keep CONTRACT.md's order of strength: a late or reordered event never moves a
 message backwards.
 """

@@ -1,10 +1,10 @@
 """Hand one claimed message to the configured email backend.
 
 The message is built from the stored rendering, never re-rendered, or is the bytes built at
-enqueue when the backend sends bytes as they are (`services.mime`). It is sent through the
+enqueue when the backend sends bytes as they are (`channels.email.mime`). It is sent through the
 process's kept-open backend (`notifications.channels.email.backends.connections`), so a worker reuses one
 connection per server. Claiming, and recording what came of it, belong to the drain
-(`services.outbox`) and the state machine (`services.lifecycle`).
+(`core.outbox.drain`) and the state machine (`core.outbox.lifecycle`).
 """
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def provider_message_id(email: EmailMultiAlternatives) -> str:
 def send_claimed(message: EmailMessage) -> Sent:
     """Hand a message this worker has claimed to the backend: what to record once it took it.
 
-    Raises whatever the backend raised; the retry policy (`services.retries`) decides what
+    Raises whatever the backend raised; the retry policy (`core.outbox.retries`) decides what
     comes of it.
     """
     started_at = timezone.now()

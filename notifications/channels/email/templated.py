@@ -43,7 +43,7 @@ def send_mail_template(
     `extra_recipients` are added, each with a copy of its own. `cc` and `bcc` ride on the
     one message to a single `to` address (refused with several); `to`, `cc` and `bcc`
     count together against `EMAIL_MAX_RECIPIENTS_PER_REQUEST`. `is_test` (a test API
-    key) renders and audits but never delivers: see `services.simulator`. A test send
+    key) renders and audits but never delivers: see `core.outbox.simulator`. A test send
     leaves out `extra_recipients` (`include_extra_recipients=False`) so trying a template
     never alerts the NOC. `send_at` (an aware datetime, or ISO 8601 with an offset)
     schedules the messages: they are `scheduled` until then and never sent before; a time

@@ -1,6 +1,6 @@
 """The outbox: a worker drains the due messages of its lane from the table, in batches.
 
-A wake-up (`services.wakeups`) asks a worker to drain one lane. The drain claims up to
+A wake-up (`core.outbox.wakeups`) asks a worker to drain one lane. The drain claims up to
 `EMAIL_DELIVERY_BATCH_SIZE` due rows of that lane (`_URGENT` on the urgent lane) in one
 statement (`lifecycle.claim_due`), fewer when the lane's messages lately took so long here
 that a full batch would overrun `EMAIL_DRAIN_MAX_SECONDS` (`_Claim.limit`), sends them over the process's kept-open connection,
@@ -24,7 +24,7 @@ backoff, a rest): so a due row always has a wake-up waiting or a drain that will
 lane rests for the retry backoff in this process: its batch went back uncounted, due after
 the rest, and a wake-up taken meanwhile sets the lane's timer for the rest's end instead.
 
-While a drain holds claimed rows, this process's lease keeper (`services.leases`) renews their
+While a drain holds claimed rows, this process's lease keeper (`core.outbox.leases`) renews their
 lease, so a slow server never lets the sweep hand them to another worker.
 """
 from __future__ import annotations

@@ -73,7 +73,7 @@ def initial_fields(*, send_at: datetime | None, now: datetime, suppressed_becaus
     """The status columns of a message about to be written.
 
     `suppressed` when sending is disabled (`SMTP_ACTIVE` false) or when its address is on the
-    suppression list (`suppressed_because` says why: `services.suppression`), `scheduled`
+    suppression list (`suppressed_because` says why: `policies.suppression`), `scheduled`
     when `send_at` is ahead, else `queued`, due now.
     """
     if not settings.SMTP_ACTIVE:
@@ -377,7 +377,7 @@ def renew_leases(message_ids: Iterable) -> int:
 
 def release_expired_leases(*, now: datetime) -> int:
     """Rows left `sending` whose lease was not renewed for `EMAIL_SENDING_LEASE_SECONDS` (their
-    worker died: a live one renews it, `services.leases`) go back to `queued`.
+    worker died: a live one renews it, `core.outbox.leases`) go back to `queued`.
 
     Their attempt stays counted: the server may have taken the message before the worker
     died (at least once, never lost).

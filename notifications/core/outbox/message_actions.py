@@ -1,6 +1,6 @@
 """What people do to a message after it was written: cancel it, resend it, retry it.
 
-Each action goes through the state machine (`services.lifecycle`) and turns a transition
+Each action goes through the state machine (`core.outbox.lifecycle`) and turns a transition
 that did not apply into an error that says why, for the API and the admin alike. A resend
 or a retry wakes the message's lane once its transaction commits, so a worker takes it at
 once instead of at the next sweep.

@@ -93,9 +93,9 @@ def settle_failure(message: EmailMessage, exc: BaseException, *, started_at: dat
 
 
 def release_simulated_outage(message: EmailMessage, outage: OutageError) -> int:
-    """A test key's simulated outage (`services.simulator`): that message alone goes back to
+    """A test key's simulated outage (`core.outbox.simulator`): that message alone goes back to
     `queued` uncounted, due after the backoff, and its lane goes on; a real outage rests the
-    whole lane instead (`services.outbox`), which a test key must never do to live mail."""
+    whole lane instead (`core.outbox.drain`), which a test key must never do to live mail."""
     next_attempt_at = timezone.now() + timedelta(seconds=outage_delay(1))
     return lifecycle.release([message.pk], next_attempt_at=next_attempt_at, reason=outage.reason)
 

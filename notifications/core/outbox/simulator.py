@@ -3,12 +3,12 @@
 The message is rendered and audited like any other, then moves `sent` → `delivered`, or
 to `bounced` (permanent) / `complaint` for the two simulator addresses, with the events a
 provider would have reported. Nothing reaches a backend; every status change goes through
-the state machine (`services.lifecycle`), as a provider's report would.
+the state machine (`core.outbox.lifecycle`), as a provider's report would.
 
 The four failure addresses (`backends.development`: a temporary or permanent refusal, a
 timeout after DATA, an outage) raise instead the exception a real server's failure raises,
 before anything is written, so the drain hands it to the real retry policy
-(`services.retries`) as it would a backend's.
+(`core.outbox.retries`) as it would a backend's.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ PROVIDER = "simulator"
 
 def simulate(message: EmailMessage) -> None:
     """Finish a claimed test message as the provider would have: its outcome is a provider
-    event, recorded and applied by the same service as a real webhook's (`services.tracking`).
+    event, recorded and applied by the same service as a real webhook's (`core.tracking`).
 
     Raises, writing nothing, the failure a failure address asks for (see the module's docstring).
     """

@@ -1,6 +1,6 @@
 """Waking a lane's drain: the one module that publishes delivery work, by task name.
 
-The table is the queue (`services.outbox`); a task carries no message, only "lane X may
+The table is the queue (`core.outbox.drain`); a task carries no message, only "lane X may
 have due rows". Whatever makes rows of a lane due (a send's commit, a drain handing rows
 back) wakes the lane AFTER that write commits, so the drain of the wake-up, which claims
 after it starts, sees them. Every wake-up is taken by a drain that claims: none is skipped

@@ -4,7 +4,7 @@
 `make run` calls it on every start: the first time it makes `admin` and prints its password
 once (the only password this project ever prints); afterwards it says a superuser exists
 and how to recover a lost password. `--reset` never prints a password: its link works once
-and expires after `PASSWORD_RESET_TIMEOUT`, like `create_staff`'s (`services.staff`).
+and expires after `PASSWORD_RESET_TIMEOUT`, like `create_staff`'s (`access.staff`).
 """
 from __future__ import annotations
 

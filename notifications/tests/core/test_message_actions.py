@@ -1,4 +1,4 @@
-"""Resend and retry as services (`services.message_actions`), below the admin: what the copy
+"""Resend and retry as services (`core.outbox.message_actions`), below the admin: what the copy
 holds, when each is refused, and what reaches the mail server."""
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The suppression list: a permanent bounce or a complaint stops all mail to that recipient,
 an unsubscribe stops marketing mail; checked when a send is written and when a worker
 claims a queued row. Bounces and complaints come in as a provider's normalized event
-(`services.tracking.record`, what every tracking webhook calls); the signals run after
+(`core.tracking.record`, what every tracking webhook calls); the signals run after
 commit, as in production."""
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ def sends_message_bytes() -> bool:
     """Whether this process's backend sends `email.message().as_bytes()` unchanged.
 
     Django's SMTP backend and its subclasses (our `SMTPBackend`) do; so a prebuilt message
-    (`services.mime.PrebuiltEmail`) goes through them as it is. `DatabaseSMTPBackend` is not
+    (`channels.email.mime.PrebuiltEmail`) goes through them as it is. `DatabaseSMTPBackend` is not
     one: a server of its own may change the From.
     """
     with _lock:

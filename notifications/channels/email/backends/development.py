@@ -4,7 +4,7 @@ The console backend never fails, so retry, `failed` and the desk's retry button 
 tried on `make run`. Four addresses on `simulator.invalid` (a domain RFC 2606 reserves: it
 can never be anyone's mailbox) raise, instead of sending, the very exception a real server's
 failure of that kind raises, so the real classification and retry policy run on them
-(`backends.errors`, `services.retries`), as GOV.UK Notify's test addresses do:
+(`backends.errors`, `core.outbox.retries`), as GOV.UK Notify's test addresses do:
 
 - `temporary-failure@`: a 451 to RCPT (transient): retried after the backoff, then `failed`;
 - `permanent-failure@`: a 550 to RCPT (permanent): `failed` at once;
@@ -13,8 +13,8 @@ failure of that kind raises, so the real classification and retry policy run on 
 - `outage@`: the server could not be reached: back to `queued`, no attempt counted.
 
 They are honoured by `DevelopmentBackend` (the default in development) and by the test keys'
-simulator (`services.simulator`). Anywhere else the send is refused before a row is written
-(`services.send_checks.check_simulator_addresses`): a live key never "sends" to them.
+simulator (`core.outbox.simulator`). Anywhere else the send is refused before a row is written
+(`channels.email.send_checks.check_simulator_addresses`): a live key never "sends" to them.
 """
 from __future__ import annotations
 

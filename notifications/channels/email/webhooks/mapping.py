@@ -1,4 +1,4 @@
-"""anymail's normalized tracking events, turned into ours (`services.tracking.ProviderEvent`).
+"""anymail's normalized tracking events, turned into ours (`core.tracking.ProviderEvent`).
 
 anymail maps every SES bounce to one event type, so the bounce type and subtype are read
 from the provider's own payload (SES `bounce.bounceType`, SendGrid `type`). Our message is
