@@ -11,18 +11,15 @@ import pytest
 
 from notifications.core import caps
 from notifications.tests.support.services import free_port
-from notifications.tests.support.worker import RedisServer
 
 FORK = multiprocessing.get_context("fork")
 
 
 @pytest.fixture
-def shared_redis(tmp_path, settings):
+def shared_redis(redis_server, settings):
     """A redis-server of this test's own, named as the deployment's shared store."""
-    server = RedisServer(tmp_path).start()
-    settings.EMAIL_SHARED_STATE_URL = server.url
-    yield server
-    server.stop()
+    settings.EMAIL_SHARED_STATE_URL = redis_server.url
+    return redis_server
 
 
 @pytest.fixture
