@@ -10,6 +10,7 @@ import time
 import pytest
 
 from notifications.core import caps
+from notifications.tests.support.relays import most_in_any_window
 from notifications.tests.support.services import free_port
 
 FORK = multiprocessing.get_context("fork")
@@ -123,16 +124,6 @@ def _take_grants(provider: str, count: int, times) -> None:
 RATE_TOLERANCE_SECONDS = 0.05
 
 
-def _most_in_any_window(times: list[float], width: float) -> int:
-    times = sorted(times)
-    most, start = 0, 0
-    for end, at in enumerate(times):
-        while at - times[start] > width:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
-
-
 def test_six_processes_never_take_more_than_the_rate_in_any_one_second_window(shared_redis):
     times = FORK.Queue()
     children = [FORK.Process(target=_take_grants, args=("ses:eu-west-1", 12, times)) for _ in range(6)]
@@ -144,7 +135,7 @@ def test_six_processes_never_take_more_than_the_rate_in_any_one_second_window(sh
         assert child.exitcode == 0
 
     assert len(granted) == 72  # every message got its turn: waited, never refused
-    assert _most_in_any_window(granted, 1.0 - RATE_TOLERANCE_SECONDS) <= 20
+    assert most_in_any_window(granted, 1.0 - RATE_TOLERANCE_SECONDS) <= 20
     assert max(granted) - min(granted) >= 3.0 - RATE_TOLERANCE_SECONDS  # 72 at 20/s: at least 3 full windows
 
 
@@ -223,4 +214,4 @@ def test_within_one_process_threads_never_take_more_than_the_rate_in_any_window(
         thread.join(60)
 
     assert len(granted) == 40
-    assert _most_in_any_window(granted, 1.0 - RATE_TOLERANCE_SECONDS) <= 15
+    assert most_in_any_window(granted, 1.0 - RATE_TOLERANCE_SECONDS) <= 15
