@@ -116,10 +116,12 @@ class Call:
 
 
 class SendGridAPI:
-    """`SendGridAPI(delay=0.1).start()`; `url`, `calls`, `concurrency`; `stop()`."""
+    """`SendGridAPI(delay=0.1).start()`; `url`, `calls`, `concurrency`; `stop()`. `log`: a text file
+    that also gets `<X-Notification-Id> <time.time()>` per call (the benchmark sink's format)."""
 
-    def __init__(self, *, delay: float = 0.1, max_concurrent: int | None = None, port: int = 0) -> None:
+    def __init__(self, *, delay: float = 0.1, max_concurrent: int | None = None, port: int = 0, log=None) -> None:
         self.delay = delay
+        self.log = log
         self.max_concurrent = max_concurrent
         self.calls: list[Call] = []
         self.concurrency = Concurrency()
@@ -137,8 +139,11 @@ class SendGridAPI:
                     return self._answer(429, {"errors": [{"message": "too many concurrent requests"}]})
                 try:
                     payload = json.loads(body or b"{}")
+                    call = Call(time.time(), notification_id(payload), payload)
                     with api._lock:
-                        api.calls.append(Call(time.time(), notification_id(payload), payload))
+                        api.calls.append(call)
+                        if api.log is not None:
+                            api.log.write(f"{call.notification_id or '-'} {call.at:.6f}\n")
                     if api.delay:
                         time.sleep(api.delay)
                     self._answer(202, None, {"X-Message-Id": uuid.uuid4().hex[:22]})
