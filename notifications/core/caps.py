@@ -89,6 +89,7 @@ class Slot:
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     store: _Store | None = None  # None: no cap, nothing held
     released: bool = False
+    renewed_at: float = field(default_factory=time.monotonic)
 
     def renew(self) -> bool:
         """Extend the lease by `lease_seconds` from now; False when it had already lapsed."""
@@ -97,11 +98,21 @@ class Slot:
         if self.released:
             return False
         try:
-            return self.store.renew_slot(_slots_key(self.provider_key), lease_seconds=self.lease_seconds,
-                                         token=self.token)
+            renewed = self.store.renew_slot(_slots_key(self.provider_key), lease_seconds=self.lease_seconds,
+                                            token=self.token)
         except redis.RedisError as exc:
             logger.warning("Could not renew a connection slot of %s: %s", self.provider_key, exc)
             return False
+        if renewed:
+            self.renewed_at = time.monotonic()
+        return renewed
+
+    def keep(self) -> bool:
+        """Renew the lease once half of it has passed, else nothing (no round trip): call it before
+        each message sent over the slot's connection. False: the slot is lost, close the connection."""
+        if time.monotonic() - self.renewed_at < self.lease_seconds / 2:
+            return not self.released
+        return self.renew()
 
     def release(self) -> None:
         """Give the slot back at once (idempotent); a lapsed lease needs no release."""

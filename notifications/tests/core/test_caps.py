@@ -111,6 +111,19 @@ def test_a_renewed_slot_outlives_its_first_lease_and_a_lapsed_one_cannot_be_rene
     assert caps.acquire_slot("smtp:a", limit=1, lease_seconds=1) is not None
 
 
+def test_keeping_a_slot_renews_it_only_once_half_its_lease_has_passed(shared_redis):
+    slot = caps.acquire_slot("smtp:kept", limit=1, lease_seconds=0.4)
+    first = slot.renewed_at
+    assert slot.keep() and slot.renewed_at == first  # early: nothing asked of Redis
+    for _ in range(4):
+        time.sleep(0.15)
+        assert slot.keep()
+    assert slot.renewed_at > first
+    assert caps.acquire_slot("smtp:kept", limit=1, lease_seconds=1) is None  # held 0.6 s on a 0.4 s lease
+    slot.release()
+    assert slot.keep() is False
+
+
 def _take_grants(provider: str, count: int, times) -> None:
     for _ in range(count):
         while (wait := caps.take_rate(provider, per_second=20)) > 0:
