@@ -9,9 +9,10 @@ Two things were learnt per process, so each worker process found a dead relay de
 
 Here they live in the shared Redis (`core.shared_redis`) when there is one: a rest is a key
 that expires with it (its time left read with PTTL, on Redis's clock, so hosts agree), outages
-in a row a counter. Without Redis, and for a call Redis does not answer, they live within the
+in a row a counter. Without Redis, and while Redis does not answer, they live within the
 process: a store that went away costs each process one discovery of its own, as before,
-never a message.
+never a message. After a call Redis did not answer, this process leaves it alone for
+`STORE_RETRY_SECONDS`, so a drain never waits on a dead store call after call.
 """
 from __future__ import annotations
 
@@ -30,13 +31,16 @@ logger = logging.getLogger(__name__)
 
 # Outages in a row are forgotten this long after the last one, even without a success between.
 OUTAGE_MEMORY_SECONDS = 24 * 3600
+# After a call the shared store did not answer, it is not asked again for this long.
+STORE_RETRY_SECONDS = 5.0
+_store_down_until = 0.0
 
 
 def rest(key: str, *, seconds: float) -> None:
     """`key` rests for `seconds` from now (a later call replaces the end)."""
     if seconds <= 0:
         return
-    client = shared_redis.client()
+    client = _shared()
     if client is not None:
         try:
             client.set(_key(key), "1", px=max(1, int(seconds * 1000)))
@@ -56,7 +60,7 @@ def resting(keys: Iterable[str]) -> dict[str, float]:
     keys = list(keys)
     if not keys:
         return {}
-    client = shared_redis.client()
+    client = _shared()
     if client is not None:
         try:
             with client.pipeline(transaction=False) as pipe:
@@ -71,7 +75,7 @@ def resting(keys: Iterable[str]) -> dict[str, float]:
 
 def end_rest(key: str) -> None:
     """`key` works again (it answered, or an operator changed it): its rest ends at once."""
-    client = shared_redis.client()
+    client = _shared()
     if client is not None:
         try:
             client.delete(_key(key))
@@ -82,7 +86,7 @@ def end_rest(key: str) -> None:
 
 def count_outage(key: str) -> int:
     """One more outage of `key` in a row; returns how many so far."""
-    client = shared_redis.client()
+    client = _shared()
     if client is not None:
         try:
             with client.pipeline(transaction=True) as pipe:
@@ -97,7 +101,7 @@ def count_outage(key: str) -> int:
 
 def clear_outages(key: str) -> None:
     """`key` worked: its next outage is the first in a row again."""
-    client = shared_redis.client()
+    client = _shared()
     if client is not None:
         try:
             client.delete(_key(f"outages:{key}"))
@@ -121,8 +125,18 @@ def _key(key: str) -> str:
     return f"notifications:health:{key}"
 
 
+def _shared():
+    """The shared Redis, unless there is none or it did not answer a moment ago."""
+    if time.monotonic() < _store_down_until:
+        return None
+    return shared_redis.client()
+
+
 def _store_down(exc: BaseException) -> None:
-    logger.warning("The shared health state does not answer (%s): this process keeps its own meanwhile.", exc)
+    global _store_down_until
+    _store_down_until = time.monotonic() + STORE_RETRY_SECONDS
+    logger.warning("The shared health state does not answer (%s): this process keeps its own for %s s.",
+                   exc, STORE_RETRY_SECONDS)
 
 
 class _LocalState:
@@ -162,8 +176,9 @@ _local = _LocalState()
 
 def forget_local_state() -> None:
     """Forget what this process alone knows (tests; a forked child). The shared state stays."""
-    global _local
+    global _local, _store_down_until
     _local = _LocalState()
+    _store_down_until = 0.0
 
 
 os.register_at_fork(after_in_child=forget_local_state)
