@@ -65,7 +65,8 @@ class _Store:
     def release_slot(self, key: str, *, token: str) -> None:
         raise NotImplementedError
 
-    def try_rate(self, key: str, *, limit: int, window_seconds: float, token: str) -> float:
+    def try_rate(self, key: str, *, limit: int, window_seconds: float, token: str, wanted: int = 1) -> tuple[int, float]:
+        """Up to `wanted` grants: (how many were taken, seconds until the next one may be)."""
         raise NotImplementedError
 
     def holders(self, key: str) -> int:
@@ -184,12 +185,24 @@ def take_rate(provider_key: str, *, per_second: float | None) -> float:
     """
     if not per_second or per_second <= 0:
         return 0.0
+    granted, wait = take_rates(provider_key, per_second=per_second, wanted=1)
+    return 0.0 if granted else wait
+
+
+def take_rates(provider_key: str, *, per_second: float | None, wanted: int) -> tuple[int, float]:
+    """Take up to `wanted` of `provider_key`'s grants in one round trip (a sender with a batch
+    in hand): (how many were taken, seconds to wait before asking for more; 0 if all came)."""
+    if not per_second or per_second <= 0:
+        return wanted, 0.0
+    if wanted <= 0:
+        return 0, 0.0
     limit, window = rate_window(per_second)
     try:
-        return _store().try_rate(_rate_key(provider_key), limit=limit, window_seconds=window, token=uuid.uuid4().hex)
+        return _store().try_rate(_rate_key(provider_key), limit=limit, window_seconds=window,
+                                 token=uuid.uuid4().hex, wanted=wanted)
     except redis.RedisError as exc:
         logger.warning("The caps store does not answer (%s): %s waits for its rate.", exc, provider_key)
-        return STORE_DOWN_WAIT_SECONDS
+        return 0, STORE_DOWN_WAIT_SECONDS
 
 
 def wait_for_rate(provider_key: str, *, per_second: float | None, timeout: float) -> bool:
@@ -261,21 +274,23 @@ return 1
 """
 
 # KEYS[1] the grants of the window (token -> grant time, µs on Redis's clock). ARGV: limit,
-# window µs, token. A grant stays in the window for the window's whole length, both ends
-# included, so no closed window of that length ever holds more than `limit`. Returns 0 when
-# granted, else the µs until the oldest grant leaves the window.
+# window µs, token, wanted. A grant stays in the window for the window's whole length, both
+# ends included, so no closed window of that length ever holds more than `limit`. Returns
+# {granted, µs until the oldest grant leaves the window (0 when all wanted were granted)}.
 _TRY_RATE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local window = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - window))
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
-  return 0
+local granted = math.min(wanted, math.max(0, tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])))
+for i = 1, granted do
+  redis.call('ZADD', KEYS[1], now, ARGV[3] .. ':' .. i)
 end
+if granted > 0 then redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000) end
+if granted == wanted then return {granted, 0} end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return math.max(1, tonumber(oldest[2]) + window - now + 1)
+return {granted, math.max(1, tonumber(oldest[2]) + window - now + 1)}
 """
 
 _HOLDERS = """
@@ -305,9 +320,10 @@ class RedisStore(_Store):
     def release_slot(self, key: str, *, token: str) -> None:
         self.client.zrem(key, token)
 
-    def try_rate(self, key: str, *, limit: int, window_seconds: float, token: str) -> float:
-        wait_us = self._try_rate(keys=[key], args=[limit, max(1, int(window_seconds * 1_000_000)), token])
-        return int(wait_us) / 1_000_000
+    def try_rate(self, key: str, *, limit: int, window_seconds: float, token: str, wanted: int = 1) -> tuple[int, float]:
+        granted, wait_us = self._try_rate(keys=[key], args=[limit, max(1, int(window_seconds * 1_000_000)), token,
+                                                            wanted])
+        return int(granted), int(wait_us) / 1_000_000
 
     def holders(self, key: str) -> int:
         return int(self._holders(keys=[key]))
@@ -347,16 +363,17 @@ class LocalStore(_Store):
             self._slots[key].pop(token, None)
             self._changed.notify_all()
 
-    def try_rate(self, key: str, *, limit: int, window_seconds: float, token: str) -> float:
+    def try_rate(self, key: str, *, limit: int, window_seconds: float, token: str, wanted: int = 1) -> tuple[int, float]:
         with self._changed:
             now = time.monotonic()
             grants = self._grants[key]
             while grants and grants[0] < now - window_seconds:
                 grants.popleft()
-            if len(grants) < limit:
-                grants.append(now)
-                return 0.0
-            return max(0.000001, grants[0] + window_seconds - now + 0.000001)
+            granted = min(wanted, max(0, limit - len(grants)))
+            grants.extend([now] * granted)
+            if granted == wanted:
+                return granted, 0.0
+            return granted, max(0.000001, grants[0] + window_seconds - now + 0.000001)
 
     def holders(self, key: str) -> int:
         with self._changed:
@@ -405,5 +422,5 @@ os.register_at_fork(after_in_child=forget_local_state)
 
 __all__ = [
     "LocalStore", "RedisStore", "Slot", "acquire_slot", "forget_local_state", "rate_window", "slot_holders",
-    "take_rate", "try_slot", "wait_for_rate",
+    "take_rate", "take_rates", "try_slot", "wait_for_rate",
 ]

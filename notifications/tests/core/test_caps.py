@@ -168,6 +168,19 @@ def test_a_held_back_caller_is_told_how_long_to_wait_and_nothing_is_taken(shared
     assert caps.take_rate("esp:x", per_second=5) == 0  # the waits took nothing: the window is free again
 
 
+@pytest.mark.parametrize("store", ["redis", "process"])
+def test_a_batch_takes_what_the_window_has_left_and_is_told_when_more_come(store, redis_server, settings):
+    settings.EMAIL_SHARED_STATE_URL = redis_server.url if store == "redis" else ""
+    caps.forget_local_state()
+
+    assert caps.take_rates("esp:batch", per_second=10, wanted=4) == (4, 0.0)
+    granted, wait = caps.take_rates("esp:batch", per_second=10, wanted=16)
+    assert granted == 6 and 0 < wait <= 1.0  # the window's 10, no more
+    assert caps.take_rates("esp:batch", per_second=10, wanted=1)[0] == 0
+    time.sleep(wait)
+    assert caps.take_rates("esp:batch", per_second=10, wanted=16)[0] == 10  # a whole window again
+
+
 def test_no_cap_takes_nothing_and_holds_nothing(shared_redis):
     assert caps.take_rate("smtp:x", per_second=None) == 0
     with caps.acquire_slot("smtp:x", limit=None, lease_seconds=1) as slot:
