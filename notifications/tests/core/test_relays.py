@@ -35,6 +35,21 @@ def test_a_relay_capped_at_three_refuses_a_fourth_connection_with_421_and_keeps_
     assert len(capped_relay.arrival_times()) == 4 and most_in_any_window(capped_relay.arrival_times()) == 4
 
 
+def test_a_relay_leaves_a_stalled_messages_data_unanswered_while_other_connections_go_on():
+    server = relay(delay=0.0, stall_ids={"stuck"}, stall_seconds=30)
+    try:
+        stalled = smtplib.SMTP(server.host, server.port, timeout=0.5)
+        with pytest.raises(smtplib.SMTPServerDisconnected, match="timed out"):  # no answer to DATA
+            stalled.sendmail("a@rgz.bj", ["b@rgz.bj"], "X-Notification-Id: stuck\r\nSubject: s\r\n\r\nbody\r\n")
+        with smtplib.SMTP(server.host, server.port, timeout=5) as other:
+            other.sendmail("a@rgz.bj", ["b@rgz.bj"], "X-Notification-Id: fine\r\nSubject: s\r\n\r\nbody\r\n")
+        stalled.close()
+    finally:
+        server.stop()
+
+    assert sorted(r.notification_id for r in server.received) == ["fine", "stuck"]  # both arrived
+
+
 def test_anymails_sendgrid_backend_pointed_at_the_local_api_is_answered_as_sendgrid_does(settings):
     api = SendGridAPI(delay=0.1).start()
     try:

@@ -3,7 +3,9 @@
 - `Relay`: the real SMTP server of `support.smtp` (aiosmtpd) that answers DATA after `delay`
   (20 ms: a real relay's pace, where a relay that answers at once hides the cost of waiting),
   refuses a connection beyond `max_connections` with 421 (as Office 365 does past 3), and keeps
-  each message's arrival time (`Received.at`) and how many connections it held at once.
+  each message's arrival time (`Received.at`) and how many connections it held at once. The
+  messages whose `X-Notification-Id` is in `stall_ids` get no answer to DATA for `stall_seconds`
+  (a DATA timeout on one connection while the others go on).
 - `SendGridAPI`: an HTTP server shaped like SendGrid's v3 `POST /v3/mail/send` (202, an
   `X-Message-Id`), answering after `delay` (100 ms); anymail's SendGrid backend is pointed at it
   with `ANYMAIL["SENDGRID_API_URL"] = api.url + "/v3/"`. It keeps each call's arrival time,
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 import uuid
@@ -24,8 +27,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
 
-from .smtp import SMTPServer
+from .smtp import RecordingHandler, SMTPServer
 
+_NOTIFICATION_ID = re.compile(rb"^X-Notification-Id:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)
 REFUSAL = b"421 4.7.0 Too many concurrent connections, try again later\r\n"
 
 
@@ -94,11 +98,30 @@ def relay(*, delay: float = 0.02, max_connections: int | None = None, **options)
     return Relay(delay=delay, max_connections=max_connections, **options).start()
 
 
+class _StallingHandler(RecordingHandler):
+    def __init__(self, *, stall_ids: set[str], stall_seconds: float, **options) -> None:
+        super().__init__(**options)
+        self.stall_ids, self.stall_seconds = stall_ids, stall_seconds
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        head = (envelope.original_content or envelope.content).split(b"\r\n\r\n", 1)[0]
+        found = _NOTIFICATION_ID.search(head)
+        reply = await super().handle_DATA(server, session, envelope)  # recorded: it did arrive
+        if found and found[1].decode() in self.stall_ids:
+            await asyncio.sleep(self.stall_seconds)
+        return reply
+
+
 class Relay(SMTPServer):
     """`support.smtp.SMTPServer` with a connection cap; `concurrency.peak`, `concurrency.refused`."""
 
-    def __init__(self, *, delay: float = 0.02, max_connections: int | None = None, **options) -> None:
+    def __init__(self, *, delay: float = 0.02, max_connections: int | None = None, stall_ids=(),
+                 stall_seconds: float = 3600.0, **options) -> None:
         super().__init__(delay=delay, **options)
+        if stall_ids:
+            self.handler = _StallingHandler(stall_ids=set(stall_ids), stall_seconds=stall_seconds, delay=delay,
+                                            drop_every=options.get("drop_every"),
+                                            rcpt_replies=options.get("rcpt_replies"))
         self.concurrency = Concurrency()
         self.controller = _CappedController(self.handler, hostname=self.host, port=self.port,
                                             max_connections=max_connections, concurrency=self.concurrency)
