@@ -1,4 +1,5 @@
-"""The processes and databases `bench/pipeline.py` runs: Redis, the SMTP sink, Celery workers, PostgreSQL.
+"""The processes and databases `bench/pipeline.py` runs: Redis, the SMTP sink (instant, or a relay
+answering after a delay), the SendGrid-shaped ESP, Celery workers, PostgreSQL.
 
 Every process is started in a session of its own (so a Ctrl-C reaches the benchmark only,
 which then stops them in order) and registered with a `Processes` stack that stops them
@@ -98,15 +99,25 @@ class Redis:
 
 
 class Sink:
-    """`bench/_sink.py` in a process of its own, and the arrivals it logged (`id -> [times]`)."""
+    """`bench/_sink.py` in a process of its own, and the arrivals it logged (`id -> [times]`).
 
-    def __init__(self, processes: Processes, workdir: Path) -> None:
+    `delay`: it answers DATA that long after each message arrived (a relay's pace);
+    `max_connections`: a connection beyond so many is refused with 421. `esp=True`: the
+    SendGrid-shaped HTTP API (`bench/_esp.py`) instead, answering each call after `delay`.
+    """
+
+    def __init__(self, processes: Processes, workdir: Path, *, name: str = "sink", delay: float = 0.0,
+                 max_connections: int | None = None, esp: bool = False) -> None:
         self.port = free_port()
-        self.path = workdir / "arrivals.log"
+        self.name, self.delay = name, delay
+        self.path = workdir / ("arrivals.log" if name == "sink" else f"{name}-arrivals.log")
         self.path.write_text("")  # a kept directory may hold an earlier run's
-        self.process = processes.start("sink", [str(PYTHON), str(BENCH / "_sink.py"), str(self.port), str(self.path)],
-                                       log=workdir / "sink.out")
-        wait_for_port(self.port, self.process, "the SMTP sink")
+        script = BENCH / ("_esp.py" if esp else "_sink.py")
+        command = [str(PYTHON), str(script), str(self.port), str(self.path), "--delay", str(delay)]
+        if max_connections is not None:
+            command += ["--max-connections", str(max_connections)]
+        self.process = processes.start(name, command, log=workdir / f"{name}.out")
+        wait_for_port(self.port, self.process, f"the {'ESP' if esp else 'SMTP'} sink {name}")
         self.arrivals: dict[str, list[float]] = defaultdict(list)
         self._source = open(self.path, encoding="ascii")  # noqa: SIM115  (read as the sink writes, until exit)
         self._partial = ""
@@ -141,10 +152,10 @@ class Sink:
 
 
 class Worker:
-    """`celery -A config worker -P prefork -c 1 -Q <lanes> -l WARNING`, with the bench probe."""
+    """`celery -A config worker -P prefork -c <concurrency> -Q <lanes> -l WARNING`, with the bench probe."""
 
     def __init__(self, processes: Processes, workdir: Path, *, name: str, lanes: str, env: dict,
-                 loglevel: str = "WARNING") -> None:
+                 loglevel: str = "WARNING", concurrency: int = 1) -> None:
         self.processes, self.name = processes, name
         self.probe_dir = workdir / f"probe-{name}"
         self.probe_dir.mkdir(parents=True, exist_ok=True)
@@ -154,7 +165,7 @@ class Worker:
         self.spawned = time.time()
         self.process = processes.start(
             f"worker {name}",
-            [str(CELERY), "-A", "config", "worker", "-P", "prefork", "-c", "1", "-Q", lanes, "-l", loglevel,
+            [str(CELERY), "-A", "config", "worker", "-P", "prefork", "-c", str(concurrency), "-Q", lanes, "-l", loglevel,
              "-n", f"{name}@%h"],
             log=self.log, env={**env, "BENCH_PROBE_DIR": str(self.probe_dir), "BENCH_WORKER_NAME": name})
 

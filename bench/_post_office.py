@@ -4,7 +4,8 @@ post_office is never a dependency of ours: `ensure_venv()` builds (once, then re
 virtualenv outside the repo with the versions pinned below, and `run()` drives it there
 with an inner script. The inner script queues the workload with `mail.send()` (one call
 per recipient, each its own transaction, as ours is measured), then times
-`mail.send_queued(processes=1)` delivering it to the benchmark's sink: THREADS_PER_PROCESS=1,
+`mail.send_queued(processes=1)` delivering it to the benchmark's sink: THREADS_PER_PROCESS=1
+(`threads`: post_office's default is 5, each thread with a connection of its own),
 BATCH_SIZE=N (one batch), no Celery, Django's SMTP backend, post_office's default LOG_LEVEL
 (2: a Log row per message), on its own PostgreSQL database. Like ours, its commits are read
 from pg_stat_database once its connection has gone (so its counters are flushed).
@@ -40,7 +41,7 @@ EMAIL_HOST_USER = EMAIL_HOST_PASSWORD = ""
 POST_OFFICE = {{
     "BACKENDS": {{"default": "django.core.mail.backends.smtp.EmailBackend"}},
     "DEFAULT_PRIORITY": "medium",
-    "THREADS_PER_PROCESS": 1,
+    "THREADS_PER_PROCESS": {threads},
     "BATCH_SIZE": {count},
     "CELERY_ENABLED": False,
 }}
@@ -138,7 +139,8 @@ def ensure_venv() -> str:
     return ", ".join(f"{n} {v}" for n, v in installed().items())
 
 
-def run(*, count: int, workload: Path, tag: str, smtp_port: int, database: dict, admin_dsn: str) -> dict:
+def run(*, count: int, workload: Path, tag: str, smtp_port: int, database: dict, admin_dsn: str,
+        threads: int = 1) -> dict:
     """Queue and deliver `count` messages with post_office; X-Notification-Id is `<tag>-<i>`.
 
     `database` is the Django DATABASES entry of an empty database; returns the inner
@@ -148,7 +150,8 @@ def run(*, count: int, workload: Path, tag: str, smtp_port: int, database: dict,
     tmp = Path(tempfile.mkdtemp(prefix="notif-bench-po-"))
     try:
         (tmp / "po_bench_settings.py").write_text(SETTINGS.format(
-            database=database, media=str(tmp / "media"), from_email=work["from_email"], count=count, port=smtp_port))
+            database=database, media=str(tmp / "media"), from_email=work["from_email"], count=count, port=smtp_port,
+            threads=threads))
         (tmp / "po_deliver.py").write_text(INNER)
         env = dict(os.environ, DJANGO_SETTINGS_MODULE="po_bench_settings", PYTHONPATH=str(tmp))
         try:

@@ -1,7 +1,8 @@
 """Delivery through the real path, as a user runs it, beside django-post_office and the transport limit.
 
     .venv/bin/python bench/pipeline.py [--n 2000] [--rounds 3] [--bulk 10000] [--bulk-via batch|independent]
-        [--urgent 20] [--quick] [--only independent,urgent,fanout] [--pg postgres://postgres@127.0.0.1:5432]
+        [--urgent 20] [--quick] [--only independent,urgent,fanout,relays,esp] [--relay-delay 0.02]
+        [--esp-delay 0.1] [--esp-n 300] [--pg postgres://postgres@127.0.0.1:5432]
 
 Everything runs in processes of its own, started and stopped here (even on Ctrl-C): a
 redis-server on a free port (the broker), an SMTP sink (`_sink.py`, aiosmtpd) that logs when
@@ -31,6 +32,14 @@ delivery core looks like inside.
    single worker serving all lanes.
 4. one send to 50 recipients, and a send-batch of 500, to a warm idle worker: time from the
    call to the last arrival.
+
+5. (`--only relays`) relays that take their time: against a sink answering DATA at once and
+   one answering after `--relay-delay` (20 ms, a real relay's pace), side by side: the
+   transport limit over 1 and 16 parallel smtplib connections of prebuilt bytes, post_office's
+   `send_queued` at its default 5 threads and at 16, and ours at `-c 1` and `-c 4`; delivered/s.
+6. (`--only esp`) an ESP: anymail's SendGrid backend pointed at a local SendGrid-shaped API
+   (`_esp.py`) answering after `--esp-delay` (100 ms), ours at `-c 1` and `-c 4` beside 1 and 16
+   prebuilt calls at once.
 
 Settings other than the database, the broker and the mail server come from the caller's
 environment, e.g. `EMAIL_DELIVERY_BATCH_SIZE=100 .venv/bin/python bench/pipeline.py --quick`.
@@ -75,7 +84,7 @@ DB = f"notif_bench_{os.getpid()}"
 TEMPLATE_DB, PO_DB = f"{DB}_template", f"{DB}_po"
 ALL_LANES = "urgent,default,bulk"
 INVOICE, URGENT, BULK = "billing_invoice_monthly", "incident_alert_critical", "cutover_reminder"
-SECTIONS = ("independent", "urgent", "fanout")
+SECTIONS = ("independent", "urgent", "fanout", "relays", "esp")
 
 
 def sample_variables(key: str) -> dict:
@@ -105,10 +114,12 @@ class Bench:
         self.pg.create(DB, template=TEMPLATE_DB)
         self.redis.flush()
 
-    def start_workers(self, lanes_by_name: dict[str, str], label: str) -> list[Worker]:
+    def start_workers(self, lanes_by_name: dict[str, str], label: str, *, concurrency: int = 1,
+                      env: dict | None = None) -> list[Worker]:
         workdir = self.tmp / label
         workdir.mkdir(exist_ok=True)
-        return [Worker(self.processes, workdir, name=name, lanes=lanes, env=self.env, loglevel=self.args.worker_loglevel)
+        return [Worker(self.processes, workdir, name=name, lanes=lanes, env={**self.env, **(env or {})},
+                       loglevel=self.args.worker_loglevel, concurrency=concurrency)
                 for name, lanes in lanes_by_name.items()]
 
 
@@ -213,27 +224,35 @@ def arrival_check(arrivals: dict[str, list[float]]) -> tuple[int, int, float]:
     return missing, duplicates, last
 
 
-def ours(bench: Bench, count: int, label: str) -> Delivery:
-    """N independent sends written with no worker running, then one worker started to deliver them."""
+def ours(bench: Bench, count: int, label: str, *, sink: Sink | None = None, concurrency: int = 1,
+         env: dict | None = None) -> Delivery:
+    """N independent sends written with no worker running, then one worker started to deliver them.
+
+    `sink`: deliver there (default: the bench's instant sink); `concurrency`: the worker's `-c`;
+    `env`: settings of the sending side and the worker (e.g. an ESP backend)."""
     from django.db import connection
     from django.db.models import Count
+    from django.test import override_settings
 
     from notifications.models import EmailMessage
 
+    sink = sink or bench.sink
+    env = {**({"SMTP_PORT": str(sink.port)} if sink is not bench.sink else {}), **(env or {})}
     bench.fresh_database()
     started = time.perf_counter()
-    ids = [str(message.pk) for sent in send_invoices(bench, count) for message in sent]
+    with override_settings(**({"EMAIL_BACKEND": env["EMAIL_BACKEND"]} if "EMAIL_BACKEND" in env else {})):
+        ids = [str(message.pk) for sent in send_invoices(bench, count) for message in sent]
     queue_seconds = time.perf_counter() - started
     connection.close()  # its statistics flush as its backend exits: the sends' commits stay out of the count
     before = bench.pg.counters(DB)
-    (worker,) = bench.start_workers({"w": ALL_LANES}, label)
+    (worker,) = bench.start_workers({"w": ALL_LANES}, label, concurrency=concurrency, env=env)
     try:
         ready = worker.wait_ready()
-        arrivals = bench.sink.wait_for(ids)
+        arrivals = sink.wait_for(ids)
     finally:
         worker.stop()
     after = bench.pg.counters(DB)
-    arrivals = {i: bench.sink.poll().get(i, []) for i in ids}  # late duplicates too
+    arrivals = {i: sink.poll().get(i, []) for i in ids}  # late duplicates too
     missing, duplicates, last = arrival_check(arrivals)
     first = min((min(times) for times in arrivals.values() if times), default=ready)
     start = min(ready, first)
@@ -244,16 +263,17 @@ def ours(bench: Bench, count: int, label: str) -> Delivery:
         "probe": worker.probe(), "statuses": statuses})
 
 
-def post_office(bench: Bench, count: int, tag: str) -> Delivery:
+def post_office(bench: Bench, count: int, tag: str, *, sink: Sink | None = None, threads: int = 1) -> Delivery:
     from django.conf import settings
 
     bench.pg.create(PO_DB)
     db = settings.DATABASES["default"]
     database = {"ENGINE": "django.db.backends.postgresql", "NAME": PO_DB, "HOST": db["HOST"], "PORT": str(db["PORT"]),
                 "USER": db["USER"], "PASSWORD": db.get("PASSWORD", "")}
-    report = _post_office.run(count=count, workload=bench.workload, tag=tag, smtp_port=bench.sink.port,
-                              database=database, admin_dsn=bench.pg.admin_dsn)
-    arrivals = bench.sink.wait_for([f"{tag}-{i}" for i in range(count)], stall=10)
+    sink = sink or bench.sink
+    report = _post_office.run(count=count, workload=bench.workload, tag=tag, smtp_port=sink.port,
+                              database=database, admin_dsn=bench.pg.admin_dsn, threads=threads)
+    arrivals = sink.wait_for([f"{tag}-{i}" for i in range(count)], stall=10)
     missing, duplicates, last = arrival_check(arrivals)
     bench.pg.drop(PO_DB)
     return Delivery(count, last - report["delivery_started"], report["queue_seconds"], missing, duplicates,
@@ -284,6 +304,73 @@ def transport_limit(bench: Bench, count: int, tag: str) -> Delivery:
             client.sendmail(sender, recipients, data)
     missing, duplicates, last = arrival_check(bench.sink.wait_for([f"{tag}-{i}" for i in range(count)], stall=10))
     return Delivery(count, last - started, None, missing, duplicates, extra={"bytes": len(prepared[0][2])})
+
+
+def transport_parallel(bench: Bench, count: int, tag: str, *, sink: Sink, connections: int) -> Delivery:
+    """The same prebuilt bytes over `connections` smtplib connections at once, each from a thread of
+    its own: the most a sender keeping that many messages in flight can deliver to this relay."""
+    import threading
+
+    prepared = [(email.from_email, email.to, email.message().as_bytes(linesep="\r\n"))
+                for email in django_emails(bench, count, tag)]
+    shares = [prepared[index::connections] for index in range(connections)]
+    errors: list[BaseException] = []
+
+    def send(share: list) -> None:
+        try:
+            with smtplib.SMTP("127.0.0.1", sink.port, timeout=60) as client:
+                for sender, recipients, data in share:
+                    client.sendmail(sender, recipients, data)
+        except (OSError, smtplib.SMTPException) as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(share,)) for share in shares if share]
+    started = time.time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    missing, duplicates, last = arrival_check(sink.wait_for([f"{tag}-{i}" for i in range(count)], stall=10))
+    return Delivery(count, last - started, None, missing, duplicates, extra={"errors": [str(e) for e in errors]})
+
+
+def sendgrid_payloads(bench: Bench, count: int, tag: str) -> list[bytes]:
+    """The workload as SendGrid v3 mail/send bodies, serialized beforehand."""
+    work = json.loads(bench.workload.read_text())
+    return [json.dumps({
+        "personalizations": [{"to": [{"email": f"reseller{i}@example.com"}]}],
+        "from": {"email": work["from_email"]}, "subject": work["subject"],
+        "content": [{"type": "text/plain", "value": work["text"]}, {"type": "text/html", "value": work["html"]}],
+        "attachments": [{"content": work["pdf_b64"], "filename": work["filename"], "type": work["content_type"]}],
+        "headers": {"X-Notification-Id": f"{tag}-{i}"},
+    }).encode() for i in range(count)]
+
+
+def esp_transport(bench: Bench, count: int, tag: str, *, esp: Sink, calls: int) -> Delivery:
+    """Prebuilt SendGrid bodies posted by `calls` threads at once, each over a kept-alive
+    connection of its own: the most a sender keeping that many calls in flight gets from the ESP."""
+    import threading
+
+    import requests
+
+    payloads = sendgrid_payloads(bench, count, tag)
+    shares = [payloads[index::calls] for index in range(calls)]
+    url = f"http://127.0.0.1:{esp.port}/v3/mail/send"
+
+    def post(share: list[bytes]) -> None:
+        with requests.Session() as session:
+            for body in share:
+                session.post(url, data=body, headers={"Content-Type": "application/json",
+                                                      "Authorization": "Bearer SG.bench"}, timeout=60)
+
+    threads = [threading.Thread(target=post, args=(share,)) for share in shares if share]
+    started = time.time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    missing, duplicates, last = arrival_check(esp.wait_for([f"{tag}-{i}" for i in range(count)], stall=10))
+    return Delivery(count, last - started, None, missing, duplicates)
 
 
 PATHS = {
@@ -380,6 +467,82 @@ def print_per_message(ours_runs: list[Delivery], po_runs: list[Delivery], n: int
         print(f"| rows {key} | {per(ours_runs, db(key))} | {per(po_runs, db(key))} |")
     statuses = [r.extra["statuses"] for r in ours_runs]
     print(f"\nour statuses after each round: {statuses}", flush=True)
+
+
+# --- relays that take their time, and an ESP (issue 21's "before" figures) ------------------------
+
+def relay_paths(bench: Bench, sink: Sink, n: int) -> list[tuple[str, callable]]:
+    """Every path of the relay section, against `sink`, in the order they run."""
+    tag = f"{sink.name}-"
+    return [
+        ("transport limit, 1 connection", lambda: transport_parallel(bench, n, tag + "t1", sink=sink, connections=1)),
+        ("transport limit, 16 connections", lambda: transport_parallel(bench, n, tag + "t16", sink=sink, connections=16)),
+        ("post_office send_queued, 1 process, 5 threads (its default)",
+         lambda: post_office(bench, n, tag + "po5", sink=sink, threads=5)),
+        ("post_office send_queued, 1 process, 16 threads",
+         lambda: post_office(bench, n, tag + "po16", sink=sink, threads=16)),
+        ("ours, 1 worker -c 1", lambda: ours(bench, n, f"{sink.name}-c1", sink=sink, concurrency=1)),
+        ("ours, 1 worker -c 4", lambda: ours(bench, n, f"{sink.name}-c4", sink=sink, concurrency=4)),
+    ]
+
+
+def relays(bench: Bench) -> None:
+    """Independent sends against relays that answer DATA at once and after `--relay-delay`, side by side."""
+    n = bench.args.n
+    delays = [0.0, bench.args.relay_delay]
+    print(f"\n== 5. {n} independent sends, relays answering DATA at once and after "
+          f"{bench.args.relay_delay * 1000:.0f} ms ==", flush=True)
+    table: list[tuple[str, str, Delivery]] = []
+    for delay in delays:
+        name = f"relay{int(delay * 1000)}ms"
+        sink = Sink(bench.processes, bench.tmp, name=name, delay=delay)
+        for label, run in relay_paths(bench, sink, n):
+            result = run()
+            table.append((name, label, result))
+            print(f"{name} {label}: " + describe_round(result), flush=True)
+    print_relay_table(bench, table, f"{n} independent sends")
+
+
+def esp(bench: Bench) -> None:
+    """Independent sends through anymail's SendGrid backend to an API answering after `--esp-delay`."""
+    n = bench.args.esp_n
+    api = Sink(bench.processes, bench.tmp, name=f"esp{int(bench.args.esp_delay * 1000)}ms", delay=bench.args.esp_delay,
+               esp=True)
+    env = {"EMAIL_BACKEND": "anymail.backends.sendgrid.EmailBackend",
+           "BENCH_SENDGRID_API_URL": f"http://127.0.0.1:{api.port}/v3/"}
+    print(f"\n== 6. {n} independent sends through anymail's SendGrid backend, the API answering after "
+          f"{bench.args.esp_delay * 1000:.0f} ms ==", flush=True)
+    table = []
+    for label, run in (
+        ("ESP limit, 1 call at a time", lambda: esp_transport(bench, n, "espt1", esp=api, calls=1)),
+        ("ESP limit, 16 calls at once", lambda: esp_transport(bench, n, "espt16", esp=api, calls=16)),
+        ("ours, 1 worker -c 1", lambda: ours(bench, n, "esp-c1", sink=api, concurrency=1, env=env)),
+        ("ours, 1 worker -c 4", lambda: ours(bench, n, "esp-c4", sink=api, concurrency=4, env=env)),
+    ):
+        result = run()
+        table.append((api.name, label, result))
+        print(f"{api.name} {label}: " + describe_round(result), flush=True)
+    print_relay_table(bench, table, f"{n} independent sends")
+
+
+def print_relay_table(bench: Bench, table: list[tuple[str, str, Delivery]], what: str) -> None:
+    print(f"\n| {what} | relay | delivered/s | / 16-connection limit | / post_office 5 threads |")
+    print("|---|---|---|---|---|")
+    reference = {}
+    for name, label, result in table:
+        if "16" in label and "limit" in label:
+            reference[(name, "limit")] = result.rate if result.complete else float("nan")
+        if "5 threads" in label:
+            reference[(name, "po")] = result.rate if result.complete else float("nan")
+    for name, label, result in table:
+        rate = f"{result.rate:.0f}" if result.complete else f"INCOMPLETE ({result.missing} missing, {result.duplicates} dup)"
+        limit, po = reference.get((name, "limit")), reference.get((name, "po"))
+        print(f"| {label} | {name} | {rate} | {_ratio(result, limit)} | {_ratio(result, po)} |", flush=True)
+        bench.report.setdefault("relays", []).append({"relay": name, "path": label, **asdict(result), "rate": result.rate})
+
+
+def _ratio(result: Delivery, reference: float | None) -> str:
+    return f"{result.rate / reference:.2f}" if reference and result.complete else "-"
 
 
 # --- urgent latency under bulk load ---------------------------------------------------------------
@@ -526,6 +689,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--bulk-via", choices=("batch", "independent"), default="batch",
                         help="queue section 3's bulk as send-batches of 500 (default) or one send each")
     parser.add_argument("--urgent", type=int, help="urgent sends in section 3 (20; 10 with --quick)")
+    parser.add_argument("--relay-delay", type=float, default=0.02,
+                        help="section 5 (relays): the slow relay answers DATA after this many seconds (0.02)")
+    parser.add_argument("--esp-delay", type=float, default=0.1,
+                        help="section 6 (esp): the SendGrid-shaped API answers after this many seconds (0.1)")
+    parser.add_argument("--esp-n", type=int, default=300, help="section 6 (esp): independent sends (300)")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"comma-separated sections to run, of {', '.join(SECTIONS)} (section 2 comes with 1)")
@@ -559,14 +727,15 @@ def main() -> None:
     with (contextlib.nullcontext(str(args.keep)) if args.keep
           else tempfile.TemporaryDirectory(prefix="notif-bench-pipeline-")) as tmp:
         try:
-            if "independent" in args.only:
+            if {"independent", "relays"} & set(args.only):
                 print(f"post_office venv {_post_office.VENV}: {_post_office.ensure_venv()}", flush=True)
             redis = Redis(processes, Path(tmp))
             sink = Sink(processes, Path(tmp))
             bench = Bench(args, Path(tmp), processes, redis, sink, pg)
             bench.env = project_env(pg=pg, redis=redis, sink=sink)
             prepare(bench)
-            for section, run in (("independent", independent_sends), ("urgent", urgent_latency), ("fanout", fanout)):
+            for section, run in (("independent", independent_sends), ("urgent", urgent_latency), ("fanout", fanout),
+                                 ("relays", relays), ("esp", esp)):
                 if section in args.only:
                     run(bench)
             if args.json:

@@ -21,8 +21,8 @@ and every write of a drain that makes rows of its lane due again wakes the lane 
 (a batch handed back, a batch claimed ahead and not sent) or sets the lane's timer (a retry's
 backoff, a rest): so a due row always has a wake-up waiting or a drain that will claim it
 (docs/ARCHITECTURE.md, "Why no wake-up is lost"). After an outage (no server reachable) the
-lane rests for the retry backoff in this process: its batch went back uncounted, due after
-the rest, and a wake-up taken meanwhile sets the lane's timer for the rest's end instead.
+lane rests for the retry backoff in every process (`core.health_state`): its batch went back
+uncounted, due after the rest, and a wake-up taken meanwhile sets the lane's timer for the rest's end instead.
 
 While a drain holds claimed rows, this process's lease keeper (`core.outbox.leases`) renews their
 lease, so a slow server never lets the sweep hand them to another worker.
@@ -44,6 +44,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db import connections as db_connections
 from django.utils import timezone
 
+from notifications.core import health_state
 from notifications.models import EmailMessage, Lane
 
 from notifications.core.outbox import leases
@@ -63,9 +64,7 @@ SUPPRESSED = "suppressed"
 BACKGROUND_RECORDING_VENDORS = {"postgresql"}
 
 _state_lock = threading.Lock()
-_resting_until: dict[str, float] = {}  # lane -> monotonic end of the rest after an outage
 _pace: dict[str, float] = {}  # lane -> seconds a message took to send, lately, in this process
-_outages: Counter = Counter()  # lane -> outages in a row
 
 
 def batch_size(lane: str) -> int:
@@ -88,8 +87,7 @@ def drain_lane(*, lane: str) -> dict[str, int]:
 
 
 def _drain(lane: str) -> dict[str, int]:
-    with _state_lock:
-        rest = _resting_until.get(lane, 0.0) - time.monotonic()
+    rest = health_state.rest_left(health_state.lane_key(lane))
     if rest > 0:
         wakeups.wake_at(lane, at=time.time() + rest)  # this wake-up's rows, once the rest is over
         return {RESTING: 1}
@@ -249,8 +247,7 @@ def _release_claimed_ahead(lane: str, recorder: _Background, counts: Counter) ->
     recorder.claimed = None
     if not rows:
         return
-    with _state_lock:
-        rest = max(0.0, _resting_until.get(lane, 0.0) - time.monotonic())
+    rest = health_state.rest_left(health_state.lane_key(lane))
     counts[RELEASED] += lifecycle.release([row.pk for row in rows],
                                           next_attempt_at=timezone.now() + timedelta(seconds=rest))
     _wake_for_released(lane, rest=rest)
@@ -416,8 +413,7 @@ def _deliver_batch(
         _keep_pace(lane, sent_seconds, sent)
         outcomes.add(outcome)
         counts[SENT] += 1
-    with _state_lock:
-        _outages.pop(lane, None)
+    health_state.clear_outages(health_state.lane_key(lane))
     return False
 
 
@@ -431,10 +427,8 @@ def _keep_pace(lane: str, seconds: float, sent: int) -> None:
 
 
 def _rest_after_outage(lane: str, unsent: list[EmailMessage], outage: retries.OutageError) -> int:
-    with _state_lock:
-        _outages[lane] += 1
-        delay = retries.outage_delay(_outages[lane])
-        _resting_until[lane] = time.monotonic() + delay
+    delay = retries.outage_delay(health_state.count_outage(health_state.lane_key(lane)))
+    health_state.rest(health_state.lane_key(lane), seconds=delay)
     released = lifecycle.release(
         [row.pk for row in unsent], next_attempt_at=timezone.now() + timedelta(seconds=delay), reason=outage.reason
     )
@@ -447,9 +441,8 @@ def _rest_after_outage(lane: str, unsent: list[EmailMessage], outage: retries.Ou
 def forget_process_state() -> None:
     """Forget what this process knows of its lanes (tests; a worker process starting)."""
     with _state_lock:
-        _resting_until.clear()
-        _outages.clear()
         _pace.clear()
+    health_state.forget_local_state()
 
 
 __all__ = ["batch_size", "close_recorder", "drain_lane", "forget_process_state"]

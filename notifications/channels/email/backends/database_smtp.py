@@ -12,12 +12,12 @@ connection settings change. No active row is a transient error: an operator can 
 A server that failed rests for `SMTP_FAILOVER_COOLDOWN_SECONDS`: meanwhile it is tried only
 after the others, so a primary that times out costs its timeout once, not on every message
 (a batch of fifty behind a blackholed host would otherwise wait fifty timeouts). An edit of
-its connection settings in the admin ends the rest at once.
+its connection settings in the admin ends the rest at once. The rest is shared by every process
+of the deployment (`core.health_state`): a dead primary is found dead once, not once per worker.
 """
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from email.utils import formataddr, parseaddr
 
@@ -26,6 +26,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import EmailMessage as DjangoEmail
 from django.db import DatabaseError
 
+from notifications.core import health_state
 from notifications.exceptions import AllSMTPServersFailed, NoSMTPServerConfigured
 from notifications.models import SMTPServerConfig
 
@@ -61,7 +62,7 @@ class DatabaseSMTPBackend(BaseEmailBackend):
     def __init__(self, fail_silently: bool = False, **kwargs) -> None:
         super().__init__(fail_silently=fail_silently)
         self._servers: dict = {}
-        self._resting: dict[tuple, float] = {}  # (pk, connection fingerprint) -> monotonic end of rest
+        self._resting: set[str] = set()  # of the servers of the message being sent (`health_state` keys)
 
     def open(self) -> None:
         """Connections are opened per server, on first use."""
@@ -109,7 +110,8 @@ class DatabaseSMTPBackend(BaseEmailBackend):
                     config.name, config.address, classify_delivery_error(exc),
                 )
                 continue
-            self._resting.pop(_rest_key(config), None)
+            if _rest_key(config) in self._resting:
+                health_state.end_rest(_rest_key(config))
             email.sent_via = config.name
             email.sent_provider = smtp_provider(config.host)  # from the host, never the editable name
             return
@@ -118,15 +120,13 @@ class DatabaseSMTPBackend(BaseEmailBackend):
 
     def _in_turn(self, configs: list[SMTPServerConfig]) -> list[SMTPServerConfig]:
         """The servers in `order`, those resting after a failure moved behind the others."""
-        now = time.monotonic()
-        keys = {_rest_key(config) for config in configs}
-        self._resting = {key: until for key, until in self._resting.items() if key in keys and until > now}
+        self._resting = set(health_state.resting(_rest_key(config) for config in configs))
         return sorted(configs, key=lambda config: _rest_key(config) in self._resting)  # stable: order kept
 
     def _rest(self, config: SMTPServerConfig) -> None:
         cooldown = settings.SMTP_FAILOVER_COOLDOWN_SECONDS
         if cooldown > 0:
-            self._resting[_rest_key(config)] = time.monotonic() + cooldown
+            health_state.rest(_rest_key(config), seconds=cooldown)
 
     def _server(self, config: SMTPServerConfig) -> SMTPBackend:
         """This server's kept-open backend, rebuilt when its connection settings changed."""
@@ -160,8 +160,8 @@ class DatabaseSMTPBackend(BaseEmailBackend):
             self._forget(pk)
 
 
-def _rest_key(config: SMTPServerConfig) -> tuple:
-    return (config.pk, config.connection_fingerprint())
+def _rest_key(config: SMTPServerConfig) -> str:
+    return health_state.smtp_server_key(config.pk, config.connection_fingerprint())
 
 
 def _sender(requested: str, config: SMTPServerConfig) -> str:
