@@ -126,7 +126,7 @@ def project_env(*, pg: Postgres, redis: Redis, sink: Sink) -> dict:
         "ENVIRONMENT": "development", "DEBUG": "false", "LOG_LEVEL": "WARNING",
         "DATABASE_URL": pg.database_url(DB),
         "CELERY_BROKER_URL": redis.url,
-        "EMAIL_BACKEND": "notifications.channels.email.backends.SMTPBackend",
+        "EMAIL_BACKEND": "notifications.backends.SMTPBackend",
         "SMTP_ACTIVE": "true", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(sink.port),
         "SMTP_USE_TLS": "false", "SMTP_USE_SSL": "false", "SMTP_USER": "", "SMTP_PASSWORD": "",
     }
@@ -160,7 +160,7 @@ def prepare(bench: Bench) -> None:
 
 def send_invoices(bench: Bench, count: int, first: int = 0) -> list[list]:
     """`count` independent sends, one call per recipient, as an application sends its invoices."""
-    from notifications.channels.email.sending import send_mail_template
+    from notifications.services.sending import send_mail_template
 
     variables = sample_variables(INVOICE)
     return [send_mail_template(INVOICE, f"reseller{i}@example.com", {**variables, "invoice_number": f"INV-{i:06d}"},
@@ -392,7 +392,7 @@ def queue_bulk(count: int, via: str) -> tuple[list[str], float]:
     """
     from django.conf import settings
 
-    from notifications.channels.email.sending import send_batch, send_mail_template
+    from notifications.services.sending import send_batch, send_mail_template
 
     variables = sample_variables(BULK)
     started = time.perf_counter()
@@ -426,7 +426,7 @@ def urgent_run(bench: Bench, label: str, lanes_by_name: dict[str, str]) -> Urgen
     """Bulk queued, the workers started, then the urgent sends one every 50 ms."""
     from django.db import connection
 
-    from notifications.channels.email.sending import send_mail_template
+    from notifications.services.sending import send_mail_template
 
     bench.fresh_database()
     bulk_ids, queue_seconds = queue_bulk(bench.args.bulk, bench.args.bulk_via)
@@ -476,7 +476,7 @@ def urgent_latency(bench: Bench) -> None:
 # --- one send to many ------------------------------------------------------------------------------
 
 def fanout(bench: Bench) -> None:
-    from notifications.channels.email.sending import send_batch, send_mail_template
+    from notifications.services.sending import send_batch, send_mail_template
 
     print("\n== 4. one send to 50 recipients, one send-batch of 500, to a warm idle worker ==", flush=True)
     bench.fresh_database()
