@@ -313,7 +313,7 @@ def independent_sends(bench: Bench) -> None:
     n, rounds = bench.args.n, bench.args.rounds
     print(f"\n== 1. {n} independent sends, {rounds} round(s) ==", flush=True)
     results: dict[str, list[Delivery]] = {key: [] for key in PATHS}
-    for index in range(1, rounds + 1):
+    for index in range(bench.args.first_round, bench.args.first_round + rounds):
         for key, run in (("ours", ours), ("post_office", post_office), ("django", django_send_messages),
                          ("transport", transport_limit)):
             if key not in bench.args.paths:
@@ -556,6 +556,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--before", metavar="REF",
                         help="compare: run section 1 (ours and the transport limit) on this git ref's code and on"
                              " --after's, alternated, --rounds rounds each")
+    parser.add_argument("--first-round", type=int, default=1, help=argparse.SUPPRESS)  # a side's round, when compared
     parser.add_argument("--after", metavar="REF",
                         help="with --before: the other side's git ref (default: this checkout as it is)")
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"),
@@ -607,7 +608,7 @@ def run_side(side: Side, args: argparse.Namespace, index: int, tmp: Path) -> Non
     """One round of section 1 on `side`'s code, in a process of its own (Django is set up once per process)."""
     report = tmp / f"round{index}-{side.root.name}.json"
     command = [str(PYTHON), str(Path(__file__).resolve()), "--only", "independent", "--paths", "ours,transport",
-               "--rounds", "1", "--n", str(args.n), "--pg", args.pg, "--json", str(report),
+               "--rounds", "1", "--first-round", str(index), "--n", str(args.n), "--pg", args.pg, "--json", str(report),
                "--worker-loglevel", args.worker_loglevel]
     print(f"\n-- round {index}, {side.label} --", flush=True)
     done = subprocess.run(command, env={**os.environ, "BENCH_CODE_ROOT": str(side.root)}, check=False)
