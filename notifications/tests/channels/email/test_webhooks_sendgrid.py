@@ -87,7 +87,7 @@ class TestSendGridWebhookContract(WebhookCases):
     def route(self):
         return HOOK
 
-    def send(self, **options) -> EmailMessage:
+    def send(self) -> EmailMessage:
         message, args = send_through(self.api, self.capture)
         self.custom_args[message.pk] = args
         return message

@@ -82,8 +82,8 @@ class TestSESWebhookContract(WebhookCases):
     def route(self, request):
         return request.param
 
-    def send(self, **options) -> EmailMessage:
-        return self.sent(**options)
+    def send(self) -> EmailMessage:
+        return self.sent()
 
     def send_elsewhere(self) -> EmailMessage:
         with sendgrid_api(self.settings), self.capture(execute=True):

@@ -51,7 +51,7 @@ class WebhookCases:
 
     # --- hooks --------------------------------------------------------------------------------
 
-    def send(self, **options) -> EmailMessage:
+    def send(self) -> EmailMessage:
         """A message this provider took (its status `sent`), read back from the database."""
         raise NotImplementedError
 
