@@ -19,10 +19,13 @@ from pathlib import Path
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT / "bench"
-PYTHON = ROOT / ".venv" / "bin" / "python"
-CELERY = ROOT / ".venv" / "bin" / "celery"
+BENCH = Path(__file__).resolve().parent
+# The project whose code is measured: this checkout, or another one's (`pipeline.py --before <ref>`
+# runs this bench against a worktree of that ref through BENCH_CODE_ROOT). The bench's own
+# modules (the sink, the probe, its settings) and the virtualenv stay this checkout's.
+ROOT = Path(os.environ.get("BENCH_CODE_ROOT") or BENCH.parent).resolve()
+PYTHON = BENCH.parent / ".venv" / "bin" / "python"
+CELERY = BENCH.parent / ".venv" / "bin" / "celery"
 
 
 def free_port() -> int:

@@ -3,6 +3,8 @@
     .venv/bin/python bench/pipeline.py [--n 2000] [--rounds 3] [--bulk 10000] [--bulk-via batch|independent]
         [--urgent 20] [--quick] [--only independent,urgent,fanout,relays,esp] [--relay-delay 0.02]
         [--esp-delay 0.1] [--esp-n 300] [--pg postgres://postgres@127.0.0.1:5432]
+        [--paths ours,post_office,django,transport]
+    .venv/bin/python bench/pipeline.py --before <git ref> [--after <git ref>] [--n 2000] [--rounds 3]
 
 Everything runs in processes of its own, started and stopped here (even on Ctrl-C): a
 redis-server on a free port (the broker), an SMTP sink (`_sink.py`, aiosmtpd) that logs when
@@ -45,6 +47,16 @@ Settings other than the database, the broker and the mail server come from the c
 environment, e.g. `EMAIL_DELIVERY_BATCH_SIZE=100 .venv/bin/python bench/pipeline.py --quick`.
 Figures only: nothing here asserts on time. The machine's load moves every figure; compare
 figures of the same run.
+
+`--before <ref>` compares two versions of the code in one run: the ref is checked out in a
+`git worktree` under /tmp (and so is `--after <ref>`; without it, "after" is this checkout,
+uncommitted changes included), then section 1 runs for `ours` and the transport limit, one round
+at a time in a process of its own per side (`BENCH_CODE_ROOT` points the bench's processes at
+that side's code: its models, migrations, templates and worker), alternating the sides (before
+first in odd rounds, after first in even ones); the medians of each side's rounds are printed
+side by side with the difference in %. The bench itself (this script, the sink, the probe) is
+this checkout's for both sides, so it only uses the public paths both have
+(`notifications.services.sending`, `notifications.backends.SMTPBackend`).
 """
 from __future__ import annotations
 
@@ -56,6 +68,7 @@ import math
 import os
 import smtplib
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -63,11 +76,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parent.parent)]
+sys.path[:0] = [str(Path(__file__).resolve().parent),
+                str(Path(os.environ.get("BENCH_CODE_ROOT") or Path(__file__).resolve().parent.parent).resolve())]
 
 import _post_office
 from _pipeline_support import (
     BENCH,
+    PYTHON,
     ROOT,
     Postgres,
     Processes,
@@ -171,7 +186,7 @@ def prepare(bench: Bench) -> None:
 
 def send_invoices(bench: Bench, count: int, first: int = 0) -> list[list]:
     """`count` independent sends, one call per recipient, as an application sends its invoices."""
-    from notifications.channels.email.sending import send_mail_template
+    from notifications.services.sending import send_mail_template
 
     variables = sample_variables(INVOICE)
     return [send_mail_template(INVOICE, f"reseller{i}@example.com", {**variables, "invoice_number": f"INV-{i:06d}"},
@@ -385,14 +400,17 @@ def independent_sends(bench: Bench) -> None:
     n, rounds = bench.args.n, bench.args.rounds
     print(f"\n== 1. {n} independent sends, {rounds} round(s) ==", flush=True)
     results: dict[str, list[Delivery]] = {key: [] for key in PATHS}
-    for index in range(1, rounds + 1):
+    for index in range(bench.args.first_round, bench.args.first_round + rounds):
         for key, run in (("ours", ours), ("post_office", post_office), ("django", django_send_messages),
                          ("transport", transport_limit)):
+            if key not in bench.args.paths:
+                continue
             result = run(bench, n, f"{key}{index}")
             results[key].append(result)
             print(f"round {index} {PATHS[key]}: " + describe_round(result), flush=True)
-    print_independent(results, n)
-    print_per_message(results["ours"], results["post_office"], n)
+    if set(bench.args.paths) == set(PATHS):  # the ratios need every path
+        print_independent(results, n)
+        print_per_message(results["ours"], results["post_office"], n)
     bench.report["independent"] = {key: [dict(asdict(run), rate=run.rate) for run in runs]
                                    for key, runs in results.items()}
 
@@ -555,7 +573,7 @@ def queue_bulk(count: int, via: str) -> tuple[list[str], float]:
     """
     from django.conf import settings
 
-    from notifications.channels.email.sending import send_batch, send_mail_template
+    from notifications.services.sending import send_batch, send_mail_template
 
     variables = sample_variables(BULK)
     started = time.perf_counter()
@@ -589,7 +607,7 @@ def urgent_run(bench: Bench, label: str, lanes_by_name: dict[str, str]) -> Urgen
     """Bulk queued, the workers started, then the urgent sends one every 50 ms."""
     from django.db import connection
 
-    from notifications.channels.email.sending import send_mail_template
+    from notifications.services.sending import send_mail_template
 
     bench.fresh_database()
     bulk_ids, queue_seconds = queue_bulk(bench.args.bulk, bench.args.bulk_via)
@@ -639,7 +657,7 @@ def urgent_latency(bench: Bench) -> None:
 # --- one send to many ------------------------------------------------------------------------------
 
 def fanout(bench: Bench) -> None:
-    from notifications.channels.email.sending import send_batch, send_mail_template
+    from notifications.services.sending import send_batch, send_mail_template
 
     print("\n== 4. one send to 50 recipients, one send-batch of 500, to a warm idle worker ==", flush=True)
     bench.fresh_database()
@@ -701,6 +719,14 @@ def parse_args() -> argparse.Namespace:
                         help="keep the workers' logs and the sink's arrival log in DIR (default: a temporary directory)")
     parser.add_argument("--worker-loglevel", default="WARNING", help="the workers' -l (INFO shows each task)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure to this JSON file")
+    parser.add_argument("--paths", default=",".join(PATHS),
+                        help=f"section 1's paths, of {', '.join(PATHS)} (the summary tables need all of them)")
+    parser.add_argument("--before", metavar="REF",
+                        help="compare: run section 1 (ours and the transport limit) on this git ref's code and on"
+                             " --after's, alternated, --rounds rounds each")
+    parser.add_argument("--first-round", type=int, default=1, help=argparse.SUPPRESS)  # a side's round, when compared
+    parser.add_argument("--after", metavar="REF",
+                        help="with --before: the other side's git ref (default: this checkout as it is)")
     parser.add_argument("--pg", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"),
                         help="the PostgreSQL server (the bench creates and drops its notif_bench_<pid>* databases)")
     args = parser.parse_args()
@@ -709,6 +735,11 @@ def parse_args() -> argparse.Namespace:
         if getattr(args, name) is None:
             setattr(args, name, quick if args.quick else full)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    args.paths = [s.strip() for s in args.paths.split(",") if s.strip()]
+    if set(args.paths) - set(PATHS):
+        parser.error(f"--paths: unknown path(s) {', '.join(sorted(set(args.paths) - set(PATHS)))}")
+    if args.after and not args.before:
+        parser.error("--after needs --before")
     unknown = set(args.only) - set(SECTIONS)
     if unknown:
         parser.error(f"--only: unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
@@ -717,9 +748,123 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+# --- before / after ----------------------------------------------------------------------------------
+
+@dataclass
+class Side:
+    """One version of the code: a label, where its checkout is, the commit it is at."""
+
+    label: str
+    root: Path
+    commit: str
+    runs: list[dict] = field(default_factory=list)  # each round's section 1 report (ours, transport)
+
+
+def git(*args: str, cwd: Path = BENCH.parent) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def checkout(ref: str, label: str, tmp: Path) -> Side:
+    """A detached `git worktree` of `ref` in the run's temporary directory (removed by `compare`)."""
+    commit = git("rev-parse", "--verify", f"{ref}^{{commit}}")
+    root = tmp / f"code-{label}"
+    git("worktree", "add", "--detach", str(root), commit)
+    return Side(f"{label} ({ref})" if commit.startswith(ref) else f"{label} ({ref} = {commit[:7]})", root, commit)
+
+
+def run_side(side: Side, args: argparse.Namespace, index: int, tmp: Path) -> None:
+    """One round of section 1 on `side`'s code, in a process of its own (Django is set up once per process)."""
+    report = tmp / f"round{index}-{side.root.name}.json"
+    command = [str(PYTHON), str(Path(__file__).resolve()), "--only", "independent", "--paths", "ours,transport",
+               "--rounds", "1", "--first-round", str(index), "--n", str(args.n), "--pg", args.pg, "--json", str(report),
+               "--worker-loglevel", args.worker_loglevel]
+    print(f"\n-- round {index}, {side.label} --", flush=True)
+    done = subprocess.run(command, env={**os.environ, "BENCH_CODE_ROOT": str(side.root)}, check=False)
+    if done.returncode:
+        raise RuntimeError(f"round {index} of {side.label} failed (status {done.returncode})")
+    side.runs.append(json.loads(report.read_text())["independent"])
+
+
+def side_figures(side: Side) -> dict[str, list[float]]:
+    """Each round's figures of one side, complete rounds only (a message lost or doubled is no rate)."""
+    figures: dict[str, list[float]] = {key: [] for key in COMPARED}
+    for run in side.runs:
+        (mine,), (limit,) = run["ours"], run["transport"]
+        if not (mine["missing"] or mine["duplicates"]):
+            n = mine["count"]
+            figures["writes"].append(n / mine["queue_seconds"])
+            figures["delivery"].append(mine["rate"])
+            figures["commits"].append(mine["extra"]["db"]["commits"] / n)
+            figures["rows"].append(sum(mine["extra"]["db"][k] for k in ("inserted", "updated", "deleted")) / n)
+            figures["statements"].append(mine["extra"]["probe"].get("statements", 0) / n)
+        if not (limit["missing"] or limit["duplicates"]):
+            figures["transport"].append(limit["rate"])
+    return figures
+
+
+COMPARED = {
+    "writes": ("writes: sends/s, send_mail_template, no worker", "{:.0f}"),
+    "delivery": ("delivery: msg/s, 1 worker", "{:.0f}"),
+    "commits": ("worker's database commits per message", "{:.3f}"),
+    "rows": ("rows written per message delivered", "{:.2f}"),
+    "statements": ("worker's SQL statements per message", "{:.2f}"),
+    "transport": ("transport limit msg/s (the machine's load, not the code)", "{:.0f}"),
+}
+
+
+def print_comparison(before: Side, after: Side, args: argparse.Namespace) -> None:
+    figures = {side.label: side_figures(side) for side in (before, after)}
+    print(f"\n== before / after: section 1, N = {args.n}, medians of {args.rounds} round(s), sides alternated ==")
+    print(f"| median (each round) | {before.label} | {after.label} | after vs before |")
+    print("|---|---|---|---|")
+    for key, (label, number) in COMPARED.items():
+        old, new = figures[before.label][key], figures[after.label][key]
+
+        def cell(values: list[float], number: str = number) -> str:
+            if not values:
+                return "none complete"
+            return f"{number.format(median(values))} ({', '.join(number.format(v) for v in values)})"
+
+        change = f"{(median(new) / median(old) - 1) * 100:+.1f} %" if old and new and median(old) else "-"
+        print(f"| {label} | {cell(old)} | {cell(new)} | {change} |")
+    print("Rounds whose messages were not each delivered exactly once are left out of the medians.", flush=True)
+
+
+def compare(args: argparse.Namespace) -> None:
+    """`--before REF [--after REF]`: section 1 on both versions of the code, alternated, in one run."""
+    with tempfile.TemporaryDirectory(prefix="notif-bench-compare-") as name:
+        tmp = Path(name)
+        sides: list[Side] = []
+        try:
+            sides.append(checkout(args.before, "before", tmp))
+            if args.after:
+                sides.append(checkout(args.after, "after", tmp))
+            else:
+                dirty = " + uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else ""
+                head = git("rev-parse", "HEAD")
+                sides.append(Side(f"after (this checkout = {head[:7]}{dirty})", BENCH.parent, head))
+            before, after = sides
+            print(f"before: {before.root} at {before.commit}\nafter: {after.root} at {after.commit}", flush=True)
+            for index in range(1, args.rounds + 1):
+                for side in ((before, after) if index % 2 else (after, before)):
+                    run_side(side, args, index, tmp)
+            print_comparison(before, after, args)
+        except KeyboardInterrupt:
+            print("\ninterrupted", file=sys.stderr)
+            raise SystemExit(130) from None
+        finally:
+            ignore_signals()
+            for side in sides:
+                if side.root.is_relative_to(tmp):
+                    git("worktree", "remove", "--force", str(side.root))
+
+
 def main() -> None:
     args = parse_args()
     interrupt_on_signals()
+    if args.before:
+        compare(args)
+        return
     processes = Processes()
     pg = Postgres(args.pg)
     if args.keep:
@@ -727,7 +872,7 @@ def main() -> None:
     with (contextlib.nullcontext(str(args.keep)) if args.keep
           else tempfile.TemporaryDirectory(prefix="notif-bench-pipeline-")) as tmp:
         try:
-            if {"independent", "relays"} & set(args.only):
+            if ("independent" in args.only and "post_office" in args.paths) or "relays" in args.only:
                 print(f"post_office venv {_post_office.VENV}: {_post_office.ensure_venv()}", flush=True)
             redis = Redis(processes, Path(tmp))
             sink = Sink(processes, Path(tmp))
