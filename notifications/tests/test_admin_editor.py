@@ -379,7 +379,7 @@ def test_the_live_preview_names_the_line_to_highlight_and_says_the_budget_in_one
     assert budget["errors"] == ["This template does too much work to render (loops or macros that repeat too "
                                 "often): simplify it."]
     [problem] = budget["problems"]
-    assert "EMAIL_RENDER_MAX_OPERATIONS" in problem["detail"] and "EMAIL_RENDER" not in problem["message"]
+    assert "TEMPLATE_RENDER_MAX_OPERATIONS" in problem["detail"] and "EMAIL_RENDER" not in problem["message"]
 
 
 def test_the_live_preview_takes_a_json_draft_too(editor, template):
@@ -635,7 +635,7 @@ def test_a_save_over_the_render_budget_is_one_sentence_with_the_detail_folded(ed
                        "simplify it.")
     page = html.unescape(response.content.decode())
     detail = page.split('<details class="error-detail">')[1].split("</details>")[0]
-    assert "Detail for the administrator" in detail and "EMAIL_RENDER_MAX_OPERATIONS" in detail
+    assert "Detail for the administrator" in detail and "TEMPLATE_RENDER_MAX_OPERATIONS" in detail
     assert template.versions.count() == 1
 
 
