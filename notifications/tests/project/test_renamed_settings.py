@@ -215,4 +215,16 @@ def test_no_code_outside_the_alias_table_names_an_old_setting():
             continue
         found += [f"{path.relative_to(BASE_DIR)}:{text.count(chr(10), 0, match.start()) + 1}: {match.group(1)}"
                   for match in OLD_NAMES.finditer(text)]
+        # A stem of an old name that no setting in use starts with ("EMAIL_RENDER_MAX_" in a test).
+        found += [f"{path.relative_to(BASE_DIR)}: {stem}" for stem in set(STEM.findall(text)) if old_stem(stem)]
     assert found == []
+
+
+STEM = re.compile(r"\b([A-Z][A-Z0-9]*_[A-Z0-9_]*_)(?![A-Za-z0-9_])")
+
+
+def old_stem(stem: str) -> bool:
+    current = [name for name in dir(settings) if name.isupper()]
+    return any(rename.old.startswith(stem) for rename in RENAMES) and not any(
+        name.startswith(stem) for name in current
+    )
