@@ -50,7 +50,7 @@ def start_worker(processes: Processes, sink: Sink) -> subprocess.Popen:
 
 def timed_sends(count: int, prefix: str) -> tuple[list[str], list[float]]:
     from notifications.models import EmailTemplate
-    from notifications.services.sending import send_mail_template
+    from notifications.channels.email.sending import send_mail_template
 
     variables = EmailTemplate.objects.get(key="rma_confirmation").sample_variables
     ids, seconds = [], []
@@ -79,7 +79,7 @@ def main() -> None:
         from _setup import describe_database, setup
 
         setup()
-        from notifications.services import wakeups
+        from notifications.core.outbox import wakeups
 
         start_worker(processes, sink)
         up_ids, up = timed_sends(count, "up")

@@ -117,13 +117,14 @@ def one_round(n: int, profiler: cProfile.Profile | None, sink_pid: int) -> tuple
     from celery import current_app  # noqa: PLC0415
 
     from notifications.models import EmailMessage, Lane, Status  # noqa: PLC0415
-    from notifications.services import outbox, wakeups  # noqa: PLC0415
-    from notifications.services.sending import send_mail_template  # noqa: PLC0415
+    from notifications.core.outbox import drain  # noqa: PLC0415
+    from notifications.core.outbox import wakeups
+    from notifications.channels.email.sending import send_mail_template  # noqa: PLC0415
     from notifications.tests.support.files import make_pdf  # noqa: PLC0415
     from pipeline import INVOICE, sample_variables  # noqa: PLC0415
 
     EmailMessage.objects.all().delete()
-    outbox.forget_process_state()
+    drain.forget_process_state()
     pdf, variables = make_pdf(), sample_variables(INVOICE)
     with mock.patch.object(wakeups, "wake_on_commit"):
         for i in range(n):
@@ -131,7 +132,7 @@ def one_round(n: int, profiler: cProfile.Profile | None, sink_pid: int) -> tuple
                                attachments=[("invoice.pdf", pdf, "application/pdf")])
     current_app.conf.task_always_eager = False  # bounded drains, as in a worker; wake-ups are not published
     with mock.patch.object(wakeups, "wake"), mock.patch.object(wakeups, "taken"):
-        outbox.drain_lane(lane=Lane.URGENT)  # nothing due there: opens the recorder's connection
+        drain.drain_lane(lane=Lane.URGENT)  # nothing due there: opens the recorder's connection
         backends = database_backends()
         before = {"drain": time.process_time(), "sink": cpu_seconds(sink_pid),
                   "postgres": sum(cpu_seconds(pid) for pid in backends)}
@@ -139,7 +140,7 @@ def one_round(n: int, profiler: cProfile.Profile | None, sink_pid: int) -> tuple
         if profiler is not None:
             profiler.enable()
         while EmailMessage.objects.filter(status=Status.QUEUED).exists():
-            outbox.drain_lane(lane=Lane.DEFAULT)
+            drain.drain_lane(lane=Lane.DEFAULT)
         if profiler is not None:
             profiler.disable()
         seconds = time.perf_counter() - started

@@ -160,7 +160,7 @@ def prepare(bench: Bench) -> None:
 
 def send_invoices(bench: Bench, count: int, first: int = 0) -> list[list]:
     """`count` independent sends, one call per recipient, as an application sends its invoices."""
-    from notifications.services.sending import send_mail_template
+    from notifications.channels.email.sending import send_mail_template
 
     variables = sample_variables(INVOICE)
     return [send_mail_template(INVOICE, f"reseller{i}@example.com", {**variables, "invoice_number": f"INV-{i:06d}"},
@@ -392,7 +392,7 @@ def queue_bulk(count: int, via: str) -> tuple[list[str], float]:
     """
     from django.conf import settings
 
-    from notifications.services.sending import send_batch, send_mail_template
+    from notifications.channels.email.sending import send_batch, send_mail_template
 
     variables = sample_variables(BULK)
     started = time.perf_counter()
@@ -426,7 +426,7 @@ def urgent_run(bench: Bench, label: str, lanes_by_name: dict[str, str]) -> Urgen
     """Bulk queued, the workers started, then the urgent sends one every 50 ms."""
     from django.db import connection
 
-    from notifications.services.sending import send_mail_template
+    from notifications.channels.email.sending import send_mail_template
 
     bench.fresh_database()
     bulk_ids, queue_seconds = queue_bulk(bench.args.bulk, bench.args.bulk_via)
@@ -476,7 +476,7 @@ def urgent_latency(bench: Bench) -> None:
 # --- one send to many ------------------------------------------------------------------------------
 
 def fanout(bench: Bench) -> None:
-    from notifications.services.sending import send_batch, send_mail_template
+    from notifications.channels.email.sending import send_batch, send_mail_template
 
     print("\n== 4. one send to 50 recipients, one send-batch of 500, to a warm idle worker ==", flush=True)
     bench.fresh_database()

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> None:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from notifications.services.sending import send_mail_template
+    from notifications.channels.email.sending import send_mail_template
     from notifications.tests.support.files import make_pdf
 
     key = "billing_invoice_monthly"

@@ -19,7 +19,7 @@ setup()
 from django.conf import settings  # noqa: E402
 
 from notifications.models import EmailTemplate  # noqa: E402
-from notifications.rendering import VersionSource, render, sandbox  # noqa: E402
+from notifications.authoring.rendering import VersionSource, render, sandbox  # noqa: E402
 from notifications.tests.support import large_templates  # noqa: E402
 
 last_budget: list = []

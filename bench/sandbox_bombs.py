@@ -20,7 +20,7 @@ setup()
 from django.conf import settings  # noqa: E402
 
 from notifications.exceptions import NotificationError  # noqa: E402
-from notifications.rendering import VersionSource, render, sandbox  # noqa: E402
+from notifications.authoring.rendering import VersionSource, render, sandbox  # noqa: E402
 
 DOUBLING = "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}"
 BOMBS = {

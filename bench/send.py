@@ -14,7 +14,7 @@ setup()
 from django.test.utils import override_settings  # noqa: E402
 
 from notifications.models import EmailMessage, EmailTemplate  # noqa: E402
-from notifications.services.sending import send_mail_template  # noqa: E402
+from notifications.channels.email.sending import send_mail_template  # noqa: E402
 
 count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 per_call = int(sys.argv[2]) if len(sys.argv) > 2 else 1

@@ -36,7 +36,7 @@ class Consumer(CeleryConsumer):
     """
 
     def ensure_connected(self, conn):
-        from notifications.services.wakeups import reconnect_max_seconds
+        from notifications.core.outbox.wakeups import reconnect_max_seconds
 
         bound = reconnect_max_seconds()
         conn.ensure_connection = functools.partial(
@@ -52,7 +52,7 @@ class WakeLanesOnConnect(bootsteps.StartStopStep):
     requires = (Tasks,)
 
     def start(self, c):
-        from notifications.services import wakeups
+        from notifications.core.outbox import wakeups
 
         wakeups.broker_is_back()
         lanes = [queue.name for queue in c.task_consumer.queues if queue.name in wakeups.LANE_ORDER]

@@ -17,11 +17,11 @@ urlpatterns = [
     # admin's own routes, whose catch-all would take it.
     path("admin/staff-link/<uidb64>/<token>/", SetPasswordView.as_view(), name="staff-set-password"),
     path("admin/staff-link/done/", PasswordSetView.as_view(), name="staff-password-set"),
-    # The admin's login behind the failed-login lockout (notifications.lockout); matched first.
+    # The admin's login behind the failed-login lockout (notifications.access.lockout); matched first.
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
     # Provider webhooks: anymail's views behind our secret policy and SNS verification.
-    path("anymail/", include("notifications.webhooks.urls")),
+    path("anymail/", include("notifications.channels.email.webhooks.urls")),
     path("api/v1/email/", include("notifications.api.urls")),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     # The page's title in the request's language, as the schema it shows (api/schema.py).

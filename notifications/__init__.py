@@ -1,4 +1,4 @@
 """A Django app that renders, sends, audits and tracks email notifications.
 
-Public API: `notifications.services.sending.send_mail_template` and `send_simple_mail`.
+Public API: `notifications.channels.email.sending.send_mail_template` and `send_simple_mail`.
 """

@@ -34,7 +34,7 @@ class NotificationsConfig(AppConfig):
         from notifications import receivers  # noqa: F401 - connects the service's own signal receivers
         from notifications import conf
         from notifications import tasks  # noqa: F401 - registers the tasks wake-ups publish by name
-        from notifications.groups import on_post_migrate
+        from notifications.access.groups import on_post_migrate
 
         # Old setting names a project's own settings still use reach the new ones (notifications/conf.py).
         conf.resolve(settings)

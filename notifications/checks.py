@@ -14,8 +14,8 @@ from django.utils.module_loading import import_string
 
 from notifications import crypto
 from notifications.exceptions import InvalidRecipient
-from notifications.headers import header_problem
-from notifications.recipients import parse_address
+from notifications.channels.email.headers import header_problem
+from notifications.channels.email.addresses import parse_address
 
 
 @register(Tags.security)
@@ -35,7 +35,7 @@ def check_ssl_cafile(app_configs=None, **kwargs) -> list:
     if not Path(cafile).is_file():
         return [Error(f"SMTP_SSL_CAFILE={cafile!r} is not a file.", hint="Give the path of a PEM CA bundle.",
                       id="notifications.E002")]
-    from notifications.backends import DatabaseSMTPBackend, SMTPBackend
+    from notifications.channels.email.backends import DatabaseSMTPBackend, SMTPBackend
 
     backend = _email_backend_class()
     if backend is not None and not issubclass(backend, (SMTPBackend, DatabaseSMTPBackend)):
@@ -70,7 +70,7 @@ def check_sender_settings(app_configs=None, **kwargs) -> list:
 @register(Tags.database)
 def check_database_smtp_servers(app_configs=None, databases=None, **kwargs) -> list:
     """With DatabaseSMTPBackend and no active server, every message would fail."""
-    from notifications.backends import DatabaseSMTPBackend
+    from notifications.channels.email.backends import DatabaseSMTPBackend
     from notifications.models import SMTPServerConfig
 
     backend = _email_backend_class()
@@ -98,9 +98,9 @@ def _email_backend_class():
 
 @register(Tags.security)
 def check_webhook_settings(app_configs=None, **kwargs) -> list:
-    """Tracking webhooks (notifications/webhooks/): a secret outside development, SNS topics
+    """Tracking webhooks (notifications/channels/email/webhooks/): a secret outside development, SNS topics
     when SES sends, and signing certificates that can be read."""
-    from notifications.webhooks import auth, providers
+    from notifications.channels.email.webhooks import auth, providers
 
     problems = []
     for provider in providers.ROUTED:
@@ -147,7 +147,7 @@ def check_sending_lease(app_configs=None, **kwargs) -> list:
     hands a message still being sent to another worker and it goes out twice.
 
     A drain's claims are renewed every quarter of the lease by its process's keeper thread
-    (`services.leases`), however long a send or a batch takes: `SMTP_TIMEOUT_SECONDS` and
+    (`core.outbox.leases`), however long a send or a batch takes: `SMTP_TIMEOUT_SECONDS` and
     `OUTBOX_DRAIN_MAX_SECONDS` no longer bound the lease. What does is the renewal itself: a
     claim is renewed at the latest a quarter of the lease after it was made, and that write
     may wait on the database; the lease must leave room for several renewals to fail
@@ -171,7 +171,7 @@ def check_lockout_settings(app_configs=None, **kwargs) -> list:
     """The failed-authentication lockout's settings, refused at start rather than as a 500 per request."""
     import ipaddress
 
-    from notifications.lockout import LIMIT_SETTINGS
+    from notifications.access.lockout import LIMIT_SETTINGS
 
     problems = []
     for entry in settings.AUTH_TRUSTED_PROXIES:

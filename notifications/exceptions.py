@@ -163,7 +163,7 @@ class StaleEdit(TemplateError):
     """A save based on a state of the template that another save has since replaced.
 
     The editor's form, an API `If-Match` or a `base_version` says what the edit was based on
-    (`services.template_concurrency`); saving it anyway would silently replace someone
+    (`authoring.concurrency`); saving it anyway would silently replace someone
     else's newer version. `changes` says who saved what and when; `active_version` is the
     active version of the language being saved (the API names it in the 409's body).
     """

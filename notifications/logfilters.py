@@ -1,6 +1,6 @@
 """Logging filters: what must never reach a log.
 
-A staff member's set-password link (`services.staff`) carries a token that sets the account's
+A staff member's set-password link (`access.staff`) carries a token that sets the account's
 password: the web server's access log (`django.server` under `make run`) would otherwise keep
 it for anyone who reads the log. The token is replaced by `[redacted]`; the URL Django
 redirects to once the token is in the session (`…/set-password/`) is kept as it is.

@@ -25,7 +25,7 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 
 from notifications import jsoninput
-from notifications.webhooks import inbound
+from notifications.channels.email.webhooks import inbound
 from notifications.exceptions import InputError
 from notifications.formatting import number
 

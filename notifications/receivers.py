@@ -9,10 +9,10 @@ from anymail.signals import inbound
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 
-from notifications import lockout
+from notifications.access import lockout
 from notifications.models import BounceType, DeliveryEvent, EventType, Reason, Scope
-from notifications.services import inbound as inbound_service
-from notifications.services import suppression
+from notifications.channels.email import inbound as inbound_service
+from notifications.policies import suppression
 from notifications.signals import delivery_events_recorded
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def store_inbound_email(sender, *, event, esp_name: str, **kwargs) -> None:
 
 @receiver(user_login_failed, dispatch_uid="notifications.count_failed_login")
 def count_failed_login(sender, *, credentials: dict, request=None, **kwargs) -> None:
-    """A failed login counts against its (username, address) pair (`notifications.lockout`)."""
+    """A failed login counts against its (username, address) pair (`notifications.access.lockout`)."""
     if request is None:  # `authenticate()` called outside a request (a shell, a command): no address to count
         return
     lockout.record_failure(scope=lockout.LOGIN, ip=lockout.client_ip(request),

@@ -1,13 +1,14 @@
-"""Celery tasks: thin wrappers that call a service. Published by name (`services.wakeups`)."""
+"""Celery tasks: thin wrappers that call a service. Published by name (`core.outbox.wakeups`)."""
 from __future__ import annotations
 
 from celery import shared_task
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 from django.db import close_old_connections
 
-from notifications.backends import connections
-from notifications.services import leases, outbox
-from notifications.services.sweep import sweep
+from notifications.channels.email.backends import connections
+from notifications.core.outbox import leases
+from notifications.core.outbox import drain
+from notifications.core.outbox.sweep import sweep
 
 
 @shared_task(name="notifications.drain_lane", ignore_result=True, bind=True)
@@ -18,7 +19,7 @@ def drain_lane(self, lane: str, woken_at: float | None = None) -> dict[str, int]
         # The connection outlives the task (CELERY_DB_REUSE_MAX); as Django does around a
         # request, drop it when it broke or passed DATABASE_CONN_MAX_AGE.
         close_old_connections()
-    return outbox.drain_lane(lane=lane)
+    return drain.drain_lane(lane=lane)
 
 
 @shared_task(name="notifications.sweep_stranded_messages", ignore_result=True)
@@ -30,7 +31,7 @@ def sweep_messages() -> dict:
 @worker_process_init.connect
 def forget_inherited_state(**kwargs) -> None:
     """A forked child starts with no knowledge of the lanes: its parent's is not its own."""
-    outbox.forget_process_state()
+    drain.forget_process_state()
 
 
 @worker_process_shutdown.connect  # prefork children
@@ -39,5 +40,5 @@ def close_connections(**kwargs) -> None:
     """Say QUIT to the SMTP servers this worker process kept connections open to, close the
     outbox recorder's database connection and stop the lease keeper."""
     connections.close_all()
-    outbox.close_recorder()
+    drain.close_recorder()
     leases.stop_keeper()

@@ -14,7 +14,7 @@ from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from notifications import lockout
+from notifications.access import lockout
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -26,7 +26,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 class SetPasswordView(PasswordResetConfirmView):
-    """The page a staff link opens (`services.staff.set_password_link`): choose a password, once.
+    """The page a staff link opens (`access.staff.set_password_link`): choose a password, once.
 
     Django's own password-reset confirmation, in the admin's look: the first request moves the
     token into the session and redirects to a URL without it, so it never reaches a Referer

@@ -304,7 +304,7 @@ ANYMAIL = {
     }.items()
     if value
 }
-# --- Tracking webhooks (notifications/webhooks/) -----------------------------------------------
+# --- Tracking webhooks (notifications/channels/email/webhooks/) -----------------------------------------------
 # Each provider's webhook routes answer only with that provider's own secrets ("user:password",
 # comma-separated: all accepted, so they rotate). ANYMAIL_WEBHOOK_SECRET (above) is still
 # accepted, for one release, on the routes of a provider that has none of its own.
@@ -335,7 +335,7 @@ LOGGING = {
     "loggers": {"django.server": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
 
-# --- Failed authentication (notifications/lockout.py) -----------------------------------------
+# --- Failed authentication (notifications/access/lockout.py) -----------------------------------------
 # Proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed: the
 # client is the nearest address in it that is not one of them. Empty: REMOTE_ADDR is the client.
 AUTH_TRUSTED_PROXIES = env.list("AUTH_TRUSTED_PROXIES", default=[])

@@ -5,8 +5,8 @@ Tests that need a real worker start one with its own broker (see
 """
 import os
 
-from .base import *  # noqa: F403
-from .base import BASE_DIR, DATABASES
+from config.settings.base import *  # noqa: F403
+from config.settings.base import BASE_DIR, DATABASES
 
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True

@@ -1,6 +1,6 @@
 """Bearer API keys. A key acts with its user's permissions; `request.auth` is the key.
 
-A wrong key counts against the client's address (`notifications.lockout`, scope `api`):
+A wrong key counts against the client's address (`notifications.access.lockout`, scope `api`):
 past `AUTH_LOCKOUT_API_FAILURES` every key from there, right or wrong, is a 429 until the
 lockout ends, so keys cannot be guessed at the speed of the server.
 """
@@ -15,7 +15,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
-from notifications import lockout
+from notifications.access import lockout
 from notifications.models import APIKey
 from notifications.models.access import hash_key
 

@@ -13,7 +13,7 @@ from rest_framework import serializers
 
 from notifications.exceptions import InvalidRecipient
 from notifications.models import DeliveryAttempt, DeliveryEvent, EmailAttachment, EmailMessage, EmailTemplate, EmailTemplateVersion
-from notifications.recipients import parse_address, parse_addresses
+from notifications.channels.email.addresses import parse_address, parse_addresses
 from notifications.selectors import default_version
 
 
@@ -57,7 +57,7 @@ class AddressesField(serializers.Field):
 
 @extend_schema_field({"type": "string", "format": "email"})
 class AddressField(serializers.Field):
-    """One address, checked by the parser every address goes through (`notifications.recipients`)."""
+    """One address, checked by the parser every address goes through (`notifications.channels.email.addresses`)."""
 
     def to_internal_value(self, data) -> str:
         try:
@@ -95,7 +95,7 @@ class VariablesField(serializers.DictField):
 
 @extend_schema_field(OpenApiTypes.DATETIME)
 class SendAtField(serializers.CharField):
-    """ISO 8601 with an offset; checked by the service (`services.scheduling`), which refuses a
+    """ISO 8601 with an offset; checked by the service (`core.outbox.scheduling`), which refuses a
     naive time or one past `OUTBOX_MAX_SCHEDULE_DAYS`, naming `send_at`."""
 
     def __init__(self, **kwargs) -> None:

@@ -1,9 +1,9 @@
 """Routes of API.md, answered with and without a trailing slash (no redirect)."""
 from django.urls import re_path
 
-from notifications.webhooks.views import EmailWebhookView
+from notifications.channels.email.webhooks.views import EmailWebhookView
 
-from . import views
+from notifications.api import views
 
 app_name = "api"
 

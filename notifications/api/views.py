@@ -17,18 +17,18 @@ from rest_framework.views import APIView
 
 from notifications.models import EmailMessage, Status
 from notifications.selectors import messages_cancellable_by, messages_visible_to, templates_with_active_versions
-from notifications.services.idempotency import run_once
-from notifications.services.message_actions import cancel_message
-from notifications.services.sending import send_batch, send_mail_template
-from notifications.services.template_concurrency import current_state, if_match_tags
-from notifications.services.template_editing import save_version
-from notifications.services.template_testing import send_rendered_test
-from notifications.services.templates import VersionContent, get_template
+from notifications.policies.idempotency import run_once
+from notifications.core.outbox.message_actions import cancel_message
+from notifications.channels.email.sending import send_batch, send_mail_template
+from notifications.authoring.concurrency import current_state, if_match_tags
+from notifications.authoring.editing import save_version
+from notifications.authoring.testing import send_rendered_test
+from notifications.authoring.versions import VersionContent, get_template
 
-from . import permissions as perms
-from . import serializers as s
-from .pagination import ItemsPagination
-from .throttling import ClientRateThrottle, SendRateThrottle
+from notifications.api import permissions as perms
+from notifications.api import serializers as s
+from notifications.api.pagination import ItemsPagination
+from notifications.api.throttling import ClientRateThrottle, SendRateThrottle
 
 ERRORS = {
     400: OpenApiResponse(s.ErrorResponse, description=gettext_lazy("Bad input; the body names each field at fault.")),

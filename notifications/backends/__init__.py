@@ -1,14 +1,9 @@
-"""Email backends of our own; any Django or anymail backend works too (see README).
+"""`notifications.backends.<Backend>`: the public `EMAIL_BACKEND` paths, kept stable.
 
-- `SMTPBackend`: Django's SMTP backend plus a CA to trust (`SMTP_SSL_CAFILE`) and
-  "STARTTLS if offered"; the default outside development.
-- `DatabaseSMTPBackend`: the SMTP servers configured in the admin, lowest `order` first,
-  with failover.
-- `DevelopmentBackend`: the console backend, failing on demand for the `simulator.invalid`
-  failure addresses (`backends.development`); the default in development.
+The backends live in `notifications.channels.email.backends`; settings name them through
+this package (`notifications.backends.SMTPBackend`, `.DatabaseSMTPBackend`,
+`.DevelopmentBackend`), as Django names its own under `django.core.mail.backends`.
 """
-from .database_smtp import DatabaseSMTPBackend
-from .development import DevelopmentBackend
-from .smtp import SMTPBackend
+from notifications.channels.email.backends import DatabaseSMTPBackend, DevelopmentBackend, SMTPBackend
 
 __all__ = ["DatabaseSMTPBackend", "DevelopmentBackend", "SMTPBackend"]

@@ -5,7 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import migrations, models
 
-from notifications.groups import create_app_permissions, sync_groups
+from notifications.access.groups import create_app_permissions, sync_groups
 
 
 def make_groups(apps, schema_editor):

@@ -2,7 +2,7 @@
 (CONTRACT.md "Who may do what": only Administrators see them); `sync_groups` keeps them away."""
 from django.db import migrations
 
-from notifications.groups import AUDITORS, WITHHELD
+from notifications.access.groups import AUDITORS, WITHHELD
 
 
 def withhold(apps, schema_editor):

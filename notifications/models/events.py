@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from notifications import audit_text
 
-from .messages import EmailMessage
+from notifications.models.messages import EmailMessage
 
 
 class EventType(models.TextChoices):

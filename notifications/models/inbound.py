@@ -5,7 +5,7 @@ import uuid
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from .messages import AttachmentBlob
+from notifications.models.messages import AttachmentBlob
 
 
 class InboundEmail(models.Model):

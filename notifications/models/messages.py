@@ -15,7 +15,7 @@ from django.utils.translation import ngettext
 from notifications import audit_text
 from notifications.formatting import number
 
-from .templates import EmailTemplateVersion, Lane
+from notifications.models.templates import EmailTemplateVersion, Lane
 
 
 def size_text(size: int) -> str:

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from notifications import crypto
 from notifications.exceptions import InvalidRecipient
-from notifications.recipients import parse_address
+from notifications.channels.email.addresses import parse_address
 
 
 class SMTPSecurity(models.TextChoices):

@@ -11,7 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from .events import DeliveryEvent
+from notifications.models.events import DeliveryEvent
 
 
 class Scope(models.TextChoices):

@@ -3,7 +3,7 @@
 A template holds what stays the same across edits (its key, category, policy and declared
 variables); each edit of its wording adds an `EmailTemplateVersion`, so every message can
 point at the exact text it was rendered from. Versions are created only through
-`notifications.services.templates.create_template_version`, which validates them.
+`notifications.authoring.versions.create_template_version`, which validates them.
 """
 import uuid
 
@@ -14,7 +14,7 @@ from django.db.models import Q
 
 from notifications.exceptions import ImmutableVersionError, InputError, InvalidRecipient
 from notifications.jsoninput import check_value as check_json_value
-from notifications.recipients import parse_addresses
+from notifications.channels.email.addresses import parse_addresses
 
 
 class Category(models.TextChoices):
@@ -140,7 +140,7 @@ class EmailTemplate(models.Model):
                 "language": repr(self.default_language), "languages": ", ".join(sorted(languages))
             }
         if self.layout:
-            from notifications.rendering.environment import layout_exists
+            from notifications.authoring.rendering.environment import layout_exists
 
             if not layout_exists(self.layout):
                 errors["layout"] = _("Layout %(layout)s does not exist in %(directory)s.") % {

@@ -68,7 +68,7 @@ def _no_exception_text_in_4xx_answers(request):
 @pytest.fixture(autouse=True)
 def _fresh_kept_connections():
     """Each test starts without the connections a previous one kept open in this process."""
-    from notifications.backends import connections
+    from notifications.channels.email.backends import connections
 
     connections.close_all()
     yield
@@ -78,13 +78,15 @@ def _fresh_kept_connections():
 @pytest.fixture(autouse=True)
 def _fresh_lane_state():
     """No test inherits what an earlier drain in this process learnt of its lanes (rests, drains)."""
-    from notifications.services import leases, outbox, wakeups
+    from notifications.core.outbox import leases
+    from notifications.core.outbox import drain
+    from notifications.core.outbox import wakeups
 
-    outbox.forget_process_state()
+    drain.forget_process_state()
     wakeups.forget_broker_state()
     yield
-    outbox.forget_process_state()
-    outbox.close_recorder()  # a worker-like drain's thread holds a connection to the test database
+    drain.forget_process_state()
+    drain.close_recorder()  # a worker-like drain's thread holds a connection to the test database
     leases.stop_keeper()
     wakeups.forget_broker_state()
 

@@ -5,7 +5,7 @@ import factory
 from factory.django import DjangoModelFactory
 
 from notifications.models import EmailTemplate
-from notifications.services.templates import create_template_version
+from notifications.authoring.versions import create_template_version
 
 DEFAULT_VERSIONS = {
     "fr": {"subject": "Bonjour {{ name }}", "html_content": "<p>Bonjour {{ name }}</p>", "text_content": ""},

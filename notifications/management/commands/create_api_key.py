@@ -18,8 +18,8 @@ from django.utils.translation import gettext_lazy
 
 from notifications.exceptions import NotificationError
 from notifications.models import APIKey
-from notifications.services import staff
-from ._translated import TranslatedCommand
+from notifications.access import staff
+from notifications.management.commands._translated import TranslatedCommand
 
 
 class Command(TranslatedCommand):

@@ -3,7 +3,7 @@ lets them choose their password.
 
 No password is ever chosen, printed or logged here: the account has none until its owner
 follows the link, which works once and expires after `PASSWORD_RESET_TIMEOUT`
-(`services.staff`). The link alone goes to stdout, so a script can mail it on; what was done
+(`access.staff`). The link alone goes to stdout, so a script can mail it on; what was done
 goes to stderr. On an existing account it adds the groups and prints a fresh link.
 """
 from __future__ import annotations
@@ -14,10 +14,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from notifications.exceptions import NotificationError
-from notifications.services import staff
+from notifications.access import staff
 
-from ._links import add_base_url_argument, base_url
-from ._translated import TranslatedCommand
+from notifications.management.commands._links import add_base_url_argument, base_url
+from notifications.management.commands._translated import TranslatedCommand
 
 
 class Command(TranslatedCommand):

@@ -4,7 +4,7 @@
 `make run` calls it on every start: the first time it makes `admin` and prints its password
 once (the only password this project ever prints); afterwards it says a superuser exists
 and how to recover a lost password. `--reset` never prints a password: its link works once
-and expires after `PASSWORD_RESET_TIMEOUT`, like `create_staff`'s (`services.staff`).
+and expires after `PASSWORD_RESET_TIMEOUT`, like `create_staff`'s (`access.staff`).
 """
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from notifications.exceptions import NotificationError
-from notifications.services import staff
+from notifications.access import staff
 
-from ._links import add_base_url_argument, base_url
-from .create_staff import expiry_note
-from ._translated import TranslatedCommand
+from notifications.management.commands._links import add_base_url_argument, base_url
+from notifications.management.commands.create_staff import expiry_note
+from notifications.management.commands._translated import TranslatedCommand
 
 
 class Command(TranslatedCommand):

@@ -16,8 +16,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from notifications.exceptions import TemplateFileError
-from notifications.services.template_sync import export_templates
-from ._translated import TranslatedCommand
+from notifications.authoring.sync import export_templates
+from notifications.management.commands._translated import TranslatedCommand
 
 
 class Command(TranslatedCommand):

@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from notifications.exceptions import TemplateFileError
-from notifications.services.template_sync import (
+from notifications.authoring.sync import (
     ImportPlan,
     TemplateOutcome,
     TemplatePlan,
@@ -32,7 +32,7 @@ from notifications.services.template_sync import (
     rehearse_import,
 )
 
-from ._translated import TranslatedCommand
+from notifications.management.commands._translated import TranslatedCommand
 
 
 class Command(TranslatedCommand):

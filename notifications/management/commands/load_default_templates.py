@@ -1,7 +1,7 @@
 """Load the default email templates from folders, without ever overwriting an edit.
 
 Each folder under the source directory is one template, in the layout
-`notifications.services.template_files` reads (the one `export_templates` writes):
+`notifications.authoring.files` reads (the one `export_templates` writes):
 `template.json` (its fields) and one sub-folder per language holding `subject.txt`,
 optional `preheader.txt`, `body.html` and optional `body.txt`. A template whose key
 already exists is left alone, so running this on every `make run` is safe.
@@ -17,9 +17,9 @@ from django.utils.translation import gettext_lazy
 
 from notifications.exceptions import NotificationError, TemplateFileError
 from notifications.models import EmailTemplate
-from notifications.services.template_files import read_template_folder
-from notifications.services.templates import create_template
-from ._translated import TranslatedCommand
+from notifications.authoring.files import read_template_folder
+from notifications.authoring.versions import create_template
+from notifications.management.commands._translated import TranslatedCommand
 
 
 class Command(TranslatedCommand):

@@ -2,8 +2,8 @@
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from notifications.services.sweep import sweep
-from ._translated import TranslatedCommand
+from notifications.core.outbox.sweep import sweep
+from notifications.management.commands._translated import TranslatedCommand
 
 
 class Command(TranslatedCommand):

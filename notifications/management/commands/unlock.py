@@ -1,4 +1,4 @@
-"""List and lift the failed-authentication lockouts (`notifications.lockout`).
+"""List and lift the failed-authentication lockouts (`notifications.access.lockout`).
 
     manage.py unlock --list                          what is locked now, and for how long
     manage.py unlock --username admin                every lockout of that username's login
@@ -15,8 +15,8 @@ from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from notifications import lockout
-from ._translated import TranslatedCommand
+from notifications.access import lockout
+from notifications.management.commands._translated import TranslatedCommand
 
 
 class Command(TranslatedCommand):

@@ -107,7 +107,7 @@ def test_an_old_django_setting_reaches_the_new_name(rename):
 @override_settings(EMAIL_MAX_RECIPIENTS_PER_REQUEST=2)
 def test_an_old_django_setting_is_the_one_the_code_applies():
     from notifications.exceptions import TooManyRecipients
-    from notifications.services.send_checks import check_recipient_count
+    from notifications.channels.email.send_checks import check_recipient_count
 
     check_recipient_count(["a@example.com", "b@example.com"])
     with pytest.raises(TooManyRecipients, match="at most 2"):

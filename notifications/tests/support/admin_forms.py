@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from notifications.models import EmailTemplate
-from notifications.services.template_concurrency import current_state
+from notifications.authoring.concurrency import current_state
 
 LISTS = ("required_variables", "sensitive_variables", "extra_recipients")
 MAPPINGS = ("optional_variables", "sample_variables")

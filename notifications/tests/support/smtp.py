@@ -20,7 +20,7 @@ from email.message import EmailMessage as ParsedMessage
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from .services import free_port
+from notifications.tests.support.services import free_port
 
 
 @dataclass

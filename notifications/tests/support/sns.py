@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-from notifications.webhooks.sns import string_to_sign
+from notifications.channels.email.webhooks.sns import string_to_sign
 
 REGION = "eu-west-1"
 TOPIC_ARN = f"arn:aws:sns:{REGION}:123456789012:ses-events"
@@ -35,7 +35,7 @@ def signing(settings, directory: Path, *, topics: Sequence[str] = (TOPIC_ARN,),
     """A signer whose certificate the webhooks read from a file, for messages of `topics`;
     with `secrets`, the webhooks' basic-auth secrets too. Fetched certificates are forgotten
     before and after."""
-    from notifications.webhooks import sns
+    from notifications.channels.email.webhooks import sns
 
     signer = SNSSigner(directory)
     if secrets is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from .services import database_url, free_port, require
+from notifications.tests.support.services import database_url, free_port, require
 
 ROOT = Path(settings.BASE_DIR)
 

@@ -1,0 +1,455 @@
+"""The outbox: a worker drains the due messages of its lane from the table, in batches.
+
+A wake-up (`core.outbox.wakeups`) asks a worker to drain one lane. The drain claims up to
+`OUTBOX_BATCH_SIZE` due rows of that lane (`_URGENT` on the urgent lane) in one
+statement (`lifecycle.claim_due`), fewer when the lane's messages lately took so long here
+that a full batch would overrun `OUTBOX_DRAIN_MAX_SECONDS` (`_Claim.limit`), sends them over the process's kept-open connection,
+records the sent ones in one transaction per flush, and claims again while due rows
+remain. Independent sends therefore batch themselves under load, and a lone message still
+leaves at once. In a worker on PostgreSQL the sent ones are recorded by a thread with a
+database connection of its own while the next batch is on the wire (`_Outcomes`), so the
+database's time overlaps the SMTP exchanges; elsewhere (eager mode, SQLite, inside a
+caller's transaction) the last batch's outcomes and the next claim share one commit.
+
+A drain claims no new batch once it has run `OUTBOX_DRAIN_MAX_SECONDS`: it publishes a
+wake-up for its lane and returns, so a worker serving several lanes gets to an urgent
+wake-up quickly whatever the bulk backlog. A batch that overruns the bound by as much again
+(a slow server) hands its unsent rest back, uncounted.
+
+Every wake-up is taken by a drain that claims (none is skipped on what a process remembers),
+and every write of a drain that makes rows of its lane due again wakes the lane after it
+(a batch handed back, a batch claimed ahead and not sent) or sets the lane's timer (a retry's
+backoff, a rest): so a due row always has a wake-up waiting or a drain that will claim it
+(docs/ARCHITECTURE.md, "Why no wake-up is lost"). After an outage (no server reachable) the
+lane rests for the retry backoff in this process: its batch went back uncounted, due after
+the rest, and a wake-up taken meanwhile sets the lane's timer for the rest's end instead.
+
+While a drain holds claimed rows, this process's lease keeper (`core.outbox.leases`) renews their
+lease, so a slow server never lets the sweep hand them to another worker.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+
+from celery import current_app
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.db import connections as db_connections
+from django.utils import timezone
+
+from notifications.models import EmailMessage, Lane
+
+from notifications.core.outbox import leases
+from notifications.core.outbox import lifecycle
+from notifications.core.outbox import retries
+from notifications.policies import suppression
+from notifications.core import tracking
+from notifications.core.outbox import wakeups
+from notifications.channels.email.delivery import send_claimed, sends_prebuilt
+from notifications.core.outbox.simulator import simulate
+
+logger = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 1.0  # what a killed worker may send twice is at most this much
+SENT, SIMULATED, RELEASED, RESTING = "sent", "simulated", "released", "resting"
+SUPPRESSED = "suppressed"
+BACKGROUND_RECORDING_VENDORS = {"postgresql"}
+
+_state_lock = threading.Lock()
+_resting_until: dict[str, float] = {}  # lane -> monotonic end of the rest after an outage
+_pace: dict[str, float] = {}  # lane -> seconds a message took to send, lately, in this process
+_outages: Counter = Counter()  # lane -> outages in a row
+
+
+def batch_size(lane: str) -> int:
+    size = settings.OUTBOX_BATCH_SIZE_URGENT if lane == Lane.URGENT else settings.OUTBOX_BATCH_SIZE
+    return max(1, int(size))
+
+
+def drain_lane(*, lane: str) -> dict[str, int]:
+    """Deliver the due messages of `lane`; returns counts by outcome.
+
+    The wake-up's mark is cleared before the first claim, so a write committed from then on
+    wakes the lane again, and a write committed before it is seen by that claim.
+    """
+    cleared = wakeups.taken(lane)
+    try:
+        return _drain(lane)
+    finally:
+        if not cleared:  # writers may have relied on the mark after this drain's last claim
+            wakeups.wake(lane, force=True)
+
+
+def _drain(lane: str) -> dict[str, int]:
+    with _state_lock:
+        rest = _resting_until.get(lane, 0.0) - time.monotonic()
+    if rest > 0:
+        wakeups.wake_at(lane, at=time.time() + rest)  # this wake-up's rows, once the rest is over
+        return {RESTING: 1}
+    bounded = not current_app.conf.task_always_eager  # eager (`make run`): the caller drains all
+    bound = settings.OUTBOX_DRAIN_MAX_SECONDS if bounded else None
+    claim = _Claim(lane=lane, size=batch_size(lane), prebuilt=sends_prebuilt(), bound=bound)
+    with leases.held() as held:
+        if bounded and _can_record_in_background():
+            counts = _drain_overlapped(claim, held, bound=bound)
+        else:
+            counts = _drain_in_turn(claim, held, bound=bound)
+    if counts.pop(_EMPTIED, 0):
+        _arm_timer(lane)
+    return counts
+
+
+_EMPTIED = "_emptied"  # a drain's private count: it ended on a claim that came back short
+
+
+def _arm_timer(lane: str) -> None:
+    """After a drain took every due row of `lane`: the lane's timer for its next row due by the
+    clock (a retry, a scheduled message, a batch released into a rest), if any."""
+    if not bounded_drains() or not wakeups.timers_available():
+        return  # eager mode, or no Redis broker: the sweep sees to them
+    at = lifecycle.next_due_at(lane=lane)
+    if at is not None:
+        wakeups.wake_at(lane, at=at.timestamp())
+
+
+def bounded_drains() -> bool:
+    return not current_app.conf.task_always_eager
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """What a drain claims: up to `size` due rows of `lane`, and no more than it can send within
+    its time `bound` at the pace messages of the lane lately took in this process (a slow
+    server: a smaller batch rather than one whose rest is handed back); `prebuilt`: without
+    their rendering when they have bytes (this backend sends them as they are)."""
+
+    lane: str
+    size: int
+    prebuilt: bool
+    bound: float | None = None
+
+    def limit(self) -> int:
+        with _state_lock:
+            pace = _pace.get(self.lane)
+        if not self.bound or not pace:
+            return self.size
+        return max(1, min(self.size, int(self.bound / pace)))
+
+    def __call__(self, held: leases.Held) -> tuple[list[EmailMessage], dict, int]:
+        """(rows, the suppressed ones among them → why, how many were asked for); in the caller's
+        transaction. The rows are `held` (their lease renewed) from the claim on."""
+        limit = self.limit()
+        rows = lifecycle.claim_due(lane=self.lane, limit=limit, prebuilt=self.prebuilt)
+        held.add(row.pk for row in rows)
+        # Addresses suppressed since these rows were queued: one query.
+        return rows, (suppression.held_back(rows) if rows else {}), limit
+
+    @staticmethod
+    def came_back_short(rows: list, limit: int) -> bool:
+        """Whether the claim took every row of the lane due, committed and not claimed by
+        another drain when it started."""
+        return len(rows) < limit
+
+
+def _drain_in_turn(claim: _Claim, held: leases.Held, *, bound: float | None) -> dict[str, int]:
+    """Claim, send, record, one after the other on this connection: the last batch's outcomes
+    and the next claim share one commit. `bound` None: until the lane is empty (eager)."""
+    counts: Counter = Counter()
+    deadline = time.monotonic() + (bound or 0.0)
+    outcomes = _Outcomes(_record)
+    try:
+        while True:
+            with transaction.atomic(savepoint=False):  # the last batch's outcomes, the claim, its check: one commit
+                outcomes.flush()
+                rows, suppressed, limit = claim(held)
+            short = claim.came_back_short(rows, limit)
+            if not rows:
+                counts[_EMPTIED] = 1
+                break
+            # A batch started before the bound is finished unless it overruns it by another
+            # bound (a slow server): handing rows back costs a write, so it is the exception.
+            stopped = _deliver_batch(claim.lane, rows, suppressed, counts, outcomes,
+                                     release_after=deadline + bound if bound is not None else None)
+            if stopped:
+                break
+            if short:
+                counts[_EMPTIED] = 1
+                break
+            if bound is not None and time.monotonic() >= deadline:
+                wakeups.wake(claim.lane)  # the time bound: the lane is handed back
+                break
+    finally:
+        # Whatever stopped the drain, what the servers accepted is recorded.
+        outcomes.flush()
+    return dict(counts)
+
+
+def _drain_overlapped(claim: _Claim, held: leases.Held, *, bound: float) -> dict[str, int]:
+    """A worker's drain on PostgreSQL: the database's work runs in this process's recorder
+    thread, on a connection of its own, while the batch before is on the wire.
+
+    While batch k is sent, the recorder writes batch k-1's outcomes and claims batch k+1
+    in one transaction (one commit), so the SMTP connection never waits for the database:
+    an UPDATE and an INSERT of the outcomes, the look for early events, the claim, the
+    suppression check. One job at a time, in order: outcomes are recorded in the order
+    they were sent, and what a killed worker leaves unrecorded is about one batch (its rows
+    stay `sending`, as while a batch is on the wire, and the sweep releases them after
+    their lease). A batch is claimed ahead only when the one being sent, taking as long as
+    the last, would end before the time bound. A batch claimed ahead but not sent (an outage, the bound overrun, an error) goes
+    back to `queued` uncounted, and the lane is woken after that write. An error of the
+    recorder is raised here, at the next hand-over or at the end.
+    """
+    counts: Counter = Counter()
+    deadline = time.monotonic() + bound
+    recorder = _Background()
+    outcomes = _Outcomes(recorder.record)
+    recorder.submit([], claim, held)
+    batch_seconds = 0.0
+    try:
+        while True:
+            rows, suppressed, limit = recorder.take_claimed()
+            short = claim.came_back_short(rows, limit)
+            if not rows:
+                counts[_EMPTIED] = 1
+                break
+            batch_started = time.monotonic()
+            ahead = not short and batch_started + batch_seconds < deadline
+            recorder.submit(outcomes.take(), claim if ahead else None, held)
+            stopped = _deliver_batch(claim.lane, rows, suppressed, counts, outcomes, release_after=deadline + bound)
+            batch_seconds = time.monotonic() - batch_started
+            if stopped:
+                break
+            if short:
+                counts[_EMPTIED] = 1
+                break
+            if not ahead:
+                wakeups.wake(claim.lane)  # the time bound: the lane is handed back
+                break
+    finally:
+        try:
+            recorder.submit(outcomes.take(), None, held)
+            recorder.settle()
+        finally:
+            _release_claimed_ahead(claim.lane, recorder, counts)  # after an error too: nothing stays claimed
+    return dict(counts)
+
+
+def _release_claimed_ahead(lane: str, recorder: _Background, counts: Counter) -> None:
+    """Hand back a batch claimed ahead and not sent: uncounted, due when the lane's rest ends,
+    and the lane woken (or its timer set) after that write, whoever took the last wake-up."""
+    recorder.settle()
+    rows, _, _ = recorder.claimed or ([], {}, 0)
+    recorder.claimed = None
+    if not rows:
+        return
+    with _state_lock:
+        rest = max(0.0, _resting_until.get(lane, 0.0) - time.monotonic())
+    counts[RELEASED] += lifecycle.release([row.pk for row in rows],
+                                          next_attempt_at=timezone.now() + timedelta(seconds=rest))
+    _wake_for_released(lane, rest=rest)
+
+
+def _wake_for_released(lane: str, *, rest: float) -> None:
+    """After rows of `lane` went back to `queued`, due now or after `rest` seconds."""
+    if rest > 0:
+        wakeups.wake_at(lane, at=time.time() + rest)
+    else:
+        wakeups.wake(lane)
+
+
+class _Outcomes:
+    """Sent messages not yet recorded: handed to `write` with the next claim, or at least every
+    `FLUSH_SECONDS`, so a killed worker leaves little to be sent twice."""
+
+    def __init__(self, write) -> None:
+        self.write = write
+        self.pending: list[lifecycle.Sent] = []
+        self.recorded_at = time.monotonic()
+
+    def add(self, outcome: lifecycle.Sent) -> None:
+        self.pending.append(outcome)
+        if time.monotonic() - self.recorded_at >= FLUSH_SECONDS:
+            self.flush()
+
+    def take(self) -> list[lifecycle.Sent]:
+        pending, self.pending, self.recorded_at = self.pending, [], time.monotonic()
+        return pending
+
+    def flush(self) -> None:
+        self.write(self.take())
+
+
+def _record(pending: list[lifecycle.Sent]) -> None:
+    if not pending:
+        return
+    with transaction.atomic(savepoint=False):  # one commit (or the claim's, in turn)
+        lifecycle.record_sent(pending)
+        tracking.apply_pending(outcome.message_id for outcome in pending)  # events that came first
+
+
+class _Background:
+    """One drain's jobs in the recorder thread: at most one in flight, and the batch it claimed."""
+
+    def __init__(self) -> None:
+        self.in_flight: Future | None = None
+        self.claimed: tuple[list[EmailMessage], dict, int] | None = None
+
+    def submit(self, pending: list[lifecycle.Sent], claim: _Claim | None, held: leases.Held | None = None) -> None:
+        """Record `pending` and, with `claim`, claim the next batch (`held` from then on): one
+        transaction, after the job in flight (waited for: one at a time)."""
+        self.settle()
+        if pending or claim is not None:
+            self.in_flight = _recorder().submit(_record_and_claim, pending, claim, held)
+
+    def record(self, pending: list[lifecycle.Sent]) -> None:
+        """A flush in the middle of a batch: outcomes only."""
+        self.submit(pending, None)
+
+    def settle(self) -> None:
+        """Wait for the job in flight; raises what it raised."""
+        future, self.in_flight = self.in_flight, None
+        if future is not None:
+            claimed = future.result()
+            if claimed is not None:
+                self.claimed = claimed
+
+    def take_claimed(self) -> tuple[list[EmailMessage], dict, int]:
+        self.settle()
+        claimed, self.claimed = self.claimed, None
+        return claimed or ([], {}, 1)  # (none: every submit but the last claims)
+
+
+def _record_and_claim(pending: list[lifecycle.Sent], claim: _Claim | None, held: leases.Held | None):
+    """In the recorder thread, whose connection Django keeps apart from the drain's."""
+    close_old_connections()  # one that broke or outlived CONN_MAX_AGE is replaced
+    with transaction.atomic(savepoint=False):
+        _record(pending)
+        return claim(held) if claim is not None else None
+
+
+_recorder_lock = threading.Lock()
+_recorder_pool: ThreadPoolExecutor | None = None
+
+
+def _recorder() -> ThreadPoolExecutor:
+    """This process's recorder: one thread, so writes keep their order; made on first use."""
+    global _recorder_pool
+    with _recorder_lock:
+        if _recorder_pool is None:
+            _recorder_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-recorder")
+        return _recorder_pool
+
+
+def close_recorder() -> None:
+    """Stop this process's recorder thread, closing its database connection (tests; it is
+    made again on the next drain that needs it)."""
+    global _recorder_pool
+    with _recorder_lock:
+        pool, _recorder_pool = _recorder_pool, None
+    if pool is not None:
+        try:
+            pool.submit(db_connections.close_all).result(timeout=10)
+        except Exception:  # noqa: BLE001 - a connection being discarded may fail in any way
+            logger.debug("Closing the outbox recorder's database connection failed.", exc_info=True)
+        pool.shutdown(wait=False)
+
+
+def _can_record_in_background() -> bool:
+    """PostgreSQL (many connections write at once), and no transaction of the caller's open:
+    rows written in it (a test's) would be invisible to the recorder's connection."""
+    return connection.vendor in BACKGROUND_RECORDING_VENDORS and not connection.in_atomic_block
+
+
+def _forget_recorder_in_child() -> None:
+    global _recorder_pool, _recorder_lock
+    _recorder_pool, _recorder_lock = None, threading.Lock()  # the parent's thread does not exist here
+
+
+os.register_at_fork(after_in_child=_forget_recorder_in_child)
+
+
+def _deliver_batch(
+    lane: str, rows: list[EmailMessage], suppressed: dict, counts: Counter, outcomes: _Outcomes, *,
+    release_after: float | None,
+) -> bool:
+    """Send one claimed batch in due order; True when the drain must stop (outage, time bound).
+
+    Past `release_after` the unsent rest goes back to `queued` (uncounted) and the lane is
+    woken again, after that write; the first message is always sent, so the lane moves
+    whatever the bound.
+    """
+    if suppressed:  # `suppression.held_back(rows)`: never sent
+        counts[SUPPRESSED] += lifecycle.suppress_claimed(suppressed)
+        rows = [row for row in rows if row.pk not in suppressed]
+    rows.sort(key=lambda row: (row.next_attempt_at or row.created_at, row.created_at))
+    sent_seconds, sent = 0.0, 0
+    for index, message in enumerate(rows):
+        if index and release_after is not None and time.monotonic() >= release_after:
+            counts[RELEASED] += lifecycle.release([row.pk for row in rows[index:]], next_attempt_at=timezone.now())
+            wakeups.wake(lane)
+            return True
+        started_at, started = timezone.now(), time.monotonic()
+        try:
+            if message.is_test:
+                simulate(message)  # a failure address raises here, as a backend would
+                counts[SIMULATED] += 1
+                continue
+            outcome = send_claimed(message)
+        except Exception as exc:  # noqa: BLE001 - every backend error goes to the retry policy
+            try:
+                counts[retries.settle_failure(message, exc, started_at=started_at)] += 1
+            except retries.OutageError as outage:
+                if message.is_test:  # a test key's simulated outage never holds back real mail
+                    counts[RELEASED] += retries.release_simulated_outage(message, outage)
+                    continue
+                counts[RELEASED] += _rest_after_outage(lane, rows[index:], outage)
+                return True
+            continue
+        sent_seconds, sent = sent_seconds + time.monotonic() - started, sent + 1
+        _keep_pace(lane, sent_seconds, sent)
+        outcomes.add(outcome)
+        counts[SENT] += 1
+    with _state_lock:
+        _outages.pop(lane, None)
+    return False
+
+
+def _keep_pace(lane: str, seconds: float, sent: int) -> None:
+    """Remember how long a message of `lane` takes to send here: this batch's mean so far,
+    weighed with what came before."""
+    mean = seconds / sent
+    with _state_lock:
+        before = _pace.get(lane)
+        _pace[lane] = mean if before is None else (before + mean) / 2
+
+
+def _rest_after_outage(lane: str, unsent: list[EmailMessage], outage: retries.OutageError) -> int:
+    with _state_lock:
+        _outages[lane] += 1
+        delay = retries.outage_delay(_outages[lane])
+        _resting_until[lane] = time.monotonic() + delay
+    released = lifecycle.release(
+        [row.pk for row in unsent], next_attempt_at=timezone.now() + timedelta(seconds=delay), reason=outage.reason
+    )
+    _wake_for_released(lane, rest=delay)
+    logger.warning("Outage on the %s lane: %d messages put back uncounted; resting %.3f s. %s",
+                   lane, released, delay, outage.reason)
+    return released
+
+
+def forget_process_state() -> None:
+    """Forget what this process knows of its lanes (tests; a worker process starting)."""
+    with _state_lock:
+        _resting_until.clear()
+        _outages.clear()
+        _pace.clear()
+
+
+__all__ = ["batch_size", "close_recorder", "drain_lane", "forget_process_state"]

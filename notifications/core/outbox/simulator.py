@@ -1,0 +1,64 @@
+"""What a test key's messages go through instead of delivery (GOV.UK Notify's test keys).
+
+The message is rendered and audited like any other, then moves `sent` → `delivered`, or
+to `bounced` (permanent) / `complaint` for the two simulator addresses, with the events a
+provider would have reported. Nothing reaches a backend; every status change goes through
+the state machine (`core.outbox.lifecycle`), as a provider's report would.
+
+The four failure addresses (`backends.development`: a temporary or permanent refusal, a
+timeout after DATA, an outage) raise instead the exception a real server's failure raises,
+before anything is written, so the drain hands it to the real retry policy
+(`core.outbox.retries`) as it would a backend's.
+"""
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from notifications.audit_text import AuditText, label
+from notifications.channels.email.backends.development import simulated_failure
+from notifications.models import BounceType, EmailMessage, EventType
+
+from notifications.core.outbox import lifecycle
+from notifications.core import tracking
+
+BOUNCE_ADDRESS = "bounce@simulator.invalid"
+COMPLAINT_ADDRESS = "complaint@simulator.invalid"
+PROVIDER = "simulator"
+
+
+def simulate(message: EmailMessage) -> None:
+    """Finish a claimed test message as the provider would have: its outcome is a provider
+    event, recorded and applied by the same service as a real webhook's (`core.tracking`).
+
+    Raises, writing nothing, the failure a failure address asks for (see the module's docstring).
+    """
+    failure = simulated_failure(message.recipient_email, server=PROVIDER)
+    if failure is not None:
+        raise failure
+    _accept(message)
+
+
+@transaction.atomic
+def _accept(message: EmailMessage) -> None:
+    now = timezone.now()
+    provider_message_id = f"simulated-{message.pk.hex}"
+    if not lifecycle.mark_simulated_sent(message.pk, at=now, provider_message_id=provider_message_id):
+        return
+    address = message.recipient_email.lower()
+    outcome = {"event_type": EventType.DELIVERED}
+    if address == BOUNCE_ADDRESS:
+        outcome = {"event_type": EventType.BOUNCED, "bounce_type": BounceType.PERMANENT, "bounce_subtype": "simulated"}
+    elif address == COMPLAINT_ADDRESS:
+        outcome = {"event_type": EventType.COMPLAINT}
+    common = {"provider": PROVIDER, "occurred_at": now, "notification_id": str(message.pk),
+              "provider_message_id": provider_message_id, "recipient": message.recipient_email}
+    tracking.record(tracking.ProviderEvent(
+        **common, event_type=EventType.SENT, provider_event_id=f"{provider_message_id}-sent",
+        description=AuditText("simulator_accepted"),
+    ))
+    tracking.record(tracking.ProviderEvent(
+        **common, **outcome, provider_event_id=f"{provider_message_id}-outcome",
+        description=AuditText("simulator_outcome", {"event": label("event_type", outcome["event_type"])}),
+        payload={"simulated": outcome["event_type"], "recipient": message.recipient_email},
+    ))

@@ -1,6 +1,0 @@
-"""Provider webhooks: who may call them (auth), SNS message verification (sns), anymail's
-tracking events turned into ours (mapping, receivers), and the views that put it together.
-
-The event-applying logic lives in `services.tracking`; this package only checks requests
-and translates payloads.
-"""
