@@ -5,7 +5,7 @@
 
 Writes N invoices (`billing_invoice_monthly` with its PDF, one `send_mail_template` each, as
 `pipeline.py` does) with their wake-ups held back, then drains the default lane with
-`outbox.drain_lane` as a worker's task does (bounded by `EMAIL_DRAIN_MAX_SECONDS`, called
+`outbox.drain_lane` as a worker's task does (bounded by `OUTBOX_DRAIN_MAX_SECONDS`, called
 again until the lane is empty), over the project's `SMTPBackend` to an aiosmtpd sink in a
 process of its own (`_sink.py`). Prints msg/s per round, then the same bytes sent again over bare smtplib with no database
 (the transport limit, in the same run) and, with `--profile`, cProfile's
@@ -47,7 +47,7 @@ def main() -> None:
     log = Path(tempfile.mkdtemp(prefix="notif-drain-")) / "arrivals.log"
     sink = subprocess.Popen([sys.executable, str(BENCH / "_sink.py"), str(port), str(log)])
     os.environ.update({
-        "EMAIL_BACKEND": "notifications.backends.SMTPBackend", "SMTP_ACTIVE": "true", "SMTP_HOST": "127.0.0.1",
+        "EMAIL_BACKEND": "notifications.backends.SMTPBackend", "OUTBOX_ACTIVE": "true", "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(port), "SMTP_USE_TLS": "false", "SMTP_USE_SSL": "false", "SMTP_USER": "",
         "SMTP_PASSWORD": "", "DEBUG": "false", "CELERY_BROKER_URL": "",
     })

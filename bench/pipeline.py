@@ -44,7 +44,7 @@ delivery core looks like inside.
    prebuilt calls at once.
 
 Settings other than the database, the broker and the mail server come from the caller's
-environment, e.g. `EMAIL_DELIVERY_BATCH_SIZE=100 .venv/bin/python bench/pipeline.py --quick`.
+environment, e.g. `OUTBOX_BATCH_SIZE=100 .venv/bin/python bench/pipeline.py --quick`.
 Figures only: nothing here asserts on time. The machine's load moves every figure; compare
 figures of the same run.
 
@@ -143,7 +143,7 @@ class Bench:
 def project_env(*, pg: Postgres, redis: Redis, sink: Sink) -> dict:
     """The environment of every process of ours: the project's settings, with DEBUG off and mail to the sink.
 
-    Any other setting comes from the caller's environment (e.g. EMAIL_DELIVERY_BATCH_SIZE=100).
+    Any other setting comes from the caller's environment (e.g. OUTBOX_BATCH_SIZE=100).
     """
     return {
         **os.environ,
@@ -153,7 +153,7 @@ def project_env(*, pg: Postgres, redis: Redis, sink: Sink) -> dict:
         "DATABASE_URL": pg.database_url(DB),
         "CELERY_BROKER_URL": redis.url,
         "EMAIL_BACKEND": "notifications.backends.SMTPBackend",
-        "SMTP_ACTIVE": "true", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(sink.port),
+        "OUTBOX_ACTIVE": "true", "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(sink.port),
         "SMTP_USE_TLS": "false", "SMTP_USE_SSL": "false", "SMTP_USER": "", "SMTP_PASSWORD": "",
     }
 
@@ -568,7 +568,7 @@ def _ratio(result: Delivery, reference: float | None) -> str:
 def queue_bulk(count: int, via: str) -> tuple[list[str], float]:
     """`count` bulk messages: their ids, and the seconds it took to queue them.
 
-    `via` "batch": send-batches of EMAIL_MAX_BATCH_ITEMS, as a newsletter is sent (and quick
+    `via` "batch": send-batches of SEND_MAX_BATCH_ITEMS, as a newsletter is sent (and quick
     to set up); "independent": one send_mail_template call each.
     """
     from django.conf import settings
@@ -577,7 +577,7 @@ def queue_bulk(count: int, via: str) -> tuple[list[str], float]:
 
     variables = sample_variables(BULK)
     started = time.perf_counter()
-    size, ids = settings.EMAIL_MAX_BATCH_ITEMS, []
+    size, ids = settings.SEND_MAX_BATCH_ITEMS, []
     if via == "independent":
         ids = [str(m.pk) for i in range(count) for m in send_mail_template(BULK, f"bulk{i}@example.com", variables)]
     else:

@@ -5,7 +5,7 @@
 
 The same call `bench/pipeline.py` times ("sends/s"): the monthly invoice with its PDF, one
 call per recipient, `EMAIL_BACKEND` the project's SMTP backend (so the MIME is prebuilt) and
-`SMTP_ACTIVE` on (rows are `queued`, the wake-up is registered). The database named by
+`OUTBOX_ACTIVE` on (rows are `queued`, the wake-up is registered). The database named by
 DATABASE_URL is flushed, migrated and loaded with the default templates: give it a
 scratch database. `--redis` starts a redis-server on a free port as the broker, as the
 pipeline has (the wake-up's `SET NX` then costs its round trip per commit); without it and
@@ -54,7 +54,7 @@ def main() -> None:
         time.sleep(0.3)
         os.environ["CELERY_BROKER_URL"] = f"redis://127.0.0.1:{port}/0"
     os.environ.update({
-        "EMAIL_BACKEND": "notifications.backends.SMTPBackend", "SMTP_ACTIVE": "true", "DEBUG": "false",
+        "EMAIL_BACKEND": "notifications.backends.SMTPBackend", "OUTBOX_ACTIVE": "true", "DEBUG": "false",
         "SMTP_HOST": "127.0.0.1", "SMTP_PORT": "1", "SMTP_USE_TLS": "false", "SMTP_USE_SSL": "false",
     })
     try:

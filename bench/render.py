@@ -4,7 +4,7 @@ template-logic-heavy case the operations budget adds most to).
 
     .venv/bin/python bench/render.py [N]
 
-Also prints the operations each render counts against EMAIL_RENDER_MAX_OPERATIONS.
+Also prints the operations each render counts against TEMPLATE_RENDER_MAX_OPERATIONS.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def bench_saved(key: str, count: int) -> None:
 
 
 count = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-print(f"EMAIL_RENDER_MAX_OPERATIONS={getattr(settings, 'EMAIL_RENDER_MAX_OPERATIONS', 'unset')}")
+print(f"TEMPLATE_RENDER_MAX_OPERATIONS={getattr(settings, 'TEMPLATE_RENDER_MAX_OPERATIONS', 'unset')}")
 bench_saved("billing_invoice_monthly", count)
 bench_saved("incident_alert_critical", count)
 bench_saved("account_creation_invitation", count)

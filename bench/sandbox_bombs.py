@@ -3,7 +3,7 @@
     .venv/bin/python bench/sandbox_bombs.py
 
 Prints, per bomb, the refusal, the limit that stopped it (the operations budget
-EMAIL_RENDER_MAX_OPERATIONS, the call depth, sizes), the operations counted by then, the CPU
+TEMPLATE_RENDER_MAX_OPERATIONS, the call depth, sizes), the operations counted by then, the CPU
 time and the peak memory. Figures are printed, not asserted: they depend on the machine;
 the refusals themselves are asserted in notifications/tests/test_render_budget.py.
 """
@@ -91,8 +91,8 @@ def limit_named(message: str) -> str:
 
 spy = Spy()
 sandbox.budget = spy
-print(f"EMAIL_RENDER_MAX_OPERATIONS={settings.EMAIL_RENDER_MAX_OPERATIONS:,}  "
-      f"EMAIL_RENDER_MAX_BYTES={settings.EMAIL_RENDER_MAX_BYTES:,}  MAX_CALL_DEPTH={sandbox.MAX_CALL_DEPTH}")
+print(f"TEMPLATE_RENDER_MAX_OPERATIONS={settings.TEMPLATE_RENDER_MAX_OPERATIONS:,}  "
+      f"TEMPLATE_RENDER_MAX_BYTES={settings.TEMPLATE_RENDER_MAX_BYTES:,}  MAX_CALL_DEPTH={sandbox.MAX_CALL_DEPTH}")
 print(f"{'bomb':27} {'outcome':21} {'stopped by':10} {'operations':>11} {'CPU ms':>8} {'peak MB':>8}")
 
 

@@ -19,7 +19,7 @@ from notifications.channels.email.sending import send_mail_template  # noqa: E40
 count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 per_call = int(sys.argv[2]) if len(sys.argv) > 2 else 1
 template = EmailTemplate.objects.get(key="onboarding_welcome")
-with override_settings(SMTP_ACTIVE=False):  # audit rows only: measures the sending side alone
+with override_settings(OUTBOX_ACTIVE=False):  # audit rows only: measures the sending side alone
     started = time.perf_counter()
     for index in range(count):
         to = [f"user{index}-{n}@example.com" for n in range(per_call)]

@@ -18,7 +18,7 @@ import uuid
 
 os.environ.setdefault("ENVIRONMENT", "development")
 os.environ.setdefault("EMAIL_WEBHOOK_SECRET_SENDGRID", "bench:hook")
-os.environ.setdefault("EMAIL_WEBHOOK_PROVIDERS", "sendgrid")
+os.environ.setdefault("WEBHOOK_PROVIDERS", "sendgrid")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 
 from _setup import describe_database, peak_rss_mb, setup  # noqa: E402

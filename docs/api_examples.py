@@ -59,7 +59,7 @@ def shorten(value):
 
 
 def soon(days: int, time: str) -> str:
-    """A date `days` ahead (send_at may be at most EMAIL_MAX_SCHEDULE_DAYS ahead)."""
+    """A date `days` ahead (send_at may be at most OUTBOX_MAX_SCHEDULE_DAYS ahead)."""
     import datetime
 
     return f"{datetime.date.today() + datetime.timedelta(days=days)}T{time}"

@@ -27,10 +27,17 @@ class NotificationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.conf import settings
+        from django.core.signals import setting_changed
+
         from notifications import checks  # noqa: F401 - registers the system checks
         from notifications import receivers  # noqa: F401 - connects the service's own signal receivers
+        from notifications import conf
         from notifications import tasks  # noqa: F401 - registers the tasks wake-ups publish by name
         from notifications.access.groups import on_post_migrate
 
+        # Old setting names a project's own settings still use reach the new ones (notifications/conf.py).
+        conf.resolve(settings)
+        setting_changed.connect(conf.on_setting_changed, dispatch_uid="notifications.renamed_settings")
         post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="notifications.sync_groups")
         silence_sendgrid_support_warning()

@@ -41,11 +41,11 @@ KIND_PREFIX = _("%(kind)s: %(reason)s")
 #: reused for another meaning: rows written years ago are rendered with it.
 TEXTS = {
     # a message's status, as the state machine writes it (services.lifecycle)
-    "sending_disabled": _("Sending disabled (SMTP_ACTIVE is false): nothing was delivered."),
+    "sending_disabled": _("Sending disabled (OUTBOX_ACTIVE is false): nothing was delivered."),
     "suppressed": _("Suppressed: %(address)s is on the suppression list for %(scope)s (%(reason)s, since %(date)s)."),
     "cancelled": _("Cancelled before it was sent."),
     "released_by_sweep": _("Released by the sweep: the worker that claimed it stopped before finishing."),
-    "expired_overdue": _("Expired: not delivered within EMAIL_MAX_QUEUE_SECONDS (%(seconds)s s) of becoming due."),
+    "expired_overdue": _("Expired: not delivered within OUTBOX_MAX_QUEUE_SECONDS (%(seconds)s s) of becoming due."),
     "expired_after_error": _("%(reason)s Last error: %(error)s"),
     "not_attempted": _("Not attempted: %(reason)s"),
     "attempts_spent": _("%(error)s (after %(attempts)s of %(max_attempts)s attempts)"),

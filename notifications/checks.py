@@ -148,19 +148,19 @@ def check_sending_lease(app_configs=None, **kwargs) -> list:
 
     A drain's claims are renewed every quarter of the lease by its process's keeper thread
     (`core.outbox.leases`), however long a send or a batch takes: `SMTP_TIMEOUT_SECONDS` and
-    `EMAIL_DRAIN_MAX_SECONDS` no longer bound the lease. What does is the renewal itself: a
+    `OUTBOX_DRAIN_MAX_SECONDS` no longer bound the lease. What does is the renewal itself: a
     claim is renewed at the latest a quarter of the lease after it was made, and that write
     may wait on the database; the lease must leave room for several renewals to fail
     (`MIN_SENDING_LEASE_SECONDS`).
     """
-    lease = settings.EMAIL_SENDING_LEASE_SECONDS
+    lease = settings.OUTBOX_LEASE_SECONDS
     if lease >= MIN_SENDING_LEASE_SECONDS:
         return []
     return [Warning(
-        f"EMAIL_SENDING_LEASE_SECONDS={lease:g} is under {MIN_SENDING_LEASE_SECONDS:g} s: a live worker renews "
+        f"OUTBOX_LEASE_SECONDS={lease:g} is under {MIN_SENDING_LEASE_SECONDS:g} s: a live worker renews "
         f"its claims every quarter of the lease, and a database pause of three quarters of it would let the "
         f"sweep hand a message still being sent to another worker.",
-        hint=f"Set EMAIL_SENDING_LEASE_SECONDS to {MIN_SENDING_LEASE_SECONDS:g} or more (60 by default), or the "
+        hint=f"Set OUTBOX_LEASE_SECONDS to {MIN_SENDING_LEASE_SECONDS:g} or more (60 by default), or the "
              f"sweep may send a message twice.",
         id="notifications.W003",
     )]
@@ -196,5 +196,33 @@ def check_lockout_settings(app_configs=None, **kwargs) -> list:
             "lockouts and the send throttle are counted by each web process on its own.",
             hint="Set CACHE_URL to a shared cache, e.g. redis://127.0.0.1:6379/1.",
             id="notifications.W040",
+        ))
+    return problems
+
+
+@register()
+def check_renamed_settings(app_configs=None, **kwargs) -> list:
+    """An old setting name still in use (docs/CONTRACT.md, "Renamed settings"): it works, but
+    the name is deprecated; say the new one, and which value is used when both were given."""
+    import os
+
+    from notifications import conf
+
+    problems = []
+    for rename, where in conf.old_names_in_use(settings, os.environ):
+        old, new = rename.old, rename.new
+        if where == "environment":
+            message = f"The environment variable {old} is deprecated: it is now {new}."
+            if new in os.environ and os.environ[new] != os.environ[old]:
+                message += f" Both are set and differ: {new}={os.environ[new]!r} is used, {old} is ignored."
+        else:
+            message = f"The setting {old} is deprecated: it is now {new}."
+            if new in conf.replaced:
+                message += (f" {old}={getattr(settings, old)!r} is used; the value {new} held "
+                            f"({conf.replaced[new]!r}) is ignored.")
+        problems.append(Warning(
+            message,
+            hint=f"Rename {old} to {new} (in the {where}); the old name is still read, with this warning.",
+            id="notifications.W050",
         ))
     return problems

@@ -102,16 +102,16 @@ class LimitExceeded(NotificationError):
 
 
 class TooManyRecipients(LimitExceeded):
-    """More addresses (`to`, `cc` and `bcc` together) than `EMAIL_MAX_RECIPIENTS_PER_REQUEST`."""
+    """More addresses (`to`, `cc` and `bcc` together) than `SEND_MAX_RECIPIENTS_PER_REQUEST`."""
 
     code = "too_many_recipients"
 
     field = "to"
-    setting = "EMAIL_MAX_RECIPIENTS_PER_REQUEST"
+    setting = "SEND_MAX_RECIPIENTS_PER_REQUEST"
 
 
 class BatchTooLarge(LimitExceeded):
-    """More items than `EMAIL_MAX_BATCH_ITEMS`, or addresses than `EMAIL_MAX_BATCH_RECIPIENTS`."""
+    """More items than `SEND_MAX_BATCH_ITEMS`, or addresses than `SEND_MAX_BATCH_RECIPIENTS`."""
 
     code = "batch_too_large"
 
@@ -219,7 +219,7 @@ class HeaderInjection(TemplateError):
 
 
 class InvalidSchedule(NotificationError):
-    """`send_at` is not an aware time, or lies further ahead than `EMAIL_MAX_SCHEDULE_DAYS`."""
+    """`send_at` is not an aware time, or lies further ahead than `OUTBOX_MAX_SCHEDULE_DAYS`."""
 
     code = "invalid_schedule"
 

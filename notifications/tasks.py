@@ -24,7 +24,7 @@ def drain_lane(self, lane: str, woken_at: float | None = None) -> dict[str, int]
 
 @shared_task(name="notifications.sweep_stranded_messages", ignore_result=True)
 def sweep_messages() -> dict:
-    """Run by Celery beat every `EMAIL_SWEEP_SECONDS`; see services.sweep."""
+    """Run by Celery beat every `OUTBOX_SWEEP_SECONDS`; see services.sweep."""
     return sweep().as_dict()
 
 

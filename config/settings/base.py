@@ -4,15 +4,21 @@ Every variable is listed with its default and meaning in `.env.example` and in
 `docs/CONTRACT.md`. The defaults give the embedded development setup:
 SQLite, Celery in eager mode, mail written to the console.
 """
+import os
 from email.utils import formataddr
 from pathlib import Path
 
 import environ
 
+from notifications.conf import AliasedEnviron
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Renamed variables (docs/CONTRACT.md, "Renamed settings"): read by their new names below,
+# an old name still answering for one that is not set (notifications/conf.py).
+env.ENVIRON = AliasedEnviron(os.environ)
 
 ENVIRONMENT = env.str("ENVIRONMENT", default="development")
 ENVIRONMENTS = ("development", "preview", "staging", "production")
@@ -164,7 +170,7 @@ EMAIL_BACKEND = env.str(
         else "notifications.backends.SMTPBackend"
     ),
 )
-SMTP_ACTIVE = env.bool("SMTP_ACTIVE", default=True)
+OUTBOX_ACTIVE = env.bool("OUTBOX_ACTIVE", default=True)
 # The provider behind SMTP_HOST when it is a relay of your own (a local MTA or proxy that hands
 # mail to Amazon SES or SendGrid): amazon_ses, sendgrid. Empty: read from the host (SES's and
 # SendGrid's own SMTP hosts are recognised), else smtp. Only that provider's webhook events
@@ -193,45 +199,45 @@ SMTP_FROM_EMAIL = env.str("SMTP_FROM_EMAIL", default="noreply@localhost")
 SMTP_REPLY_TO = env.str("SMTP_REPLY_TO", default="")
 DEFAULT_FROM_EMAIL = formataddr((SMTP_FROM_NAME, SMTP_FROM_EMAIL))
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
-SMTP_RETRY_MAX_ATTEMPTS = env.int("SMTP_RETRY_MAX_ATTEMPTS", default=3)
+OUTBOX_RETRY_MAX_ATTEMPTS = env.int("OUTBOX_RETRY_MAX_ATTEMPTS", default=3)
 
 # --- Sending policy ----------------------------------------------------------------------
-EMAIL_RATE_LIMIT_TRANSACTIONAL = env.str("EMAIL_RATE_LIMIT_TRANSACTIONAL", default="unlimited")
-EMAIL_RATE_LIMIT_MARKETING = env.str("EMAIL_RATE_LIMIT_MARKETING", default="1/day")
-EMAIL_MAX_RECIPIENTS_PER_REQUEST = env.int("EMAIL_MAX_RECIPIENTS_PER_REQUEST", default=50)
-EMAIL_MAX_BATCH_ITEMS = env.int("EMAIL_MAX_BATCH_ITEMS", default=500)
+POLICY_RATE_LIMIT_TRANSACTIONAL = env.str("POLICY_RATE_LIMIT_TRANSACTIONAL", default="unlimited")
+POLICY_RATE_LIMIT_MARKETING = env.str("POLICY_RATE_LIMIT_MARKETING", default="1/day")
+SEND_MAX_RECIPIENTS_PER_REQUEST = env.int("SEND_MAX_RECIPIENTS_PER_REQUEST", default=50)
+SEND_MAX_BATCH_ITEMS = env.int("SEND_MAX_BATCH_ITEMS", default=500)
 # Addresses in all (items x recipients) of one send-batch.
-EMAIL_MAX_BATCH_RECIPIENTS = env.int("EMAIL_MAX_BATCH_RECIPIENTS", default=1000)
+SEND_MAX_BATCH_RECIPIENTS = env.int("SEND_MAX_BATCH_RECIPIENTS", default=1000)
 # Messages whose attachments total more are built at delivery, not stored prebuilt per row.
 EMAIL_PREBUILD_MAX_ATTACHMENT_BYTES = env.int("EMAIL_PREBUILD_MAX_ATTACHMENT_BYTES", default=256 * 1024)
 EMAIL_MAX_ATTACHMENT_SIZE_MB = env.float("EMAIL_MAX_ATTACHMENT_SIZE_MB", default=10)
 EMAIL_ALLOWED_ATTACHMENT_TYPES = env.list(
     "EMAIL_ALLOWED_ATTACHMENT_TYPES", default=["pdf", "png", "jpg", "json", "csv"]
 )
-EMAIL_AUDIT_RETENTION_DAYS = env.int("EMAIL_AUDIT_RETENTION_DAYS", default=365)
-EMAIL_AUTO_ANONYMIZE_AFTER_DAYS = env.int("EMAIL_AUTO_ANONYMIZE_AFTER_DAYS", default=90)
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=365)
+AUDIT_ANONYMIZE_AFTER_DAYS = env.int("AUDIT_ANONYMIZE_AFTER_DAYS", default=90)
 # --- The outbox (services/outbox.py): workers drain due rows of their lane in batches -------
 # Due rows a worker claims at a time on the default and bulk lanes / on the urgent lane.
-EMAIL_DELIVERY_BATCH_SIZE = env.int("EMAIL_DELIVERY_BATCH_SIZE", default=50)
-EMAIL_DELIVERY_BATCH_SIZE_URGENT = env.int("EMAIL_DELIVERY_BATCH_SIZE_URGENT", default=10)
+OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=50)
+OUTBOX_BATCH_SIZE_URGENT = env.int("OUTBOX_BATCH_SIZE_URGENT", default=10)
 # A drain task hands its lane back to the broker after this long, so urgent mail never waits
 # long behind bulk on a worker serving several lanes.
-EMAIL_DRAIN_MAX_SECONDS = env.float("EMAIL_DRAIN_MAX_SECONDS", default=0.5)
+OUTBOX_DRAIN_MAX_SECONDS = env.float("OUTBOX_DRAIN_MAX_SECONDS", default=0.5)
 # Exponential backoff with full jitter between attempts (and after a server outage).
-EMAIL_RETRY_BACKOFF_BASE_SECONDS = env.float("EMAIL_RETRY_BACKOFF_BASE_SECONDS", default=30)
-EMAIL_RETRY_BACKOFF_MAX_SECONDS = env.float("EMAIL_RETRY_BACKOFF_MAX_SECONDS", default=3600)
+OUTBOX_RETRY_BACKOFF_BASE_SECONDS = env.float("OUTBOX_RETRY_BACKOFF_BASE_SECONDS", default=30)
+OUTBOX_RETRY_BACKOFF_MAX_SECONDS = env.float("OUTBOX_RETRY_BACKOFF_MAX_SECONDS", default=3600)
 # A message still undelivered this long after it became due is expired (Postfix: 5 days).
-EMAIL_MAX_QUEUE_SECONDS = env.float("EMAIL_MAX_QUEUE_SECONDS", default=5 * 24 * 3600)
-EMAIL_MAX_SCHEDULE_DAYS = env.float("EMAIL_MAX_SCHEDULE_DAYS", default=90)
+OUTBOX_MAX_QUEUE_SECONDS = env.float("OUTBOX_MAX_QUEUE_SECONDS", default=5 * 24 * 3600)
+OUTBOX_MAX_SCHEDULE_DAYS = env.float("OUTBOX_MAX_SCHEDULE_DAYS", default=90)
 # How often beat runs the sweep: wakes lanes with due rows, releases expired claims.
-EMAIL_SWEEP_SECONDS = env.float("EMAIL_SWEEP_SECONDS", default=60)
+OUTBOX_SWEEP_SECONDS = env.float("OUTBOX_SWEEP_SECONDS", default=60)
 # Where test sends (the editor's, the API's) may go besides the sender's own address: addresses
 # and @domains. In development, RFC 2606's example.com too, so a service key (no address of its
 # own) can try the test route on `make run`, whose mail goes to the console anyway.
 EMAIL_TEST_RECIPIENTS = env.list("EMAIL_TEST_RECIPIENTS", default=["@example.com"] if IS_DEVELOPMENT else [])
 # A claim not renewed for this long belongs to a worker that died: the sweep puts it back to
 # queued. A live drain renews its claims every quarter of it, however slow its server.
-EMAIL_SENDING_LEASE_SECONDS = env.float("EMAIL_SENDING_LEASE_SECONDS", default=60)
+OUTBOX_LEASE_SECONDS = env.float("OUTBOX_LEASE_SECONDS", default=60)
 EMAIL_REDIRECT_DOMAINS = env.list("EMAIL_REDIRECT_DOMAINS", default=[])
 EMAIL_REDIRECT_TO_ADDRESS = env.str("EMAIL_REDIRECT_TO_ADDRESS", default="")
 EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE = env.bool(
@@ -245,11 +251,11 @@ if not EMAIL_TEMPLATES_DIR.is_absolute():
 EMAIL_LAYOUTS_DIR = EMAIL_TEMPLATES_DIR / "layouts"
 EMAIL_DEFAULT_TEMPLATES_DIR = BASE_DIR / "fixtures" / "email_templates"
 NOTIFICATIONS_PRODUCT_NAME = env.str("NOTIFICATIONS_PRODUCT_NAME", default=SMTP_FROM_NAME)
-EMAIL_RENDER_MAX_BYTES = env.int("EMAIL_RENDER_MAX_BYTES", default=2 * 1024 * 1024)
+TEMPLATE_RENDER_MAX_BYTES = env.int("TEMPLATE_RENDER_MAX_BYTES", default=2 * 1024 * 1024)
 # Largest file import_templates reads (template.json, subject, bodies): refused before it is rendered.
-EMAIL_TEMPLATE_FILE_MAX_BYTES = env.int("EMAIL_TEMPLATE_FILE_MAX_BYTES", default=2 * 1024 * 1024)
+TEMPLATE_FILE_MAX_BYTES = env.int("TEMPLATE_FILE_MAX_BYTES", default=2 * 1024 * 1024)
 # Work one render (all parts and the layout) may do, in operations, never in seconds (issue 8).
-EMAIL_RENDER_MAX_OPERATIONS = env.int("EMAIL_RENDER_MAX_OPERATIONS", default=1_000_000)
+TEMPLATE_RENDER_MAX_OPERATIONS = env.int("TEMPLATE_RENDER_MAX_OPERATIONS", default=1_000_000)
 
 NOTIFICATIONS_ENCRYPTION_KEY = env.str("NOTIFICATIONS_ENCRYPTION_KEY", default="")
 
@@ -289,7 +295,7 @@ EMAIL_SHARED_STATE_URL = env.str(
 # Workers use this consumer: bounded reconnect backoff, and every lane woken on (re)connect.
 CELERY_WORKER_CONSUMER = "config.celery:Consumer"
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stranded-messages": {"task": "notifications.sweep_stranded_messages", "schedule": EMAIL_SWEEP_SECONDS},
+    "sweep-stranded-messages": {"task": "notifications.sweep_stranded_messages", "schedule": OUTBOX_SWEEP_SECONDS},
 }
 
 # --- anymail -----------------------------------------------------------------------------
@@ -313,7 +319,7 @@ EMAIL_WEBHOOK_SECRET_AMAZON_SES = env.list("EMAIL_WEBHOOK_SECRET_AMAZON_SES", de
 EMAIL_WEBHOOK_SECRET_SENDGRID = env.list("EMAIL_WEBHOOK_SECRET_SENDGRID", default=[])
 # Providers whose webhook routes exist even though the configured backend does not send
 # through them (e.g. SendGrid Inbound Parse alone): amazon_ses, sendgrid. Others answer 404.
-EMAIL_WEBHOOK_PROVIDERS = env.list("EMAIL_WEBHOOK_PROVIDERS", default=[])
+WEBHOOK_PROVIDERS = env.list("WEBHOOK_PROVIDERS", default=[])
 # An inbound message larger than this is refused (413, logged); SendGrid's Inbound Parse takes
 # messages up to 30 MB, attachments included. Its route alone takes files without Django's cap.
 EMAIL_INBOUND_MAX_BYTES = env.int("EMAIL_INBOUND_MAX_BYTES", default=30 * 1024 * 1024)
@@ -368,7 +374,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["notifications.api.throttling.ClientRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "api": env.str("API_THROTTLE_RATE", default="1200/minute"),
-        # Counts recipients, not requests: at least EMAIL_MAX_BATCH_RECIPIENTS, or a full batch never fits.
+        # Counts recipients, not requests: at least SEND_MAX_BATCH_RECIPIENTS, or a full batch never fits.
         "send": env.str("API_SEND_THROTTLE_RATE", default="1000/minute"),
     },
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -96,7 +96,7 @@ class VariablesField(serializers.DictField):
 @extend_schema_field(OpenApiTypes.DATETIME)
 class SendAtField(serializers.CharField):
     """ISO 8601 with an offset; checked by the service (`core.outbox.scheduling`), which refuses a
-    naive time or one past `EMAIL_MAX_SCHEDULE_DAYS`, naming `send_at`."""
+    naive time or one past `OUTBOX_MAX_SCHEDULE_DAYS`, naming `send_at`."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__(required=False, allow_null=True, allow_blank=True, default=None, max_length=64,

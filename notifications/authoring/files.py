@@ -16,7 +16,7 @@ Reading is confined to the folder it was given: a symbolic link (a file, a langu
 or a template folder) is refused, as is anything whose real path lies outside that folder,
 so an import never turns a file elsewhere on the server (a key, `/etc/passwd`) into a
 template version. Every file is read through one bounded read: a file over
-`EMAIL_TEMPLATE_FILE_MAX_BYTES` is refused naming its path and the limit before a byte of it
+`TEMPLATE_FILE_MAX_BYTES` is refused naming its path and the limit before a byte of it
 is decoded or rendered (a 100 MB `body.html` once cost a minute and 600 MB of memory before
 the render budget refused it), and so is anything that is not a regular file (a FIFO would
 block the import forever).
@@ -106,8 +106,8 @@ def _check_confined(path: Path, *, root: Path) -> None:
 
 
 def _read_bounded(path: Path) -> bytes:
-    """At most `EMAIL_TEMPLATE_FILE_MAX_BYTES` of a regular file, never through a symbolic link."""
-    limit = settings.EMAIL_TEMPLATE_FILE_MAX_BYTES
+    """At most `TEMPLATE_FILE_MAX_BYTES` of a regular file, never through a symbolic link."""
+    limit = settings.TEMPLATE_FILE_MAX_BYTES
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
         descriptor = os.open(path, flags)
@@ -128,7 +128,7 @@ def _read_bounded(path: Path) -> bytes:
 
 def _too_large(path: Path, limit: int) -> TemplateFileError:
     return TemplateFileError(
-        _("%(path)s: larger than the %(limit)s bytes a template file may hold (EMAIL_TEMPLATE_FILE_MAX_BYTES).")
+        _("%(path)s: larger than the %(limit)s bytes a template file may hold (TEMPLATE_FILE_MAX_BYTES).")
         % {"path": path, "limit": number(limit)}, path=path,
     )
 
@@ -161,7 +161,7 @@ def read_template_folder(folder: Path, *, root: Path | None = None) -> TemplateF
     of the wrong type, a key that is not the folder's name, a language not in `LANGUAGES`, a
     missing `subject.txt` or `body.html`, an unknown file, text that is not UTF-8, a symbolic
     link or a path outside `root` (default: the folder itself), a file over
-    `EMAIL_TEMPLATE_FILE_MAX_BYTES`.
+    `TEMPLATE_FILE_MAX_BYTES`.
     """
     folder = Path(folder)
     if root is None:

@@ -42,7 +42,7 @@ class Lane(models.TextChoices):
 
 
 def _default_max_attempts() -> int:
-    return settings.SMTP_RETRY_MAX_ATTEMPTS
+    return settings.OUTBOX_RETRY_MAX_ATTEMPTS
 
 
 class EmailTemplate(models.Model):

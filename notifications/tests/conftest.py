@@ -168,7 +168,7 @@ def start_worker(broker, smtp_server, tmp_path):
         argv: list[str] | None = None,
     ) -> WorkerProcess:
         """`queues`: the lanes it consumes; `pool`, `concurrency`: Celery's. `beat`: run the sweep in it, every 0.2 s unless
-        `env` sets EMAIL_SWEEP_SECONDS. `smtp`: deliver there instead of to `smtp_server`."""
+        `env` sets OUTBOX_SWEEP_SECONDS. `smtp`: deliver there instead of to `smtp_server`."""
         server = smtp or smtp_server
         worker = WorkerProcess(
             broker_url=broker.url,
@@ -180,7 +180,7 @@ def start_worker(broker, smtp_server, tmp_path):
             concurrency=concurrency,
             argv=argv,
             env={
-                **({"EMAIL_SWEEP_SECONDS": "0.2"} if beat else {}),
+                **({"OUTBOX_SWEEP_SECONDS": "0.2"} if beat else {}),
                 "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
                 "SMTP_HOST": server.host,
                 "SMTP_PORT": str(server.port),

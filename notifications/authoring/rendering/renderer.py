@@ -104,14 +104,14 @@ def render(
     optional: Mapping[str, object],
     layout_name: str = "default",
 ) -> RenderedEmail:
-    """Render all parts, bounded by `EMAIL_RENDER_MAX_BYTES` and, all parts and the layout
-    together, by `EMAIL_RENDER_MAX_OPERATIONS` (sandbox.charge says what counts).
+    """Render all parts, bounded by `TEMPLATE_RENDER_MAX_BYTES` and, all parts and the layout
+    together, by `TEMPLATE_RENDER_MAX_OPERATIONS` (sandbox.charge says what counts).
 
     Raises `MissingVariables`, `HeaderInjection`, `TemplateSecurityError`,
     `RenderLimitExceeded` or `TemplateError`; never a Jinja or Python error.
     """
     try:
-        with sandbox.budget(settings.EMAIL_RENDER_MAX_BYTES, max_operations=settings.EMAIL_RENDER_MAX_OPERATIONS):
+        with sandbox.budget(settings.TEMPLATE_RENDER_MAX_BYTES, max_operations=settings.TEMPLATE_RENDER_MAX_OPERATIONS):
             return _render_all(source, variables, required, optional, layout_name)
     except NotificationError:
         raise

@@ -13,7 +13,7 @@ dicts. What it does not stop is a template exhausting memory or CPU: `'a' * 10**
 - every `for` loop draws from one iteration budget per render;
 - the output stream is counted as it is produced;
 - the work itself is counted in operations against one budget per render
-  (`max_operations`, from `EMAIL_RENDER_MAX_OPERATIONS`): a macro that calls itself twice
+  (`max_operations`, from `TEMPLATE_RENDER_MAX_OPERATIONS`): a macro that calls itself twice
   per level, or loops inside loops, produce nothing and build nothing, so no size limit
   sees them, yet `f(23)` kept a server busy for a minute. Counting operations rather than
   seconds makes the refusal the same on an idle machine and a busy one. See `charge()`.
@@ -78,7 +78,7 @@ _DYNAMIC_WIDTH = re.compile(r"%[-#0 +]*(\d*\.)?\*|\{[^{}]*:[^{}]*\{")
 
 
 #: The setting the operations budget comes from, named in every refusal.
-OPERATIONS_SETTING = "EMAIL_RENDER_MAX_OPERATIONS"
+OPERATIONS_SETTING = "TEMPLATE_RENDER_MAX_OPERATIONS"
 #: Used when a render does not say (tests of the sandbox alone); see docs/CONTRACT.md.
 DEFAULT_MAX_OPERATIONS = 1_000_000
 #: What one call (function, method, macro, `caller()`, `loop()`) costs: a sandboxed call

@@ -58,11 +58,11 @@ def send_batch(
         raise TemplateError(
             _("A non-empty list of {to, variables} items is required."), field="items", code="invalid_items"
         )
-    if len(items) > settings.EMAIL_MAX_BATCH_ITEMS:
+    if len(items) > settings.SEND_MAX_BATCH_ITEMS:
         raise BatchTooLarge(
-            _("%(count)s items given; at most %(limit)s are allowed per batch (EMAIL_MAX_BATCH_ITEMS).")
-            % {"count": len(items), "limit": settings.EMAIL_MAX_BATCH_ITEMS},
-            setting="EMAIL_MAX_BATCH_ITEMS",
+            _("%(count)s items given; at most %(limit)s are allowed per batch (SEND_MAX_BATCH_ITEMS).")
+            % {"count": len(items), "limit": settings.SEND_MAX_BATCH_ITEMS},
+            setting="SEND_MAX_BATCH_ITEMS",
         )
     send_at = scheduling.parse_send_at(send_at)
     check_columns(template_key=template_key, source_endpoint=source_endpoint, idempotency_key=idempotency_key)
@@ -83,11 +83,11 @@ def send_batch(
         accepted.append((index, recipients, variables))
     # Counted before anything is rendered: a batch past the cap costs no more than its parsing.
     addresses = sum(len(recipients) for _, recipients, _ in accepted)
-    if addresses > settings.EMAIL_MAX_BATCH_RECIPIENTS:
+    if addresses > settings.SEND_MAX_BATCH_RECIPIENTS:
         raise BatchTooLarge(
-            _("%(count)s addresses given in all; at most %(limit)s are allowed per batch (EMAIL_MAX_BATCH_RECIPIENTS).")
-            % {"count": addresses, "limit": settings.EMAIL_MAX_BATCH_RECIPIENTS},
-            setting="EMAIL_MAX_BATCH_RECIPIENTS",
+            _("%(count)s addresses given in all; at most %(limit)s are allowed per batch (SEND_MAX_BATCH_RECIPIENTS).")
+            % {"count": addresses, "limit": settings.SEND_MAX_BATCH_RECIPIENTS},
+            setting="SEND_MAX_BATCH_RECIPIENTS",
         )
     drafts: list[tuple[int, Draft]] = []
     for index, recipients, variables in accepted:

@@ -23,12 +23,12 @@ AttachmentInput = Attachment | Mapping[str, object] | tuple
 
 
 def check_recipient_count(addresses: list[str]) -> None:
-    limit = settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST
+    limit = settings.SEND_MAX_RECIPIENTS_PER_REQUEST
     if len(addresses) > limit:
         raise TooManyRecipients(
             _(
                 "%(count)s addresses given (to, cc and bcc together); at most %(limit)s are allowed per request "
-                "(EMAIL_MAX_RECIPIENTS_PER_REQUEST)."
+                "(SEND_MAX_RECIPIENTS_PER_REQUEST)."
             ) % {"count": len(addresses), "limit": limit},
         )
 

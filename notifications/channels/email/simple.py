@@ -72,7 +72,7 @@ def send_simple_mail(
         rendered=rendered,
         fields={
             "lane": Lane.DEFAULT,
-            "max_attempts": settings.SMTP_RETRY_MAX_ATTEMPTS,
+            "max_attempts": settings.OUTBOX_RETRY_MAX_ATTEMPTS,
             "source_endpoint": source_endpoint,
             "sent_by": sent_by,
             "language": settings.LANGUAGE_CODE,

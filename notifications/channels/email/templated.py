@@ -42,13 +42,13 @@ def send_mail_template(
     `to` is an address, a comma-separated string or a list; the template's
     `extra_recipients` are added, each with a copy of its own. `cc` and `bcc` ride on the
     one message to a single `to` address (refused with several); `to`, `cc` and `bcc`
-    count together against `EMAIL_MAX_RECIPIENTS_PER_REQUEST`. `is_test` (a test API
+    count together against `SEND_MAX_RECIPIENTS_PER_REQUEST`. `is_test` (a test API
     key) renders and audits but never delivers: see `core.outbox.simulator`. A test send
     leaves out `extra_recipients` (`include_extra_recipients=False`) so trying a template
     never alerts the NOC. `send_at` (an aware datetime, or ISO 8601 with an offset)
     schedules the messages: they are `scheduled` until then and never sent before; a time
     past is now.
-    Returns the messages (status `queued` or `scheduled`, or `suppressed` when `SMTP_ACTIVE`
+    Returns the messages (status `queued` or `scheduled`, or `suppressed` when `OUTBOX_ACTIVE`
     is off). Raises a `NotificationError` naming the field at fault.
     """
     if variables is None:

@@ -1,9 +1,9 @@
 """The outbox: a worker drains the due messages of its lane from the table, in batches.
 
 A wake-up (`core.outbox.wakeups`) asks a worker to drain one lane. The drain claims up to
-`EMAIL_DELIVERY_BATCH_SIZE` due rows of that lane (`_URGENT` on the urgent lane) in one
+`OUTBOX_BATCH_SIZE` due rows of that lane (`_URGENT` on the urgent lane) in one
 statement (`lifecycle.claim_due`), fewer when the lane's messages lately took so long here
-that a full batch would overrun `EMAIL_DRAIN_MAX_SECONDS` (`_Claim.limit`), sends them over the process's kept-open connection,
+that a full batch would overrun `OUTBOX_DRAIN_MAX_SECONDS` (`_Claim.limit`), sends them over the process's kept-open connection,
 records the sent ones in one transaction per flush, and claims again while due rows
 remain. Independent sends therefore batch themselves under load, and a lone message still
 leaves at once. In a worker on PostgreSQL the sent ones are recorded by a thread with a
@@ -11,7 +11,7 @@ database connection of its own while the next batch is on the wire (`_Outcomes`)
 database's time overlaps the SMTP exchanges; elsewhere (eager mode, SQLite, inside a
 caller's transaction) the last batch's outcomes and the next claim share one commit.
 
-A drain claims no new batch once it has run `EMAIL_DRAIN_MAX_SECONDS`: it publishes a
+A drain claims no new batch once it has run `OUTBOX_DRAIN_MAX_SECONDS`: it publishes a
 wake-up for its lane and returns, so a worker serving several lanes gets to an urgent
 wake-up quickly whatever the bulk backlog. A batch that overruns the bound by as much again
 (a slow server) hands its unsent rest back, uncounted.
@@ -68,7 +68,7 @@ _pace: dict[str, float] = {}  # lane -> seconds a message took to send, lately, 
 
 
 def batch_size(lane: str) -> int:
-    size = settings.EMAIL_DELIVERY_BATCH_SIZE_URGENT if lane == Lane.URGENT else settings.EMAIL_DELIVERY_BATCH_SIZE
+    size = settings.OUTBOX_BATCH_SIZE_URGENT if lane == Lane.URGENT else settings.OUTBOX_BATCH_SIZE
     return max(1, int(size))
 
 
@@ -92,7 +92,7 @@ def _drain(lane: str) -> dict[str, int]:
         wakeups.wake_at(lane, at=time.time() + rest)  # this wake-up's rows, once the rest is over
         return {RESTING: 1}
     bounded = not current_app.conf.task_always_eager  # eager (`make run`): the caller drains all
-    bound = settings.EMAIL_DRAIN_MAX_SECONDS if bounded else None
+    bound = settings.OUTBOX_DRAIN_MAX_SECONDS if bounded else None
     claim = _Claim(lane=lane, size=batch_size(lane), prebuilt=sends_prebuilt(), bound=bound)
     with leases.held() as held:
         if bounded and _can_record_in_background():

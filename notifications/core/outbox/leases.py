@@ -1,6 +1,6 @@
 """Leases of claimed rows: a live drain keeps its claims, a dead one loses them in a lease.
 
-A claimed row (`sending`) whose `updated_at` is older than `EMAIL_SENDING_LEASE_SECONDS` is
+A claimed row (`sending`) whose `updated_at` is older than `OUTBOX_LEASE_SECONDS` is
 taken to belong to a worker that died, and the sweep puts it back to `queued`
 (`lifecycle.release_expired_leases`). So that the lease can be short (a dead worker's mail
 back in about a minute) without ever taking rows from a worker that is alive but slow (an
@@ -48,7 +48,7 @@ _stop = threading.Event()
 
 def renew_every() -> float:
     """How often the keeper renews: a quarter of the lease."""
-    return max(0.05, float(settings.EMAIL_SENDING_LEASE_SECONDS) / 4)
+    return max(0.05, float(settings.OUTBOX_LEASE_SECONDS) / 4)
 
 
 @contextmanager

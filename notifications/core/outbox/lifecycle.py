@@ -72,11 +72,11 @@ def said(text: AuditText | None) -> dict:
 def initial_fields(*, send_at: datetime | None, now: datetime, suppressed_because: AuditText | None = None) -> dict:
     """The status columns of a message about to be written.
 
-    `suppressed` when sending is disabled (`SMTP_ACTIVE` false) or when its address is on the
+    `suppressed` when sending is disabled (`OUTBOX_ACTIVE` false) or when its address is on the
     suppression list (`suppressed_because` says why: `policies.suppression`), `scheduled`
     when `send_at` is ahead, else `queued`, due now.
     """
-    if not settings.SMTP_ACTIVE:
+    if not settings.OUTBOX_ACTIVE:
         return {"status": Status.SUPPRESSED, "next_attempt_at": None, "send_at": send_at,
                 **said(AuditText("sending_disabled"))}
     if suppressed_because:
@@ -314,7 +314,7 @@ def fail(failure: Failure) -> bool:
 
 @transaction.atomic
 def expire_claimed(failure: Failure, *, reason: AuditText) -> bool:
-    """A transient failure whose next try would fall past `EMAIL_MAX_QUEUE_SECONDS`: `expired`."""
+    """A transient failure whose next try would fall past `OUTBOX_MAX_QUEUE_SECONDS`: `expired`."""
     changed = _apply(
         EmailMessage.objects.filter(pk=failure.message_id, status=Status.SENDING), Status.EXPIRED,
         **said(AuditText("expired_after_error", {"reason": reason, "error": failure.text or failure.error})),
@@ -376,13 +376,13 @@ def renew_leases(message_ids: Iterable) -> int:
 
 
 def release_expired_leases(*, now: datetime) -> int:
-    """Rows left `sending` whose lease was not renewed for `EMAIL_SENDING_LEASE_SECONDS` (their
+    """Rows left `sending` whose lease was not renewed for `OUTBOX_LEASE_SECONDS` (their
     worker died: a live one renews it, `core.outbox.leases`) go back to `queued`.
 
     Their attempt stays counted: the server may have taken the message before the worker
     died (at least once, never lost).
     """
-    lease = now - timedelta(seconds=settings.EMAIL_SENDING_LEASE_SECONDS)
+    lease = now - timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
     return _apply(
         EmailMessage.objects.filter(status=Status.SENDING, updated_at__lt=lease), Status.QUEUED,
         next_attempt_at=now, updated_at=now,
@@ -391,9 +391,9 @@ def release_expired_leases(*, now: datetime) -> int:
 
 
 def expire_overdue(*, now: datetime) -> int:
-    """Queued (or scheduled) messages still undelivered `EMAIL_MAX_QUEUE_SECONDS` after they
+    """Queued (or scheduled) messages still undelivered `OUTBOX_MAX_QUEUE_SECONDS` after they
     became due (their `send_at`, else their enqueue): `expired`."""
-    became_due_before = now - timedelta(seconds=settings.EMAIL_MAX_QUEUE_SECONDS)
+    became_due_before = now - timedelta(seconds=settings.OUTBOX_MAX_QUEUE_SECONDS)
     overdue = EmailMessage.objects.filter(status__in=WAITING).filter(
         Q(send_at__isnull=True, created_at__lt=became_due_before) | Q(send_at__lt=became_due_before)
     )
@@ -401,7 +401,7 @@ def expire_overdue(*, now: datetime) -> int:
 
 
 def expiry_reason() -> AuditText:
-    seconds = settings.EMAIL_MAX_QUEUE_SECONDS
+    seconds = settings.OUTBOX_MAX_QUEUE_SECONDS
     return AuditText("expired_overdue", {"seconds": int(seconds) if float(seconds).is_integer() else seconds})
 
 

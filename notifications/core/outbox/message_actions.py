@@ -123,7 +123,7 @@ def resend_message(*, message: EmailMessage, requested_by, token: str = "") -> E
     copy = EmailMessage(
         **{name: getattr(original, name) for name in COPIED},
         **status_fields,
-        max_attempts=template.max_attempts if template is not None else settings.SMTP_RETRY_MAX_ATTEMPTS,
+        max_attempts=template.max_attempts if template is not None else settings.OUTBOX_RETRY_MAX_ATTEMPTS,
         source_endpoint=RESEND_ENDPOINT,
         sent_by=requested_by,
         resent_from=original,

@@ -10,7 +10,7 @@ One decision, one place. The backend's exception is classified at the edge
 - a **permanent** refusal is `failed` at once;
 - a **transient** failure goes back to `queued`, due after an exponential backoff with full
   jitter, until the message's `max_attempts` are spent (then `failed` with the last error),
-  or `expired` when the next try would fall past `EMAIL_MAX_QUEUE_SECONDS`.
+  or `expired` when the next try would fall past `OUTBOX_MAX_QUEUE_SECONDS`.
 """
 from __future__ import annotations
 
@@ -49,8 +49,8 @@ def backoff_seconds(failures: int, *, rng: random.Random = _random) -> float:
     Spreads the retries of many messages that failed together, so they do not return to the
     server in one wave (AWS's "Exponential Backoff And Jitter").
     """
-    base = settings.EMAIL_RETRY_BACKOFF_BASE_SECONDS
-    ceiling = min(settings.EMAIL_RETRY_BACKOFF_MAX_SECONDS, base * 2 ** max(0, failures - 1))
+    base = settings.OUTBOX_RETRY_BACKOFF_BASE_SECONDS
+    ceiling = min(settings.OUTBOX_RETRY_BACKOFF_MAX_SECONDS, base * 2 ** max(0, failures - 1))
     return rng.uniform(0, ceiling)
 
 
@@ -85,7 +85,7 @@ def settle_failure(message: EmailMessage, exc: BaseException, *, started_at: dat
         lifecycle.fail(lifecycle.Failure(**{**failure.__dict__, "error": spent.english[:2000], "text": spent}))
         return FAILED
     next_attempt_at = timezone.now() + timedelta(seconds=backoff_seconds(message.attempts))
-    if next_attempt_at > became_due_at(message) + timedelta(seconds=settings.EMAIL_MAX_QUEUE_SECONDS):
+    if next_attempt_at > became_due_at(message) + timedelta(seconds=settings.OUTBOX_MAX_QUEUE_SECONDS):
         lifecycle.expire_claimed(failure, reason=lifecycle.expiry_reason())
         return EXPIRED
     lifecycle.retry_later(failure, next_attempt_at=next_attempt_at)

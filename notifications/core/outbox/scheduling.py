@@ -16,7 +16,7 @@ def parse_send_at(value: datetime | str | None) -> datetime | None:
 
     Accepts an aware `datetime` or ISO 8601 text with an offset (`2026-12-24T08:00:00+01:00`,
     `…Z`). A naive time is refused rather than guessed: the caller's zone is unknown. A time
-    past means now; one more than `EMAIL_MAX_SCHEDULE_DAYS` ahead is refused.
+    past means now; one more than `OUTBOX_MAX_SCHEDULE_DAYS` ahead is refused.
     """
     if value is None or value == "":
         return None
@@ -40,10 +40,10 @@ def parse_send_at(value: datetime | str | None) -> datetime | None:
     now = timezone.now()
     if value <= now:
         return None
-    horizon = timedelta(days=settings.EMAIL_MAX_SCHEDULE_DAYS)
+    horizon = timedelta(days=settings.OUTBOX_MAX_SCHEDULE_DAYS)
     if value - now > horizon:
         raise InvalidSchedule(
-            _("send_at is more than %(days)s days ahead (EMAIL_MAX_SCHEDULE_DAYS).")
-            % {"days": f"{settings.EMAIL_MAX_SCHEDULE_DAYS:g}"}
+            _("send_at is more than %(days)s days ahead (OUTBOX_MAX_SCHEDULE_DAYS).")
+            % {"days": f"{settings.OUTBOX_MAX_SCHEDULE_DAYS:g}"}
         )
     return value

@@ -1,9 +1,9 @@
-"""The sweep: what no wake-up will otherwise see to (Celery beat every `EMAIL_SWEEP_SECONDS`).
+"""The sweep: what no wake-up will otherwise see to (Celery beat every `OUTBOX_SWEEP_SECONDS`).
 
-- Rows left `sending` past `EMAIL_SENDING_LEASE_SECONDS` (their worker died) go back to
+- Rows left `sending` past `OUTBOX_LEASE_SECONDS` (their worker died) go back to
   `queued`: at least once, never lost; a worker that died after the server accepted a
   message but before recording it is the one case delivered twice.
-- Queued rows undelivered `EMAIL_MAX_QUEUE_SECONDS` after they became due are `expired`.
+- Queued rows undelivered `OUTBOX_MAX_QUEUE_SECONDS` after they became due are `expired`.
 - Every lane with a due row is woken: wake-ups lost because the broker was down at
   enqueue, retries whose backoff has passed, scheduled messages whose time has come, and
   lanes that rested after an outage.
@@ -42,5 +42,5 @@ def sweep(*, now=None) -> SweepResult:
         logger.warning("Sweep: %d claims of stopped workers released (at least once: they may be sent again).",
                        released)
     if expired:
-        logger.warning("Sweep: %d queued messages expired (EMAIL_MAX_QUEUE_SECONDS).", expired)
+        logger.warning("Sweep: %d queued messages expired (OUTBOX_MAX_QUEUE_SECONDS).", expired)
     return SweepResult(released=released, expired=expired, woken=woken)

@@ -181,7 +181,7 @@ def test_unlock_by_address_lifts_the_api_lockout(api_key):
 @pytest.fixture
 def signer(settings, tmp_path):
     settings.AUTH_LOCKOUT_WEBHOOK_FAILURES = 3
-    settings.EMAIL_WEBHOOK_PROVIDERS = ["amazon_ses", "sendgrid"]  # both routes exist (issue 16)
+    settings.WEBHOOK_PROVIDERS = ["amazon_ses", "sendgrid"]  # both routes exist (issue 16)
     with signing(settings, tmp_path, secrets=[SECRET]) as signer:
         yield signer
 

@@ -351,7 +351,7 @@ def test_the_live_preview_renders_a_draft_and_never_connects_to_a_mail_server(
     ({"html_content": "<p>ok</p>\n{% if %}"}, "Syntax error in the HTML, line 2"),
     ({"variables__name": ["month"], "variables__value": ["x"]}, "reseller_name"),
     ({"html_content": "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}"},
-     "EMAIL_RENDER_MAX_"),
+     "TEMPLATE_RENDER_MAX_"),
     ({"variables__name": ["", "a"], "variables__value": ["x", "y"]}, "variables: Row 1: a value without a name"),
 ])
 def test_the_live_preview_answers_errors_naming_the_part_never_a_500(editor, template, change, says):
@@ -379,7 +379,7 @@ def test_the_live_preview_names_the_line_to_highlight_and_says_the_budget_in_one
     assert budget["errors"] == ["This template does too much work to render (loops or macros that repeat too "
                                 "often): simplify it."]
     [problem] = budget["problems"]
-    assert "EMAIL_RENDER_MAX_OPERATIONS" in problem["detail"] and "EMAIL_RENDER" not in problem["message"]
+    assert "TEMPLATE_RENDER_MAX_OPERATIONS" in problem["detail"] and "TEMPLATE_RENDER" not in problem["message"]
 
 
 def test_the_live_preview_takes_a_json_draft_too(editor, template):
@@ -635,7 +635,7 @@ def test_a_save_over_the_render_budget_is_one_sentence_with_the_detail_folded(ed
                        "simplify it.")
     page = html.unescape(response.content.decode())
     detail = page.split('<details class="error-detail">')[1].split("</details>")[0]
-    assert "Detail for the administrator" in detail and "EMAIL_RENDER_MAX_OPERATIONS" in detail
+    assert "Detail for the administrator" in detail and "TEMPLATE_RENDER_MAX_OPERATIONS" in detail
     assert template.versions.count() == 1
 
 

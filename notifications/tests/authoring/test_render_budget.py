@@ -1,4 +1,4 @@
-"""Issue 8: render work is bounded in operations (EMAIL_RENDER_MAX_OPERATIONS), never in seconds.
+"""Issue 8: render work is bounded in operations (TEMPLATE_RENDER_MAX_OPERATIONS), never in seconds.
 
 Templates that produce nothing and build nothing (a macro calling itself twice per level,
 loops inside loops) passed every size limit and kept a server busy for minutes. They are
@@ -23,7 +23,7 @@ from notifications.tests.factories import EmailTemplateFactory
 from notifications.tests.support import large_templates
 from notifications.tests.support.api import ApiClient, create_key, make_user
 
-SETTING = "EMAIL_RENDER_MAX_OPERATIONS"
+SETTING = "TEMPLATE_RENDER_MAX_OPERATIONS"
 DOUBLING = "{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}"
 #: Each produces no output (or one character per leaf) and builds nothing large.
 BOMBS = {
@@ -107,7 +107,7 @@ def assert_names_the_budget_and_nothing_else(message: str) -> None:
 
 @pytest.mark.parametrize("source", BOMBS.values(), ids=BOMBS.keys())
 def test_work_that_produces_nothing_is_refused_by_the_operations_budget(source, settings):
-    settings.EMAIL_RENDER_MAX_OPERATIONS = 1_000_000
+    settings.TEMPLATE_RENDER_MAX_OPERATIONS = 1_000_000
     with counted() as budgets, pytest.raises(RenderLimitExceeded) as info:
         render_html(source)
     assert_names_the_budget_and_nothing_else(info.value.message)
@@ -116,29 +116,29 @@ def test_work_that_produces_nothing_is_refused_by_the_operations_budget(source, 
     if source not in {BOMBS[name] for name in DEEP}:
         # Stopped by the count (overshot by the last charge, paid before the work: a sort of
         # 100,000 elements, a million characters to walk), not by a size, a cap or a clock.
-        assert spent.operations > settings.EMAIL_RENDER_MAX_OPERATIONS
+        assert spent.operations > settings.TEMPLATE_RENDER_MAX_OPERATIONS
         assert spent.iterations < spent.max_iterations and spent.work < 10 * spent.max_size
     else:
-        assert spent.operations < settings.EMAIL_RENDER_MAX_OPERATIONS
+        assert spent.operations < settings.TEMPLATE_RENDER_MAX_OPERATIONS
         assert f"more than {sandbox.MAX_CALL_DEPTH} deep" in info.value.message
 
 
 def test_the_refusal_point_is_a_count_the_setting_moves(settings):
-    """Where a render is stopped depends on EMAIL_RENDER_MAX_OPERATIONS alone."""
+    """Where a render is stopped depends on TEMPLATE_RENDER_MAX_OPERATIONS alone."""
     loops = "{% for a in range(n) %}{% for b in range(n) %}{% endfor %}{% endfor %}"
-    settings.EMAIL_RENDER_MAX_OPERATIONS = 10**9
+    settings.TEMPLATE_RENDER_MAX_OPERATIONS = 10**9
     needed = operations_of(loops, variables={"n": 300}, required=["n"])
     assert 2 * 300 * 300 <= needed < 3 * 300 * 300  # a drawn item and an (empty) body per iteration
-    settings.EMAIL_RENDER_MAX_OPERATIONS = needed
+    settings.TEMPLATE_RENDER_MAX_OPERATIONS = needed
     render_html(loops, {"n": 300}, required=["n"])
-    settings.EMAIL_RENDER_MAX_OPERATIONS = needed - 1
+    settings.TEMPLATE_RENDER_MAX_OPERATIONS = needed - 1
     with pytest.raises(RenderLimitExceeded, match=SETTING):
         render_html(loops, {"n": 300}, required=["n"])
 
 
 def test_one_budget_covers_subject_preheader_html_text_and_layout(settings):
     """Each part alone fits; together they do not: the count is per render, not per part."""
-    settings.EMAIL_RENDER_MAX_OPERATIONS = 10**9
+    settings.TEMPLATE_RENDER_MAX_OPERATIONS = 10**9
     loop = "{% for a in range(3000) %}{% endfor %}"
     parts = {"subject": "S" + loop, "preheader": "P" + loop, "html": "<p>H</p>" + loop, "text": "T" + loop}
     alone = {
@@ -153,7 +153,7 @@ def test_one_budget_covers_subject_preheader_html_text_and_layout(settings):
                                 text=parts["text"], layout="default")
     assert everything > max(alone.values()) * 3
     assert with_layout > everything  # the layout's own work is counted in the same render
-    settings.EMAIL_RENDER_MAX_OPERATIONS = max(alone.values())
+    settings.TEMPLATE_RENDER_MAX_OPERATIONS = max(alone.values())
     render_html("<p>H</p>", subject=parts["subject"], text="T")
     render_html("<p>H</p>", preheader=parts["preheader"], text="T")
     render_html(parts["html"], text="T")
@@ -233,7 +233,7 @@ def test_internal_filters_cannot_take_operations_back():
 def test_every_default_template_uses_under_a_hundredth_of_the_default_budget(default_templates, settings):
     from django.conf import settings as live
 
-    budget = live.EMAIL_RENDER_MAX_OPERATIONS
+    budget = live.TEMPLATE_RENDER_MAX_OPERATIONS
     assert budget == 1_000_000  # the documented default (docs/CONTRACT.md)
     templates = list(EmailTemplate.objects.all())
     assert len(templates) == 9
@@ -269,18 +269,18 @@ def test_common_patterns_over_a_list_cost_in_proportion_to_its_length():
 
 
 def test_a_1000_line_invoice_renders_within_a_quarter_of_the_budget(settings):
-    settings.EMAIL_RENDER_MAX_OPERATIONS = 1_000_000
+    settings.TEMPLATE_RENDER_MAX_OPERATIONS = 1_000_000
     with counted() as budgets:
         rendered = invoice(1000)
     assert "ART-00999" in rendered.html and "art-00999" in rendered.text
     assert rendered.subject == "Facture INV-2026-0420 — 1000 lignes"
-    assert budgets[-1].operations < settings.EMAIL_RENDER_MAX_OPERATIONS // 4
+    assert budgets[-1].operations < settings.TEMPLATE_RENDER_MAX_OPERATIONS // 4
 
 
 def test_the_largest_invoice_the_size_limit_allows_is_within_the_budget(settings):
-    """Such an invoice reaches EMAIL_RENDER_MAX_BYTES before EMAIL_RENDER_MAX_OPERATIONS."""
-    settings.EMAIL_RENDER_MAX_OPERATIONS = 1_000_000
-    settings.EMAIL_RENDER_MAX_BYTES = 2 * 1024 * 1024
+    """Such an invoice reaches TEMPLATE_RENDER_MAX_BYTES before TEMPLATE_RENDER_MAX_OPERATIONS."""
+    settings.TEMPLATE_RENDER_MAX_OPERATIONS = 1_000_000
+    settings.TEMPLATE_RENDER_MAX_BYTES = 2 * 1024 * 1024
     assert "ART-01899" in invoice(1900).html
     with pytest.raises(RenderLimitExceeded) as info:
         invoice(2100)
@@ -380,7 +380,7 @@ def pairs_template(db):
 
 @pytest.mark.django_db
 def test_a_send_whose_variables_exceed_the_budget_is_a_400_with_nothing_written(pairs_template, settings):
-    settings.EMAIL_RENDER_MAX_OPERATIONS = 1_000_000
+    settings.TEMPLATE_RENDER_MAX_OPERATIONS = 1_000_000
     sender = ApiClient(create_key(make_user("svc", SENDERS)))
     body = {"to": "awa@rgz.bj", "template_key": "pairs"}
 
@@ -400,7 +400,7 @@ def test_a_send_whose_variables_exceed_the_budget_is_a_400_with_nothing_written(
 def test_the_service_raises_a_template_error_and_writes_nothing(pairs_template, settings):
     from notifications.channels.email.sending import send_mail_template
 
-    settings.EMAIL_RENDER_MAX_OPERATIONS = 1_000_000
+    settings.TEMPLATE_RENDER_MAX_OPERATIONS = 1_000_000
     with pytest.raises(TemplateError, match=SETTING):
         send_mail_template("pairs", ["awa@rgz.bj", "kofi@rgz.bj"], {"rows": list(range(1000))})
     assert not EmailMessage.objects.exists()

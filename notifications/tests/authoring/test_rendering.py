@@ -92,7 +92,7 @@ BOMBS = {
 
 @pytest.mark.parametrize("source", BOMBS.values(), ids=BOMBS.keys())
 def test_resource_bombs_fail_with_our_error_without_exhausting_memory(source, settings):
-    settings.EMAIL_RENDER_MAX_BYTES = 2 * 1024 * 1024
+    settings.TEMPLATE_RENDER_MAX_BYTES = 2 * 1024 * 1024
     tracemalloc.start()
     try:
         with pytest.raises(RenderLimitExceeded):
@@ -104,13 +104,13 @@ def test_resource_bombs_fail_with_our_error_without_exhausting_memory(source, se
 
 
 @pytest.mark.parametrize("operations, says", [
-    (1_000_000, "EMAIL_RENDER_MAX_OPERATIONS"),  # each copy's elements count as operations
+    (1_000_000, "TEMPLATE_RENDER_MAX_OPERATIONS"),  # each copy's elements count as operations
     (10**12, "in all"),  # without that budget, the values built in all are bounded too
 ])
 def test_quadratic_work_is_refused(settings, operations, says):
     """Each step is small, but copying a growing list 100,000 times would take minutes."""
-    settings.EMAIL_RENDER_MAX_BYTES = 2 * 1024 * 1024
-    settings.EMAIL_RENDER_MAX_OPERATIONS = operations
+    settings.TEMPLATE_RENDER_MAX_BYTES = 2 * 1024 * 1024
+    settings.TEMPLATE_RENDER_MAX_OPERATIONS = operations
     with pytest.raises(RenderLimitExceeded, match=says):
         render_html(
             "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = ns.l + [i] %}{% endfor %}"

@@ -91,13 +91,13 @@ def test_the_folder_named_may_itself_be_a_link(exported, tmp_path):
 
 
 def test_a_file_over_the_cap_is_refused_before_it_is_rendered(exported, settings):
-    settings.EMAIL_TEMPLATE_FILE_MAX_BYTES = 4096
+    settings.TEMPLATE_FILE_MAX_BYTES = 4096
     body = exported / "billing_invoice_monthly" / "fr" / "body.html"
     # Rendered, this would be refused for its undeclared variable: the size refusal comes first.
     body.write_text("{{ not_declared }}" + "x" * 5000, encoding="utf-8")
     message = refused(exported)
     assert message == (f"{body}: larger than the 4,096 bytes a template file may hold "
-                       "(EMAIL_TEMPLATE_FILE_MAX_BYTES)."), message
+                       "(TEMPLATE_FILE_MAX_BYTES)."), message
 
 
 def test_a_100_mb_body_is_refused_without_being_read(exported):
@@ -122,7 +122,7 @@ def test_a_file_at_the_cap_is_still_imported(exported, settings):
     text = body.read_text(encoding="utf-8")
     body.write_text(text + "Merci !\n", encoding="utf-8")
     # The largest file sits exactly at the cap.
-    settings.EMAIL_TEMPLATE_FILE_MAX_BYTES = max(path.stat().st_size for path in exported.rglob("*") if path.is_file())
+    settings.TEMPLATE_FILE_MAX_BYTES = max(path.stat().st_size for path in exported.rglob("*") if path.is_file())
     call_command("import_templates", str(exported), stdout=io.StringIO())
     template = EmailTemplate.objects.get(key="billing_invoice_monthly")
     assert template.versions.get(is_active=True, language="fr").text_content.rstrip().endswith("Merci !")

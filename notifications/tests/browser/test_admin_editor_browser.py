@@ -227,13 +227,13 @@ def test_the_editor_shows_the_wording_first_numbers_its_lines_and_guards_the_tex
     html.fill(html.input_value() + loops)
     errors = page.locator("#template-editor .preview-errors")
     errors.get_by_text("This template does too much work to render").wait_for()
-    assert not errors.get_by_text("EMAIL_RENDER_MAX_OPERATIONS").is_visible()
+    assert not errors.get_by_text("TEMPLATE_RENDER_MAX_OPERATIONS").is_visible()
     errors.get_by_text("Detail for the administrator").click()
-    assert errors.get_by_text("EMAIL_RENDER_MAX_OPERATIONS").is_visible()
+    assert errors.get_by_text("TEMPLATE_RENDER_MAX_OPERATIONS").is_visible()
     with page.expect_navigation():
         page.get_by_role("button", name="Save and continue editing").click()
     assert "This template does too much work to render" in page.locator(".errorlist.nonfield").inner_text()
     detail = page.locator("#template-editor details.error-detail")
-    assert not detail.get_by_text("EMAIL_RENDER_MAX_OPERATIONS").is_visible()
+    assert not detail.get_by_text("TEMPLATE_RENDER_MAX_OPERATIONS").is_visible()
     shoot(page, "8-budget-refused")
     assert template.versions.count() == 3

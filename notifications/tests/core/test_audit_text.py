@@ -70,7 +70,7 @@ def story(db, default_templates, settings):
     """A failed (permanent), a failed (transient, attempts spent), an unknown outcome, a
     cancelled message, a test key's simulated bounce, and a row written before codes existed."""
     settings.EMAIL_BACKEND = DEVELOPMENT_BACKEND
-    settings.SMTP_RETRY_MAX_ATTEMPTS = 1
+    settings.OUTBOX_RETRY_MAX_ATTEMPTS = 1
     messages = {name: send_simple_mail(address, "Votre RMA", "Texte.")[0] for name, address in (
         ("permanent", PERMANENT_FAILURE), ("transient", TEMPORARY_FAILURE), ("unknown", TIMEOUT))}
     [later] = send_simple_mail("client@rgz.bj", "Plus tard", "Texte.", send_at=timezone.now() + timedelta(hours=1))
@@ -220,7 +220,7 @@ def test_a_refused_action_names_statuses_by_their_labels(story, client, admin_us
 
 
 def test_a_stored_text_is_rendered_in_the_language_active_when_it_is_read(settings):
-    settings.EMAIL_MAX_QUEUE_SECONDS = 86400
+    settings.OUTBOX_MAX_QUEUE_SECONDS = 86400
     text = AuditText("expired_after_error", {
         "reason": lifecycle.expiry_reason(),
         "error": classify_delivery_error(TimeoutError("timed out")).text,
@@ -230,9 +230,9 @@ def test_a_stored_text_is_rendered_in_the_language_active_when_it_is_read(settin
         english = audit_text.render(data["code"], data["params"])
     with translation.override("fr"):
         french = audit_text.render(data["code"], data["params"])
-    assert english.startswith("Expired: not delivered within EMAIL_MAX_QUEUE_SECONDS (86,400 s)")
+    assert english.startswith("Expired: not delivered within OUTBOX_MAX_QUEUE_SECONDS (86,400 s)")
     assert english.endswith("Last error: transient: the server did not answer in time (TimeoutError: timed out)")
-    assert french.startswith("Expiré : non remis dans les EMAIL_MAX_QUEUE_SECONDS (86\xa0400 s)")
+    assert french.startswith("Expiré : non remis dans les OUTBOX_MAX_QUEUE_SECONDS (86\xa0400 s)")
     assert french.endswith("Dernière erreur : échec temporaire : le serveur n’a pas répondu à temps "
                            "(TimeoutError: timed out)")
     assert text.english == english

@@ -136,7 +136,7 @@ def test_a_lease_renewal_touches_only_rows_still_sending_and_keeps_them_from_the
     from notifications.channels.email.sending import send_mail_template
     from notifications.tests.support.payloads import WELCOME_VARS
 
-    settings.EMAIL_SENDING_LEASE_SECONDS = 60
+    settings.OUTBOX_LEASE_SECONDS = 60
     held, recorded = (send_mail_template("onboarding_welcome", f"{name}@rgz.bj", WELCOME_VARS)[0]
                       for name in ("held", "recorded"))
     long_ago = timezone.now() - timedelta(minutes=5)

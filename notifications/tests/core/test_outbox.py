@@ -73,7 +73,7 @@ def test_each_message_is_sent_once_with_its_own_provider_id_and_attempt(default_
 
 
 def test_a_drain_claims_in_batches_of_the_lane_size_oldest_due_first(default_templates, smtp_backend, settings):
-    settings.EMAIL_DELIVERY_BATCH_SIZE = 4
+    settings.OUTBOX_BATCH_SIZE = 4
     messages = queue_invoices(10)
     with CaptureQueriesContext(connection) as captured:
         drain.drain_lane(lane=messages[0].lane)
@@ -93,7 +93,7 @@ def test_lanes_are_strict_an_urgent_drain_takes_urgent_rows_only(default_templat
 
     assert sorted(r.rcpt_tos[0] for r in smtp_backend.wait_for(2)) == ["noc@rgz.bj", "reseller@techconnect.bj"]
     assert set(EmailMessage.objects.filter(lane=Lane.DEFAULT).values_list("status", flat=True)) == {Status.QUEUED}
-    assert drain.batch_size(Lane.URGENT) == settings.EMAIL_DELIVERY_BATCH_SIZE_URGENT == 10
+    assert drain.batch_size(Lane.URGENT) == settings.OUTBOX_BATCH_SIZE_URGENT == 10
 
 
 def test_rows_not_yet_due_are_not_claimed(default_templates, smtp_backend):
@@ -131,7 +131,7 @@ def test_rows_a_drain_hands_back_are_woken_after_the_write_even_when_another_dra
     from notifications.core.outbox import wakeups
 
     require_postgres()
-    settings.EMAIL_DRAIN_MAX_SECONDS = 0.05  # a batch of 4 at 30 ms a message overruns it twice
+    settings.OUTBOX_DRAIN_MAX_SECONDS = 0.05  # a batch of 4 at 30 ms a message overruns it twice
     messages = queue_invoices(12)
     taken: list[dict] = []
 
@@ -163,7 +163,7 @@ def test_a_drain_past_its_time_bound_hands_the_rest_back_uncounted_and_wakes_its
     """Each drain sends at least one message, so even a bound of 0 moves the lane forward."""
     from config.celery import app
 
-    settings.EMAIL_DRAIN_MAX_SECONDS = 0
+    settings.OUTBOX_DRAIN_MAX_SECONDS = 0
     monkeypatch.setitem(app.conf, "task_always_eager", False)  # wake-ups go to the in-memory broker
     messages = queue_invoices(3)
 
@@ -188,7 +188,7 @@ def test_a_batch_overrunning_its_bound_hands_back_its_unsent_rest_and_wakes_the_
     from config.celery import app
     from notifications.core.outbox import wakeups
 
-    settings.EMAIL_DRAIN_MAX_SECONDS = 0.05  # handed back from 0.1 s: the 5th message at 30 ms each
+    settings.OUTBOX_DRAIN_MAX_SECONDS = 0.05  # handed back from 0.1 s: the 5th message at 30 ms each
     monkeypatch.setitem(app.conf, "task_always_eager", False)  # a worker's bounded drain
     monkeypatch.setattr(drain, "_pace", {})  # no pace learnt by earlier tests: the whole batch is claimed
     messages = queue_invoices(8)
@@ -256,7 +256,7 @@ def worker_like_drain(settings, monkeypatch):
     from config.celery import app
 
     monkeypatch.setitem(app.conf, "task_always_eager", False)  # the sends' wake-ups go to the in-memory broker
-    settings.EMAIL_DELIVERY_BATCH_SIZE = 4
+    settings.OUTBOX_BATCH_SIZE = 4
     yield
     drain.close_recorder()
 

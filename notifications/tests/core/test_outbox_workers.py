@@ -35,7 +35,7 @@ BULK_QUEUED = int(os.environ.get("NOTIF_TEST_BULK_QUEUED", "2000"))
 API_SENDS = int(os.environ.get("NOTIF_TEST_API_SENDS", "100"))
 
 # The longest backoff is 50 ms: "well past it" is a few sweeps.
-FAST_RETRIES = {"EMAIL_RETRY_BACKOFF_BASE_SECONDS": "0.01", "EMAIL_RETRY_BACKOFF_MAX_SECONDS": "0.05"}
+FAST_RETRIES = {"OUTBOX_RETRY_BACKOFF_BASE_SECONDS": "0.01", "OUTBOX_RETRY_BACKOFF_MAX_SECONDS": "0.05"}
 RMA_VARS = {"rma_number": "RMA-1", "serial_number": "SN-1", "status": "ouvert", "link_tracking": "https://rgz.bj/rma/1"}
 CUTOVER_VARS = {"reseller_name": "Tech Connect SA", "items_done": "28", "items_total": "40",
                 "link_portal": "https://admin-rgz.duckdns.org"}
@@ -202,7 +202,7 @@ def test_a_451_every_time_fails_after_exactly_max_attempts_a_550_after_one_while
                                              GONE: "550 5.1.1 No such user here"})
     worker = start_worker(smtp=server, beat=True, env=FAST_RETRIES)  # the sweep brings the retries back
     EmailTemplate.objects.filter(key="rma_confirmation").update(max_attempts=4)
-    settings.SMTP_RETRY_MAX_ATTEMPTS = 2  # what a message without a template gets
+    settings.OUTBOX_RETRY_MAX_ATTEMPTS = 2  # what a message without a template gets
 
     [templated] = send_mail_template("rma_confirmation", GREYLISTED, RMA_VARS)
     [simple] = send_simple_mail(GREYLISTED, "Relance", "Votre dossier est en cours.")
@@ -524,7 +524,7 @@ def test_with_the_broker_down_sends_commit_without_trying_it_and_are_delivered_w
 
 # --- 9. leases: a slow worker keeps its rows, a killed one's come back (issue 17) ---------------
 
-LEASE = {"EMAIL_SENDING_LEASE_SECONDS": "1.5", "EMAIL_SWEEP_SECONDS": "0.2"}
+LEASE = {"OUTBOX_LEASE_SECONDS": "1.5", "OUTBOX_SWEEP_SECONDS": "0.2"}
 SLOW_DATA = 2.5  # seconds: longer than the lease
 
 
@@ -535,7 +535,7 @@ def test_a_worker_alive_but_slow_keeps_its_rows_past_the_lease_and_nothing_is_se
     the rows it holds, so the sweep, running every 0.2 s in another worker, never takes them."""
     server = start_smtp_server(delay=SLOW_DATA)
     slow = start_worker(name="slow", smtp=server, env={**LEASE, "SMTP_TIMEOUT_SECONDS": "10",
-                                                       "EMAIL_DRAIN_MAX_SECONDS": "60"})
+                                                       "OUTBOX_DRAIN_MAX_SECONDS": "60"})
     ids = ids_of(send_mail_template("rma_confirmation", [f"reseller{i}@techconnect.bj" for i in range(2)],
                                     RMA_VARS))
     assert wait_until(lambda: len(server.received) >= 1, 30), slow.log()  # the slow drain holds both
@@ -559,7 +559,7 @@ def test_a_killed_worker_s_rows_come_back_after_the_lease_and_the_other_worker_d
     and the dead worker had not recorded, counted at the sink."""
     ids = ids_of(send_mail_template("rma_confirmation", [f"reseller{i}@techconnect.bj" for i in range(30)],
                                     RMA_VARS))
-    doomed = start_worker(name="doomed", env={**LEASE, "EMAIL_DRAIN_MAX_SECONDS": "60"})
+    doomed = start_worker(name="doomed", env={**LEASE, "OUTBOX_DRAIN_MAX_SECONDS": "60"})
     assert wait_until(lambda: len(smtp_server.received) >= 12, 60), doomed.log()
     doomed.process.kill()
     doomed.process.wait(10)

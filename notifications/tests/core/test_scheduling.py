@@ -57,7 +57,7 @@ def test_send_at_in_the_past_means_now_and_naive_or_far_times_are_refused(defaul
 
     with pytest.raises(InvalidSchedule, match="time zone offset"):
         send_simple_mail("a@rgz.bj", "Sujet", "Texte.", send_at="2030-01-01T08:00:00")
-    with pytest.raises(InvalidSchedule, match="EMAIL_MAX_SCHEDULE_DAYS"):
+    with pytest.raises(InvalidSchedule, match="OUTBOX_MAX_SCHEDULE_DAYS"):
         send_simple_mail("a@rgz.bj", "Sujet", "Texte.", send_at=timezone.now() + timedelta(days=91))
     assert EmailMessage.objects.count() == 1
 
@@ -72,7 +72,7 @@ def test_the_api_schedules_with_send_at_and_refuses_bad_times_naming_the_field(s
     assert EmailMessage.objects.get(pk=item["id"]).send_at == at
 
     for bad, says in [("demain", "ISO 8601"), ("2030-01-01T08:00:00", "offset"),
-                      ((timezone.now() + timedelta(days=365)).isoformat(), "EMAIL_MAX_SCHEDULE_DAYS")]:
+                      ((timezone.now() + timedelta(days=365)).isoformat(), "OUTBOX_MAX_SCHEDULE_DAYS")]:
         response = sender.post(SEND, {**WELCOME, "send_at": bad})
         assert response.status_code == 400, response.content
         assert says in " ".join(response.json()["send_at"])
@@ -134,7 +134,7 @@ def test_the_message_detail_lists_each_delivery_attempt(default_templates, setti
     server = start_smtp_server(rcpt_replies={"a@rgz.bj": "451 4.7.1 Greylisted, try again later"})
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = server.host, server.port, False
-    settings.EMAIL_RETRY_BACKOFF_BASE_SECONDS = settings.EMAIL_RETRY_BACKOFF_MAX_SECONDS = 0
+    settings.OUTBOX_RETRY_BACKOFF_BASE_SECONDS = settings.OUTBOX_RETRY_BACKOFF_MAX_SECONDS = 0
     auditor = ApiClient(create_key(make_user("audit", AUDITORS)))
     with django_capture_on_commit_callbacks(execute=True):
         [message] = send_mail_template("onboarding_welcome", "a@rgz.bj", WELCOME_VARS)

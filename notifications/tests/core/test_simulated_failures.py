@@ -62,8 +62,8 @@ def test_each_failure_address_ends_as_its_real_failure_would_through_a_real_work
     [live_outage] = send_mail_template("cutover_reminder", OUTAGE, CUTOVER_VARS)
 
     worker = start_worker(beat=True, env={
-        "EMAIL_BACKEND": DEVELOPMENT_BACKEND, "EMAIL_RETRY_BACKOFF_BASE_SECONDS": "0.2",
-        "EMAIL_RETRY_BACKOFF_MAX_SECONDS": "0.5",
+        "EMAIL_BACKEND": DEVELOPMENT_BACKEND, "OUTBOX_RETRY_BACKOFF_BASE_SECONDS": "0.2",
+        "OUTBOX_RETRY_BACKOFF_MAX_SECONDS": "0.5",
     })
     for name, ids, server in (("test key", simulated, "simulator"), ("development backend", live, "development")):
         assert wait_until(lambda ids=ids: settled(ids[TEMPORARY_FAILURE], Status.FAILED, max_attempts)), (

@@ -87,7 +87,7 @@ def test_provider_outcomes_and_the_sweep_are_announced(default_templates, django
                                                        settings):
     sent, overdue = invoices("a@techconnect.bj", "b@techconnect.bj")
     EmailMessage.objects.filter(pk=sent.pk).update(status=Status.SENT)  # the test arranges a sent message
-    settings.EMAIL_MAX_QUEUE_SECONDS = 1
+    settings.OUTBOX_MAX_QUEUE_SECONDS = 1
     heard = Heard()
     with listening(heard), django_capture_on_commit_callbacks(execute=True):
         lifecycle.mark_bounced(sent.pk, bounce_type=BounceType.TEMPORARY)

@@ -1,5 +1,5 @@
 """Nothing accepted is lost: lanes with due rows are woken, claims of dead workers released,
-and messages undelivered past EMAIL_MAX_QUEUE_SECONDS expired."""
+and messages undelivered past OUTBOX_MAX_QUEUE_SECONDS expired."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -36,9 +36,9 @@ def test_a_message_whose_wake_up_was_never_published_is_delivered_by_the_sweep(d
 def test_a_claim_left_by_a_dead_worker_is_released_after_its_lease(default_templates, settings):
     [message] = send_mail_template("onboarding_welcome", "a@rgz.bj", WELCOME_VARS)
     EmailMessage.objects.filter(pk=message.pk).update(status=Status.SENDING, attempts=1)
-    age(message, settings.EMAIL_SENDING_LEASE_SECONDS - 60)
+    age(message, settings.OUTBOX_LEASE_SECONDS - 60)
     assert (sweep().released, len(mail.outbox)) == (0, 0)
-    age(message, settings.EMAIL_SENDING_LEASE_SECONDS + 1)
+    age(message, settings.OUTBOX_LEASE_SECONDS + 1)
 
     result = sweep()
 
@@ -59,7 +59,7 @@ def test_the_sweep_never_touches_finished_rows_or_retries_not_yet_due(default_te
 
 
 def test_a_message_undelivered_past_the_queue_lifetime_is_expired_with_the_reason(default_templates, settings):
-    settings.EMAIL_MAX_QUEUE_SECONDS = 3600
+    settings.OUTBOX_MAX_QUEUE_SECONDS = 3600
     [stuck, fresh] = [send_mail_template("onboarding_welcome", f"{n}@rgz.bj", WELCOME_VARS)[0] for n in "ab"]
     age(stuck, 3601, "created_at", "next_attempt_at")
 
@@ -67,13 +67,13 @@ def test_a_message_undelivered_past_the_queue_lifetime_is_expired_with_the_reaso
 
     assert result.expired == 1
     stuck.refresh_from_db()
-    assert stuck.status == Status.EXPIRED and "EMAIL_MAX_QUEUE_SECONDS" in stuck.error_message
+    assert stuck.status == Status.EXPIRED and "OUTBOX_MAX_QUEUE_SECONDS" in stuck.error_message
     assert EmailMessage.objects.get(pk=fresh.pk).status == Status.SENT
     assert [m.to for m in mail.outbox] == [["b@rgz.bj"]]
 
 
 def test_a_scheduled_message_never_claimed_past_the_queue_lifetime_is_expired_too(default_templates, settings):
-    settings.EMAIL_MAX_QUEUE_SECONDS = 3600
+    settings.OUTBOX_MAX_QUEUE_SECONDS = 3600
     [message] = send_mail_template("onboarding_welcome", "a@rgz.bj", WELCOME_VARS,
                                    send_at=timezone.now() + timedelta(hours=1))
     assert sweep().expired == 0  # not due yet, so not overdue either

@@ -117,7 +117,7 @@ def test_a_worker_killed_mid_drain_loses_nothing_and_resends_at_most_what_it_had
 
     messages = send_mail_template("rma_confirmation", [f"reseller{i}@techconnect.bj" for i in range(12)], RMA_VARS)
     ids = [str(m.pk) for m in messages]
-    first = start_worker(name="w1", env={"EMAIL_DRAIN_MAX_SECONDS": "60"})
+    first = start_worker(name="w1", env={"OUTBOX_DRAIN_MAX_SECONDS": "60"})
     assert wait_until(lambda: len(smtp_server.received) >= 7, 60), first.log()
     first.process.kill()  # no warm shutdown: the batch stops wherever it is
     first.process.wait(10)
@@ -131,7 +131,7 @@ def test_a_worker_killed_mid_drain_loses_nothing_and_resends_at_most_what_it_had
     # at most the last second's messages were accepted but not yet recorded
     assert arrived_before - len(recorded) <= FLUSH_SECONDS / 0.25 + 1
 
-    settings.EMAIL_SENDING_LEASE_SECONDS = 0  # the dead worker's claims have expired
+    settings.OUTBOX_LEASE_SECONDS = 0  # the dead worker's claims have expired
     assert sweep().released == 12 - len(recorded)
     second = start_worker(name="w2")
     assert wait_until(lambda: rows.filter(status=Status.SENT).count() == 12, 60), second.log()

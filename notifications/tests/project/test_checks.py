@@ -74,13 +74,13 @@ def test_database_backend_without_an_active_server_warns(settings):
 
 def test_a_lease_too_short_for_its_renewals_is_a_warning_and_the_default_minute_is_not(settings):
     """A live drain renews its claims every quarter of the lease, whatever SMTP_TIMEOUT_SECONDS
-    and EMAIL_DRAIN_MAX_SECONDS: they no longer bound it, so the default minute is enough with
+    and OUTBOX_DRAIN_MAX_SECONDS: they no longer bound it, so the default minute is enough with
     a 30 s SMTP timeout; a lease too short to survive a few slow renewals is not."""
-    settings.EMAIL_TIMEOUT, settings.EMAIL_DRAIN_MAX_SECONDS = 30, 0.5
-    settings.EMAIL_SENDING_LEASE_SECONDS = 5
+    settings.EMAIL_TIMEOUT, settings.OUTBOX_DRAIN_MAX_SECONDS = 30, 0.5
+    settings.OUTBOX_LEASE_SECONDS = 5
     [warning] = checks.check_sending_lease()
-    assert warning.id == "notifications.W003" and "EMAIL_SENDING_LEASE_SECONDS=5" in warning.msg
-    settings.EMAIL_SENDING_LEASE_SECONDS = 60  # the default
+    assert warning.id == "notifications.W003" and "OUTBOX_LEASE_SECONDS=5" in warning.msg
+    settings.OUTBOX_LEASE_SECONDS = 60  # the default
     assert checks.check_sending_lease() == []
 
 

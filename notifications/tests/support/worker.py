@@ -105,7 +105,7 @@ class WorkerProcess:
     `concurrency` are Celery's `--pool` and `-c` (the solo pool by default; `prefork` with
     `-c 2` is what the README's recipe runs); `argv`: the arguments after `celery`, as written
     (the README's own lines), instead. `beat`
-    runs Celery beat inside it (`-B`), so the sweep runs every `EMAIL_SWEEP_SECONDS` as in
+    runs Celery beat inside it (`-B`), so the sweep runs every `OUTBOX_SWEEP_SECONDS` as in
     production; the sweep task is routed to the `default` queue, so such a worker must
     consume it.
     """

@@ -1,5 +1,5 @@
 """Which providers' webhook routes exist here: the one the configured backend sends through,
-and those listed in `EMAIL_WEBHOOK_PROVIDERS`. Any other provider's routes answer 404, so a
+and those listed in `WEBHOOK_PROVIDERS`. Any other provider's routes answer 404, so a
 holder of one provider's secret cannot post another provider's events (issue 16).
 
 Configured means: the backend's provider key (`backends.providers.configured_provider_keys`:
@@ -17,7 +17,7 @@ ROUTED = (AMAZON_SES, SENDGRID)
 
 def enabled(provider: str) -> bool:
     """Whether `provider`'s webhook routes answer."""
-    if provider in settings.EMAIL_WEBHOOK_PROVIDERS:
+    if provider in settings.WEBHOOK_PROVIDERS:
         return True
     if provider == AMAZON_SES and settings.EMAIL_SES_SNS_TOPIC_ARNS:
         return True

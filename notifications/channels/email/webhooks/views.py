@@ -5,7 +5,7 @@
 
 In order, a request is answered:
 - 404 when its provider is neither the one the configured backend sends through nor listed
-  in `EMAIL_WEBHOOK_PROVIDERS` (`providers.enabled`): the route does not exist then;
+  in `WEBHOOK_PROVIDERS` (`providers.enabled`): the route does not exist then;
 - 401 without the provider's secret, 403 with no secret set outside development (`auth`);
 - 400 for a body no provider sends: JSON (of any content type: SNS posts `text/plain`) nested
   past `API_MAX_JSON_DEPTH` or holding a NUL, an SNS `Message` that does, a timestamp out

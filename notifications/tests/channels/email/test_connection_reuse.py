@@ -17,7 +17,7 @@ from notifications.tests.support.worker import wait_until
 
 BULK = int(os.environ.get("NOTIF_TEST_BULK_COUNT", "200"))
 DROP_EVERY = int(os.environ.get("NOTIF_TEST_DROP_EVERY", "60"))
-CHUNK = 50  # EMAIL_MAX_RECIPIENTS_PER_REQUEST
+CHUNK = 50  # SEND_MAX_RECIPIENTS_PER_REQUEST
 
 
 def queue_bulk(count: int) -> set[str]:

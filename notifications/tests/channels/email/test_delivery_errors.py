@@ -125,7 +125,7 @@ def test_a_server_that_takes_the_message_but_answers_after_the_timeout_gets_it_o
     (django-post_office #479). It ends `failed`, "outcome unknown", for staff to judge."""
     settings.EMAIL_BACKEND = backend
     settings.EMAIL_TIMEOUT = 0.5
-    settings.EMAIL_RETRY_BACKOFF_BASE_SECONDS = 0.001
+    settings.OUTBOX_RETRY_BACKOFF_BASE_SECONDS = 0.001
     with django_capture_on_commit_callbacks(execute=True):
         [message] = send_simple_mail("ops@rgz.bj", "Lent", "Le serveur est lent.")
 

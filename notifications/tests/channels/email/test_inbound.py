@@ -35,7 +35,7 @@ PNG = make_png()
 @pytest.fixture(autouse=True)
 def webhook_secret(settings):
     settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
-    settings.EMAIL_WEBHOOK_PROVIDERS = ["amazon_ses", "sendgrid"]  # inbound mail alone: no sending through them
+    settings.WEBHOOK_PROVIDERS = ["amazon_ses", "sendgrid"]  # inbound mail alone: no sending through them
 
 
 class Heard(list):

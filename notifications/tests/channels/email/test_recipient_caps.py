@@ -40,14 +40,14 @@ def assert_413_naming(response, field: str, setting: str) -> None:
 # --- recipients of one send ------------------------------------------------------------------
 
 def test_fifty_to_addresses_are_accepted_and_fifty_one_are_a_413(sender):
-    assert_413_naming(sender.post(SEND, {**WELCOME, "to": addresses(51)}), "to", "EMAIL_MAX_RECIPIENTS_PER_REQUEST")
+    assert_413_naming(sender.post(SEND, {**WELCOME, "to": addresses(51)}), "to", "SEND_MAX_RECIPIENTS_PER_REQUEST")
     response = sender.post(SEND, {**WELCOME, "to": addresses(50)})
     assert response.status_code == 201 and response.json()["total"] == 50
 
 
 def test_cc_and_bcc_count_with_to(sender):
     one_past = {**WELCOME, "to": "john@techconnect.bj", "cc": addresses(30, "c"), "bcc": addresses(20, "b")}
-    assert_413_naming(sender.post(SEND, one_past), "to", "EMAIL_MAX_RECIPIENTS_PER_REQUEST")
+    assert_413_naming(sender.post(SEND, one_past), "to", "SEND_MAX_RECIPIENTS_PER_REQUEST")
     at_limit = {**one_past, "bcc": addresses(19, "b")}
     response = sender.post(SEND, at_limit)
     assert response.status_code == 201, response.content
@@ -115,32 +115,32 @@ def test_a_cc_address_receives_exactly_one_copy(sender, smtp_backend, django_cap
 # --- batches -------------------------------------------------------------------------------------
 
 def test_batch_items_at_the_limit_are_accepted_and_one_more_is_a_413(sender, settings):
-    settings.EMAIL_MAX_BATCH_ITEMS = 3
-    assert_413_naming(sender.post(BATCH, batch(1, 1, 1, 1)), "items", "EMAIL_MAX_BATCH_ITEMS")
+    settings.SEND_MAX_BATCH_ITEMS = 3
+    assert_413_naming(sender.post(BATCH, batch(1, 1, 1, 1)), "items", "SEND_MAX_BATCH_ITEMS")
     response = sender.post(BATCH, batch(1, 1, 1))
     assert response.status_code == 201 and EmailMessage.objects.count() == 3
 
 
 def test_batch_addresses_at_the_limit_are_accepted_and_one_more_is_a_413(sender, settings):
-    settings.EMAIL_MAX_BATCH_RECIPIENTS = 5
-    assert_413_naming(sender.post(BATCH, batch(2, 2, 2)), "items", "EMAIL_MAX_BATCH_RECIPIENTS")
+    settings.SEND_MAX_BATCH_RECIPIENTS = 5
+    assert_413_naming(sender.post(BATCH, batch(2, 2, 2)), "items", "SEND_MAX_BATCH_RECIPIENTS")
     response = sender.post(BATCH, batch(2, 2, 1))
     assert response.status_code == 201 and EmailMessage.objects.count() == 5
 
 
 def test_a_batch_item_past_the_per_send_cap_is_refused_alone(sender, settings):
-    settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST = 2
+    settings.SEND_MAX_RECIPIENTS_PER_REQUEST = 2
     response = sender.post(BATCH, batch(3, 2))
     assert response.status_code == 201, response.content
     refused, *sent = response.json()["items"]
-    assert refused["index"] == 0 and "EMAIL_MAX_RECIPIENTS_PER_REQUEST" in refused["errors"]["to"][0]
+    assert refused["index"] == 0 and "SEND_MAX_RECIPIENTS_PER_REQUEST" in refused["errors"]["to"][0]
     assert [item["index"] for item in sent] == [1, 1] and EmailMessage.objects.count() == 2
 
 
 def test_the_default_caps(settings):
-    assert settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST == 50
-    assert settings.EMAIL_MAX_BATCH_ITEMS == 500
-    assert settings.EMAIL_MAX_BATCH_RECIPIENTS == 1000
+    assert settings.SEND_MAX_RECIPIENTS_PER_REQUEST == 50
+    assert settings.SEND_MAX_BATCH_ITEMS == 500
+    assert settings.SEND_MAX_BATCH_RECIPIENTS == 1000
 
 
 # --- the send throttle ---------------------------------------------------------------------------
@@ -187,4 +187,4 @@ def test_the_default_send_rate_fits_one_full_batch():
     from config.settings import base
 
     rate = base.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["send"]
-    assert int(rate.split("/")[0]) >= base.EMAIL_MAX_BATCH_RECIPIENTS
+    assert int(rate.split("/")[0]) >= base.SEND_MAX_BATCH_RECIPIENTS

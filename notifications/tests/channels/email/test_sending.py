@@ -95,7 +95,7 @@ def test_inactive_template_is_refused(default_templates):
 
 
 def test_too_many_recipients(default_templates, settings):
-    settings.EMAIL_MAX_RECIPIENTS_PER_REQUEST = 3
+    settings.SEND_MAX_RECIPIENTS_PER_REQUEST = 3
     with pytest.raises(TooManyRecipients, match="at most 3"):
         send("billing_invoice_monthly", [f"u{i}@b.test" for i in range(4)], INVOICE_VARS)
     _assert_nothing_written()
@@ -174,7 +174,7 @@ def test_language_picks_that_version_else_default(db, django_capture_on_commit_c
 
 
 def test_sending_disabled_audits_as_suppressed(default_templates, settings, django_capture_on_commit_callbacks):
-    settings.SMTP_ACTIVE = False
+    settings.OUTBOX_ACTIVE = False
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         [message] = send("billing_invoice_monthly", "a@b.test", INVOICE_VARS)
     assert callbacks == [] and mail.outbox == []

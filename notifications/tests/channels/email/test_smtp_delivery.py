@@ -89,7 +89,7 @@ def test_an_unreachable_server_costs_no_attempt_and_the_message_leaves_once_it_i
 ):
     from notifications.tests.support.services import free_port
 
-    settings.EMAIL_RETRY_BACKOFF_BASE_SECONDS = settings.EMAIL_RETRY_BACKOFF_MAX_SECONDS = 0.001
+    settings.OUTBOX_RETRY_BACKOFF_BASE_SECONDS = settings.OUTBOX_RETRY_BACKOFF_MAX_SECONDS = 0.001
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_USE_TLS = "127.0.0.1", free_port(), False
     with django_capture_on_commit_callbacks(execute=True):

@@ -43,7 +43,7 @@ PYTHON_TEXT = re.compile(r"[A-Z][A-Za-z]*(Error|Exception)\b|has no attribute|Tr
 
 @pytest.fixture
 def both_enabled(settings):
-    settings.EMAIL_WEBHOOK_PROVIDERS = ["amazon_ses", "sendgrid"]
+    settings.WEBHOOK_PROVIDERS = ["amazon_ses", "sendgrid"]
     settings.EMAIL_WEBHOOK_SECRET_AMAZON_SES = [SES_SECRET]
     settings.EMAIL_WEBHOOK_SECRET_SENDGRID = [SENDGRID_SECRET]
 

@@ -35,7 +35,7 @@ ALL_ROUTES = SES_ROUTES + SENDGRID_ROUTES
 
 @pytest.fixture
 def signer(settings, tmp_path):
-    settings.EMAIL_WEBHOOK_PROVIDERS = ["amazon_ses", "sendgrid"]
+    settings.WEBHOOK_PROVIDERS = ["amazon_ses", "sendgrid"]
     with signing(settings, tmp_path, secrets=[SECRET, NEXT_SECRET]) as signer:
         yield signer
 
@@ -270,7 +270,7 @@ def test_system_checks_name_what_the_webhooks_need(settings, tmp_path):
     settings.ENVIRONMENT = "production"
     settings.ANYMAIL = {}
     settings.EMAIL_BACKEND = "anymail.backends.amazon_ses.EmailBackend"
-    settings.EMAIL_WEBHOOK_PROVIDERS = []
+    settings.WEBHOOK_PROVIDERS = []
     settings.EMAIL_SES_SNS_TOPIC_ARNS = []
     settings.EMAIL_SNS_SIGNING_CERTS = [f"{CERT_URL}={tmp_path / 'missing.pem'}"]
     problems = check_webhook_settings()
