@@ -48,7 +48,7 @@ def main() -> None:
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             os.environ.update(DJANGO_SETTINGS_MODULE="config.settings.base", CELERY_BROKER_URL="",
-                              EMAIL_SHARED_STATE_URL=f"redis://127.0.0.1:{port}/0", LOG_LEVEL="WARNING")
+                              OUTBOX_SHARED_STATE_URL=f"redis://127.0.0.1:{port}/0", LOG_LEVEL="WARNING")
             import django
             import redis
 
@@ -65,7 +65,7 @@ def main() -> None:
 
             print(f"{calls} calls each; per call:\n\n| check | wall | CPU of this process |\n|---|---|---|")
             for store in ("redis", "process"):
-                settings.EMAIL_SHARED_STATE_URL = f"redis://127.0.0.1:{port}/0" if store == "redis" else ""
+                settings.OUTBOX_SHARED_STATE_URL = f"redis://127.0.0.1:{port}/0" if store == "redis" else ""
                 timed(f"{store}: take_rate (never held back)", calls,
                       lambda: caps.take_rate("bench", per_second=10_000_000))
                 timed(f"{store}: take_rates, 16 at once (per grant)", calls // 16,

@@ -288,8 +288,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "inter
 # The Redis that every process shares caps per provider and health state through
 # (notifications/core/caps.py, health_state.py): the broker when it is Redis; empty: each
 # process keeps its own (the embedded default).
-EMAIL_SHARED_STATE_URL = env.str(
-    "EMAIL_SHARED_STATE_URL",
+OUTBOX_SHARED_STATE_URL = env.str(
+    "OUTBOX_SHARED_STATE_URL",
     default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
 )
 # Workers use this consumer: bounded reconnect backoff, and every lane woken on (re)connect.

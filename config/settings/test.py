@@ -13,7 +13,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = "memory://"
 
 # Process-local caps and health state: a test that shares them starts its own Redis.
-EMAIL_SHARED_STATE_URL = ""
+OUTBOX_SHARED_STATE_URL = ""
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

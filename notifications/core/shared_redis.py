@@ -1,6 +1,6 @@
 """The Redis that holds what every process of a deployment must agree on (caps, health state).
 
-`EMAIL_SHARED_STATE_URL` names it; by default it is the Celery broker when that is Redis, so a
+`OUTBOX_SHARED_STATE_URL` names it; by default it is the Celery broker when that is Redis, so a
 deployment that runs Redis needs no new service. Empty: there is no shared store, and each
 caller falls back to state held within its own process (the embedded default, one process).
 """
@@ -17,7 +17,7 @@ SOCKET_TIMEOUT_SECONDS = 0.5
 
 def client() -> redis.Redis | None:
     """A client of the shared Redis, or None when none is configured."""
-    url = getattr(settings, "EMAIL_SHARED_STATE_URL", "") or ""
+    url = getattr(settings, "OUTBOX_SHARED_STATE_URL", "") or ""
     if not url.startswith(("redis://", "rediss://", "unix://")):
         return None
     return _client(url)

@@ -19,13 +19,13 @@ FORK = multiprocessing.get_context("fork")
 @pytest.fixture
 def shared_redis(redis_server, settings):
     """A redis-server of this test's own, named as the deployment's shared store."""
-    settings.EMAIL_SHARED_STATE_URL = redis_server.url
+    settings.OUTBOX_SHARED_STATE_URL = redis_server.url
     return redis_server
 
 
 @pytest.fixture
 def local_caps(settings):
-    settings.EMAIL_SHARED_STATE_URL = ""
+    settings.OUTBOX_SHARED_STATE_URL = ""
     caps.forget_local_state()
     yield
     caps.forget_local_state()
@@ -170,7 +170,7 @@ def test_a_held_back_caller_is_told_how_long_to_wait_and_nothing_is_taken(shared
 
 @pytest.mark.parametrize("store", ["redis", "process"])
 def test_a_batch_takes_what_the_window_has_left_and_is_told_when_more_come(store, redis_server, settings):
-    settings.EMAIL_SHARED_STATE_URL = redis_server.url if store == "redis" else ""
+    settings.OUTBOX_SHARED_STATE_URL = redis_server.url if store == "redis" else ""
     caps.forget_local_state()
 
     assert caps.take_rates("esp:batch", per_second=10, wanted=4) == (4, 0.0)
@@ -189,7 +189,7 @@ def test_no_cap_takes_nothing_and_holds_nothing(shared_redis):
 
 
 def test_with_the_shared_store_down_a_caller_waits_and_is_never_let_through(settings):
-    settings.EMAIL_SHARED_STATE_URL = f"redis://127.0.0.1:{free_port()}/0"  # nobody listens
+    settings.OUTBOX_SHARED_STATE_URL = f"redis://127.0.0.1:{free_port()}/0"  # nobody listens
 
     assert caps.take_rate("smtp:x", per_second=10) == caps.STORE_DOWN_WAIT_SECONDS
     assert caps.try_slot("smtp:x", limit=3, lease_seconds=1) == caps.STORE_DOWN_WAIT_SECONDS

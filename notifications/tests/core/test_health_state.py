@@ -21,7 +21,7 @@ FORK = multiprocessing.get_context("fork")
 
 @pytest.fixture
 def shared(redis_server, settings):
-    settings.EMAIL_SHARED_STATE_URL = redis_server.url
+    settings.OUTBOX_SHARED_STATE_URL = redis_server.url
     return redis_server
 
 
@@ -64,7 +64,7 @@ def test_a_lane_resting_after_another_processs_outage_is_not_drained_here(shared
 
 
 def test_without_redis_the_state_is_this_processs_own(settings):
-    settings.EMAIL_SHARED_STATE_URL = ""
+    settings.OUTBOX_SHARED_STATE_URL = ""
     health_state.forget_local_state()
     health_state.rest("smtp-server:1:x", seconds=30)
 
@@ -79,7 +79,7 @@ def _expect_not_resting(key: str) -> None:
 
 
 def test_with_redis_gone_each_process_keeps_its_own_and_nothing_fails(settings, caplog):
-    settings.EMAIL_SHARED_STATE_URL = f"redis://127.0.0.1:{free_port()}/0"  # nobody listens
+    settings.OUTBOX_SHARED_STATE_URL = f"redis://127.0.0.1:{free_port()}/0"  # nobody listens
     health_state.forget_local_state()
 
     health_state.rest("lane:bulk", seconds=30)
