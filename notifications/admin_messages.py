@@ -149,7 +149,7 @@ class EmailAttachmentAdmin(ReadOnlyAdmin):
         # The message's name only (`__str__`): never its rendering or bytes, a hundred times a page.
         return super().get_queryset(request).select_related("message").only(
             *(f.name for f in EmailAttachment._meta.concrete_fields),
-            "message__template_key", "message__recipient_email", "message__status")
+            "message__template_key", "message__address", "message__status")
 
     @admin.display(description=_("Download"))
     def download(self, attachment: EmailAttachment) -> str:
@@ -170,7 +170,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
     list_display = ("created", "recipient", "template_key", "short_subject", "status", "attempts", "sent")
     list_filter = ("status", TemplateFilter, CategoryFilter, "lane", ("created_at", admin.DateFieldListFilter))
     sortable_by = ("created",)
-    search_fields = ("recipient_email",)  # shows the box; `get_search_results` decides what a term means
+    search_fields = ("address",)  # shows the box; `get_search_results` decides what a term means
     search_help_text = _("An exact address (any case), a message ID, or a provider message ID (with or without <>).")
     paginator = EstimatedCountPaginator
     show_full_result_count = False
@@ -210,13 +210,13 @@ class EmailMessageAdmin(ReadOnlyAdmin):
         if "@" in term and not term.startswith("<"):
             # An address, or a Message-ID typed without its angle brackets (`x@rgz.bj`): both
             # are exact lookups on an index, so one term looks for either.
-            return queryset.filter(Q(recipient_email__iexact=term) | Q(provider_message_id__in=message_ids)), False
+            return queryset.filter(Q(address__iexact=term) | Q(provider_message_id__in=message_ids)), False
         return queryset.filter(provider_message_id__in=message_ids), False
 
     @admin.display(description=_("recipient address"))
     def recipient(self, message: EmailMessage) -> str:
-        return format_html('<a href="{}" title="{}">{}</a>', history_url(message.recipient_email),
-                           gettext("This address's history"), message.recipient_email)
+        return format_html('<a href="{}" title="{}">{}</a>', history_url(message.address),
+                           gettext("This address's history"), message.address)
 
     @admin.display(description=_("subject"))
     def short_subject(self, message: EmailMessage) -> str:
@@ -247,7 +247,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("recipient address"))
     def recipient_link(self, message: EmailMessage) -> str:
-        return format_html('{} (<a href="{}">{}</a>)', message.recipient_email, history_url(message.recipient_email),
+        return format_html('{} (<a href="{}">{}</a>)', message.address, history_url(message.address),
                            gettext("history"))
 
     @admin.display(description=_("error message"))
@@ -442,7 +442,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
         address = request.GET.get("email", "").strip()
         if not address:
             raise Http404(gettext("Give an address: ?email=…"))
-        rows = EmailMessage.objects.filter(recipient_email__iexact=address).defer(*HEAVY).order_by("-created_at", "-pk")
+        rows = EmailMessage.objects.filter(address__iexact=address).defer(*HEAVY).order_by("-created_at", "-pk")
         page = Paginator(rows, self.list_per_page).get_page(request.GET.get("p"))
         user = request.user
         events = self._recipient_events(address) if user.has_perm(f"{APP}.view_deliveryevent") else None
@@ -464,7 +464,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
         message of ours (an address the provider reports on, e.g. a bounce of mail sent
         elsewhere), each through an index of its own, merged newest first."""
         newest = ("-occurred_at", "-created_at")
-        of_messages = DeliveryEvent.objects.filter(message__recipient_email__iexact=address).order_by(*newest)
+        of_messages = DeliveryEvent.objects.filter(message__address__iexact=address).order_by(*newest)
         unmatched = DeliveryEvent.objects.filter(message__isnull=True, recipient__iexact=address).order_by(*newest)
         merged = [*of_messages[:self.list_per_page], *unmatched[:self.list_per_page]]
         merged.sort(key=lambda event: (event.occurred_at, event.created_at), reverse=True)
@@ -475,7 +475,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Retry selected failed or expired messages"), permissions=["resend"])
     def retry(self, request, queryset) -> None:
         """Through the state machine, all at once: the others are left as they are, and counted."""
-        selected = list(queryset.only("pk", "template_key", "recipient_email", "status"))  # what the log names
+        selected = list(queryset.only("pk", "template_key", "address", "status"))  # what the log names
         self._report_retry(request, message_actions.retry_messages(message_ids=[m.pk for m in selected]), selected)
 
     @admin.action(description=_("Resend selected messages"), permissions=["resend"])

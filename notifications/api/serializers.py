@@ -158,13 +158,13 @@ class SendBatchResponse(serializers.Serializer):
                 items.append({"index": result.index, "errors": result.errors, "codes": result.codes,
                               **({"to": ", ".join(result.to)} if result.to else {})})
             for message in result.messages:
-                items.append({"index": result.index, "id": message.pk, "to": message.recipient_email,
+                items.append({"index": result.index, "id": message.pk, "to": message.address,
                               "status": message.status})
         return SendBatchResponse({"items": items, "total": len(items)}).data
 
 
 class MessageItem(serializers.ModelSerializer):
-    to = serializers.EmailField(source="recipient_email")
+    to = serializers.EmailField(source="address")
 
     class Meta:
         model = EmailMessage
@@ -285,7 +285,7 @@ class TestRenderResponse(serializers.Serializer):
 
 
 class MessageListItem(serializers.ModelSerializer):
-    to = serializers.EmailField(source="recipient_email")
+    to = serializers.EmailField(source="address")
 
     class Meta:
         model = EmailMessage
@@ -328,7 +328,7 @@ class AttemptOut(serializers.ModelSerializer):
 
 
 class MessageDetail(serializers.ModelSerializer):
-    to = serializers.EmailField(source="recipient_email")
+    to = serializers.EmailField(source="address")
     template_version = serializers.IntegerField(source="template_version.version", allow_null=True, default=None)
     attachments = AttachmentOut(many=True)
     delivery_attempts = AttemptOut(many=True)

@@ -254,7 +254,7 @@ class TemplateTestView(APIView):
 
 
 class MessageFilter(filters.FilterSet):
-    to = filters.CharFilter(field_name="recipient_email", lookup_expr="iexact")
+    to = filters.CharFilter(field_name="address", lookup_expr="iexact")
     status = filters.ChoiceFilter(choices=Status.choices)
     template_key = filters.CharFilter()
 

@@ -50,7 +50,16 @@ class EmailMessage(models.Model):
         EmailTemplateVersion, verbose_name=_("template version"), null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
     )
     language = models.CharField(verbose_name=_("language"), max_length=10, blank=True)
-    recipient_email = models.EmailField(verbose_name=_("recipient address"), max_length=254)
+    # Which channel delivers it (notifications.core's registry): every channel's rows share
+    # the outbox, so the claim, retries, sweep and audit read one table. Email, the first
+    # channel, is the default of the column too (rows written by raw SQL, and the rows that
+    # were there before the column: adding it is a catalogue change on PostgreSQL, no rewrite).
+    channel = models.CharField(verbose_name=_("channel"), max_length=20, default="email", db_default="email")
+    # The recipient's address in its channel's own kind: an email address, a phone number,
+    # a device token. Long enough for any of them (a web push endpoint is a URL); each
+    # channel checks its own kind before a row is written. Still named "recipient address"
+    # (and `to` in the API): it is the same thing for email.
+    address = models.CharField(verbose_name=_("recipient address"), max_length=512)
     from_email = models.CharField(verbose_name=_("sender address"), max_length=320)
     reply_to = models.JSONField(verbose_name=_("Reply-To"), default=list, blank=True)
     cc = models.JSONField(verbose_name=_("Cc"), default=list, blank=True)
@@ -146,7 +155,7 @@ class EmailMessage(models.Model):
             # The audit desk's search is exact and case-insensitive (`iexact`, which PostgreSQL
             # compiles to `UPPER(col::text) = UPPER(%s)`, as does the API's `?to=`): the index
             # is on that expression, so a plain index on the column would serve nobody.
-            models.Index(Upper("recipient_email"), name="message_recipient"),
+            models.Index(Upper("address"), name="message_address"),
             models.Index(fields=["provider_message_id"], name="message_provider_id"),
             # The drain's claim: the due rows of one lane, oldest due first (services.lifecycle).
             models.Index(
@@ -165,7 +174,7 @@ class EmailMessage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.template_key or _('simple')} → {self.recipient_email} ({self.get_status_display()})"
+        return f"{self.template_key or _('simple')} → {self.address} ({self.get_status_display()})"
 
     @property
     def error_text(self) -> str:

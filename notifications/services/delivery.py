@@ -46,7 +46,7 @@ def build_email(message: EmailMessage, *, connection=None) -> EmailMultiAlternat
             for attachment in message.attachments.select_related("blob")
         ]
     email = django_email(
-        subject=subject, html=html, text=text, from_email=message.from_email, to=[message.recipient_email],
+        subject=subject, html=html, text=text, from_email=message.from_email, to=[message.address],
         cc=message.cc, bcc=message.bcc, reply_to=message.reply_to, headers=message_headers(message),
         attachments=attachments, connection=connection,
     )
@@ -63,7 +63,7 @@ def message_headers(message: EmailMessage) -> dict[str, str]:
 def prebuilt_email(message: EmailMessage) -> PrebuiltEmail:
     """The email of a message whose bytes were built at enqueue (`EmailMessage.mime`)."""
     return PrebuiltEmail(
-        message.mime, from_email=message.from_email, to=[message.recipient_email], cc=message.cc,
+        message.mime, from_email=message.from_email, to=[message.address], cc=message.cc,
         bcc=message.bcc, reply_to=message.reply_to, headers=message_headers(message),
     )
 

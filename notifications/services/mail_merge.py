@@ -151,7 +151,7 @@ def _batch_item(item: object) -> tuple[list[str], Mapping[str, object]]:
     recipients = parse_addresses(item.get("to"), field="to", allow_empty=False)
     check_recipient_count(recipients)
     for address in recipients:
-        check_columns(field="to", recipient_email=address)
+        check_columns(field="to", address=address)
     variables = item.get("variables") or {}
     if not isinstance(variables, Mapping):
         raise TemplateError(_("Variables must be an object of name → value."), field="variables", code="invalid_variables")

@@ -27,7 +27,7 @@ RESEND_ENDPOINT = "admin-resend"
 #: What a resend copies from the original: its rendering (never rendered again, so the new
 #: message says exactly what the first one said), its addresses and its options.
 COPIED = (
-    "template_key", "template_version_id", "language", "recipient_email", "from_email", "reply_to", "cc", "bcc",
+    "template_key", "template_version_id", "language", "address", "from_email", "reply_to", "cc", "bcc",
     "subject", "html_content", "text_content", "variables", "is_masked", "sealed_content", "attachments_count",
     "lane", "is_test",
 )
@@ -114,10 +114,10 @@ def resend_message(*, message: EmailMessage, requested_by, token: str = "") -> E
     template = EmailTemplate.objects.filter(key=original.template_key).only("kind", "max_attempts").first() \
         if original.template_key else None
     marketing = template is not None and template.kind == Kind.MARKETING
-    [reasons] = suppression.reasons_at_send([([original.recipient_email], marketing)])
+    [reasons] = suppression.reasons_at_send([([original.address], marketing)])
     now = timezone.now()
     status_fields = lifecycle.initial_fields(
-        send_at=None, now=now, suppressed_because=reasons.get(suppression.normalise(original.recipient_email)))
+        send_at=None, now=now, suppressed_because=reasons.get(suppression.normalise(original.address)))
     copy = EmailMessage(
         **{name: getattr(original, name) for name in COPIED},
         **status_fields,

@@ -107,7 +107,7 @@ def checked_copies(*, to: list[str], cc, bcc, reply_to) -> dict[str, list[str]]:
         )
     for name, addresses in (("to", to), ("cc", copied), ("bcc", blind)):
         for address in addresses:
-            check_columns(field=name, recipient_email=address)
+            check_columns(field=name, address=address)
     reply = parse_addresses(reply_to, field="reply_to") if reply_to else []
     if not reply and settings.SMTP_REPLY_TO:
         reply = [settings.SMTP_REPLY_TO]

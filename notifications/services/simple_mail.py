@@ -41,7 +41,7 @@ def send_simple_mail(
     check_recipient_count(recipients)
     check_simulator_addresses({"to": recipients}, is_test=False)
     for address in recipients:
-        check_columns(field="to", recipient_email=address)
+        check_columns(field="to", address=address)
     check_columns(source_endpoint=source_endpoint)
     if not isinstance(subject, str) or not subject.strip():
         raise TemplateError(_("A subject is required."), field="subject", code="required")

@@ -32,7 +32,7 @@ def simulate(message: EmailMessage) -> None:
 
     Raises, writing nothing, the failure a failure address asks for (see the module's docstring).
     """
-    failure = simulated_failure(message.recipient_email, server=PROVIDER)
+    failure = simulated_failure(message.address, server=PROVIDER)
     if failure is not None:
         raise failure
     _accept(message)
@@ -44,14 +44,14 @@ def _accept(message: EmailMessage) -> None:
     provider_message_id = f"simulated-{message.pk.hex}"
     if not lifecycle.mark_simulated_sent(message.pk, at=now, provider_message_id=provider_message_id):
         return
-    address = message.recipient_email.lower()
+    address = message.address.lower()
     outcome = {"event_type": EventType.DELIVERED}
     if address == BOUNCE_ADDRESS:
         outcome = {"event_type": EventType.BOUNCED, "bounce_type": BounceType.PERMANENT, "bounce_subtype": "simulated"}
     elif address == COMPLAINT_ADDRESS:
         outcome = {"event_type": EventType.COMPLAINT}
     common = {"provider": PROVIDER, "occurred_at": now, "notification_id": str(message.pk),
-              "provider_message_id": provider_message_id, "recipient": message.recipient_email}
+              "provider_message_id": provider_message_id, "recipient": message.address}
     tracking.record(tracking.ProviderEvent(
         **common, event_type=EventType.SENT, provider_event_id=f"{provider_message_id}-sent",
         description=AuditText("simulator_accepted"),
@@ -59,5 +59,5 @@ def _accept(message: EmailMessage) -> None:
     tracking.record(tracking.ProviderEvent(
         **common, **outcome, provider_event_id=f"{provider_message_id}-outcome",
         description=AuditText("simulator_outcome", {"event": label("event_type", outcome["event_type"])}),
-        payload={"simulated": outcome["event_type"], "recipient": message.recipient_email},
+        payload={"simulated": outcome["event_type"], "recipient": message.address},
     ))

@@ -122,16 +122,16 @@ def held_back(rows: Sequence[EmailMessage]) -> dict[object, str]:
     One query for the batch; a second, only when a marketing-only suppression matches, to
     learn which of those messages are marketing mail (their template's kind).
     """
-    found = _active((row.recipient_email for row in rows), marketing=True)
+    found = _active((row.address for row in rows), marketing=True)
     if not found:
         return {}
     needs_kind = {row.template_key for row in rows if row.template_key
-                  and getattr(found.get(normalise(row.recipient_email)), "scope", None) == Scope.MARKETING}
+                  and getattr(found.get(normalise(row.address)), "scope", None) == Scope.MARKETING}
     marketing = set(EmailTemplate.objects.filter(key__in=needs_kind, kind=Kind.MARKETING)
                     .values_list("key", flat=True)) if needs_kind else set()
     held = {}
     for row in rows:
-        suppression = found.get(normalise(row.recipient_email))
+        suppression = found.get(normalise(row.address))
         if suppression is None:
             continue
         if suppression.scope == Scope.ALL or row.template_key in marketing:

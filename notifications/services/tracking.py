@@ -193,7 +193,7 @@ def find_messages(events: Sequence[ProviderEvent], *, check_provider: bool = Tru
         if message is None and event.provider_message_id:
             candidates = [row for form in wanted[event.provider_message_id] for row in by_provider_id.get(form, [])]
             if len(candidates) > 1 and event.recipient:
-                candidates = [row for row in candidates if row.recipient_email.lower() == event.recipient.lower()]
+                candidates = [row for row in candidates if row.address.lower() == event.recipient.lower()]
             message = candidates[0] if len(candidates) == 1 else None
         found.append(message)
     return _of_their_provider(events, found) if check_provider else found
@@ -307,7 +307,7 @@ def _report(event: DeliveryEvent, message: EmailMessage) -> lifecycle.Report | N
     bounce is stored with the message but does not make the recipient's copy bounced.
     Sent, deferred, opened, clicked, unsubscribed, other: an event only.
     """
-    if event.recipient and event.recipient.lower() != message.recipient_email.lower():
+    if event.recipient and event.recipient.lower() != message.address.lower():
         return None
     kind = KINDS.get(event.event_type)
     if kind is None:

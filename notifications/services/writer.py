@@ -43,12 +43,12 @@ def prebuild(draft: Draft, messages: list[EmailMessage], *, attachments: list[At
         return
 
     def headers(message: EmailMessage) -> dict[str, str]:
-        return {"To": message.recipient_email, "Date": date, **delivery.message_headers(message)}
+        return {"To": message.address, "Date": date, **delivery.message_headers(message)}
 
     first = messages[0]
     template = mime.MimeTemplate.of(mime.django_email(
         subject=draft.rendered.subject, html=draft.rendered.html, text=draft.rendered.text,
-        from_email=first.from_email, to=[first.recipient_email], cc=first.cc, bcc=first.bcc,
+        from_email=first.from_email, to=[first.address], cc=first.cc, bcc=first.bcc,
         reply_to=first.reply_to, headers=headers(first),
         attachments=[(item.filename, item.content, item.content_type) for item in attachments],
     ))
@@ -78,7 +78,7 @@ def write_and_queue(
     per_draft = [
         [
             EmailMessage(
-                recipient_email=address,
+                address=address,
                 from_email=default_from_email(),
                 subject=draft.rendered.subject,
                 html_content=draft.rendered.html,

@@ -138,7 +138,7 @@ def test_in_a_batch_a_bad_address_refuses_its_item_only(sender, django_capture_o
     assert "Invalid email address 2 " in by_index[1]["errors"]["to"][0]
     assert "U+000B" in by_index[1]["errors"]["to"][0]
     assert "260 characters long" in by_index[2]["errors"]["to"][0]
-    assert sorted(EmailMessage.objects.values_list("recipient_email", flat=True)) == [
+    assert sorted(EmailMessage.objects.values_list("address", flat=True)) == [
         "a@techconnect.bj", "c@techconnect.bj"]
 
 

@@ -131,7 +131,7 @@ def test_a_messages_page_shows_its_html_sandboxed_its_text_attachments_attempts_
 ):
     message = invoice(sent=True, capture=django_capture_on_commit_callbacks)
     DeliveryEvent.objects.create(message=message, event_type="delivered", provider="sendgrid",
-                                 recipient=message.recipient_email, occurred_at=timezone.now(), detail="250 OK")
+                                 recipient=message.address, occurred_at=timezone.now(), detail="250 OK")
     page = as_group(AUDITORS).get(url("change", message.pk)).content.decode()
     # The HTML is inside a sandboxed frame (escaped into srcdoc), never printed as source text.
     frame = re.search(r'<iframe sandbox="" [^>]*srcdoc="([^"]*)"', page)
@@ -179,8 +179,8 @@ def test_resend_asks_first_then_queues_a_copy_that_points_at_the_original(
     assert callbacks, "the lane is woken once the copy is committed"
     assert copy.status == Status.QUEUED and copy.attempts == 0 and copy.pk != original.pk
     assert copy.source_endpoint == "admin-resend" and copy.sent_by.username == "administrators"
-    assert (copy.subject, copy.html_content, copy.text_content, copy.recipient_email, copy.template_version_id) == (
-        original.subject, original.html_content, original.text_content, original.recipient_email,
+    assert (copy.subject, copy.html_content, copy.text_content, copy.address, copy.template_version_id) == (
+        original.subject, original.html_content, original.text_content, original.address,
         original.template_version_id)
     [attachment] = copy.attachments.all()
     assert attachment.blob_id == original.attachments.get().blob_id  # the bytes stored once
@@ -465,7 +465,7 @@ def test_the_list_makes_as_many_queries_with_500_messages_as_with_one(as_group, 
         EmailMessage(**{field: getattr(one, field) for field in (
             "template_key", "template_version_id", "language", "from_email", "subject", "html_content",
             "text_content", "lane", "status", "next_attempt_at", "max_attempts", "attachments_count")},
-            recipient_email=f"r{n}@rgz.bj") for n in range(499)
+            address=f"r{n}@rgz.bj") for n in range(499)
     ])
     with_many = queries()
     assert len(with_many) == len(with_one), "\n".join(with_many)
@@ -500,7 +500,7 @@ ROWS = 100_000
 #: only among the oldest rows: the worst case for reading the newest-first index with a filter.
 FILL = """
 INSERT INTO notifications_emailmessage (
-    id, template_key, language, recipient_email, from_email, reply_to, cc, bcc, subject, html_content,
+    id, template_key, language, address, from_email, reply_to, cc, bcc, subject, html_content,
     text_content, variables, is_masked, sealed_content, mime, attachments_count, status, lane, attempts,
     max_attempts, bounce_type, bounce_subtype, error_message, provider_message_id, sent_via, source_endpoint,
     idempotency_key, is_test, created_at, updated_at)
@@ -571,7 +571,7 @@ def test_on_postgresql_every_filter_and_the_search_read_an_index(as_group, defau
             continue
         assert "Seq Scan on notifications_emailmessage" not in plan, f"{name}:\n{plan}"
         assert "Index" in plan, f"{name}:\n{plan}"
-    assert "message_recipient" in plans["search"] and "message_recipient" in plans["history"]
+    assert "message_address" in plans["search"] and "message_address" in plans["history"]
 
 
 def explain(sql: str) -> str:
@@ -593,7 +593,7 @@ def test_the_attachments_list_links_each_download_and_reads_no_rendering(as_grou
 def test_a_long_history_is_paged(as_group, default_templates):
     one = invoice("busy@rgz.bj")
     EmailMessage.objects.bulk_create([
-        EmailMessage(recipient_email="Busy@RGZ.bj", from_email=one.from_email, subject=f"n°{n}",
+        EmailMessage(address="Busy@RGZ.bj", from_email=one.from_email, subject=f"n°{n}",
                      template_key=one.template_key, status=Status.SENT) for n in range(150)
     ])
     client = as_group(AUDITORS)

@@ -54,7 +54,7 @@ def test_each_item_is_rendered_with_its_own_variables_and_bad_items_are_reported
     assert "reseller_name" in refused[1]["variables"][0] and "amount_fcfa" in refused[1]["variables"][0]
     assert "not-an-address" in refused[2]["to"][0]
 
-    subjects = dict(EmailMessage.objects.values_list("recipient_email", "subject"))
+    subjects = dict(EmailMessage.objects.values_list("address", "subject"))
     assert subjects == {"a@techconnect.bj": "Facture RGZ — janvier 2026", "c@techconnect.bj": "Facture RGZ — avril 2026",
                         "d@techconnect.bj": "Facture RGZ — avril 2026"}
     assert EmailMessage.objects.filter(status=Status.SENT).count() == 3 and len(mail.outbox) == 3

@@ -93,7 +93,7 @@ def test_test_render_by_an_editor_returns_the_rendering_and_the_message_id(defau
     assert body["subject"] == "Facture RGZ — février 2026"
     assert "Test Company" in body["html"] and "TEST-001" in body["text"]
     message = EmailMessage.objects.get(pk=body["id"])
-    assert message.source_endpoint == "api-test" and message.recipient_email == "test@rgz.bj"
+    assert message.source_endpoint == "api-test" and message.address == "test@rgz.bj"
 
 
 def test_test_send_of_incident_does_not_alert_extra_recipients(default_templates, settings):
@@ -103,7 +103,7 @@ def test_test_send_of_incident_does_not_alert_extra_recipients(default_templates
                            {"to": "qa@rgz.bj", "variables": INCIDENT["variables"]})
     assert response.status_code == 200, response.content
     assert response.json()["total"] == 1
-    assert not EmailMessage.objects.filter(recipient_email="noc@rgz.bj").exists()
+    assert not EmailMessage.objects.filter(address="noc@rgz.bj").exists()
 
 
 def test_history_by_recipient_newest_first(sender, admin):

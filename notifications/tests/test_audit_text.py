@@ -78,7 +78,7 @@ def story(db, default_templates, settings):
     assert response.status_code == 201, response.json()
     for lane in {message.lane for message in EmailMessage.objects.all()}:
         outbox.drain_lane(lane=lane)
-    messages["bounced"] = EmailMessage.objects.get(recipient_email=BOUNCE)
+    messages["bounced"] = EmailMessage.objects.get(address=BOUNCE)
     [old] = send_simple_mail("ancien@rgz.bj", "Ancien", "Texte.", send_at=timezone.now() + timedelta(hours=1))
     # A row as written before the codes: its English sentence and no code.
     EmailMessage.objects.filter(pk=old.pk).update(status=Status.FAILED, error_message="Legacy text, kept as stored.",
@@ -244,7 +244,7 @@ def test_an_unknown_code_or_a_row_without_one_shows_its_stored_text():
 def test_sizes_and_titles_follow_the_language_and_its_digit_grouping(settings):
     attachment = EmailAttachment(filename="invoice.pdf", size_bytes=15)
     big = EmailAttachment(filename="archive.zip", size_bytes=1_000_000)
-    message = EmailMessage(template_key="", recipient_email="a@rgz.bj", status=Status.SENT)
+    message = EmailMessage(template_key="", address="a@rgz.bj", status=Status.SENT)
     with translation.override("en"):
         assert (str(attachment), str(big)) == ("invoice.pdf (15 bytes)", "archive.zip (1,000,000 bytes)")
         assert str(message) == "simple → a@rgz.bj (Sent)"

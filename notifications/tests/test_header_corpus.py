@@ -122,7 +122,7 @@ def assert_arrived_whole(received, row: EmailMessage, *, subject: str) -> None:
         for name, value in part.items():
             assert list(value.defects) == [], (name, value, value.defects)
     assert parsed["Subject"] == subject
-    assert parsed["To"] == row.recipient_email
+    assert parsed["To"] == row.address
     assert parsed["Date"] and parsed["Message-ID"] == f"<{row.pk.hex}@rgz.bj>"
     assert parsed["X-Notification-Id"] == str(row.pk)
     assert b"X-Notification-Id: " + str(row.pk).encode() in head

@@ -212,7 +212,7 @@ def test_an_address_longer_than_its_column_refuses_only_its_batch_item(sender):
     refused, sent = response.json()["items"]
     assert refused["index"] == 0 and "to" in refused["errors"]
     assert sent["index"] == 1 and sent["to"] == "ok@rgz.bj"
-    assert list(EmailMessage.objects.values_list("recipient_email", flat=True)) == ["ok@rgz.bj"]
+    assert list(EmailMessage.objects.values_list("address", flat=True)) == ["ok@rgz.bj"]
 
 
 # --- from Python ---------------------------------------------------------------------------------
@@ -250,7 +250,7 @@ def test_send_batch_from_python_refuses_only_the_item_with_a_nul(default_templat
         {"to": "b@rgz.bj", "variables": INVOICE_VARS},
     ])
     assert "U+0000" in results[0].errors["variables"][0] and not results[0].messages
-    assert [m.recipient_email for m in results[1].messages] == ["b@rgz.bj"]
+    assert [m.address for m in results[1].messages] == ["b@rgz.bj"]
     assert EmailMessage.objects.count() == 1
 
 

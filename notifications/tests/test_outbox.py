@@ -54,10 +54,10 @@ def test_each_message_is_sent_once_with_its_own_provider_id_and_attempt(default_
     assert outbox.drain_lane(lane=messages[0].lane) == {"sent": 10}
 
     received = {r.rcpt_tos[0]: r for r in smtp_backend.wait_for(10)}
-    assert sorted(received) == sorted(m.recipient_email for m in messages)
+    assert sorted(received) == sorted(m.address for m in messages)
     for message in messages:
         message.refresh_from_db()
-        mail = received[message.recipient_email]
+        mail = received[message.address]
         assert message.status == Status.SENT and message.attempts == 1 and message.sent_at is not None
         assert message.provider_message_id == mail.message["Message-ID"]
         assert mail.message["X-Notification-Id"] == str(message.pk)
@@ -80,7 +80,7 @@ def test_a_drain_claims_in_batches_of_the_lane_size_oldest_due_first(default_tem
     if connection.vendor in lifecycle.RETURNING_VENDORS:
         assert len(claims) == 3  # 4 + 4 + 2: the short third claim says the lane is empty
     order = [r.rcpt_tos[0] for r in smtp_backend.wait_for(10)]
-    assert order == [m.recipient_email for m in messages]
+    assert order == [m.address for m in messages]
 
 
 def test_lanes_are_strict_an_urgent_drain_takes_urgent_rows_only(default_templates, smtp_backend, settings):
@@ -211,7 +211,7 @@ def test_a_test_key_message_in_a_batch_is_simulated_and_never_reaches_the_server
 
     assert outbox.drain_lane(lane=real.lane) == {"sent": 1, "simulated": 1}
 
-    assert [r.rcpt_tos[0] for r in smtp_backend.wait_for(1)] == [real.recipient_email]
+    assert [r.rcpt_tos[0] for r in smtp_backend.wait_for(1)] == [real.address]
     assert EmailMessage.objects.get(pk=simulated.pk).status == Status.DELIVERED
     assert EmailMessage.objects.get(pk=real.pk).status == Status.SENT
     assert DeliveryAttempt.objects.filter(message=simulated).count() == 0

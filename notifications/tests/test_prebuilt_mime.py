@@ -204,7 +204,7 @@ def test_a_drain_claims_prebuilt_rows_without_their_rendering_and_sends_the_stor
     for message in messages:
         message.refresh_from_db()
         assert message.status == Status.SENT, message.error_message
-        assert received[message.recipient_email].raw.replace(b"\r\n", b"\n").rstrip(b"\n") == \
+        assert received[message.address].raw.replace(b"\r\n", b"\n").rstrip(b"\n") == \
             bytes(message.mime).replace(b"\r\n", b"\n").rstrip(b"\n")  # byte for byte
 
 

@@ -162,7 +162,7 @@ def _pages(walked) -> dict[str, str]:
         "desk list": "/admin/notifications/emailmessage/",
         "message": f"/admin/notifications/emailmessage/{message.pk}/change/",
         "cancelled message": f"/admin/notifications/emailmessage/{walked['cancelled'].pk}/change/",
-        "recipient history": f"/admin/notifications/emailmessage/recipient/?email={message.recipient_email}",
+        "recipient history": f"/admin/notifications/emailmessage/recipient/?email={message.address}",
         "admin index": "/admin/",
         **{f"{model._meta.verbose_name_plural} list": f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
            for model in admin.site._registry if model._meta.app_label == "notifications"

@@ -52,7 +52,7 @@ def test_cc_and_bcc_count_with_to(sender):
     response = sender.post(SEND, at_limit)
     assert response.status_code == 201, response.content
     [row] = EmailMessage.objects.all()
-    assert row.recipient_email == "john@techconnect.bj"
+    assert row.address == "john@techconnect.bj"
     assert row.cc == addresses(30, "c") and row.bcc == addresses(19, "b")
 
 
@@ -77,7 +77,7 @@ def test_the_template_extra_recipients_get_no_cc(sender):
     body = {"to": "reseller@techconnect.bj", "template_key": "incident_alert_critical", "variables": INCIDENT_VARS,
             "cc": "sales@rgz.bj", "bcc": "audit@rgz.bj"}
     assert sender.post(SEND, body).status_code == 201
-    rows = {row.recipient_email: row for row in EmailMessage.objects.all()}
+    rows = {row.address: row for row in EmailMessage.objects.all()}
     assert set(rows) == {"reseller@techconnect.bj", "noc@rgz.bj"}
     assert rows["reseller@techconnect.bj"].cc == ["sales@rgz.bj"]
     assert rows["reseller@techconnect.bj"].bcc == ["audit@rgz.bj"]
@@ -89,7 +89,7 @@ def test_an_extra_recipient_already_copied_gets_no_second_copy(sender):
             "cc": "NOC@rgz.bj"}
     assert sender.post(SEND, body).status_code == 201
     [row] = EmailMessage.objects.all()
-    assert row.recipient_email == "reseller@techconnect.bj" and row.cc == ["NOC@rgz.bj"]
+    assert row.address == "reseller@techconnect.bj" and row.cc == ["NOC@rgz.bj"]
 
 
 def test_a_cc_address_receives_exactly_one_copy(sender, smtp_backend, django_capture_on_commit_callbacks):
@@ -107,9 +107,9 @@ def test_a_cc_address_receives_exactly_one_copy(sender, smtp_backend, django_cap
     assert noc.rcpt_tos == ["noc@rgz.bj"] and noc.message["Cc"] is None
     assert sum(r.rcpt_tos.count("sales@rgz.bj") for r in received) == 1
     assert sum(r.rcpt_tos.count("audit@rgz.bj") for r in received) == 1
-    row = EmailMessage.objects.get(recipient_email="reseller@techconnect.bj")
+    row = EmailMessage.objects.get(address="reseller@techconnect.bj")
     # Every RCPT of the message is on its row.
-    assert sorted([row.recipient_email, *row.cc, *row.bcc]) == sorted(main.rcpt_tos)
+    assert sorted([row.address, *row.cc, *row.bcc]) == sorted(main.rcpt_tos)
 
 
 # --- batches -------------------------------------------------------------------------------------

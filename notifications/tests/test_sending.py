@@ -32,11 +32,11 @@ def send(*args, **kwargs):
 def test_incident_alert_gives_one_row_and_one_delivery_per_address(default_templates, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         messages = send("incident_alert_critical", "noc@rgz.bj,reseller@techconnect.bj", INCIDENT_VARS, source_endpoint="incident")
-    assert sorted(m.recipient_email for m in messages) == ["noc@rgz.bj", "reseller@techconnect.bj"]
+    assert sorted(m.address for m in messages) == ["noc@rgz.bj", "reseller@techconnect.bj"]
     assert EmailMessage.objects.count() == 2
     assert sorted(tuple(m.to) for m in mail.outbox) == [("noc@rgz.bj",), ("reseller@techconnect.bj",)]
     assert set(EmailMessage.objects.values_list("status", flat=True)) == {Status.SENT}
-    row = EmailMessage.objects.get(recipient_email="reseller@techconnect.bj")
+    row = EmailMessage.objects.get(address="reseller@techconnect.bj")
     assert row.subject == "⚠️ ALERTE CRITIQUE RGZ — INC-2026-000847"
     assert row.lane == "urgent" and row.max_attempts == 5 and row.source_endpoint == "incident"
 
@@ -44,7 +44,7 @@ def test_incident_alert_gives_one_row_and_one_delivery_per_address(default_templ
 def test_extra_recipients_get_their_own_rows(default_templates, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         messages = send("incident_alert_critical", ["reseller@techconnect.bj"], INCIDENT_VARS)
-    assert [m.recipient_email for m in messages] == ["reseller@techconnect.bj", "noc@rgz.bj"]
+    assert [m.address for m in messages] == ["reseller@techconnect.bj", "noc@rgz.bj"]
     assert len(mail.outbox) == 2
 
 

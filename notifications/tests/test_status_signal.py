@@ -38,7 +38,7 @@ def nobody_listening():
 
 class Heard(list):
     def __call__(self, sender, *, message, old, new, **kwargs):
-        self.append((message.recipient_email, old, new, message.status))
+        self.append((message.address, old, new, message.status))
 
 
 def invoices(*addresses: str, **options) -> list[EmailMessage]:

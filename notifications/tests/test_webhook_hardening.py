@@ -60,7 +60,7 @@ def send(settings, capture, api, to: str = "jane@example.com", **options) -> Ema
 
 
 def sendgrid_event(message: EmailMessage | None, kind: str, *, email: str = "", **fields) -> dict:
-    return {"email": email or (message.recipient_email if message else "jane@example.com"), "timestamp": 1513299569,
+    return {"email": email or (message.address if message else "jane@example.com"), "timestamp": 1513299569,
             "event": kind, "sg_event_id": uuid.uuid4().hex, "sg_message_id": "sg-1.filter0001",
             **({"notification_id": str(message.pk)} if message else {}), **fields}
 
@@ -327,7 +327,7 @@ def test_a_2000_event_sendgrid_post_runs_a_bounded_number_of_statements(settings
     settings.EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE = True
     with sendgrid_api(settings), django_capture_on_commit_callbacks(execute=True):
         messages = send_simple_mail([f"user{n}@example.com" for n in range(50)], "Sujet", "Texte.")
-    messages = list(EmailMessage.objects.filter(pk__in=[m.pk for m in messages]).order_by("recipient_email"))
+    messages = list(EmailMessage.objects.filter(pk__in=[m.pk for m in messages]).order_by("address"))
     assert {m.status for m in messages} == {Status.SENT}
 
     def batch(size: int) -> list[dict]:
@@ -349,9 +349,9 @@ def test_a_2000_event_sendgrid_post_runs_a_bounded_number_of_statements(settings
         response = post_sendgrid(events)
     assert response.status_code == 200
     assert DeliveryEvent.objects.count() == len(events)
-    statuses = dict(EmailMessage.objects.filter(recipient_email__in=["user0@example.com", "user1@example.com",
+    statuses = dict(EmailMessage.objects.filter(address__in=["user0@example.com", "user1@example.com",
                                                                      "user2@example.com"])
-                    .values_list("recipient_email", "status"))
+                    .values_list("address", "status"))
     assert statuses == {"user0@example.com": Status.BOUNCED, "user1@example.com": Status.COMPLAINT,
                         "user2@example.com": Status.DELIVERED}
     assert Suppression.objects.filter(scope="all").count() == 10

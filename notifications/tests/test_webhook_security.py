@@ -58,7 +58,7 @@ def sendgrid_message(settings, django_capture_on_commit_callbacks) -> EmailMessa
 
 def sendgrid_delivered(message: EmailMessage) -> bytes:
     return json.dumps([{
-        "email": message.recipient_email, "timestamp": int(time.time()), "event": "delivered",
+        "email": message.address, "timestamp": int(time.time()), "event": "delivered",
         "sg_event_id": "sg-1", "sg_message_id": "m1", "notification_id": str(message.pk),
         "response": "250 OK",
     }]).encode()

@@ -104,7 +104,7 @@ def test_permanent_bounce_reads_type_and_subtype_from_the_ses_payload(signer, se
     assert (message.status, message.bounce_type, message.bounce_subtype) == (
         Status.BOUNCED, BounceType.PERMANENT, "NoEmail")
     [event] = message.events.all()
-    assert (event.event_type, event.bounce_type, event.recipient) == (EventType.BOUNCED, "permanent", message.recipient_email)
+    assert (event.event_type, event.bounce_type, event.recipient) == (EventType.BOUNCED, "permanent", message.address)
     assert "550 5.1.1" in event.detail
 
 
