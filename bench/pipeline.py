@@ -218,7 +218,7 @@ def ours(bench: Bench, count: int, label: str) -> Delivery:
     from django.db import connection
     from django.db.models import Count
 
-    from notifications.models import EmailMessage
+    from notifications.models import Message
 
     bench.fresh_database()
     started = time.perf_counter()
@@ -237,7 +237,7 @@ def ours(bench: Bench, count: int, label: str) -> Delivery:
     missing, duplicates, last = arrival_check(arrivals)
     first = min((min(times) for times in arrivals.values() if times), default=ready)
     start = min(ready, first)
-    statuses = dict(EmailMessage.objects.values_list("status").annotate(n=Count("pk")).order_by())
+    statuses = dict(Message.objects.values_list("status").annotate(n=Count("pk")).order_by())
     connection.close()
     return Delivery(count, last - start, queue_seconds, missing, duplicates, extra={
         "boot": ready - worker.spawned, "first": first - ready, "db": {k: after[k] - before[k] for k in after},

@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from notifications.exceptions import InvalidRecipient
-from notifications.models import DeliveryAttempt, DeliveryEvent, EmailAttachment, EmailMessage, EmailTemplate, EmailTemplateVersion
+from notifications.models import DeliveryAttempt, DeliveryEvent, EmailAttachment, Message, EmailTemplate, EmailTemplateVersion
 from notifications.recipients import parse_address, parse_addresses
 from notifications.selectors import default_version
 
@@ -167,7 +167,7 @@ class MessageItem(serializers.ModelSerializer):
     to = serializers.EmailField(source="address")
 
     class Meta:
-        model = EmailMessage
+        model = Message
         fields = ["id", "to", "status"]
 
 
@@ -288,7 +288,7 @@ class MessageListItem(serializers.ModelSerializer):
     to = serializers.EmailField(source="address")
 
     class Meta:
-        model = EmailMessage
+        model = Message
         fields = ["id", "to", "subject", "status", "template_key", "created_at", "sent_at"]
 
 
@@ -343,7 +343,7 @@ class MessageDetail(serializers.ModelSerializer):
         "stored (in English)."))
 
     class Meta:
-        model = EmailMessage
+        model = Message
         fields = [
             "id", "to", "cc", "bcc", "reply_to", "from_email", "template_key", "template_version", "language",
             "subject", "html_content", "text_content", "status", "lane", "attempts", "max_attempts",

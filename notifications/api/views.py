@@ -15,7 +15,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from notifications.models import EmailMessage, Status
+from notifications.models import Message, Status
 from notifications.selectors import messages_cancellable_by, messages_visible_to, templates_with_active_versions
 from notifications.services.idempotency import run_once
 from notifications.services.message_actions import cancel_message
@@ -259,7 +259,7 @@ class MessageFilter(filters.FilterSet):
     template_key = filters.CharFilter()
 
     class Meta:
-        model = EmailMessage
+        model = Message
         fields = ["to", "status", "template_key"]
 
 

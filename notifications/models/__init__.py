@@ -4,7 +4,7 @@ from notifications import audit_text
 from .access import APIKey, IdempotencyRecord
 from .events import DeliveryEvent, EventType
 from .inbound import InboundAttachment, InboundEmail
-from .messages import AttachmentBlob, BounceType, DeliveryAttempt, EmailAttachment, EmailMessage, Status
+from .messages import AttachmentBlob, BounceType, DeliveryAttempt, EmailAttachment, Message, Status
 from .smtp import SMTPSecurity, SMTPServerConfig
 from .suppression import Reason, Scope, Suppression
 from .templates import Category, EmailTemplate, EmailTemplateVersion, Kind, Lane, TemplateVersionActivation
@@ -25,7 +25,7 @@ __all__ = [
     "BounceType",
     "Category",
     "EmailAttachment",
-    "EmailMessage",
+    "Message",
     "EmailTemplate",
     "EmailTemplateVersion",
     "Kind",

@@ -1,4 +1,4 @@
-"""The audit trail: one `EmailMessage` row per recipient, and its attachments.
+"""The audit trail: one `Message` row per recipient, whatever its channel, and its attachments.
 
 A row holds exactly what was (or will be) sent: the rendering is done once, when the
 message is queued, so retries and resends never render differently and the audit never
@@ -43,7 +43,7 @@ class BounceType(models.TextChoices):
     TEMPORARY = "temporary", _("Temporary")
 
 
-class EmailMessage(models.Model):
+class Message(models.Model):
     id = models.UUIDField(verbose_name=_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
     template_key = models.CharField(verbose_name=_("template key"), max_length=100, blank=True)
     template_version = models.ForeignKey(
@@ -169,8 +169,8 @@ class EmailMessage(models.Model):
         ]
         permissions = [
             ("send_email", "Can send email"),
-            ("cancel_emailmessage", "Can cancel a scheduled or queued email"),
-            ("resend_emailmessage", "Can resend an email or retry a failed one"),
+            ("cancel_message", "Can cancel a scheduled or queued email"),
+            ("resend_message", "Can resend an email or retry a failed one"),
         ]
 
     def __str__(self) -> str:
@@ -196,7 +196,7 @@ class DeliveryAttempt(models.Model):
         UNKNOWN = "unknown", _("Outcome unknown")
 
     id = models.BigAutoField(verbose_name=_("ID"), primary_key=True)
-    message = models.ForeignKey(EmailMessage, verbose_name=_("message"), on_delete=models.CASCADE, related_name="delivery_attempts")
+    message = models.ForeignKey(Message, verbose_name=_("message"), on_delete=models.CASCADE, related_name="delivery_attempts")
     number = models.PositiveSmallIntegerField(verbose_name=_("number"), help_text=_("1 for the first attempt."))
     started_at = models.DateTimeField(verbose_name=_("started at"))
     finished_at = models.DateTimeField(verbose_name=_("finished at"))
@@ -245,7 +245,7 @@ class EmailAttachment(models.Model):
     """One attachment of one message: its name and type, and the shared bytes."""
 
     id = models.UUIDField(verbose_name=_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
-    message = models.ForeignKey(EmailMessage, verbose_name=_("message"), on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(Message, verbose_name=_("message"), on_delete=models.CASCADE, related_name="attachments")
     filename = models.CharField(verbose_name=_("filename"), max_length=255)
     content_type = models.CharField(verbose_name=_("content type"), max_length=100)
     size_bytes = models.PositiveIntegerField(verbose_name=_("size (bytes)"))

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from notifications import jsoninput
 from notifications.exceptions import BatchTooLarge, NotificationError, TemplateError
-from notifications.models import EmailMessage
+from notifications.models import Message
 from notifications.recipients import parse_addresses
 
 from . import scheduling
@@ -38,7 +38,7 @@ class BatchItemResult:
 
     index: int
     to: list[str]
-    messages: list[EmailMessage] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
     errors: dict | None = None
     codes: dict | None = None
 

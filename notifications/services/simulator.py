@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from notifications.audit_text import AuditText, label
 from notifications.backends.development import simulated_failure
-from notifications.models import BounceType, EmailMessage, EventType
+from notifications.models import BounceType, Message, EventType
 
 from . import lifecycle, tracking
 
@@ -26,7 +26,7 @@ COMPLAINT_ADDRESS = "complaint@simulator.invalid"
 PROVIDER = "simulator"
 
 
-def simulate(message: EmailMessage) -> None:
+def simulate(message: Message) -> None:
     """Finish a claimed test message as the provider would have: its outcome is a provider
     event, recorded and applied by the same service as a real webhook's (`services.tracking`).
 
@@ -39,7 +39,7 @@ def simulate(message: EmailMessage) -> None:
 
 
 @transaction.atomic
-def _accept(message: EmailMessage) -> None:
+def _accept(message: Message) -> None:
     now = timezone.now()
     provider_message_id = f"simulated-{message.pk.hex}"
     if not lifecycle.mark_simulated_sent(message.pk, at=now, provider_message_id=provider_message_id):

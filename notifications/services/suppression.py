@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from notifications import audit_text
 from notifications.audit_text import AuditText
-from notifications.models import EmailMessage, EmailTemplate, Kind, Reason, Scope, Suppression
+from notifications.models import Message, EmailTemplate, Kind, Reason, Scope, Suppression
 from notifications.signals import recipient_suppressed
 
 from . import raw_sql
@@ -116,7 +116,7 @@ def reasons_at_send(groups: Sequence[tuple[Sequence[str], bool]]) -> list[dict[s
     return result
 
 
-def held_back(rows: Sequence[EmailMessage]) -> dict[object, str]:
+def held_back(rows: Sequence[Message]) -> dict[object, str]:
     """For a claimed batch: message id → why it must not be sent, for the suppressed ones.
 
     One query for the batch; a second, only when a marketing-only suppression matches, to

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from notifications.attachments import Attachment
 from notifications.backends import connections
-from notifications.models import AttachmentBlob, EmailAttachment, EmailMessage, Status
+from notifications.models import AttachmentBlob, EmailAttachment, Message, Status
 
 from . import delivery, lifecycle, mime, raw_sql, suppression, wakeups
 from .drafts import Draft
@@ -24,8 +24,8 @@ def default_from_email() -> str:
     return formataddr((settings.SMTP_FROM_NAME, settings.SMTP_FROM_EMAIL))
 
 
-def prebuild(draft: Draft, messages: list[EmailMessage], *, attachments: list[Attachment], date: str) -> None:
-    """Store each row's RFC 5322 bytes (`EmailMessage.mime`): the body built once per draft.
+def prebuild(draft: Draft, messages: list[Message], *, attachments: list[Attachment], date: str) -> None:
+    """Store each row's RFC 5322 bytes (`Message.mime`): the body built once per draft.
 
     A masked draft gets none: its bytes would hold the secret the audit masks, so it is built
     at delivery from the sealed rendering, as before. Nor does a draft whose attachments
@@ -42,7 +42,7 @@ def prebuild(draft: Draft, messages: list[EmailMessage], *, attachments: list[At
     if not connections.configured_backend_sends_bytes():
         return
 
-    def headers(message: EmailMessage) -> dict[str, str]:
+    def headers(message: Message) -> dict[str, str]:
         return {"To": message.address, "Date": date, **delivery.message_headers(message)}
 
     first = messages[0]
@@ -59,7 +59,7 @@ def prebuild(draft: Draft, messages: list[EmailMessage], *, attachments: list[At
 @transaction.atomic
 def write_and_queue(
     drafts: list[Draft], *, attachments: list[Attachment], send_at: datetime | None
-) -> list[list[EmailMessage]]:
+) -> list[list[Message]]:
     """Write every draft's rows and attachments in one transaction; wake their lanes on commit.
 
     The status they are written with comes from the state machine (`lifecycle`): a suppressed
@@ -77,7 +77,7 @@ def write_and_queue(
 
     per_draft = [
         [
-            EmailMessage(
+            Message(
                 address=address,
                 from_email=default_from_email(),
                 subject=draft.rendered.subject,

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from notifications.exceptions import InvalidTransition, SealedContentGone
-from notifications.models import EmailMessage, Reason, Scope, Status, Suppression
+from notifications.models import Message, Reason, Scope, Status, Suppression
 from notifications.services import lifecycle, suppression
 from notifications.services.message_actions import RESEND_ENDPOINT, resend_message, retry_messages
 from notifications.services.sending import send_mail_template
@@ -61,4 +61,4 @@ def test_resend_and_retry_refuse_what_they_cannot_do_and_say_why(default_templat
     assert result.retried == 0
     assert "only failed or expired" in result.refused[queued.pk]
     assert "only failed or expired" in result.refused[masked.pk]
-    assert EmailMessage.objects.count() == 2
+    assert Message.objects.count() == 2

@@ -13,7 +13,7 @@ import json
 import pytest
 from django.test import Client
 
-from notifications.models import BounceType, DeliveryEvent, EmailMessage, EventType, Status
+from notifications.models import BounceType, DeliveryEvent, Message, EventType, Status
 from notifications.services.sending import send_simple_mail
 from notifications.tests.support.http import ESPServer, Reply
 from notifications.tests.support.sns import basic_auth
@@ -41,7 +41,7 @@ def sent(sendgrid_api, django_capture_on_commit_callbacks):
     """A message SendGrid accepted, and the custom args it will echo in every event."""
     with django_capture_on_commit_callbacks(execute=True):
         [message] = send_simple_mail("example@test.com", "Votre facture", "Bonjour.")
-    message = EmailMessage.objects.get(pk=message.pk)
+    message = Message.objects.get(pk=message.pk)
     assert message.status == Status.SENT
     [request] = sendgrid_api.requests
     [personalization] = request.json()["personalizations"]
@@ -58,7 +58,7 @@ def post(events: list[dict]):
 
 
 def fresh(message):
-    return EmailMessage.objects.get(pk=message.pk)
+    return Message.objects.get(pk=message.pk)
 
 
 def test_delivered(sent):

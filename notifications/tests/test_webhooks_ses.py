@@ -16,7 +16,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from notifications.models import BounceType, DeliveryEvent, EmailMessage, EventType, Status
+from notifications.models import BounceType, DeliveryEvent, Message, EventType, Status
 from notifications.services import outbox
 from notifications.services.sending import send_simple_mail
 from notifications.tests.support.http import ESPServer, Reply
@@ -52,7 +52,7 @@ def ses(settings):
 def sent(ses, django_capture_on_commit_callbacks):
     """Send a message through SES (anymail's backend, a local SES API) and return its row, now `sent`."""
 
-    def send(to: str = "jane@example.com", **kwargs) -> EmailMessage:
+    def send(to: str = "jane@example.com", **kwargs) -> Message:
         with django_capture_on_commit_callbacks(execute=True):
             [message] = send_simple_mail(to, "Votre facture", "Bonjour.", **kwargs)
         message.refresh_from_db()
@@ -73,8 +73,8 @@ def recording(django_capture_on_commit_callbacks):
     return record
 
 
-def fresh(message: EmailMessage) -> EmailMessage:
-    return EmailMessage.objects.get(pk=message.pk)
+def fresh(message: Message) -> Message:
+    return Message.objects.get(pk=message.pk)
 
 
 @pytest.mark.parametrize("route", [API_HOOK, ANYMAIL_HOOK])
@@ -199,7 +199,7 @@ def test_replayed_notification_is_stored_once(signer, sent, recording):
 
 def test_one_notification_naming_two_recipients_stores_two_events(signer, sent, recording):
     message = sent(to="jane@example.com")
-    EmailMessage.objects.filter(pk=message.pk)  # the cc rides on the same row
+    Message.objects.filter(pk=message.pk)  # the cc rides on the same row
     notification = signer.notification(ses_delivery(message, recipients=["jane@example.com", "richard@example.com"]))
     with recording() as recorded:
         assert post_sns(Client(), API_HOOK, notification).status_code == 200
@@ -245,7 +245,7 @@ def test_an_event_before_sent_is_kept_and_applied_when_the_message_is_sent(signe
     assert fresh(message).status == Status.SCHEDULED
     [event] = fresh(message).events.all()
     assert event.pending and len(recorded.calls) == 1
-    EmailMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())  # the test makes it due
+    Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())  # the test makes it due
     outbox.drain_lane(lane=message.lane)
     message = fresh(message)
     assert message.status == Status.DELIVERED
@@ -254,7 +254,7 @@ def test_an_event_before_sent_is_kept_and_applied_when_the_message_is_sent(signe
 
 def test_an_event_for_no_known_message_is_stored_unmatched_and_answered_200(signer, sent, recording):
     message = sent()
-    EmailMessage.objects.filter(pk=message.pk).delete()
+    Message.objects.filter(pk=message.pk).delete()
     with recording() as recorded:
         response = post_sns(Client(), API_HOOK, signer.notification(ses_delivery(message)))
     assert response.status_code == 200
@@ -290,7 +290,7 @@ def test_staff_see_unmatched_events_in_the_admin(signer, sent):
     from notifications.tests.support.api import make_user
 
     message = sent(to="ghost@example.com")
-    EmailMessage.objects.filter(pk=message.pk).delete()
+    Message.objects.filter(pk=message.pk).delete()
     post_sns(Client(), API_HOOK, signer.notification(ses_bounce(message)))
     auditor = make_user("auditor", AUDITORS)
     auditor.is_staff = True
