@@ -80,10 +80,10 @@ def transport_round(port: int, sink_pid: int) -> tuple[float, dict[str, float]]:
     the transport limit of `pipeline.py`, measured beside the drain in the same run."""
     import smtplib  # noqa: PLC0415
 
-    from notifications.models import EmailMessage  # noqa: PLC0415
+    from notifications.models import Message  # noqa: PLC0415
 
     prepared = [(sender, [to], bytes(mime)) for sender, to, mime
-                in EmailMessage.objects.values_list("from_email", "recipient_email", "mime")]
+                in Message.objects.values_list("from_email", "address", "mime")]
     before = {"client": time.process_time(), "sink": cpu_seconds(sink_pid)}
     started = time.perf_counter()
     with smtplib.SMTP("127.0.0.1", port) as client:
@@ -116,14 +116,14 @@ def one_round(n: int, profiler: cProfile.Profile | None, sink_pid: int) -> tuple
 
     from celery import current_app  # noqa: PLC0415
 
-    from notifications.models import EmailMessage, Lane, Status  # noqa: PLC0415
+    from notifications.models import Message, Lane, Status  # noqa: PLC0415
     from notifications.core.outbox import drain  # noqa: PLC0415
     from notifications.core.outbox import wakeups
     from notifications.channels.email.sending import send_mail_template  # noqa: PLC0415
     from notifications.tests.support.files import make_pdf  # noqa: PLC0415
     from pipeline import INVOICE, sample_variables  # noqa: PLC0415
 
-    EmailMessage.objects.all().delete()
+    Message.objects.all().delete()
     drain.forget_process_state()
     pdf, variables = make_pdf(), sample_variables(INVOICE)
     with mock.patch.object(wakeups, "wake_on_commit"):
@@ -139,7 +139,7 @@ def one_round(n: int, profiler: cProfile.Profile | None, sink_pid: int) -> tuple
         started = time.perf_counter()
         if profiler is not None:
             profiler.enable()
-        while EmailMessage.objects.filter(status=Status.QUEUED).exists():
+        while Message.objects.filter(status=Status.QUEUED).exists():
             drain.drain_lane(lane=Lane.DEFAULT)
         if profiler is not None:
             profiler.disable()
@@ -149,7 +149,7 @@ def one_round(n: int, profiler: cProfile.Profile | None, sink_pid: int) -> tuple
     cpu = {name: (after[name] - before[name]) * 1000 / n for name in before}
     cpu["wall"] = seconds * 1000 / n
     current_app.conf.task_always_eager = True
-    sent = EmailMessage.objects.filter(status=Status.SENT).count()
+    sent = Message.objects.filter(status=Status.SENT).count()
     assert sent == n, f"{sent} of {n} sent"
     return n / seconds, cpu
 

@@ -249,7 +249,7 @@ def ours(bench: Bench, count: int, label: str, *, sink: Sink | None = None, conc
     from django.db.models import Count
     from django.test import override_settings
 
-    from notifications.models import EmailMessage
+    from notifications.models import Message
 
     sink = sink or bench.sink
     env = {**({"SMTP_PORT": str(sink.port)} if sink is not bench.sink else {}), **(env or {})}
@@ -271,7 +271,7 @@ def ours(bench: Bench, count: int, label: str, *, sink: Sink | None = None, conc
     missing, duplicates, last = arrival_check(arrivals)
     first = min((min(times) for times in arrivals.values() if times), default=ready)
     start = min(ready, first)
-    statuses = dict(EmailMessage.objects.values_list("status").annotate(n=Count("pk")).order_by())
+    statuses = dict(Message.objects.values_list("status").annotate(n=Count("pk")).order_by())
     connection.close()
     return Delivery(count, last - start, queue_seconds, missing, duplicates, extra={
         "boot": ready - worker.spawned, "first": first - ready, "db": {k: after[k] - before[k] for k in after},

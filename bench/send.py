@@ -13,7 +13,7 @@ setup()
 
 from django.test.utils import override_settings  # noqa: E402
 
-from notifications.models import EmailMessage, EmailTemplate  # noqa: E402
+from notifications.models import Message, EmailTemplate  # noqa: E402
 from notifications.channels.email.sending import send_mail_template  # noqa: E402
 
 count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
@@ -25,7 +25,7 @@ with override_settings(OUTBOX_ACTIVE=False):  # audit rows only: measures the se
         to = [f"user{index}-{n}@example.com" for n in range(per_call)]
         send_mail_template("onboarding_welcome", to, template.sample_variables)
     elapsed = time.perf_counter() - started
-rows = EmailMessage.objects.count()
+rows = Message.objects.count()
 print(f"send_mail_template on {describe_database()}: {count} calls x {per_call} recipients = {rows} rows "
       f"in {elapsed:.2f}s: {count / elapsed:.0f} calls/s, {rows / elapsed:.0f} rows/s")
 print(f"peak RSS {peak_rss_mb():.0f} MB")

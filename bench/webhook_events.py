@@ -30,33 +30,33 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from notifications.models import DeliveryEvent, EmailMessage, Status  # noqa: E402
+from notifications.models import DeliveryEvent, Message, Status  # noqa: E402
 
 MESSAGES = 500
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"bench:hook").decode()}
 
 
-def messages() -> list[EmailMessage]:
+def messages() -> list[Message]:
     now = timezone.now()
-    rows = [EmailMessage(recipient_email=f"user{n}@example.com", from_email="noreply@rgz.bj", subject="Bench",
+    rows = [Message(address=f"user{n}@example.com", from_email="noreply@rgz.bj", subject="Bench",
                          status=Status.SENT, sent_at=now, provider="sendgrid", provider_message_id=f"sg-{n}")
             for n in range(MESSAGES)]
-    EmailMessage.objects.bulk_create(rows, batch_size=500)
+    Message.objects.bulk_create(rows, batch_size=500)
     return rows
 
 
-def events(rows: list[EmailMessage], count: int) -> list[dict]:
+def events(rows: list[Message], count: int) -> list[dict]:
     out = []
     for n, row in enumerate(rows):
         kind = "bounce" if n % 20 == 0 else "spamreport" if n % 20 == 1 else "delivered"
-        out.append({"email": row.recipient_email, "timestamp": 1765000000 + n, "event": kind, "type": "bounce",
+        out.append({"email": row.address, "timestamp": 1765000000 + n, "event": kind, "type": "bounce",
                     "sg_event_id": uuid.uuid4().hex, "sg_message_id": f"sg-{n}.filter", "notification_id": str(row.pk)})
         if len(out) >= count:
             return out
     kinds = ("open", "click", "deferred")
     while len(out) < count:
         row = rows[len(out) % len(rows)]
-        out.append({"email": row.recipient_email, "timestamp": 1765000000, "event": kinds[len(out) % 3],
+        out.append({"email": row.address, "timestamp": 1765000000, "event": kinds[len(out) % 3],
                     "url": "https://rgz.bj/", "sg_event_id": uuid.uuid4().hex, "notification_id": str(row.pk)})
     return out
 
@@ -73,7 +73,7 @@ def post(body: bytes) -> tuple[float, int, int]:
 print(f"database: {describe_database()}")
 rows = messages()
 for count in (200, 2_000, 10_000):
-    EmailMessage.objects.update(status=Status.SENT)
+    Message.objects.update(status=Status.SENT)
     DeliveryEvent.objects.all().delete()
     body = json.dumps(events(rows, count)).encode()
     first = post(body)

@@ -44,7 +44,7 @@ def suppress_after_provider_events(sender, *, events: list[tuple[DeliveryEvent, 
             if message is None:
                 logger.warning("A %s event (%s) matches no message: nobody suppressed.", event.event_type, event.pk)
             continue
-        address = event.recipient or message.recipient_email
+        address = event.recipient or message.address
         if suppression.normalise(address) not in _recipients_of(message):
             logger.warning("A %s event (%s) names %s, to whom message %s was not sent: nobody suppressed.",
                            event.event_type, event.pk, address, message.pk)
@@ -69,7 +69,7 @@ def _policy(event: DeliveryEvent) -> tuple[str | None, str]:
 
 def _recipients_of(message) -> set[str]:
     """The addresses a message went to: its recipient, cc and bcc, normalised."""
-    listed = [message.recipient_email, *(message.cc or []), *(message.bcc or [])]
+    listed = [message.address, *(message.cc or []), *(message.bcc or [])]
     return {suppression.normalise(parseaddr(str(item))[1] or str(item)) for item in listed}
 
 

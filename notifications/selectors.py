@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from notifications.models import EmailMessage, EmailTemplate, EmailTemplateVersion
+from notifications.models import Message, EmailTemplate, EmailTemplateVersion
 
-VIEW_ALL_MESSAGES = "notifications.view_emailmessage"
+VIEW_ALL_MESSAGES = "notifications.view_message"
 SEND = "notifications.send_email"
 
 
-def messages_visible_to(user) -> QuerySet[EmailMessage]:
+def messages_visible_to(user) -> QuerySet[Message]:
     """Auditors (and administrators) see every message; senders see the ones they sent."""
-    messages = EmailMessage.objects.all()
+    messages = Message.objects.all()
     if user.has_perm(VIEW_ALL_MESSAGES):
         return messages
     if user.has_perm(SEND):
@@ -19,19 +19,19 @@ def messages_visible_to(user) -> QuerySet[EmailMessage]:
     return messages.none()
 
 
-CANCEL_ANY_MESSAGE = "notifications.cancel_emailmessage"
+CANCEL_ANY_MESSAGE = "notifications.cancel_message"
 
 
-def messages_cancellable_by(user) -> QuerySet[EmailMessage]:
-    """Holders of `cancel_emailmessage` may cancel any message; senders the ones they sent.
+def messages_cancellable_by(user) -> QuerySet[Message]:
+    """Holders of `cancel_message` may cancel any message; senders the ones they sent.
 
     Whatever else is not in here is a 404 to them, never a 403 (CONTRACT.md).
     """
     if user.has_perm(CANCEL_ANY_MESSAGE):
-        return EmailMessage.objects.all()
+        return Message.objects.all()
     if user.has_perm(SEND):
-        return EmailMessage.objects.filter(sent_by=user)
-    return EmailMessage.objects.none()
+        return Message.objects.filter(sent_by=user)
+    return Message.objects.none()
 
 
 def templates_with_active_versions() -> QuerySet[EmailTemplate]:

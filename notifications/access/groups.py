@@ -9,6 +9,8 @@ see; migration 0014 took them away, and every sync takes them away again).
 """
 from __future__ import annotations
 
+from django.db import DEFAULT_DB_ALIAS
+
 APP = "notifications"
 
 SENDERS = "Senders"
@@ -36,14 +38,14 @@ WITHHELD: dict[str, tuple[str, ...]] = {
 }
 
 
-def sync_groups(apps) -> None:
+def sync_groups(apps, *, using: str = DEFAULT_DB_ALIAS) -> None:
     """Create the groups, add the permissions they lack and take away the `WITHHELD` ones
-    (the only permissions ever removed)."""
+    (the only permissions ever removed), in the database `using` (the one being migrated)."""
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
-    available = {p.codename: p for p in Permission.objects.filter(content_type__app_label=APP)}
+    available = {p.codename: p for p in Permission.objects.using(using).filter(content_type__app_label=APP)}
     for name, patterns in GROUP_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=name)
+        group, _ = Group.objects.using(using).get_or_create(name=name)
         withheld = set(WITHHELD.get(name, ()))
         wanted = [
             permission
@@ -60,19 +62,19 @@ def sync_groups(apps) -> None:
             group.permissions.remove(*[available[codename] for codename in withheld if codename in available])
 
 
-def create_app_permissions(apps) -> None:
+def create_app_permissions(apps, *, using: str = DEFAULT_DB_ALIAS) -> None:
     """Permissions are normally made after migrating; a data migration needs them now."""
     from django.contrib.auth.management import create_permissions
 
     app_config = apps.get_app_config(APP)
     app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
+    create_permissions(app_config, apps=apps, verbosity=0, using=using)
     app_config.models_module = None
 
 
-def on_post_migrate(sender, *, apps=None, **kwargs) -> None:
+def on_post_migrate(sender, *, apps=None, using: str = DEFAULT_DB_ALIAS, **kwargs) -> None:
     """Also sent by `flush` (transactional tests), without `apps`: use the live registry."""
     if sender.label == APP:
         from django.apps import apps as live_apps
 
-        sync_groups(apps or live_apps)
+        sync_groups(apps or live_apps, using=using)

@@ -172,7 +172,7 @@ class DeliveryEventAdmin(ReadOnlyAdmin):
 
     list_display = ("occurred_at", "event_type", "provider", "recipient", "message", "pending", "detail")
     list_filter = ("event_type", "provider", ("message", admin.EmptyFieldListFilter), "pending")
-    search_fields = ("=message__id", "message__recipient_email", "recipient", "=provider_message_id",
+    search_fields = ("=message__id", "message__address", "recipient", "=provider_message_id",
                      "=provider_event_id")
     list_select_related = ("message",)
     readonly_fields = ("message", "event_type", "provider", "recipient", "provider_event_id", "provider_message_id",

@@ -1,7 +1,7 @@
 """The audit desk: the message list, a message's page, its actions and a recipient's history.
 
 Read by Auditors (view permissions), acted on by those who hold the action's permission:
-resend and retry need `resend_emailmessage`, cancel `cancel_emailmessage`. Every action is
+resend and retry need `resend_message`, cancel `cancel_message`. Every action is
 a POST through `core.outbox.message_actions` (so through the state machine); a refusal says
 why and changes nothing.
 
@@ -42,7 +42,7 @@ from notifications.models import (
     DeliveryAttempt,
     DeliveryEvent,
     EmailAttachment,
-    EmailMessage,
+    Message,
     EmailTemplate,
     Status,
     Suppression,
@@ -61,7 +61,7 @@ RESEND_TOKEN = "resend_token"
 
 
 def action_url(name: str, *args) -> str:
-    return reverse(f"admin:{APP}_emailmessage_{name}", args=args)
+    return reverse(f"admin:{APP}_message_{name}", args=args)
 
 
 def history_url(address: str) -> str:
@@ -150,7 +150,7 @@ class EmailAttachmentAdmin(ReadOnlyAdmin):
         # The message's name only (`__str__`): never its rendering or bytes, a hundred times a page.
         return super().get_queryset(request).select_related("message").only(
             *(f.name for f in EmailAttachment._meta.concrete_fields),
-            "message__template_key", "message__recipient_email", "message__status")
+            "message__template_key", "message__address", "message__status")
 
     @admin.display(description=_("Download"))
     def download(self, attachment: EmailAttachment) -> str:
@@ -162,7 +162,7 @@ class MessageChangeList(ChangeList):
         return super().get_queryset(request, exclude_parameters).defer(*HEAVY)
 
 
-@admin.register(EmailMessage)
+@admin.register(Message)
 class EmailMessageAdmin(ReadOnlyAdmin):
     """The audit log: searchable by recipient, never edited; resent, retried or cancelled
     by those allowed to."""
@@ -171,7 +171,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
     list_display = ("created", "recipient", "template_key", "short_subject", "status", "attempts", "sent")
     list_filter = ("status", TemplateFilter, CategoryFilter, "lane", ("created_at", admin.DateFieldListFilter))
     sortable_by = ("created",)
-    search_fields = ("recipient_email",)  # shows the box; `get_search_results` decides what a term means
+    search_fields = ("address",)  # shows the box; `get_search_results` decides what a term means
     search_help_text = _("An exact address (any case), a message ID, or a provider message ID (with or without <>).")
     paginator = EstimatedCountPaginator
     show_full_result_count = False
@@ -179,7 +179,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
     list_per_page = 100
     inlines = [AttachmentInline, AttemptInline, EventInline]
     actions = ["retry", "resend", "cancel"]
-    change_form_template = "admin/notifications/emailmessage/change_form.html"
+    change_form_template = "admin/notifications/message/change_form.html"
     fieldsets = (
         (None, {"fields": (
             "id", "status", "recipient_link", "template_key", "template_version_link", "language", "lane",
@@ -211,24 +211,24 @@ class EmailMessageAdmin(ReadOnlyAdmin):
         if "@" in term and not term.startswith("<"):
             # An address, or a Message-ID typed without its angle brackets (`x@rgz.bj`): both
             # are exact lookups on an index, so one term looks for either.
-            return queryset.filter(Q(recipient_email__iexact=term) | Q(provider_message_id__in=message_ids)), False
+            return queryset.filter(Q(address__iexact=term) | Q(provider_message_id__in=message_ids)), False
         return queryset.filter(provider_message_id__in=message_ids), False
 
     @admin.display(description=_("recipient address"))
-    def recipient(self, message: EmailMessage) -> str:
-        return format_html('<a href="{}" title="{}">{}</a>', history_url(message.recipient_email),
-                           gettext("This address's history"), message.recipient_email)
+    def recipient(self, message: Message) -> str:
+        return format_html('<a href="{}" title="{}">{}</a>', history_url(message.address),
+                           gettext("This address's history"), message.address)
 
     @admin.display(description=_("subject"))
-    def short_subject(self, message: EmailMessage) -> str:
+    def short_subject(self, message: Message) -> str:
         return Truncator(message.subject).chars(SUBJECT_CHARACTERS)
 
     @admin.display(description=_("created at"), ordering="created_at")
-    def created(self, message: EmailMessage) -> str:
+    def created(self, message: Message) -> str:
         return short_time(message.created_at)
 
     @admin.display(description=_("sent at"))
-    def sent(self, message: EmailMessage) -> str:
+    def sent(self, message: Message) -> str:
         return short_time(message.sent_at)
 
     def changelist_view(self, request, extra_context=None):
@@ -243,21 +243,21 @@ class EmailMessageAdmin(ReadOnlyAdmin):
     def get_object(self, request, object_id, from_field=None):
         message = super().get_object(request, object_id, from_field)
         if message is not None:  # what the page shows of the rows it points at, in the same query
-            message = EmailMessage.objects.select_related("template_version", "sent_by").get(pk=message.pk)
+            message = Message.objects.select_related("template_version", "sent_by").get(pk=message.pk)
         return message
 
     @admin.display(description=_("recipient address"))
-    def recipient_link(self, message: EmailMessage) -> str:
-        return format_html('{} (<a href="{}">{}</a>)', message.recipient_email, history_url(message.recipient_email),
+    def recipient_link(self, message: Message) -> str:
+        return format_html('{} (<a href="{}">{}</a>)', message.address, history_url(message.address),
                            gettext("history"))
 
     @admin.display(description=_("error message"))
-    def error_shown(self, message: EmailMessage) -> str:
+    def error_shown(self, message: Message) -> str:
         """The error in the page's language (from its code); an old row's stored text."""
         return message.error_text or "—"
 
     @admin.display(description=_("template version"))
-    def template_version_link(self, message: EmailMessage) -> str:
+    def template_version_link(self, message: Message) -> str:
         version = message.template_version
         if version is None:
             return "—"
@@ -266,14 +266,14 @@ class EmailMessageAdmin(ReadOnlyAdmin):
                            version.language)
 
     @admin.display(description=_("resent from"))
-    def resent_from_link(self, message: EmailMessage) -> str:
+    def resent_from_link(self, message: Message) -> str:
         if message.resent_from_id is None:
             return "—"
         return format_html('<a href="{}">{}</a>', action_url("change", message.resent_from_id),
                            message.resent_from_id)
 
     @admin.display(description=_("resent as"))
-    def resends_list(self, message: EmailMessage) -> str:
+    def resends_list(self, message: Message) -> str:
         resends = list(message.resends.order_by("created_at").values_list("pk", "status", "created_at"))
         if not resends:
             return "—"
@@ -283,7 +283,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
         ))
 
     @admin.display(description=_("HTML"))
-    def html_preview(self, message: EmailMessage) -> str:
+    def html_preview(self, message: Message) -> str:
         if not message.html_content:
             return "—"
         # A frame of 100 % width in a box as wide as its content would be 300 pixels: the box gets a width.
@@ -291,7 +291,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
             message.html_content, title=gettext("The message's HTML, sandboxed"), height=640))
 
     @admin.display(description=_("Text"))
-    def text_preview(self, message: EmailMessage) -> str:
+    def text_preview(self, message: Message) -> str:
         if not message.text_content:
             return "—"
         return format_html('<pre style="white-space:pre-wrap;max-width:60em">{}</pre>', message.text_content)
@@ -301,7 +301,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
         extra_context = {**(extra_context or {}), "desk_actions": self.desk_actions(request, message)}
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def desk_actions(self, request, message: EmailMessage | None) -> list[dict]:
+    def desk_actions(self, request, message: Message | None) -> list[dict]:
         """The buttons the page shows: only those the user may use and the status allows."""
         if message is None:
             return []
@@ -317,16 +317,16 @@ class EmailMessageAdmin(ReadOnlyAdmin):
     # --- permissions of the actions -------------------------------------------------------
 
     def has_resend_permission(self, request) -> bool:
-        return request.user.has_perm(f"{APP}.resend_emailmessage")
+        return request.user.has_perm(f"{APP}.resend_message")
 
     def has_cancel_permission(self, request) -> bool:
-        return request.user.has_perm(f"{APP}.cancel_emailmessage")
+        return request.user.has_perm(f"{APP}.cancel_message")
 
     # --- routes ---------------------------------------------------------------------------
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
-        name = f"{APP}_emailmessage"
+        name = f"{APP}_message"
         return [
             path("recipient/", wrap(self.recipient_view), name=f"{name}_recipient"),
             path("<uuid:object_id>/resend/", wrap(self.resend_view), name=f"{name}_resend"),
@@ -337,12 +337,12 @@ class EmailMessageAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
-    def _message(self, request, object_id) -> EmailMessage:
+    def _message(self, request, object_id) -> Message:
         if not self.has_view_permission(request):
             raise PermissionDenied
-        return get_object_or_404(EmailMessage.objects.defer(*HEAVY), pk=object_id)
+        return get_object_or_404(Message.objects.defer(*HEAVY), pk=object_id)
 
-    def _back(self, message: EmailMessage) -> HttpResponseRedirect:
+    def _back(self, message: Message) -> HttpResponseRedirect:
         return HttpResponseRedirect(action_url("change", message.pk))
 
     def resend_view(self, request, object_id):
@@ -365,8 +365,8 @@ class EmailMessageAdmin(ReadOnlyAdmin):
         self._report_resends(request, [(message, copy)])
         return HttpResponseRedirect(action_url("change", copy.pk))
 
-    def resend_confirmation(self, request, selected: list[EmailMessage], *, form_url: str, hidden=()):
-        return TemplateResponse(request, "admin/notifications/emailmessage/resend_confirmation.html", {
+    def resend_confirmation(self, request, selected: list[Message], *, form_url: str, hidden=()):
+        return TemplateResponse(request, "admin/notifications/message/resend_confirmation.html", {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": gettext("Resend these messages?") if len(selected) > 1 else gettext("Resend this message?"),
@@ -443,13 +443,13 @@ class EmailMessageAdmin(ReadOnlyAdmin):
         address = request.GET.get("email", "").strip()
         if not address:
             raise Http404(gettext("Give an address: ?email=…"))
-        rows = EmailMessage.objects.filter(recipient_email__iexact=address).defer(*HEAVY).order_by("-created_at", "-pk")
+        rows = Message.objects.filter(address__iexact=address).defer(*HEAVY).order_by("-created_at", "-pk")
         page = Paginator(rows, self.list_per_page).get_page(request.GET.get("p"))
         user = request.user
         events = self._recipient_events(address) if user.has_perm(f"{APP}.view_deliveryevent") else None
         suppressions = (Suppression.objects.filter(address=normalise(address)).order_by("-created_at")
                         if user.has_perm(f"{APP}.view_suppression") else None)
-        return TemplateResponse(request, "admin/notifications/emailmessage/recipient_history.html", {
+        return TemplateResponse(request, "admin/notifications/message/recipient_history.html", {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": gettext("History of %(address)s") % {"address": address},
@@ -465,7 +465,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
         message of ours (an address the provider reports on, e.g. a bounce of mail sent
         elsewhere), each through an index of its own, merged newest first."""
         newest = ("-occurred_at", "-created_at")
-        of_messages = DeliveryEvent.objects.filter(message__recipient_email__iexact=address).order_by(*newest)
+        of_messages = DeliveryEvent.objects.filter(message__address__iexact=address).order_by(*newest)
         unmatched = DeliveryEvent.objects.filter(message__isnull=True, recipient__iexact=address).order_by(*newest)
         merged = [*of_messages[:self.list_per_page], *unmatched[:self.list_per_page]]
         merged.sort(key=lambda event: (event.occurred_at, event.created_at), reverse=True)
@@ -476,7 +476,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Retry selected failed or expired messages"), permissions=["resend"])
     def retry(self, request, queryset) -> None:
         """Through the state machine, all at once: the others are left as they are, and counted."""
-        selected = list(queryset.only("pk", "template_key", "recipient_email", "status"))  # what the log names
+        selected = list(queryset.only("pk", "template_key", "address", "status"))  # what the log names
         self._report_retry(request, message_actions.retry_messages(message_ids=[m.pk for m in selected]), selected)
 
     @admin.action(description=_("Resend selected messages"), permissions=["resend"])

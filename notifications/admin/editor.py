@@ -459,7 +459,7 @@ class EmailTemplateAdmin(admin.ModelAdmin):
             self.message_user(request, text, messages.ERROR)
             return self._back(template, request.POST.get("next"))
         text = gettext("Test sent to %(address)s (message %(id)s).") % {
-            "address": message.recipient_email, "id": message.pk}
+            "address": message.address, "id": message.pk}
         if wants_json:
             return JsonResponse({"ok": True, "message": text, "id": str(message.pk)})
         self.message_user(request, text, messages.SUCCESS)

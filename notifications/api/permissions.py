@@ -8,8 +8,8 @@ SEND = "notifications.send_email"
 VIEW_TEMPLATES = "notifications.view_emailtemplate"
 ADD_VERSION = "notifications.add_emailtemplateversion"
 TEST_TEMPLATE = "notifications.test_emailtemplate"
-VIEW_MESSAGES = "notifications.view_emailmessage"
-CANCEL_MESSAGES = "notifications.cancel_emailmessage"
+VIEW_MESSAGES = "notifications.view_message"
+CANCEL_MESSAGES = "notifications.cancel_message"
 
 
 class MethodPermissions(BasePermission):

@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from notifications.exceptions import InvalidRecipient
-from notifications.models import DeliveryAttempt, DeliveryEvent, EmailAttachment, EmailMessage, EmailTemplate, EmailTemplateVersion
+from notifications.models import DeliveryAttempt, DeliveryEvent, EmailAttachment, Message, EmailTemplate, EmailTemplateVersion
 from notifications.channels.email.addresses import parse_address, parse_addresses
 from notifications.selectors import default_version
 
@@ -158,16 +158,16 @@ class SendBatchResponse(serializers.Serializer):
                 items.append({"index": result.index, "errors": result.errors, "codes": result.codes,
                               **({"to": ", ".join(result.to)} if result.to else {})})
             for message in result.messages:
-                items.append({"index": result.index, "id": message.pk, "to": message.recipient_email,
+                items.append({"index": result.index, "id": message.pk, "to": message.address,
                               "status": message.status})
         return SendBatchResponse({"items": items, "total": len(items)}).data
 
 
 class MessageItem(serializers.ModelSerializer):
-    to = serializers.EmailField(source="recipient_email")
+    to = serializers.EmailField(source="address")
 
     class Meta:
-        model = EmailMessage
+        model = Message
         fields = ["id", "to", "status"]
 
 
@@ -285,10 +285,10 @@ class TestRenderResponse(serializers.Serializer):
 
 
 class MessageListItem(serializers.ModelSerializer):
-    to = serializers.EmailField(source="recipient_email")
+    to = serializers.EmailField(source="address")
 
     class Meta:
-        model = EmailMessage
+        model = Message
         fields = ["id", "to", "subject", "status", "template_key", "created_at", "sent_at"]
 
 
@@ -328,7 +328,7 @@ class AttemptOut(serializers.ModelSerializer):
 
 
 class MessageDetail(serializers.ModelSerializer):
-    to = serializers.EmailField(source="recipient_email")
+    to = serializers.EmailField(source="address")
     template_version = serializers.IntegerField(source="template_version.version", allow_null=True, default=None)
     attachments = AttachmentOut(many=True)
     delivery_attempts = AttemptOut(many=True)
@@ -343,7 +343,7 @@ class MessageDetail(serializers.ModelSerializer):
         "stored (in English)."))
 
     class Meta:
-        model = EmailMessage
+        model = Message
         fields = [
             "id", "to", "cc", "bcc", "reply_to", "from_email", "template_key", "template_version", "language",
             "subject", "html_content", "text_content", "status", "lane", "attempts", "max_attempts",

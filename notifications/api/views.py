@@ -15,7 +15,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from notifications.models import EmailMessage, Status
+from notifications.models import Message, Status
 from notifications.selectors import messages_cancellable_by, messages_visible_to, templates_with_active_versions
 from notifications.policies.idempotency import run_once
 from notifications.core.outbox.message_actions import cancel_message
@@ -254,12 +254,12 @@ class TemplateTestView(APIView):
 
 
 class MessageFilter(filters.FilterSet):
-    to = filters.CharFilter(field_name="recipient_email", lookup_expr="iexact")
+    to = filters.CharFilter(field_name="address", lookup_expr="iexact")
     status = filters.ChoiceFilter(choices=Status.choices)
     template_key = filters.CharFilter()
 
     class Meta:
-        model = EmailMessage
+        model = Message
         fields = ["to", "status", "template_key"]
 
 

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from notifications.exceptions import InvalidRecipient
-from notifications.models import EmailMessage, EmailTemplate, EmailTemplateVersion
+from notifications.models import Message, EmailTemplate, EmailTemplateVersion
 from notifications.channels.email.addresses import parse_addresses
 from notifications.authoring.rendering import VersionSource
 
@@ -53,7 +53,7 @@ def allowed_test_recipient(*, address: str, user) -> str:
 def send_test(
     *, template: EmailTemplate, user, to: str = "", variables: Mapping[str, object],
     version: EmailTemplateVersion | None = None, draft: VersionSource | None = None,
-) -> EmailMessage:
+) -> Message:
     """Send `version`, or the unsaved `draft`, to an allowed test address (see the module)."""
     address = allowed_test_recipient(address=to, user=user)
     return send_template_test(
@@ -65,7 +65,7 @@ def send_test(
 def send_rendered_test(
     *, template_key: str, to: str | Sequence[str], variables: Mapping[str, object], user,
     language: str | None = None, is_test: bool = False,
-) -> list[EmailMessage]:
+) -> list[Message]:
     """The API's test route: render the active version and send it to allowed test addresses only.
 
     Every address is checked before anything is written: one refused address refuses the

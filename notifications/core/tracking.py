@@ -26,7 +26,7 @@ from datetime import datetime
 from django.db import transaction
 
 from notifications.audit_text import AuditText
-from notifications.models import BounceType, DeliveryEvent, EmailMessage, EventType, Status
+from notifications.models import BounceType, DeliveryEvent, Message, EventType, Status
 from notifications.channels.email.backends.providers import configured_provider_keys
 from notifications.signals import delivery_event_recorded, delivery_events_recorded
 
@@ -68,7 +68,7 @@ class Recorded:
 
     event: DeliveryEvent | None
     created: bool
-    message: EmailMessage | None = None
+    message: Message | None = None
 
 
 def record(event: ProviderEvent) -> Recorded:
@@ -93,7 +93,7 @@ def record_many(events: Sequence[ProviderEvent]) -> list[Recorded]:
         # Lock the rows: a drain recording one `sent` right now either commits first (we see
         # `sent`, and its provider, and apply) or waits for our pending event, which it then applies.
         locked = {message.pk: message
-                  for message in EmailMessage.objects.select_for_update().filter(pk__in=ids).order_by("pk")} if ids else {}
+                  for message in Message.objects.select_for_update().filter(pk__in=ids).order_by("pk")} if ids else {}
         messages = _of_their_provider(events, [locked.get(message.pk) if message is not None else None
                                                for message in found])
         stored = _store_many(events, messages)
@@ -106,7 +106,7 @@ def record_many(events: Sequence[ProviderEvent]) -> list[Recorded]:
     return recorded
 
 
-def _announce(new: list[tuple[DeliveryEvent, EmailMessage | None]]) -> None:
+def _announce(new: list[tuple[DeliveryEvent, Message | None]]) -> None:
     for event, message in new:
         _send_robust(delivery_event_recorded, event=event, message=message)
     _send_robust(delivery_events_recorded, events=new)
@@ -125,7 +125,7 @@ def _detail_fields(event: ProviderEvent) -> dict:
     return {"detail": event.description.english, "detail_code": data["code"], "detail_params": data["params"]}
 
 
-def _store_many(events: Sequence[ProviderEvent], messages: Sequence[EmailMessage | None]) -> list[DeliveryEvent | None]:
+def _store_many(events: Sequence[ProviderEvent], messages: Sequence[Message | None]) -> list[DeliveryEvent | None]:
     """The new rows, None in place of an event stored before (or twice in `events`)."""
     rows = [DeliveryEvent(
         message=message, event_type=event.event_type, provider=event.provider[:50],
@@ -168,42 +168,42 @@ def _chunks(items: list, size: int):
         yield items[start:start + size]
 
 
-def find_messages(events: Sequence[ProviderEvent], *, check_provider: bool = True) -> list[EmailMessage | None]:
+def find_messages(events: Sequence[ProviderEvent], *, check_provider: bool = True) -> list[Message | None]:
     """`find_message` for many events: two queries at most, whatever their number.
 
     A message found is kept only when the event's provider may report on it (`accepts`):
     an event from another provider's route is stored unmatched and changes nothing.
     `check_provider=False`: every message found (the caller checks the locked rows).
     """
-    by_id: dict[uuid.UUID, EmailMessage] = {}
+    by_id: dict[uuid.UUID, Message] = {}
     pks = {pk for pk in (_uuid(event.notification_id) for event in events) if pk is not None}
     for chunk in _chunks(sorted(pks, key=str), CHUNK):
-        by_id.update((row.pk, row) for row in EmailMessage.objects.filter(pk__in=chunk))
+        by_id.update((row.pk, row) for row in Message.objects.filter(pk__in=chunk))
     wanted = {}
     for event in events:
         if _uuid(event.notification_id) not in by_id and event.provider_message_id:
             wanted[event.provider_message_id] = _message_id_forms(event.provider_message_id)
-    by_provider_id: dict[str, list[EmailMessage]] = {}
+    by_provider_id: dict[str, list[Message]] = {}
     forms = sorted({form for group in wanted.values() for form in group})
     for chunk in _chunks(forms, CHUNK):
-        for row in EmailMessage.objects.filter(provider_message_id__in=chunk):
+        for row in Message.objects.filter(provider_message_id__in=chunk):
             by_provider_id.setdefault(row.provider_message_id, []).append(row)
-    found: list[EmailMessage | None] = []
+    found: list[Message | None] = []
     for event in events:
         message = by_id.get(_uuid(event.notification_id))
         if message is None and event.provider_message_id:
             candidates = [row for form in wanted[event.provider_message_id] for row in by_provider_id.get(form, [])]
             if len(candidates) > 1 and event.recipient:
-                candidates = [row for row in candidates if row.recipient_email.lower() == event.recipient.lower()]
+                candidates = [row for row in candidates if row.address.lower() == event.recipient.lower()]
             message = candidates[0] if len(candidates) == 1 else None
         found.append(message)
     return _of_their_provider(events, found) if check_provider else found
 
 
-def _of_their_provider(events: Sequence[ProviderEvent], found: list[EmailMessage | None]) -> list[EmailMessage | None]:
+def _of_their_provider(events: Sequence[ProviderEvent], found: list[Message | None]) -> list[Message | None]:
     """`found`, with None for a message the event's provider may not report on (`accepts`)."""
     keys = _accepted_blank_keys(events)
-    kept: list[EmailMessage | None] = []
+    kept: list[Message | None] = []
     for event, message in zip(events, found, strict=True):
         if message is not None and not accepts(message, event.provider, blank_keys=keys):
             logger.warning("A %s event names message %s, sent through %r: stored unmatched, nothing changed.",
@@ -213,14 +213,14 @@ def _of_their_provider(events: Sequence[ProviderEvent], found: list[EmailMessage
     return kept
 
 
-def find_message(event: ProviderEvent) -> EmailMessage | None:
+def find_message(event: ProviderEvent) -> Message | None:
     """Our id from the event; else the provider's message id (with the recipient when it
     names one among several rows); None as well when the event's provider may not report
     on the message found (`accepts`)."""
     return find_messages([event])[0]
 
 
-def accepts(message: EmailMessage, provider: str, *, blank_keys: set[str] | None = None) -> bool:
+def accepts(message: Message, provider: str, *, blank_keys: set[str] | None = None) -> bool:
     """Whether an event from `provider` may change `message`: the provider that took it.
 
     A message without a key (not yet recorded sent, or sent before the key was recorded)
@@ -251,7 +251,7 @@ def _message_id_forms(value: str) -> set[str]:
     return {value, bare, f"<{bare}>"}
 
 
-def _apply_new(pairs: list[tuple[DeliveryEvent, EmailMessage]]) -> None:
+def _apply_new(pairs: list[tuple[DeliveryEvent, Message]]) -> None:
     """Apply new events to their (sent) messages: in bulk, except for a message with several
     status-changing events in the batch, whose events are applied one by one in order."""
     reports: dict[object, list[lifecycle.Report]] = {}
@@ -282,7 +282,7 @@ def apply_pending(message_ids: Iterable) -> int:
 def _apply_events(events: list[DeliveryEvent]) -> int:
     applied = 0
     for event in sorted(events, key=lambda row: (row.occurred_at, row.created_at)):
-        message = EmailMessage.objects.filter(pk=event.message_id).first()
+        message = Message.objects.filter(pk=event.message_id).first()
         if message is None or message.status in NOT_YET_SENT:
             continue
         if accepts(message, event.provider):
@@ -301,14 +301,14 @@ KINDS = {EventType.DELIVERED: "delivered", EventType.BOUNCED: "bounced", EventTy
          EventType.FAILED: "failed"}
 
 
-def _report(event: DeliveryEvent, message: EmailMessage) -> lifecycle.Report | None:
+def _report(event: DeliveryEvent, message: Message) -> lifecycle.Report | None:
     """The status change the event calls for, for the state machine; None for none.
 
     Only an event about the row's own recipient moves its status: a cc or bcc address's
     bounce is stored with the message but does not make the recipient's copy bounced.
     Sent, deferred, opened, clicked, unsubscribed, other: an event only.
     """
-    if event.recipient and event.recipient.lower() != message.recipient_email.lower():
+    if event.recipient and event.recipient.lower() != message.address.lower():
         return None
     kind = KINDS.get(event.event_type)
     if kind is None:

@@ -9,8 +9,8 @@ from notifications.access.groups import create_app_permissions, sync_groups
 
 
 def make_groups(apps, schema_editor):
-    create_app_permissions(apps)
-    sync_groups(apps)
+    create_app_permissions(apps, using=schema_editor.connection.alias)
+    sync_groups(apps, using=schema_editor.connection.alias)
 
 
 

@@ -4,7 +4,7 @@ from notifications import audit_text
 from notifications.models.access import APIKey, IdempotencyRecord
 from notifications.models.events import DeliveryEvent, EventType
 from notifications.models.inbound import InboundAttachment, InboundEmail
-from notifications.models.messages import AttachmentBlob, BounceType, DeliveryAttempt, EmailAttachment, EmailMessage, Status
+from notifications.models.messages import AttachmentBlob, BounceType, DeliveryAttempt, EmailAttachment, Message, Status
 from notifications.models.smtp import SMTPSecurity, SMTPServerConfig
 from notifications.models.suppression import Reason, Scope, Suppression
 from notifications.models.templates import Category, EmailTemplate, EmailTemplateVersion, Kind, Lane, TemplateVersionActivation
@@ -25,7 +25,7 @@ __all__ = [
     "BounceType",
     "Category",
     "EmailAttachment",
-    "EmailMessage",
+    "Message",
     "EmailTemplate",
     "EmailTemplateVersion",
     "Kind",

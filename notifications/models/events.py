@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from notifications import audit_text
 
-from notifications.models.messages import EmailMessage
+from notifications.models.messages import Message
 
 
 class EventType(models.TextChoices):
@@ -33,7 +33,7 @@ class EventType(models.TextChoices):
 class DeliveryEvent(models.Model):
     id = models.UUIDField(verbose_name=_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
     message = models.ForeignKey(
-        EmailMessage, verbose_name=_("message"), null=True, blank=True, on_delete=models.CASCADE,
+        Message, verbose_name=_("message"), null=True, blank=True, on_delete=models.CASCADE,
         related_name="events", help_text=_("Empty when no known message matched the event (unmatched)."),
     )
     event_type = models.CharField(verbose_name=_("event type"), max_length=20, choices=EventType.choices)

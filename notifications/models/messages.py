@@ -1,4 +1,4 @@
-"""The audit trail: one `EmailMessage` row per recipient, and its attachments.
+"""The audit trail: one `Message` row per recipient, whatever its channel, and its attachments.
 
 A row holds exactly what was (or will be) sent: the rendering is done once, when the
 message is queued, so retries and resends never render differently and the audit never
@@ -43,14 +43,23 @@ class BounceType(models.TextChoices):
     TEMPORARY = "temporary", _("Temporary")
 
 
-class EmailMessage(models.Model):
+class Message(models.Model):
     id = models.UUIDField(verbose_name=_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
     template_key = models.CharField(verbose_name=_("template key"), max_length=100, blank=True)
     template_version = models.ForeignKey(
         EmailTemplateVersion, verbose_name=_("template version"), null=True, blank=True, on_delete=models.PROTECT, related_name="messages"
     )
     language = models.CharField(verbose_name=_("language"), max_length=10, blank=True)
-    recipient_email = models.EmailField(verbose_name=_("recipient address"), max_length=254)
+    # Which channel delivers it (notifications.core's registry): every channel's rows share
+    # the outbox, so the claim, retries, sweep and audit read one table. Email, the first
+    # channel, is the default of the column too (rows written by raw SQL, and the rows that
+    # were there before the column: adding it is a catalogue change on PostgreSQL, no rewrite).
+    channel = models.CharField(verbose_name=_("channel"), max_length=20, default="email", db_default="email")
+    # The recipient's address in its channel's own kind: an email address, a phone number,
+    # a device token. Long enough for any of them (a web push endpoint is a URL); each
+    # channel checks its own kind before a row is written. Still named "recipient address"
+    # (and `to` in the API): it is the same thing for email.
+    address = models.CharField(verbose_name=_("recipient address"), max_length=512)
     from_email = models.CharField(verbose_name=_("sender address"), max_length=320)
     reply_to = models.JSONField(verbose_name=_("Reply-To"), default=list, blank=True)
     cc = models.JSONField(verbose_name=_("Cc"), default=list, blank=True)
@@ -146,7 +155,7 @@ class EmailMessage(models.Model):
             # The audit desk's search is exact and case-insensitive (`iexact`, which PostgreSQL
             # compiles to `UPPER(col::text) = UPPER(%s)`, as does the API's `?to=`): the index
             # is on that expression, so a plain index on the column would serve nobody.
-            models.Index(Upper("recipient_email"), name="message_recipient"),
+            models.Index(Upper("address"), name="message_address"),
             models.Index(fields=["provider_message_id"], name="message_provider_id"),
             # The drain's claim: the due rows of one lane, oldest due first (services.lifecycle).
             models.Index(
@@ -160,12 +169,12 @@ class EmailMessage(models.Model):
         ]
         permissions = [
             ("send_email", "Can send email"),
-            ("cancel_emailmessage", "Can cancel a scheduled or queued email"),
-            ("resend_emailmessage", "Can resend an email or retry a failed one"),
+            ("cancel_message", "Can cancel a scheduled or queued email"),
+            ("resend_message", "Can resend an email or retry a failed one"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.template_key or _('simple')} → {self.recipient_email} ({self.get_status_display()})"
+        return f"{self.template_key or _('simple')} → {self.address} ({self.get_status_display()})"
 
     @property
     def error_text(self) -> str:
@@ -187,7 +196,7 @@ class DeliveryAttempt(models.Model):
         UNKNOWN = "unknown", _("Outcome unknown")
 
     id = models.BigAutoField(verbose_name=_("ID"), primary_key=True)
-    message = models.ForeignKey(EmailMessage, verbose_name=_("message"), on_delete=models.CASCADE, related_name="delivery_attempts")
+    message = models.ForeignKey(Message, verbose_name=_("message"), on_delete=models.CASCADE, related_name="delivery_attempts")
     number = models.PositiveSmallIntegerField(verbose_name=_("number"), help_text=_("1 for the first attempt."))
     started_at = models.DateTimeField(verbose_name=_("started at"))
     finished_at = models.DateTimeField(verbose_name=_("finished at"))
@@ -236,7 +245,7 @@ class EmailAttachment(models.Model):
     """One attachment of one message: its name and type, and the shared bytes."""
 
     id = models.UUIDField(verbose_name=_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
-    message = models.ForeignKey(EmailMessage, verbose_name=_("message"), on_delete=models.CASCADE, related_name="attachments")
+    message = models.ForeignKey(Message, verbose_name=_("message"), on_delete=models.CASCADE, related_name="attachments")
     filename = models.CharField(verbose_name=_("filename"), max_length=255)
     content_type = models.CharField(verbose_name=_("content type"), max_length=100)
     size_bytes = models.PositiveIntegerField(verbose_name=_("size (bytes)"))

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from notifications import audit_text
 from notifications.audit_text import AuditText
-from notifications.models import EmailMessage, EmailTemplate, Kind, Reason, Scope, Suppression
+from notifications.models import Message, EmailTemplate, Kind, Reason, Scope, Suppression
 from notifications.signals import recipient_suppressed
 
 from notifications.core.outbox import raw_sql
@@ -116,22 +116,22 @@ def reasons_at_send(groups: Sequence[tuple[Sequence[str], bool]]) -> list[dict[s
     return result
 
 
-def held_back(rows: Sequence[EmailMessage]) -> dict[object, str]:
+def held_back(rows: Sequence[Message]) -> dict[object, str]:
     """For a claimed batch: message id → why it must not be sent, for the suppressed ones.
 
     One query for the batch; a second, only when a marketing-only suppression matches, to
     learn which of those messages are marketing mail (their template's kind).
     """
-    found = _active((row.recipient_email for row in rows), marketing=True)
+    found = _active((row.address for row in rows), marketing=True)
     if not found:
         return {}
     needs_kind = {row.template_key for row in rows if row.template_key
-                  and getattr(found.get(normalise(row.recipient_email)), "scope", None) == Scope.MARKETING}
+                  and getattr(found.get(normalise(row.address)), "scope", None) == Scope.MARKETING}
     marketing = set(EmailTemplate.objects.filter(key__in=needs_kind, kind=Kind.MARKETING)
                     .values_list("key", flat=True)) if needs_kind else set()
     held = {}
     for row in rows:
-        suppression = found.get(normalise(row.recipient_email))
+        suppression = found.get(normalise(row.address))
         if suppression is None:
             continue
         if suppression.scope == Scope.ALL or row.template_key in marketing:

@@ -15,13 +15,13 @@ from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
 from notifications.channels.email.backends.connections import send_email, sends_message_bytes
-from notifications.models import EmailMessage
+from notifications.models import Message
 from notifications.core.outbox.lifecycle import Sent
 from notifications.channels.email.mime import PrebuiltEmail, django_email
 from notifications.channels.email.sealing import content_to_send
 
 
-def message_id_header(message: EmailMessage) -> str:
+def message_id_header(message: Message) -> str:
     """Our own Message-ID, derived from the row's id, so replies and bounces map back to it."""
     return f"<{message.pk.hex}@{_domain(message.from_email)}>"
 
@@ -33,7 +33,7 @@ def _domain(from_email: str) -> str:
     return parseaddr(from_email)[1].rpartition("@")[2] or "localhost"
 
 
-def build_email(message: EmailMessage, *, connection=None) -> EmailMultiAlternatives:
+def build_email(message: Message, *, connection=None) -> EmailMultiAlternatives:
     """The Django email for a stored message: text body, HTML alternative, attachments.
 
     A message with sensitive variables is sent from its sealed, unmasked rendering.
@@ -46,7 +46,7 @@ def build_email(message: EmailMessage, *, connection=None) -> EmailMultiAlternat
             for attachment in message.attachments.select_related("blob")
         ]
     email = django_email(
-        subject=subject, html=html, text=text, from_email=message.from_email, to=[message.recipient_email],
+        subject=subject, html=html, text=text, from_email=message.from_email, to=[message.address],
         cc=message.cc, bcc=message.bcc, reply_to=message.reply_to, headers=message_headers(message),
         attachments=attachments, connection=connection,
     )
@@ -55,15 +55,15 @@ def build_email(message: EmailMessage, *, connection=None) -> EmailMultiAlternat
     return email
 
 
-def message_headers(message: EmailMessage) -> dict[str, str]:
+def message_headers(message: Message) -> dict[str, str]:
     """The headers of ours every message carries; its Message-ID maps replies back to it."""
     return {"Message-ID": message_id_header(message), "X-Notification-Id": str(message.pk)}
 
 
-def prebuilt_email(message: EmailMessage) -> PrebuiltEmail:
-    """The email of a message whose bytes were built at enqueue (`EmailMessage.mime`)."""
+def prebuilt_email(message: Message) -> PrebuiltEmail:
+    """The email of a message whose bytes were built at enqueue (`Message.mime`)."""
     return PrebuiltEmail(
-        message.mime, from_email=message.from_email, to=[message.recipient_email], cc=message.cc,
+        message.mime, from_email=message.from_email, to=[message.address], cc=message.cc,
         bcc=message.bcc, reply_to=message.reply_to, headers=message_headers(message),
     )
 
@@ -74,7 +74,7 @@ def sends_prebuilt() -> bool:
     return sends_message_bytes()
 
 
-def email_to_send(message: EmailMessage) -> EmailMultiAlternatives:
+def email_to_send(message: Message) -> EmailMultiAlternatives:
     """The stored bytes when the backend sends bytes as they are, else a freshly built email.
 
     ESP backends need the parts, `DatabaseSMTPBackend` may change the From, and the console,
@@ -93,7 +93,7 @@ def provider_message_id(email: EmailMultiAlternatives) -> str:
     return email.extra_headers.get("Message-ID", "")
 
 
-def send_claimed(message: EmailMessage) -> Sent:
+def send_claimed(message: Message) -> Sent:
     """Hand a message this worker has claimed to the backend: what to record once it took it.
 
     Raises whatever the backend raised; the retry policy (`core.outbox.retries`) decides what

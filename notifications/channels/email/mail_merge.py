@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from notifications import jsoninput
 from notifications.exceptions import BatchTooLarge, NotificationError, TemplateError
-from notifications.models import EmailMessage
+from notifications.models import Message
 from notifications.channels.email.addresses import parse_addresses
 
 from notifications.core.outbox import scheduling
@@ -30,7 +30,7 @@ class BatchItemResult:
 
     index: int
     to: list[str]
-    messages: list[EmailMessage] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
     errors: dict | None = None
     codes: dict | None = None
 
@@ -143,7 +143,7 @@ def _batch_item(item: object) -> tuple[list[str], Mapping[str, object]]:
     recipients = parse_addresses(item.get("to"), field="to", allow_empty=False)
     check_recipient_count(recipients)
     for address in recipients:
-        check_columns(field="to", recipient_email=address)
+        check_columns(field="to", address=address)
     variables = item.get("variables") or {}
     if not isinstance(variables, Mapping):
         raise TemplateError(_("Variables must be an object of name → value."), field="variables", code="invalid_variables")

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from notifications import crypto
 from notifications.exceptions import SealedContentGone
-from notifications.models import EmailMessage
+from notifications.models import Message
 from notifications.authoring.rendering import RenderedEmail
 
 MASK = "••••••"
@@ -40,7 +40,7 @@ def seal(rendered: RenderedEmail) -> str:
     return crypto.encrypt(json.dumps({"subject": rendered.subject, "html": rendered.html, "text": rendered.text}))
 
 
-def content_gone(message: EmailMessage) -> bool:
+def content_gone(message: Message) -> bool:
     """A masked message whose unmasked rendering was deleted (once sent, failed, expired or
     cancelled): what it really said exists nowhere any more, so it cannot be sent again."""
     return message.is_masked and not message.sealed_content
@@ -53,7 +53,7 @@ def content_gone_reason() -> str:
     )
 
 
-def content_to_send(message: EmailMessage) -> tuple[str, str, str]:
+def content_to_send(message: Message) -> tuple[str, str, str]:
     """(subject, html, text) to deliver: the sealed rendering for masked messages."""
     if not message.is_masked:
         return message.subject, message.html_content, message.text_content

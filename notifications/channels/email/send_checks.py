@@ -16,7 +16,7 @@ from notifications import jsoninput
 from notifications.channels.email.attachments import Attachment, check_attachment
 from notifications.channels.email.backends import development
 from notifications.exceptions import AttachmentError, InvalidRecipient, TooManyRecipients, UnstorableText, ValueTooLong
-from notifications.models import EmailMessage, EmailTemplate
+from notifications.models import Message, EmailTemplate
 from notifications.channels.email.addresses import parse_addresses
 
 AttachmentInput = Attachment | Mapping[str, object] | tuple
@@ -60,7 +60,7 @@ def extra_recipients(template: EmailTemplate, *, besides: Iterable[str]) -> list
 
 
 def check_columns(*, field: str | None = None, **values: object) -> None:
-    """Refuse what an `EmailMessage` column cannot hold: a NUL, or more characters than it has.
+    """Refuse what an `Message` column cannot hold: a NUL, or more characters than it has.
 
     Each keyword is a column; the error names `field`, else the column itself.
     """
@@ -72,7 +72,7 @@ def check_columns(*, field: str | None = None, **values: object) -> None:
             raise UnstorableText(
                 _("%(name)s contains a NUL character (U+0000), which cannot be stored.") % {"name": name}, field=name
             )
-        limit = EmailMessage._meta.get_field(column).max_length
+        limit = Message._meta.get_field(column).max_length
         if limit is not None and len(value) > limit:
             shown = value[:40] + "..." if len(value) > 40 else value
             raise ValueTooLong(
@@ -107,7 +107,7 @@ def checked_copies(*, to: list[str], cc, bcc, reply_to) -> dict[str, list[str]]:
         )
     for name, addresses in (("to", to), ("cc", copied), ("bcc", blind)):
         for address in addresses:
-            check_columns(field=name, recipient_email=address)
+            check_columns(field=name, address=address)
     reply = parse_addresses(reply_to, field="reply_to") if reply_to else []
     if not reply and settings.SMTP_REPLY_TO:
         reply = [settings.SMTP_REPLY_TO]

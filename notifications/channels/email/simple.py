@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from notifications import jsoninput
 from notifications.exceptions import TemplateError
 from notifications.channels.email.headers import subject_problem
-from notifications.models import EmailMessage, Lane
+from notifications.models import Message, Lane
 from notifications.channels.email.addresses import parse_addresses
 from notifications.authoring.rendering import RenderedEmail
 
@@ -30,7 +30,7 @@ def send_simple_mail(
     source_endpoint: str = "internal",
     sent_by=None,
     send_at: datetime | str | None = None,
-) -> list[EmailMessage]:
+) -> list[Message]:
     """Send a plain message with an optional list of links, without a template (001).
 
     Links are `(label, url)` pairs or bare URLs. The HTML part is built from the text with
@@ -41,7 +41,7 @@ def send_simple_mail(
     check_recipient_count(recipients)
     check_simulator_addresses({"to": recipients}, is_test=False)
     for address in recipients:
-        check_columns(field="to", recipient_email=address)
+        check_columns(field="to", address=address)
     check_columns(source_endpoint=source_endpoint)
     if not isinstance(subject, str) or not subject.strip():
         raise TemplateError(_("A subject is required."), field="subject", code="required")

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 
 from notifications import jsoninput
 from notifications.exceptions import TemplateError
-from notifications.models import EmailMessage, EmailTemplate
+from notifications.models import Message, EmailTemplate
 from notifications.channels.email.addresses import parse_addresses
 from notifications.authoring.rendering import VersionSource
 
@@ -36,7 +36,7 @@ def send_mail_template(
     is_test: bool = False,
     include_extra_recipients: bool = True,
     send_at: datetime | str | None = None,
-) -> list[EmailMessage]:
+) -> list[Message]:
     """Render the template for each recipient and queue one audited message per address.
 
     `to` is an address, a comma-separated string or a list; the template's
@@ -99,7 +99,7 @@ def send_template_test(
     draft: VersionSource | None = None,
     source_endpoint: str,
     sent_by=None,
-) -> EmailMessage:
+) -> Message:
     """Send one version (any, active or not) or an unsaved draft of `template` to one test address.
 
     Like the API's test send: never to the template's `extra_recipients`, always delivered

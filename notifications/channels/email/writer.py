@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from notifications.channels.email.attachments import Attachment
 from notifications.channels.email.backends import connections
-from notifications.models import AttachmentBlob, EmailAttachment, EmailMessage, Status
+from notifications.models import AttachmentBlob, EmailAttachment, Message, Status
 
 from notifications.channels.email import delivery
 from notifications.core.outbox import lifecycle
@@ -29,8 +29,8 @@ def default_from_email() -> str:
     return formataddr((settings.SMTP_FROM_NAME, settings.SMTP_FROM_EMAIL))
 
 
-def prebuild(draft: Draft, messages: list[EmailMessage], *, attachments: list[Attachment], date: str) -> None:
-    """Store each row's RFC 5322 bytes (`EmailMessage.mime`): the body built once per draft.
+def prebuild(draft: Draft, messages: list[Message], *, attachments: list[Attachment], date: str) -> None:
+    """Store each row's RFC 5322 bytes (`Message.mime`): the body built once per draft.
 
     A masked draft gets none: its bytes would hold the secret the audit masks, so it is built
     at delivery from the sealed rendering, as before. Nor does a draft whose attachments
@@ -47,13 +47,13 @@ def prebuild(draft: Draft, messages: list[EmailMessage], *, attachments: list[At
     if not connections.configured_backend_sends_bytes():
         return
 
-    def headers(message: EmailMessage) -> dict[str, str]:
-        return {"To": message.recipient_email, "Date": date, **delivery.message_headers(message)}
+    def headers(message: Message) -> dict[str, str]:
+        return {"To": message.address, "Date": date, **delivery.message_headers(message)}
 
     first = messages[0]
     template = mime.MimeTemplate.of(mime.django_email(
         subject=draft.rendered.subject, html=draft.rendered.html, text=draft.rendered.text,
-        from_email=first.from_email, to=[first.recipient_email], cc=first.cc, bcc=first.bcc,
+        from_email=first.from_email, to=[first.address], cc=first.cc, bcc=first.bcc,
         reply_to=first.reply_to, headers=headers(first),
         attachments=[(item.filename, item.content, item.content_type) for item in attachments],
     ))
@@ -64,7 +64,7 @@ def prebuild(draft: Draft, messages: list[EmailMessage], *, attachments: list[At
 @transaction.atomic
 def write_and_queue(
     drafts: list[Draft], *, attachments: list[Attachment], send_at: datetime | None
-) -> list[list[EmailMessage]]:
+) -> list[list[Message]]:
     """Write every draft's rows and attachments in one transaction; wake their lanes on commit.
 
     The status they are written with comes from the state machine (`lifecycle`): a suppressed
@@ -82,8 +82,8 @@ def write_and_queue(
 
     per_draft = [
         [
-            EmailMessage(
-                recipient_email=address,
+            Message(
+                address=address,
                 from_email=default_from_email(),
                 subject=draft.rendered.subject,
                 html_content=draft.rendered.html,

@@ -45,7 +45,7 @@ from django.db import connections as db_connections
 from django.utils import timezone
 
 from notifications.core import health_state
-from notifications.models import EmailMessage, Lane
+from notifications.models import Message, Lane
 
 from notifications.core.outbox import leases
 from notifications.core.outbox import lifecycle
@@ -140,7 +140,7 @@ class _Claim:
             return self.size
         return max(1, min(self.size, int(self.bound / pace)))
 
-    def __call__(self, held: leases.Held) -> tuple[list[EmailMessage], dict, int]:
+    def __call__(self, held: leases.Held) -> tuple[list[Message], dict, int]:
         """(rows, the suppressed ones among them → why, how many were asked for); in the caller's
         transaction. The rows are `held` (their lease renewed) from the claim on."""
         limit = self.limit()
@@ -296,7 +296,7 @@ class _Background:
 
     def __init__(self) -> None:
         self.in_flight: Future | None = None
-        self.claimed: tuple[list[EmailMessage], dict, int] | None = None
+        self.claimed: tuple[list[Message], dict, int] | None = None
 
     def submit(self, pending: list[lifecycle.Sent], claim: _Claim | None, held: leases.Held | None = None) -> None:
         """Record `pending` and, with `claim`, claim the next batch (`held` from then on): one
@@ -317,7 +317,7 @@ class _Background:
             if claimed is not None:
                 self.claimed = claimed
 
-    def take_claimed(self) -> tuple[list[EmailMessage], dict, int]:
+    def take_claimed(self) -> tuple[list[Message], dict, int]:
         self.settle()
         claimed, self.claimed = self.claimed, None
         return claimed or ([], {}, 1)  # (none: every submit but the last claims)
@@ -373,7 +373,7 @@ os.register_at_fork(after_in_child=_forget_recorder_in_child)
 
 
 def _deliver_batch(
-    lane: str, rows: list[EmailMessage], suppressed: dict, counts: Counter, outcomes: _Outcomes, *,
+    lane: str, rows: list[Message], suppressed: dict, counts: Counter, outcomes: _Outcomes, *,
     release_after: float | None,
 ) -> bool:
     """Send one claimed batch in due order; True when the drain must stop (outage, time bound).
@@ -426,7 +426,7 @@ def _keep_pace(lane: str, seconds: float, sent: int) -> None:
         _pace[lane] = mean if before is None else (before + mean) / 2
 
 
-def _rest_after_outage(lane: str, unsent: list[EmailMessage], outage: retries.OutageError) -> int:
+def _rest_after_outage(lane: str, unsent: list[Message], outage: retries.OutageError) -> int:
     delay = retries.outage_delay(health_state.count_outage(health_state.lane_key(lane)))
     health_state.rest(health_state.lane_key(lane), seconds=delay)
     released = lifecycle.release(

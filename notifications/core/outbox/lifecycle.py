@@ -1,4 +1,4 @@
-"""The life of an `EmailMessage`: the one module that writes its status.
+"""The life of an `Message`: the one module that writes its status.
 
 Every change of `status`, and of what moves with it (`attempts`, `next_attempt_at`,
 `sent_at`, `provider`, `error_message` with its `error_code` and `error_params`,
@@ -35,7 +35,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from notifications.audit_text import AuditText
-from notifications.models import BounceType, DeliveryAttempt, EmailMessage, Status
+from notifications.models import BounceType, DeliveryAttempt, Message, Status
 from notifications.signals import message_status_changed
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def initial_fields(*, send_at: datetime | None, now: datetime, suppressed_becaus
 RENDERING = ("html_content", "text_content", "variables", "sealed_content")
 
 
-def claim_due(*, lane: str, limit: int, now: datetime | None = None, prebuilt: bool = False) -> list[EmailMessage]:
+def claim_due(*, lane: str, limit: int, now: datetime | None = None, prebuilt: bool = False) -> list[Message]:
     """Claim up to `limit` due messages of `lane`, oldest due first: their rows, now `sending`.
 
     One statement: a conditional UPDATE over a sub-select of due ids that returns the rows
@@ -110,7 +110,7 @@ def claim_due(*, lane: str, limit: int, now: datetime | None = None, prebuilt: b
     now = now or timezone.now()
     if connection.vendor not in RETURNING_VENDORS:
         return _claim_without_returning(lane=lane, limit=limit, now=now)
-    meta = EmailMessage._meta
+    meta = Message._meta
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
     col = {name: quote(meta.get_field(name).column) for name in ("status", "attempts", "updated_at", "lane",
@@ -132,7 +132,7 @@ def claim_due(*, lane: str, limit: int, now: datetime | None = None, prebuilt: b
     stamp = _db_time(now)
     params = (Status.SENDING, stamp, lane, stamp, int(limit))
     # A raw queryset turns the returned columns into instances through the fields' converters.
-    rows = list(EmailMessage.objects.raw(sql, params))
+    rows = list(Message.objects.raw(sql, params))
     if prebuilt:
         _load_rendering([row for row in rows if not row.mime])
     if rows and message_status_changed.has_listeners():
@@ -144,35 +144,35 @@ def claim_due(*, lane: str, limit: int, now: datetime | None = None, prebuilt: b
     return rows
 
 
-def _load_rendering(rows: list[EmailMessage]) -> None:
+def _load_rendering(rows: list[Message]) -> None:
     """Fill in the `RENDERING` fields of claimed rows that a light claim left out: one query."""
     if not rows:
         return
     by_pk = {row.pk: row for row in rows}
-    for pk, *values in EmailMessage.objects.filter(pk__in=list(by_pk)).values_list("pk", *RENDERING):
+    for pk, *values in Message.objects.filter(pk__in=list(by_pk)).values_list("pk", *RENDERING):
         for name, value in zip(RENDERING, values, strict=True):
             setattr(by_pk[pk], name, value)
 
 
-def _claim_without_returning(*, lane: str, limit: int, now: datetime) -> list[EmailMessage]:
+def _claim_without_returning(*, lane: str, limit: int, now: datetime) -> list[Message]:
     """For a database without UPDATE … RETURNING: each id its own conditional UPDATE, then one read."""
     due = _due(lane=lane, now=now).values_list("pk", flat=True)[:limit]
     won = [
         pk for pk in list(due)
-        if _apply(EmailMessage.objects.filter(pk=pk, status__in=WAITING), Status.SENDING,
+        if _apply(Message.objects.filter(pk=pk, status__in=WAITING), Status.SENDING,
                   attempts=F("attempts") + 1, updated_at=now)
     ]
-    return list(EmailMessage.objects.filter(pk__in=won))
+    return list(Message.objects.filter(pk__in=won))
 
 
 def _due(*, lane: str | None = None, now: datetime):
-    rows = EmailMessage.objects.filter(status__in=WAITING, next_attempt_at__lte=now)
+    rows = Message.objects.filter(status__in=WAITING, next_attempt_at__lte=now)
     return rows.filter(lane=lane) if lane else rows
 
 
 def next_due_at(*, lane: str) -> datetime | None:
     """When the lane's next waiting row is due (perhaps already): one look at `message_lane_due`."""
-    return (EmailMessage.objects.filter(status__in=WAITING, lane=lane).order_by("next_attempt_at")
+    return (Message.objects.filter(status__in=WAITING, lane=lane).order_by("next_attempt_at")
             .values_list("next_attempt_at", flat=True).first())
 
 
@@ -220,7 +220,7 @@ def _record_sent(outcomes: Sequence[Sent]) -> int:
         values = {getattr(outcome, name) for outcome in outcomes}
         # One value for the batch (its server, its sender, nearly always) needs no CASE.
         fields[name] = values.pop() if len(values) == 1 else _per_row(outcomes, name)
-    changed = _apply(EmailMessage.objects.filter(pk__in=[outcome.message_id for outcome in outcomes],
+    changed = _apply(Message.objects.filter(pk__in=[outcome.message_id for outcome in outcomes],
                                                  status=Status.SENDING), Status.SENT, **fields)
     if connection.vendor in UNNEST_VENDORS:
         _insert_sent_attempts(outcomes)
@@ -260,7 +260,7 @@ def _per_row(outcomes: Sequence, name: str, *, column: str | None = None) -> Raw
     Written as SQL with parameters rather than `Case(When(pk=…))`: building and resolving
     fifty `When` filters per column cost more than the UPDATE itself.
     """
-    meta = EmailMessage._meta
+    meta = Message._meta
     target = meta.get_field(column or name)
     params: list = []
     for outcome in outcomes:
@@ -294,7 +294,7 @@ class Failure:
 def retry_later(failure: Failure, *, next_attempt_at: datetime) -> bool:
     """A transient failure with attempts left: back to `queued`, due at `next_attempt_at`."""
     changed = _apply(
-        EmailMessage.objects.filter(pk=failure.message_id, status=Status.SENDING), Status.QUEUED,
+        Message.objects.filter(pk=failure.message_id, status=Status.SENDING), Status.QUEUED,
         next_attempt_at=next_attempt_at, **failure.said, updated_at=timezone.now(),
     )
     _record_attempt(failure)
@@ -305,7 +305,7 @@ def retry_later(failure: Failure, *, next_attempt_at: datetime) -> bool:
 def fail(failure: Failure) -> bool:
     """A permanent failure, attempts spent, or an unknown outcome: `failed`, with the error."""
     changed = _apply(
-        EmailMessage.objects.filter(pk=failure.message_id, status=Status.SENDING), Status.FAILED,
+        Message.objects.filter(pk=failure.message_id, status=Status.SENDING), Status.FAILED,
         **failure.said, sealed_content="", updated_at=timezone.now(),
     )
     _record_attempt(failure)
@@ -316,7 +316,7 @@ def fail(failure: Failure) -> bool:
 def expire_claimed(failure: Failure, *, reason: AuditText) -> bool:
     """A transient failure whose next try would fall past `OUTBOX_MAX_QUEUE_SECONDS`: `expired`."""
     changed = _apply(
-        EmailMessage.objects.filter(pk=failure.message_id, status=Status.SENDING), Status.EXPIRED,
+        Message.objects.filter(pk=failure.message_id, status=Status.SENDING), Status.EXPIRED,
         **said(AuditText("expired_after_error", {"reason": reason, "error": failure.text or failure.error})),
         sealed_content="", updated_at=timezone.now(),
     )
@@ -345,7 +345,7 @@ def release(message_ids: Iterable, *, next_attempt_at: datetime, reason: AuditTe
     fields = {"attempts": F("attempts") - 1, "next_attempt_at": next_attempt_at, "updated_at": timezone.now()}
     if reason is not None:
         fields.update(said(reason))
-    return _apply(EmailMessage.objects.filter(pk__in=ids, status=Status.SENDING), Status.QUEUED, **fields)
+    return _apply(Message.objects.filter(pk__in=ids, status=Status.SENDING), Status.QUEUED, **fields)
 
 
 def suppress_claimed(reasons: dict) -> int:
@@ -356,7 +356,7 @@ def suppress_claimed(reasons: dict) -> int:
     now = timezone.now()
     with transaction.atomic(savepoint=False):
         return sum(
-            _apply(EmailMessage.objects.filter(pk=pk, status=Status.SENDING), Status.SUPPRESSED,
+            _apply(Message.objects.filter(pk=pk, status=Status.SENDING), Status.SUPPRESSED,
                    attempts=F("attempts") - 1, next_attempt_at=None, sealed_content="",
                    **said(reason), updated_at=now)
             for pk, reason in reasons.items()
@@ -372,7 +372,7 @@ def renew_leases(message_ids: Iterable) -> int:
     ids = list(message_ids)
     if not ids:
         return 0
-    return EmailMessage.objects.filter(pk__in=ids, status=Status.SENDING).update(updated_at=timezone.now())
+    return Message.objects.filter(pk__in=ids, status=Status.SENDING).update(updated_at=timezone.now())
 
 
 def release_expired_leases(*, now: datetime) -> int:
@@ -384,7 +384,7 @@ def release_expired_leases(*, now: datetime) -> int:
     """
     lease = now - timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
     return _apply(
-        EmailMessage.objects.filter(status=Status.SENDING, updated_at__lt=lease), Status.QUEUED,
+        Message.objects.filter(status=Status.SENDING, updated_at__lt=lease), Status.QUEUED,
         next_attempt_at=now, updated_at=now,
         **said(AuditText("released_by_sweep")),
     )
@@ -394,7 +394,7 @@ def expire_overdue(*, now: datetime) -> int:
     """Queued (or scheduled) messages still undelivered `OUTBOX_MAX_QUEUE_SECONDS` after they
     became due (their `send_at`, else their enqueue): `expired`."""
     became_due_before = now - timedelta(seconds=settings.OUTBOX_MAX_QUEUE_SECONDS)
-    overdue = EmailMessage.objects.filter(status__in=WAITING).filter(
+    overdue = Message.objects.filter(status__in=WAITING).filter(
         Q(send_at__isnull=True, created_at__lt=became_due_before) | Q(send_at__lt=became_due_before)
     )
     return _apply(overdue, Status.EXPIRED, sealed_content="", updated_at=now, **said(expiry_reason()))
@@ -410,7 +410,7 @@ def expiry_reason() -> AuditText:
 def cancel(message_id) -> Transition:
     """Cancel a scheduled or queued message: `cancelled`, never sent."""
     changed = _apply(
-        EmailMessage.objects.filter(pk=message_id, status__in=WAITING), Status.CANCELLED,
+        Message.objects.filter(pk=message_id, status__in=WAITING), Status.CANCELLED,
         sealed_content="", updated_at=timezone.now(), **said(AuditText("cancelled")),
     )
     return _transition(message_id, changed)
@@ -421,7 +421,7 @@ def retry_now(message_ids: Iterable) -> int:
     more attempt allowed."""
     now = timezone.now()
     return _apply(
-        EmailMessage.objects.filter(pk__in=list(message_ids), status__in=FINISHED_BADLY), Status.QUEUED,
+        Message.objects.filter(pk__in=list(message_ids), status__in=FINISHED_BADLY), Status.QUEUED,
         next_attempt_at=now, max_attempts=F("attempts") + 1, updated_at=now,
     )
 
@@ -430,7 +430,7 @@ def retry_now(message_ids: Iterable) -> int:
 
 def mark_delivered(message_id, *, at: datetime) -> Transition:
     """`delivered`: from `sent`, or after a temporary bounce (soft bounces are often retried)."""
-    changed = _apply(EmailMessage.objects.filter(pk=message_id).filter(
+    changed = _apply(Message.objects.filter(pk=message_id).filter(
         Q(status=Status.SENT) | Q(status=Status.BOUNCED, bounce_type=BounceType.TEMPORARY)
     ), Status.DELIVERED, delivered_at=at, updated_at=timezone.now())
     return _transition(message_id, changed)
@@ -442,7 +442,7 @@ def mark_bounced(message_id, *, bounce_type: str, bounce_subtype: str = "") -> T
     if bounce_type == BounceType.PERMANENT:
         weaker |= Q(status=Status.BOUNCED, bounce_type=BounceType.TEMPORARY)
     changed = _apply(
-        EmailMessage.objects.filter(pk=message_id).filter(weaker), Status.BOUNCED,
+        Message.objects.filter(pk=message_id).filter(weaker), Status.BOUNCED,
         bounce_type=bounce_type, bounce_subtype=bounce_subtype[:50], updated_at=timezone.now(),
     )
     return _transition(message_id, changed)
@@ -450,7 +450,7 @@ def mark_bounced(message_id, *, bounce_type: str, bounce_subtype: str = "") -> T
 
 def mark_complaint(message_id) -> Transition:
     """`complaint`: as strong as a permanent bounce, so it does not replace one."""
-    changed = _apply(EmailMessage.objects.filter(pk=message_id).filter(
+    changed = _apply(Message.objects.filter(pk=message_id).filter(
         Q(status__in=(Status.SENT, Status.DELIVERED)) | Q(status=Status.BOUNCED, bounce_type=BounceType.TEMPORARY)
     ), Status.COMPLAINT, updated_at=timezone.now())
     return _transition(message_id, changed)
@@ -462,7 +462,7 @@ def mark_dropped(message_id, *, reason: AuditText) -> Transition:
     Only from `sent`: a drop is reported before any delivery, so a stronger status already
     reached is kept.
     """
-    changed = EmailMessage.objects.filter(pk=message_id, status=Status.SENT).update(
+    changed = Message.objects.filter(pk=message_id, status=Status.SENT).update(
         status=Status.FAILED, **said(reason), updated_at=timezone.now(),
     )
     return _transition(message_id, changed)
@@ -508,24 +508,24 @@ def apply_reports(reports: Sequence[Report]) -> int:
     for (kind, bounce_type), group in by_kind.items():
         ids = [report.message_id for report in group]
         if kind == "delivered":
-            changed += _apply(EmailMessage.objects.filter(pk__in=ids).filter(
+            changed += _apply(Message.objects.filter(pk__in=ids).filter(
                 Q(status=Status.SENT) | Q(status=Status.BOUNCED, bounce_type=BounceType.TEMPORARY)
             ), Status.DELIVERED, delivered_at=_one_or_each(group, "delivered_at"), updated_at=now)
         elif kind == "bounced":
             weaker = Q(status__in=(Status.SENT, Status.DELIVERED))
             if bounce_type == BounceType.PERMANENT:
                 weaker |= Q(status=Status.BOUNCED, bounce_type=BounceType.TEMPORARY)
-            changed += _apply(EmailMessage.objects.filter(pk__in=ids).filter(weaker), Status.BOUNCED,
+            changed += _apply(Message.objects.filter(pk__in=ids).filter(weaker), Status.BOUNCED,
                               bounce_type=bounce_type, bounce_subtype=_one_or_each(group, "trimmed_subtype",
                                                                                    column="bounce_subtype"),
                               updated_at=now)
         elif kind == "complaint":
-            changed += _apply(EmailMessage.objects.filter(pk__in=ids).filter(
+            changed += _apply(Message.objects.filter(pk__in=ids).filter(
                 Q(status__in=(Status.SENT, Status.DELIVERED)) | Q(status=Status.BOUNCED, bounce_type=BounceType.TEMPORARY)
             ), Status.COMPLAINT, updated_at=now)
         elif kind == "failed":  # rare (a provider's drop), and each has its own reason: one UPDATE each
             for report in group:
-                changed += _apply(EmailMessage.objects.filter(pk=report.message_id, status=Status.SENT),
+                changed += _apply(Message.objects.filter(pk=report.message_id, status=Status.SENT),
                                   Status.FAILED, **said(report.reason), updated_at=now)
     return changed
 
@@ -549,7 +549,7 @@ def _one_or_each(reports: Sequence[Report], name: str, *, column: str | None = N
 def mark_simulated_sent(message_id, *, at: datetime, provider_message_id: str) -> Transition:
     """A test key's claimed message, accepted by the simulator instead of a backend."""
     changed = _apply(
-        EmailMessage.objects.filter(pk=message_id, status=Status.SENDING), Status.SENT,
+        Message.objects.filter(pk=message_id, status=Status.SENDING), Status.SENT,
         sent_at=at, provider_message_id=provider_message_id, sealed_content="",
         **said(None), sent_via="simulator", provider="simulator", updated_at=timezone.now(),
     )
@@ -569,7 +569,7 @@ def _apply(rows, new: str, **fields) -> int:
         before = dict(rows.select_for_update().order_by("pk").values_list("pk", "status"))  # one lock order
         if not before:
             return 0
-        changed = EmailMessage.objects.filter(pk__in=list(before)).update(status=new, **fields)
+        changed = Message.objects.filter(pk__in=list(before)).update(status=new, **fields)
         _announce([(pk, old, new) for pk, old in before.items()])
     return changed
 
@@ -582,12 +582,12 @@ def _announce(changes: list[tuple[object, str, str]]) -> None:
     caller (the transaction is already committed).
     """
     def send() -> None:
-        messages = EmailMessage.objects.in_bulk([pk for pk, _, _ in changes])
+        messages = Message.objects.in_bulk([pk for pk, _, _ in changes])
         for pk, old, new in changes:
             if pk not in messages:
                 continue
             for receiver, result in message_status_changed.send_robust(
-                sender=EmailMessage, message=messages[pk], old=old, new=new
+                sender=Message, message=messages[pk], old=old, new=new
             ):
                 if isinstance(result, Exception):
                     logger.error("A receiver of message_status_changed (%r) raised for message %s (%s → %s)",
@@ -600,11 +600,11 @@ def _announce(changes: list[tuple[object, str, str]]) -> None:
 def _transition(message_id, changed: int) -> Transition:
     if changed:
         return Transition(True, None)
-    return Transition(False, EmailMessage.objects.filter(pk=message_id).values_list("status", flat=True).first())
+    return Transition(False, Message.objects.filter(pk=message_id).values_list("status", flat=True).first())
 
 
 def _db_time(value: datetime):
-    return EmailMessage._meta.get_field("updated_at").get_db_prep_value(value, connection)
+    return Message._meta.get_field("updated_at").get_db_prep_value(value, connection)
 
 
 __all__ = [

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from notifications.exceptions import InvalidTransition, SealedContentGone
-from notifications.models import EmailAttachment, EmailMessage, EmailTemplate, Kind, Status
+from notifications.models import EmailAttachment, Message, EmailTemplate, Kind, Status
 
 from notifications.core.outbox import lifecycle
 from notifications.policies import suppression
@@ -29,7 +29,7 @@ RESEND_ENDPOINT = "admin-resend"
 #: What a resend copies from the original: its rendering (never rendered again, so the new
 #: message says exactly what the first one said), its addresses and its options.
 COPIED = (
-    "template_key", "template_version_id", "language", "recipient_email", "from_email", "reply_to", "cc", "bcc",
+    "template_key", "template_version_id", "language", "address", "from_email", "reply_to", "cc", "bcc",
     "subject", "html_content", "text_content", "variables", "is_masked", "sealed_content", "attachments_count",
     "lane", "is_test",
 )
@@ -49,7 +49,7 @@ def status_label(status: str) -> str:
         return status
 
 
-def cancel_message(*, message: EmailMessage) -> EmailMessage:
+def cancel_message(*, message: Message) -> Message:
     """Cancel a scheduled or queued message; it is never sent. Returns the row as it is now.
 
     Raises `InvalidTransition` (409) naming the status it is in otherwise: a message a
@@ -66,7 +66,7 @@ def cancel_message(*, message: EmailMessage) -> EmailMessage:
     return message
 
 
-def resend_refusal(message: EmailMessage) -> str:
+def resend_refusal(message: Message) -> str:
     """Why `message` cannot be resent now, or "" when it can (the admin hides the button)."""
     if message.status in NOT_LEFT:
         return _("This message is %(status)s: it has not left yet, so there is nothing to resend.") % {
@@ -76,7 +76,7 @@ def resend_refusal(message: EmailMessage) -> str:
     return ""
 
 
-def retry_refusal(message: EmailMessage) -> str:
+def retry_refusal(message: Message) -> str:
     """Why `message` cannot be retried, or "" when it can."""
     if message.status not in lifecycle.FINISHED_BADLY:
         return _("This message is %(status)s: only %(failed)s or %(expired)s messages can be retried.") % {
@@ -88,7 +88,7 @@ def retry_refusal(message: EmailMessage) -> str:
 
 
 @transaction.atomic
-def resend_message(*, message: EmailMessage, requested_by, token: str = "") -> EmailMessage:
+def resend_message(*, message: Message, requested_by, token: str = "") -> Message:
     """Queue a new message copying `message`'s rendering, addresses and attachments.
 
     The new row has its own id (so its own Message-ID; its bytes are built at delivery),
@@ -103,10 +103,10 @@ def resend_message(*, message: EmailMessage, requested_by, token: str = "") -> E
     again, two tabs) returns the copy the first one made instead of queuing another. The
     original's row is locked meanwhile, so two such requests at once make one copy too.
     """
-    original = EmailMessage.objects.select_for_update().get(pk=message.pk)  # every column, whatever was deferred
+    original = Message.objects.select_for_update().get(pk=message.pk)  # every column, whatever was deferred
     key = f"{RESEND_KEY_PREFIX}{token}"[:255] if token else ""
     if key:
-        earlier = EmailMessage.objects.filter(resent_from=original, idempotency_key=key).first()
+        earlier = Message.objects.filter(resent_from=original, idempotency_key=key).first()
         if earlier is not None:
             return earlier
     if original.status in NOT_LEFT:
@@ -116,11 +116,11 @@ def resend_message(*, message: EmailMessage, requested_by, token: str = "") -> E
     template = EmailTemplate.objects.filter(key=original.template_key).only("kind", "max_attempts").first() \
         if original.template_key else None
     marketing = template is not None and template.kind == Kind.MARKETING
-    [reasons] = suppression.reasons_at_send([([original.recipient_email], marketing)])
+    [reasons] = suppression.reasons_at_send([([original.address], marketing)])
     now = timezone.now()
     status_fields = lifecycle.initial_fields(
-        send_at=None, now=now, suppressed_because=reasons.get(suppression.normalise(original.recipient_email)))
-    copy = EmailMessage(
+        send_at=None, now=now, suppressed_because=reasons.get(suppression.normalise(original.address)))
+    copy = Message(
         **{name: getattr(original, name) for name in COPIED},
         **status_fields,
         max_attempts=template.max_attempts if template is not None else settings.OUTBOX_RETRY_MAX_ATTEMPTS,
@@ -154,7 +154,7 @@ def retry_messages(*, message_ids: Iterable) -> RetryResult:
     (`lifecycle.retry_now`); their lanes are woken on commit. A message in another state, or
     masked with its unmasked content gone, is left as it is and reported in `refused`.
     """
-    rows = list(EmailMessage.objects.filter(pk__in=list(message_ids))
+    rows = list(Message.objects.filter(pk__in=list(message_ids))
                 .only("pk", "status", "is_masked", "sealed_content", "lane"))
     refused = {row.pk: reason for row in rows if (reason := retry_refusal(row))}
     eligible = [row for row in rows if row.pk not in refused]

@@ -24,7 +24,7 @@ from django.utils import timezone
 from notifications.audit_text import AuditText
 from notifications.channels.email.backends.errors import classify_delivery_error, is_outage
 from notifications.exceptions import DeliveryOutcomeUnknown
-from notifications.models import DeliveryAttempt, EmailMessage
+from notifications.models import DeliveryAttempt, Message
 
 from notifications.core.outbox import lifecycle
 
@@ -54,11 +54,11 @@ def backoff_seconds(failures: int, *, rng: random.Random = _random) -> float:
     return rng.uniform(0, ceiling)
 
 
-def became_due_at(message: EmailMessage) -> datetime:
+def became_due_at(message: Message) -> datetime:
     return message.send_at or message.created_at
 
 
-def settle_failure(message: EmailMessage, exc: BaseException, *, started_at: datetime) -> str:
+def settle_failure(message: Message, exc: BaseException, *, started_at: datetime) -> str:
     """Record what comes of one failed attempt; returns RETRIED, FAILED or EXPIRED.
 
     Raises `OutageError` instead when the failure is the server's, not the message's.
@@ -92,7 +92,7 @@ def settle_failure(message: EmailMessage, exc: BaseException, *, started_at: dat
     return RETRIED
 
 
-def release_simulated_outage(message: EmailMessage, outage: OutageError) -> int:
+def release_simulated_outage(message: Message, outage: OutageError) -> int:
     """A test key's simulated outage (`core.outbox.simulator`): that message alone goes back to
     `queued` uncounted, due after the backoff, and its lane goes on; a real outage rests the
     whole lane instead (`core.outbox.drain`), which a test key must never do to live mail."""

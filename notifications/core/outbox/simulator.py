@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from notifications.audit_text import AuditText, label
 from notifications.channels.email.backends.development import simulated_failure
-from notifications.models import BounceType, EmailMessage, EventType
+from notifications.models import BounceType, Message, EventType
 
 from notifications.core.outbox import lifecycle
 from notifications.core import tracking
@@ -27,32 +27,32 @@ COMPLAINT_ADDRESS = "complaint@simulator.invalid"
 PROVIDER = "simulator"
 
 
-def simulate(message: EmailMessage) -> None:
+def simulate(message: Message) -> None:
     """Finish a claimed test message as the provider would have: its outcome is a provider
     event, recorded and applied by the same service as a real webhook's (`core.tracking`).
 
     Raises, writing nothing, the failure a failure address asks for (see the module's docstring).
     """
-    failure = simulated_failure(message.recipient_email, server=PROVIDER)
+    failure = simulated_failure(message.address, server=PROVIDER)
     if failure is not None:
         raise failure
     _accept(message)
 
 
 @transaction.atomic
-def _accept(message: EmailMessage) -> None:
+def _accept(message: Message) -> None:
     now = timezone.now()
     provider_message_id = f"simulated-{message.pk.hex}"
     if not lifecycle.mark_simulated_sent(message.pk, at=now, provider_message_id=provider_message_id):
         return
-    address = message.recipient_email.lower()
+    address = message.address.lower()
     outcome = {"event_type": EventType.DELIVERED}
     if address == BOUNCE_ADDRESS:
         outcome = {"event_type": EventType.BOUNCED, "bounce_type": BounceType.PERMANENT, "bounce_subtype": "simulated"}
     elif address == COMPLAINT_ADDRESS:
         outcome = {"event_type": EventType.COMPLAINT}
     common = {"provider": PROVIDER, "occurred_at": now, "notification_id": str(message.pk),
-              "provider_message_id": provider_message_id, "recipient": message.recipient_email}
+              "provider_message_id": provider_message_id, "recipient": message.address}
     tracking.record(tracking.ProviderEvent(
         **common, event_type=EventType.SENT, provider_event_id=f"{provider_message_id}-sent",
         description=AuditText("simulator_accepted"),
@@ -60,5 +60,5 @@ def _accept(message: EmailMessage) -> None:
     tracking.record(tracking.ProviderEvent(
         **common, **outcome, provider_event_id=f"{provider_message_id}-outcome",
         description=AuditText("simulator_outcome", {"event": label("event_type", outcome["event_type"])}),
-        payload={"simulated": outcome["event_type"], "recipient": message.recipient_email},
+        payload={"simulated": outcome["event_type"], "recipient": message.address},
     ))

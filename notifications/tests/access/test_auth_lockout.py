@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from notifications.access import lockout
 from notifications.access.groups import SENDERS
-from notifications.models import EmailMessage, Status
+from notifications.models import Message, Status
 from notifications.channels.email.sending import send_simple_mail
 from notifications.tests.support.api import create_key, make_user
 from notifications.tests.support.sns import basic_auth, post_sns, signing
@@ -186,20 +186,20 @@ def signer(settings, tmp_path):
         yield signer
 
 
-def sent_through(esp_api, settings, capture) -> EmailMessage:
+def sent_through(esp_api, settings, capture) -> Message:
     """A message sent through `esp_api`'s provider: only its own route's events apply to it."""
     with esp_api(settings), capture(execute=True):
         [message] = send_simple_mail("jane@example.com", "Sujet", "Texte.")
-    return EmailMessage.objects.get(pk=message.pk)
+    return Message.objects.get(pk=message.pk)
 
 
 @pytest.fixture
-def ses_message(settings, django_capture_on_commit_callbacks) -> EmailMessage:
+def ses_message(settings, django_capture_on_commit_callbacks) -> Message:
     return sent_through(ses_api, settings, django_capture_on_commit_callbacks)
 
 
 @pytest.fixture
-def sendgrid_message(settings, django_capture_on_commit_callbacks) -> EmailMessage:
+def sendgrid_message(settings, django_capture_on_commit_callbacks) -> Message:
     return sent_through(sendgrid_api, settings, django_capture_on_commit_callbacks)
 
 
@@ -217,7 +217,7 @@ def test_wrong_webhook_passwords_lock_the_address_with_a_json_429(signer, sendgr
     assert refused.status_code == 429
     assert refused.json()["codes"] == {"detail": "too_many_failed_authentications"}
     assert 0 < int(refused["Retry-After"]) <= 900
-    assert EmailMessage.objects.get(pk=sendgrid_message.pk).status == Status.SENT
+    assert Message.objects.get(pk=sendgrid_message.pk).status == Status.SENT
     elsewhere = client_from(ELSEWHERE).post("/anymail/sendgrid/tracking/", data=sendgrid_delivered(sendgrid_message),
                                             content_type="application/json", headers=basic_auth(SECRET))
     assert elsewhere.status_code == 200
@@ -235,7 +235,7 @@ def test_a_signed_sns_message_is_never_throttled(signer, ses_message):
     lock_webhooks_for(ATTACKER)  # say, a proxy that makes every client one address
     response = post_sns(client_from(ATTACKER), "/anymail/amazon_ses/tracking/", signer.notification(ses_delivery(ses_message)))
     assert response.status_code == 200
-    assert EmailMessage.objects.get(pk=ses_message.pk).status == Status.DELIVERED
+    assert Message.objects.get(pk=ses_message.pk).status == Status.DELIVERED
     forged = signer.notification(ses_delivery(ses_message))
     forged["Message"] = forged["Message"].replace("Delivery", "Bounce")
     assert post_sns(client_from(ATTACKER), "/anymail/amazon_ses/tracking/", forged).status_code == 429
@@ -248,7 +248,7 @@ def test_a_signed_sendgrid_webhook_is_never_throttled(signer, sendgrid_message, 
     signed = client_from(ATTACKER).post("/anymail/sendgrid/tracking/", data=body, content_type="application/json",
                                         headers={**basic_auth(SECRET), **signed_headers(sendgrid_key, body, stamp)})
     assert signed.status_code == 200
-    assert EmailMessage.objects.get(pk=sendgrid_message.pk).status == Status.DELIVERED
+    assert Message.objects.get(pk=sendgrid_message.pk).status == Status.DELIVERED
     unsigned = client_from(ATTACKER).post("/anymail/sendgrid/tracking/", data=body, content_type="application/json",
                                           headers=basic_auth(SECRET))
     assert unsigned.status_code == 429

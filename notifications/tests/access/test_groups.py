@@ -21,7 +21,7 @@ def test_groups_hold_the_contracts_permissions():
         "view_templateversionactivation",
     }
     auditors = codenames(AUDITORS)
-    assert {"view_emailmessage", "view_emailattachment", "view_deliveryevent"} <= auditors
+    assert {"view_message", "view_emailattachment", "view_deliveryevent"} <= auditors
     assert all(code.startswith("view_") for code in auditors)
     # Every view permission but what only Administrators see (CONTRACT.md "Who may do what").
     assert {"view_suppression", "view_inboundemail", "view_deliveryattempt"} <= auditors
@@ -37,10 +37,10 @@ def test_an_operators_addition_to_a_group_survives_a_resync():
 
     from notifications.access.groups import sync_groups
 
-    extra = Permission.objects.get(codename="view_emailmessage")
+    extra = Permission.objects.get(codename="view_message")
     Group.objects.get(name=SENDERS).permissions.add(extra)
     sync_groups(apps)
-    assert "view_emailmessage" in codenames(SENDERS)
+    assert "view_message" in codenames(SENDERS)
 
 
 def test_a_resync_takes_the_administrators_secrets_away_from_auditors_again():
@@ -70,4 +70,4 @@ def test_the_migration_withholds_them_on_an_existing_install():
     auditors.permissions.add(*Permission.objects.filter(codename__in=["view_apikey", "view_smtpserverconfig"]))
     migration.withhold(apps, None)
     assert not codenames(AUDITORS) & {"view_smtpserverconfig", "view_apikey", "view_idempotencyrecord"}
-    assert "view_emailmessage" in codenames(AUDITORS)
+    assert "view_message" in codenames(AUDITORS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from notifications.models import EmailMessage, EmailTemplate, EmailTemplateVersion
+from notifications.models import Message, EmailTemplate, EmailTemplateVersion
 from notifications.channels.email.sending import send_mail_template
 from notifications.tests.support.payloads import INVOICE_VARS
 from notifications.tests.support.files import make_pdf
@@ -30,8 +30,8 @@ def test_every_admin_page_answers(staff):
         ("admin:notifications_emailtemplateversion_changelist", ()),
         ("admin:notifications_emailtemplateversion_change", (version.pk,)),
         ("admin:notifications_emailtemplateversion_add", ()),
-        ("admin:notifications_emailmessage_changelist", ()),
-        ("admin:notifications_emailmessage_change", (message.pk,)),
+        ("admin:notifications_message_changelist", ()),
+        ("admin:notifications_message_change", (message.pk,)),
         ("admin:notifications_emailattachment_changelist", ()),
         ("admin:notifications_emailattachment_change", (message.attachments.get().pk,)),
         ("admin:notifications_deliveryevent_changelist", ()),
@@ -41,7 +41,7 @@ def test_every_admin_page_answers(staff):
     ]:
         response = staff.get(reverse(name, args=args))
         assert response.status_code == 200, name
-    changelist = staff.get(reverse("admin:notifications_emailmessage_changelist") + "?q=a@b.test")
+    changelist = staff.get(reverse("admin:notifications_message_changelist") + "?q=a@b.test")
     assert b"Facture RGZ" in changelist.content
 
 
@@ -116,7 +116,7 @@ def test_versions_and_messages_cannot_be_changed_in_the_admin(staff):
     assert response.status_code == 403
     version.refresh_from_db()
     assert version.subject != "changed"
-    assert not EmailMessage.objects.exists()
+    assert not Message.objects.exists()
 
 
 def test_an_api_key_made_in_the_admin_is_shown_once_and_can_be_revoked(staff, admin_user):
@@ -149,6 +149,6 @@ def test_an_auditor_can_read_the_audit_but_change_nothing(client, default_templa
     auditor.is_staff = True
     auditor.save()
     client.force_login(auditor)
-    assert client.get(reverse("admin:notifications_emailmessage_change", args=[message.pk])).status_code == 200
+    assert client.get(reverse("admin:notifications_message_change", args=[message.pk])).status_code == 200
     assert client.get(reverse("admin:notifications_emailtemplateversion_add")).status_code == 403
     assert client.get(reverse("admin:notifications_smtpserverconfig_add")).status_code == 403

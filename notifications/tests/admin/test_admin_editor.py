@@ -15,7 +15,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from notifications.access.groups import ADMINISTRATORS, AUDITORS, SENDERS, TEMPLATE_EDITORS
-from notifications.models import EmailMessage, EmailTemplate, EmailTemplateVersion, TemplateVersionActivation
+from notifications.models import Message, EmailTemplate, EmailTemplateVersion, TemplateVersionActivation
 from notifications.tests.support.admin_forms import editor_form
 from notifications.tests.support.api import make_user
 
@@ -59,7 +59,7 @@ def snapshot(template: EmailTemplate) -> tuple:
         EmailTemplate.objects.filter(pk=template.pk).values().get(),
         list(template.versions.order_by("language", "version").values("pk", "version", "is_active")),
         TemplateVersionActivation.objects.count(),
-        EmailMessage.objects.count(),
+        Message.objects.count(),
     )
 
 
@@ -342,7 +342,7 @@ def test_the_live_preview_renders_a_draft_and_never_connects_to_a_mail_server(
     body = response.json()
     assert body["errors"] == [] and body["subject"] == "Brouillon février"
     assert "Bonsoir Tech Connect SA" in body["html"] and "Bonsoir Tech Connect SA" in body["text"]
-    assert not EmailMessage.objects.exists()
+    assert not Message.objects.exists()
     assert smtp_backend.connections == 0 and smtp_backend.received == []
 
 
@@ -476,7 +476,7 @@ def test_a_saved_version_is_sent_as_a_test_to_the_editor_only(
     [received] = smtp_backend.wait_for(1)
     assert received.rcpt_tos == ["editor@rgz.bj"]
     assert received.message["Subject"] == "Facture RGZ — février 2026"
-    [message] = EmailMessage.objects.all()
+    [message] = Message.objects.all()
     assert (message.source_endpoint, message.template_key, message.template_version, message.sent_by.username) == (
         "admin-test", KEY, version, "editor")
     assert message.status == "sent"
@@ -494,7 +494,7 @@ def test_the_draft_being_edited_is_sent_as_a_test_without_a_version(
     [received] = smtp_backend.wait_for(1)
     assert received.rcpt_tos == ["reseller@techconnect.bj"]
     assert received.message["Subject"] == "Brouillon — février 2026"
-    [message] = EmailMessage.objects.all()
+    [message] = Message.objects.all()
     assert message.template_version is None and message.template_key == KEY
     assert message.subject == "Brouillon — février 2026" and message.source_endpoint == "admin-test"
     assert template.versions.count() == 1  # a test saves nothing
@@ -508,7 +508,7 @@ def test_a_test_to_an_address_not_allowed_is_refused_naming_it_and_the_setting(e
     assert response.status_code == 400
     error = response.json()["error"]
     assert address in error and "EMAIL_TEST_RECIPIENTS" in error
-    assert not EmailMessage.objects.exists()
+    assert not Message.objects.exists()
 
 
 def test_a_test_send_without_an_address_of_ones_own_is_refused(client, template):
@@ -517,7 +517,7 @@ def test_a_test_send_without_an_address_of_ones_own_is_refused(client, template)
     user.save()
     page = client.post(url("test_send", template.pk), {"version": active(template).pk}, follow=True)
     assert "Your account has no email address" in page.content.decode()
-    assert not EmailMessage.objects.exists()
+    assert not Message.objects.exists()
 
 
 # --- groups -----------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from notifications.access.groups import ADMINISTRATORS, AUDITORS, SENDERS, TEMPLATE_EDITORS
-from notifications.models import APIKey, DeliveryEvent, EmailMessage, Status
+from notifications.models import APIKey, DeliveryEvent, Message, Status
 from notifications.channels.email.sending import send_mail_template
 from notifications.tests.support.api import ApiClient, create_key, make_user
 from notifications.tests.support.payloads import INVOICE, TEST_RENDER, WELCOME
@@ -113,7 +113,7 @@ def test_test_key_messages_are_never_delivered_and_end_in_simulated_statuses(
     assert response.status_code == 201, response.content
     smtp_backend.wait_for(1, timeout=1.0)
     assert smtp_backend.received == []
-    final = {m.recipient_email: m for m in EmailMessage.objects.all()}
+    final = {m.address: m for m in Message.objects.all()}
     assert final["john@techconnect.bj"].status == Status.DELIVERED
     assert final["bounce@simulator.invalid"].status == Status.BOUNCED
     assert final["bounce@simulator.invalid"].bounce_type == "permanent"

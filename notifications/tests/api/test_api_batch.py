@@ -8,7 +8,7 @@ import pytest
 from django.core import mail
 
 from notifications.access.groups import SENDERS
-from notifications.models import AttachmentBlob, EmailAttachment, EmailMessage, Status
+from notifications.models import AttachmentBlob, EmailAttachment, Message, Status
 from notifications.tests.support.api import ApiClient, assert_matches_schema, create_key, make_user
 from notifications.tests.support.files import make_pdf
 from notifications.tests.support.payloads import INVOICE_VARS
@@ -54,10 +54,10 @@ def test_each_item_is_rendered_with_its_own_variables_and_bad_items_are_reported
     assert "reseller_name" in refused[1]["variables"][0] and "amount_fcfa" in refused[1]["variables"][0]
     assert "not-an-address" in refused[2]["to"][0]
 
-    subjects = dict(EmailMessage.objects.values_list("recipient_email", "subject"))
+    subjects = dict(Message.objects.values_list("address", "subject"))
     assert subjects == {"a@techconnect.bj": "Facture RGZ — janvier 2026", "c@techconnect.bj": "Facture RGZ — avril 2026",
                         "d@techconnect.bj": "Facture RGZ — avril 2026"}
-    assert EmailMessage.objects.filter(status=Status.SENT).count() == 3 and len(mail.outbox) == 3
+    assert Message.objects.filter(status=Status.SENT).count() == 3 and len(mail.outbox) == 3
     assert EmailAttachment.objects.count() == 3 and AttachmentBlob.objects.get().pk == hashlib.sha256(pdf).hexdigest()
 
 
@@ -67,7 +67,7 @@ def test_a_batch_where_no_item_can_be_sent_is_a_400_naming_each_item(sender):
     assert response.status_code == 400
     errors = {item["index"]: item["errors"] for item in response.json()["items"]}
     assert "to" in errors[0] and "extra" in errors[1]
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
 
 
 @pytest.mark.parametrize(
@@ -88,7 +88,7 @@ def test_bad_batches_write_nothing(sender, body, status, field):
     response = sender.post(PATH, body)
     assert response.status_code == status, response.content
     assert field in response.json()
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
 
 
 def test_a_retried_batch_with_its_idempotency_key_sends_nothing_more(sender):
@@ -97,7 +97,7 @@ def test_a_retried_batch_with_its_idempotency_key_sends_nothing_more(sender):
     first = sender.post(PATH, body, headers=headers)
     second = sender.post(PATH, body, headers=headers)
     assert first.status_code == second.status_code == 201 and first.json() == second.json()
-    assert EmailMessage.objects.count() == 1
+    assert Message.objects.count() == 1
 
 
 def test_only_senders_may_merge(default_templates):

@@ -6,7 +6,7 @@ import pytest
 
 from notifications.exceptions import TemplateError
 from notifications.access.groups import SENDERS
-from notifications.models import EmailMessage
+from notifications.models import Message
 from notifications.channels.email.sending import send_batch, send_mail_template
 from notifications.tests.factories import EmailTemplateFactory
 from notifications.tests.support.api import ApiClient, create_key, make_user
@@ -37,7 +37,7 @@ def test_an_unknown_language_is_a_400_naming_language_on_send_and_send_batch(sen
         assert response.status_code == 400, response.content
         assert list(response.json()) == ["language", "codes"], response.json()
         assert list(response.json()["codes"]) == ["language"]
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
 
 
 def test_the_service_refuses_an_unknown_language_naming_it(default_templates):
@@ -49,7 +49,7 @@ def test_the_service_refuses_an_unknown_language_naming_it(default_templates):
             send_batch("onboarding_welcome", [{"to": "john@techconnect.bj", "variables": WELCOME_VARS}],
                        language=language)
         assert refused.value.field == "language"
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
 
 
 @pytest.mark.parametrize("language, sent_in", [
@@ -62,7 +62,7 @@ def test_known_languages_and_their_regional_variants_are_sent_falling_back_as_be
     with django_capture_on_commit_callbacks(execute=True):
         response = sender.post("/api/v1/email/send", welcome(language=language))
     assert response.status_code == 201, response.content
-    assert EmailMessage.objects.get().language == sent_in
+    assert Message.objects.get().language == sent_in
 
 
 def test_a_regional_variant_picks_its_languages_version(db, django_capture_on_commit_callbacks):

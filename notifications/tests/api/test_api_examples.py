@@ -7,7 +7,7 @@ import hashlib
 import pytest
 
 from notifications.access.groups import ADMINISTRATORS, SENDERS, TEMPLATE_EDITORS
-from notifications.models import EmailMessage, EmailTemplate, Status
+from notifications.models import Message, EmailTemplate, Status
 from notifications.tests.support.api import ApiClient, assert_matches_schema, create_key, make_user
 from notifications.tests.support.files import make_pdf
 from notifications.tests.support.payloads import INCIDENT, INVOICE, TEST_RENDER, WELCOME
@@ -40,7 +40,7 @@ def test_invoice_with_real_pdf_reaches_smtp_with_the_same_bytes(sender, smtp_bac
     [attachment] = list(received.message.iter_attachments())
     assert hashlib.sha256(attachment.get_content()).hexdigest() == hashlib.sha256(pdf).hexdigest()
     assert received.message["Subject"] == "Facture RGZ — février 2026"
-    message = EmailMessage.objects.get(pk=item["id"])
+    message = Message.objects.get(pk=item["id"])
     assert message.status == Status.SENT and message.source_endpoint == "api"
     assert message.sent_by.username == "billing-service"
 
@@ -92,8 +92,8 @@ def test_test_render_by_an_editor_returns_the_rendering_and_the_message_id(defau
     body = response.json()
     assert body["subject"] == "Facture RGZ — février 2026"
     assert "Test Company" in body["html"] and "TEST-001" in body["text"]
-    message = EmailMessage.objects.get(pk=body["id"])
-    assert message.source_endpoint == "api-test" and message.recipient_email == "test@rgz.bj"
+    message = Message.objects.get(pk=body["id"])
+    assert message.source_endpoint == "api-test" and message.address == "test@rgz.bj"
 
 
 def test_test_send_of_incident_does_not_alert_extra_recipients(default_templates, settings):
@@ -103,7 +103,7 @@ def test_test_send_of_incident_does_not_alert_extra_recipients(default_templates
                            {"to": "qa@rgz.bj", "variables": INCIDENT["variables"]})
     assert response.status_code == 200, response.content
     assert response.json()["total"] == 1
-    assert not EmailMessage.objects.filter(recipient_email="noc@rgz.bj").exists()
+    assert not Message.objects.filter(address="noc@rgz.bj").exists()
 
 
 def test_history_by_recipient_newest_first(sender, admin):

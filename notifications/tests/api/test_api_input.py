@@ -6,7 +6,7 @@ import base64
 import pytest
 
 from notifications.access.groups import SENDERS
-from notifications.models import EmailAttachment, EmailMessage, IdempotencyRecord
+from notifications.models import EmailAttachment, Message, IdempotencyRecord
 from notifications.tests.support.api import ApiClient, create_key, make_user
 from notifications.tests.support.files import make_pdf, make_png
 from notifications.tests.support.payloads import INCIDENT, INVOICE, WELCOME
@@ -61,7 +61,7 @@ def test_bad_send_input_is_a_json_error_naming_the_field(sender, body, status, f
     errors = response.json()
     if field:
         assert field in errors, errors
-    assert EmailMessage.objects.count() == 0 and EmailAttachment.objects.count() == 0
+    assert Message.objects.count() == 0 and EmailAttachment.objects.count() == 0
 
 
 def test_missing_variables_are_all_named(sender):
@@ -75,7 +75,7 @@ def test_missing_variables_are_all_named(sender):
 def test_malformed_or_non_object_json_is_a_400(sender, raw):
     response = sender.post("/api/v1/email/send", raw=raw)
     assert response.status_code == 400 and response["Content-Type"] == "application/json"
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
 
 
 def test_body_past_the_limit_is_a_413(sender, settings):
@@ -83,14 +83,14 @@ def test_body_past_the_limit_is_a_413(sender, settings):
     body = {**INVOICE, "attachments": [attach(data=b64(make_pdf() + b"0" * 60_000))]}
     response = sender.post("/api/v1/email/send", body)
     assert response.status_code == 413 and "API_MAX_BODY_BYTES" in response.json()["detail"]
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
 
 
 def test_attachment_past_its_limit_is_a_413_naming_attachments(sender, settings):
     settings.EMAIL_MAX_ATTACHMENT_SIZE_MB = 0.01
     response = sender.post("/api/v1/email/send", {**INVOICE, "attachments": [attach(data=b64(make_pdf() + b"0" * 20_000))]})
     assert response.status_code == 413 and "attachments" in response.json()
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
 
 
 def test_wrong_content_type_is_a_415(sender):
@@ -110,8 +110,8 @@ def test_same_idempotency_key_answers_the_first_response_and_sends_once(sender):
     second = sender.post("/api/v1/email/send", INVOICE, headers=headers)
     assert first.status_code == second.status_code == 201
     assert first.json() == second.json()
-    assert EmailMessage.objects.count() == 1
-    assert EmailMessage.objects.get().idempotency_key == "invoice-2026-02-techconnect"
+    assert Message.objects.count() == 1
+    assert Message.objects.get().idempotency_key == "invoice-2026-02-techconnect"
 
 
 def test_same_key_with_another_body_is_a_422(sender):
@@ -119,7 +119,7 @@ def test_same_key_with_another_body_is_a_422(sender):
     assert sender.post("/api/v1/email/send", INVOICE, headers=headers).status_code == 201
     other = sender.post("/api/v1/email/send", WELCOME, headers=headers)
     assert other.status_code == 422 and "Idempotency-Key" in other.json()
-    assert EmailMessage.objects.count() == 1
+    assert Message.objects.count() == 1
 
 
 def test_the_same_key_from_another_api_key_is_independent(default_templates):
@@ -131,11 +131,11 @@ def test_the_same_key_from_another_api_key_is_independent(default_templates):
     second = two.post("/api/v1/email/send", WELCOME, headers=headers)
     assert first.status_code == second.status_code == 201
     assert first.json()["items"][0]["id"] != second.json()["items"][0]["id"]
-    assert EmailMessage.objects.count() == 2
+    assert Message.objects.count() == 2
     assert IdempotencyRecord.objects.filter(key="shared").count() == 2
     # Each key still answers its own first response to a retry.
     assert one.post("/api/v1/email/send", WELCOME, headers=headers).json() == first.json()
-    assert EmailMessage.objects.count() == 2
+    assert Message.objects.count() == 2
 
 
 def test_a_refused_request_does_not_burn_its_key(sender):
@@ -156,7 +156,7 @@ def test_clients_are_throttled_with_a_json_429(default_templates, settings):
     limited = client.post("/api/v1/email/send", WELCOME)
     assert limited.status_code == 429 and int(limited["Retry-After"]) > 0
     assert "60" in limited.json()["detail"]  # says when to come back (in the site's language)
-    assert EmailMessage.objects.count() == 2
+    assert Message.objects.count() == 2
     other = ApiClient(create_key(make_user("quiet", SENDERS)))
     assert other.get("/api/v1/email/templates").status_code == 200
     cache.clear()

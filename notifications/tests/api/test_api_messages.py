@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 
 from notifications.access.groups import AUDITORS, SENDERS
-from notifications.models import DeliveryEvent, EmailMessage, Status
+from notifications.models import DeliveryEvent, Message, Status
 from notifications.tests.support.api import ApiClient, assert_matches_schema, create_key, make_user
 from notifications.tests.support.payloads import INCIDENT, INVOICE, WELCOME
 
@@ -44,7 +44,7 @@ def trail(default_templates, django_capture_on_commit_callbacks):
         "welcome-delivered": simulated["john@techconnect.bj"],
         "welcome-bounced": simulated["bounce@simulator.invalid"],
     }
-    statuses = {str(pk): status for pk, status in EmailMessage.objects.values_list("id", "status")}
+    statuses = {str(pk): status for pk, status in Message.objects.values_list("id", "status")}
     assert {name: statuses[pk] for name, pk in trail.items()} == {
         "welcome-sent": Status.SENT, "incident-noc": Status.SENT, "incident-reseller": Status.SENT,
         "invoice-queued": Status.QUEUED, "welcome-delivered": Status.DELIVERED, "welcome-bounced": Status.BOUNCED,
@@ -109,7 +109,7 @@ def test_message_detail_lists_its_own_events_in_order(trail, auditor):
     assert [e["event_type"] for e in events("welcome-delivered")] == ["sent", "delivered"]
 
     # A provider's reports, recorded out of order, are listed by when they happened.
-    message = EmailMessage.objects.get(pk=trail["welcome-sent"])
+    message = Message.objects.get(pk=trail["welcome-sent"])
     at = dt.datetime(2026, 2, 21, 14, 30, tzinfo=dt.UTC)
     DeliveryEvent.objects.create(message=message, event_type="delivered", provider="sendgrid",
                                  occurred_at=at + dt.timedelta(seconds=5), detail="250 OK")

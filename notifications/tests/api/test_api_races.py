@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from notifications.access.groups import SENDERS
-from notifications.models import EmailMessage, IdempotencyRecord
+from notifications.models import Message, IdempotencyRecord
 from notifications.tests.support.api import ApiClient, create_key, make_user
 from notifications.tests.support.concurrency import concurrently
 from notifications.tests.support.services import require_postgres
@@ -24,7 +24,7 @@ def test_two_concurrent_requests_with_one_key_send_once(default_templates, round
     assert all(not isinstance(r, Exception) for r in responses), responses
     assert [r.status_code for r in responses] == [201, 201], [r.content for r in responses]
     assert responses[0].json() == responses[1].json()
-    assert EmailMessage.objects.count() == 1
+    assert Message.objects.count() == 1
     assert IdempotencyRecord.objects.count() == 1
 
 
@@ -41,7 +41,7 @@ def test_concurrent_requests_with_other_keys_all_send(default_templates):
 
     responses = concurrently(4, call)
     assert [r.status_code for r in responses] == [201] * 4
-    assert EmailMessage.objects.count() == 4
+    assert Message.objects.count() == 4
 
 
 @pytest.mark.parametrize("round_", range(2))

@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from notifications.exceptions import RenderLimitExceeded, TemplateError
 from notifications.access.groups import SENDERS, TEMPLATE_EDITORS
-from notifications.models import EmailMessage, EmailTemplate
+from notifications.models import Message, EmailTemplate
 from notifications.authoring.rendering import VersionSource, render, sandbox
 from notifications.tests.factories import EmailTemplateFactory
 from notifications.tests.support import large_templates
@@ -386,14 +386,14 @@ def test_a_send_whose_variables_exceed_the_budget_is_a_400_with_nothing_written(
 
     fine = sender.post("/api/v1/email/send", {**body, "variables": {"rows": list(range(100))}})
     assert fine.status_code == 201, fine.content
-    assert EmailMessage.objects.count() == 1
+    assert Message.objects.count() == 1
 
     response = sender.post("/api/v1/email/send", {**body, "variables": {"rows": list(range(1000))}})
 
     assert response.status_code == 400, response.content
     [message] = response.json()["template"]
     assert_names_the_budget_and_nothing_else(message)
-    assert EmailMessage.objects.count() == 1
+    assert Message.objects.count() == 1
 
 
 @pytest.mark.django_db
@@ -403,4 +403,4 @@ def test_the_service_raises_a_template_error_and_writes_nothing(pairs_template, 
     settings.TEMPLATE_RENDER_MAX_OPERATIONS = 1_000_000
     with pytest.raises(TemplateError, match=SETTING):
         send_mail_template("pairs", ["awa@rgz.bj", "kofi@rgz.bj"], {"rows": list(range(1000))})
-    assert not EmailMessage.objects.exists()
+    assert not Message.objects.exists()

@@ -10,7 +10,7 @@ import pytest
 
 from notifications.exceptions import InvalidRecipient
 from notifications.access.groups import TEMPLATE_EDITORS
-from notifications.models import EmailMessage
+from notifications.models import Message
 from notifications.authoring.testing import allowed_test_recipient
 from notifications.tests.support.api import ApiClient, create_key, make_user
 from notifications.tests.support.payloads import TEST_RENDER
@@ -50,7 +50,7 @@ def test_the_editors_key_cannot_send_a_test_to_an_address_not_allowed(
     body = response.json()
     assert body["codes"]["to"] == ["test_recipient_not_allowed"]
     assert "EMAIL_TEST_RECIPIENTS" in body["to"][0]
-    assert not EmailMessage.objects.exists()
+    assert not Message.objects.exists()
     assert smtp_server.received == []
 
 
@@ -63,7 +63,7 @@ def test_an_allowed_address_or_the_editors_own_still_gets_the_test(
     assert response.status_code == 200, response.content
     [received] = smtp_server.wait_for(1)
     assert [address.lower() for address in received.rcpt_tos] == [to.lower()]
-    message = EmailMessage.objects.get(pk=response.json()["id"])
+    message = Message.objects.get(pk=response.json()["id"])
     assert (message.source_endpoint, message.sent_by.username) == ("api-test", "editor")
 
 

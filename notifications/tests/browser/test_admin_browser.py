@@ -12,7 +12,7 @@ import re
 import pytest
 from django.db import connections
 
-from notifications.models import EmailMessage, EmailTemplate, EmailTemplateVersion, SMTPServerConfig
+from notifications.models import Message, EmailTemplate, EmailTemplateVersion, SMTPServerConfig
 from notifications.channels.email.sending import send_mail_template
 from notifications.tests.support.services import require
 
@@ -245,7 +245,7 @@ def test_our_models_and_fields_are_shown_in_the_browser_s_language(
     template = EmailTemplate.objects.get(key="billing_invoice_monthly")
     variables = template.sample_variables
     [message] = send_mail_template(template.key, "reseller@techconnect.bj", variables, sent_by=superuser)
-    assert EmailMessage.objects.filter(pk=message.pk, status="sent").exists()
+    assert Message.objects.filter(pk=message.pk, status="sent").exists()
     words = ADMIN_WORDS[browser_locale]
 
     page.goto("/admin/login/?next=/admin/")
@@ -259,8 +259,8 @@ def test_our_models_and_fields_are_shown_in_the_browser_s_language(
         "index": "/admin/",
         "templates": "/admin/notifications/emailtemplate/",
         "template": f"/admin/notifications/emailtemplate/{template.pk}/change/",
-        "messages": "/admin/notifications/emailmessage/",
-        "message": f"/admin/notifications/emailmessage/{message.pk}/change/",
+        "messages": "/admin/notifications/message/",
+        "message": f"/admin/notifications/message/{message.pk}/change/",
         "smtp": "/admin/notifications/smtpserverconfig/add/",
     }
     for name, path in pages.items():

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from notifications.models import EmailMessage, Status
+from notifications.models import Message, Status
 from notifications.channels.email.sending import send_mail_template
 from notifications.tests.support.files import make_pdf
 from notifications.tests.support.payloads import INVOICE_VARS
@@ -32,10 +32,10 @@ def test_the_desk_in_a_browser_fits_shows_downloads_and_resends(browser_page, su
     page.set_viewport_size({"width": 1280, "height": 800})
     [message] = send_mail_template("billing_invoice_monthly", "reseller@techconnect.bj", INVOICE_VARS,
                                    attachments=[("facture-été.pdf", PDF, "application/pdf")], sent_by=superuser)
-    assert EmailMessage.objects.get(pk=message.pk).status == Status.SENT
+    assert Message.objects.get(pk=message.pk).status == Status.SENT
     log_in(page, superuser)
 
-    page.goto("/admin/notifications/emailmessage/")
+    page.goto("/admin/notifications/message/")
     shot(page, "list")
     # Every column is inside the window and inside its box: nothing to scroll sideways to.
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
@@ -46,7 +46,7 @@ def test_the_desk_in_a_browser_fits_shows_downloads_and_resends(browser_page, su
     assert box["x"] + box["width"] <= 1280
     assert page.get_by_role("columnheader", name="Sent at").is_visible()
 
-    page.goto(f"/admin/notifications/emailmessage/{message.pk}/change/")
+    page.goto(f"/admin/notifications/message/{message.pk}/change/")
     frame = page.frame_locator("iframe[sandbox='']")
     assert "Tech Connect SA" in frame.locator("body").inner_text()  # rendered, not source text
     assert page.locator("iframe[sandbox='']").bounding_box()["width"] >= 600
@@ -63,6 +63,6 @@ def test_the_desk_in_a_browser_fits_shows_downloads_and_resends(browser_page, su
     with page.expect_navigation():
         page.get_by_role("button", name="Yes, resend").click()
     shot(page, "resent")
-    copy = EmailMessage.objects.get(resent_from=message)
-    assert page.url.endswith(f"/admin/notifications/emailmessage/{copy.pk}/change/")
+    copy = Message.objects.get(resent_from=message)
+    assert page.url.endswith(f"/admin/notifications/message/{copy.pk}/change/")
     assert "1 message resent" in page.inner_text(".messagelist")

@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 
 from notifications.access.groups import TEMPLATE_EDITORS
-from notifications.models import EmailMessage, EmailTemplate, TemplateVersionActivation
+from notifications.models import Message, EmailTemplate, TemplateVersionActivation
 from notifications.tests.support.api import make_user
 from notifications.tests.support.smtp import SilentServer
 from notifications.tests.browser.test_admin_browser import (  # noqa: F401 - fixtures used by name
@@ -159,7 +159,7 @@ def test_a_template_editor_edits_previews_saves_compares_rolls_back_and_sends_a_
     [received] = smtp_backend.wait_for(1)
     assert received.rcpt_tos == ["redactrice@rgz.bj"]
     assert received.message["Subject"] == "Test — Facture RGZ — février 2026"
-    [message] = EmailMessage.objects.all()
+    [message] = Message.objects.all()
     assert (message.source_endpoint, message.template_version, message.sent_by) == ("admin-test", None, template_editor)
     shoot(page, "6-test-sent")
 

@@ -57,7 +57,7 @@ def test_the_admin_the_preview_the_browsable_api_and_the_docs_load_with_no_csp_v
     assert "script-src 'self'" in policy_of(login)
     log_in(page, admin_user)
     assert_clean(page, console, "admin index")
-    page.goto("/admin/notifications/emailmessage/")
+    page.goto("/admin/notifications/message/")
     page.locator("#changelist").wait_for()
     assert_clean(page, console, "admin change list")
 

@@ -28,7 +28,7 @@ from notifications.models import (
     DeliveryAttempt,
     DeliveryEvent,
     EmailAttachment,
-    EmailMessage,
+    Message,
     EmailTemplate,
     EmailTemplateVersion,
     Status,
@@ -101,7 +101,7 @@ def _data_strings() -> re.Pattern:
             for item in value:
                 add(item)
 
-    for model in (EmailTemplate, EmailTemplateVersion, EmailMessage, DeliveryAttempt, DeliveryEvent, EmailAttachment,
+    for model in (EmailTemplate, EmailTemplateVersion, Message, DeliveryAttempt, DeliveryEvent, EmailAttachment,
                   get_user_model()):
         fields = [field.attname for field in model._meta.concrete_fields
                   if not field.choices and field.name not in AUDIT_TEXT_FIELDS
@@ -146,8 +146,8 @@ def walked(default_templates, superuser):  # noqa: F811
     [later] = send_mail_template("billing_invoice_monthly", "noc@rgz.bj", INVOICE_VARS, sent_by=superuser,
                                  send_at=timezone.now() + timedelta(days=1))
     cancel_message(message=later)
-    return {"template": template, "version": second, "message": EmailMessage.objects.get(pk=sent.pk),
-            "cancelled": EmailMessage.objects.get(pk=later.pk)}
+    return {"template": template, "version": second, "message": Message.objects.get(pk=sent.pk),
+            "cancelled": Message.objects.get(pk=later.pk)}
 
 
 def _pages(walked) -> dict[str, str]:
@@ -159,14 +159,14 @@ def _pages(walked) -> dict[str, str]:
         "history": f"{base}/{template.pk}/history/",
         "diff": f"{base}/{template.pk}/diff/",
         "version preview": f"{base}/{template.pk}/versions/{version.pk}/preview/",
-        "desk list": "/admin/notifications/emailmessage/",
-        "message": f"/admin/notifications/emailmessage/{message.pk}/change/",
-        "cancelled message": f"/admin/notifications/emailmessage/{walked['cancelled'].pk}/change/",
-        "recipient history": f"/admin/notifications/emailmessage/recipient/?email={message.recipient_email}",
+        "desk list": "/admin/notifications/message/",
+        "message": f"/admin/notifications/message/{message.pk}/change/",
+        "cancelled message": f"/admin/notifications/message/{walked['cancelled'].pk}/change/",
+        "recipient history": f"/admin/notifications/message/recipient/?email={message.address}",
         "admin index": "/admin/",
         **{f"{model._meta.verbose_name_plural} list": f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
            for model in admin.site._registry if model._meta.app_label == "notifications"
-           and model not in (EmailTemplate, EmailMessage)},
+           and model not in (EmailTemplate, Message)},
         "API refusal (405, browsable)": "/api/v1/email/send",
         "API not found (browsable)": "/api/v1/email/templates/no-such-template",
     }

@@ -24,7 +24,7 @@ from notifications.audit_text import AuditText
 from notifications.channels.email.backends.development import OUTAGE, PERMANENT_FAILURE, TEMPORARY_FAILURE, TIMEOUT
 from notifications.channels.email.backends.errors import classify_delivery_error
 from notifications.exceptions import InvalidTransition
-from notifications.models import DeliveryAttempt, EmailAttachment, EmailMessage, Reason, Scope, Status
+from notifications.models import DeliveryAttempt, EmailAttachment, Message, Reason, Scope, Status
 from notifications.models.messages import size_text
 from notifications.core.outbox import lifecycle
 from notifications.core.outbox import message_actions
@@ -79,15 +79,15 @@ def story(db, default_templates, settings):
     response = ApiClient(key).post("/api/v1/email/send", {
         "template_key": "rma_confirmation", "variables": RMA_VARS, "to": [BOUNCE]})
     assert response.status_code == 201, response.json()
-    for lane in {message.lane for message in EmailMessage.objects.all()}:
+    for lane in {message.lane for message in Message.objects.all()}:
         drain.drain_lane(lane=lane)
-    messages["bounced"] = EmailMessage.objects.get(recipient_email=BOUNCE)
+    messages["bounced"] = Message.objects.get(address=BOUNCE)
     [old] = send_simple_mail("ancien@rgz.bj", "Ancien", "Texte.", send_at=timezone.now() + timedelta(hours=1))
     # A row as written before the codes: its English sentence and no code.
-    EmailMessage.objects.filter(pk=old.pk).update(status=Status.FAILED, error_message="Legacy text, kept as stored.",
+    Message.objects.filter(pk=old.pk).update(status=Status.FAILED, error_message="Legacy text, kept as stored.",
                                                    error_code="", error_params=None)
     messages["old"] = old
-    found = {name: EmailMessage.objects.get(pk=message.pk) for name, message in messages.items()}
+    found = {name: Message.objects.get(pk=message.pk) for name, message in messages.items()}
     assert {name: message.status for name, message in found.items()} == {
         "permanent": Status.FAILED, "transient": Status.FAILED, "unknown": Status.FAILED,
         "cancelled": Status.CANCELLED, "bounced": Status.BOUNCED, "old": Status.FAILED}
@@ -167,7 +167,7 @@ def test_the_api_message_detail_shows_the_code_and_the_sentence_in_the_request_l
 def test_the_desk_shows_each_message_in_the_page_language(story, client, language):
     said = FRENCH if language == "fr" else ENGLISH
     client = auditor(client)
-    url = lambda name: reverse("admin:notifications_emailmessage_change", args=[story[name].pk])  # noqa: E731
+    url = lambda name: reverse("admin:notifications_message_change", args=[story[name].pk])  # noqa: E731
     failed = page(client, url("permanent"), language)
     assert said["permanent"] in failed
     assert ("Échoué" if language == "fr" else "Failed") in failed
@@ -190,11 +190,11 @@ def test_the_desk_shows_each_message_in_the_page_language(story, client, languag
 def test_the_message_list_and_a_recipient_history_speak_the_page_language(story, client, language):
     said = FRENCH if language == "fr" else ENGLISH
     client = auditor(client)
-    listing = page(client, reverse("admin:notifications_emailmessage_changelist"), language)
+    listing = page(client, reverse("admin:notifications_message_changelist"), language)
     labels = ["Échoué", "Annulé", "Rejeté"] if language == "fr" else ["Failed", "Cancelled", "Bounced"]
     assert all(label in listing for label in labels), labels
     assert_in_language(listing, language)
-    history = page(client, reverse("admin:notifications_emailmessage_recipient") + f"?email={BOUNCE}", language)
+    history = page(client, reverse("admin:notifications_message_recipient") + f"?email={BOUNCE}", language)
     assert said["bounced"] in history
     assert_in_language(history, language)
 
@@ -203,7 +203,7 @@ def test_the_message_list_and_a_recipient_history_speak_the_page_language(story,
 def test_a_refused_action_names_statuses_by_their_labels(story, client, admin_user, language):
     client.force_login(admin_user)
     cancelled = story["cancelled"]
-    response = client.post(reverse("admin:notifications_emailmessage_cancel", args=[cancelled.pk]),
+    response = client.post(reverse("admin:notifications_message_cancel", args=[cancelled.pk]),
                            headers={"Accept-Language": language}, follow=True)
     text = " ".join(str(message) for message in response.context["messages"])
     if language == "fr":
@@ -247,7 +247,7 @@ def test_an_unknown_code_or_a_row_without_one_shows_its_stored_text():
 def test_sizes_and_titles_follow_the_language_and_its_digit_grouping(settings):
     attachment = EmailAttachment(filename="invoice.pdf", size_bytes=15)
     big = EmailAttachment(filename="archive.zip", size_bytes=1_000_000)
-    message = EmailMessage(template_key="", recipient_email="a@rgz.bj", status=Status.SENT)
+    message = Message(template_key="", address="a@rgz.bj", status=Status.SENT)
     with translation.override("en"):
         assert (str(attachment), str(big)) == ("invoice.pdf (15 bytes)", "archive.zip (1,000,000 bytes)")
         assert str(message) == "simple → a@rgz.bj (Sent)"
@@ -272,7 +272,7 @@ def test_a_suppressed_and_a_released_message_read_in_the_reader_language(setting
     [suppressed] = send_simple_mail("parti@rgz.bj", "Sujet", "Texte.")
     [released] = send_simple_mail(OUTAGE, "Sujet", "Texte.")
     drain.drain_lane(lane=released.lane)
-    suppressed, released = (EmailMessage.objects.get(pk=m.pk) for m in (suppressed, released))
+    suppressed, released = (Message.objects.get(pk=m.pk) for m in (suppressed, released))
     assert (suppressed.status, suppressed.error_code) == (Status.SUPPRESSED, "suppressed")
     assert (released.status, released.attempts, released.error_code) == (Status.QUEUED, 0, "not_attempted")
     with translation.override("fr"):

@@ -8,7 +8,7 @@ import pytest
 from django.db import transaction
 
 from notifications.core import health_state
-from notifications.models import EmailMessage, Lane, SMTPSecurity, SMTPServerConfig, Status
+from notifications.models import Message, Lane, SMTPSecurity, SMTPServerConfig, Status
 from notifications.core.outbox import drain
 from notifications.channels.email.sending import send_mail_template, send_simple_mail
 from notifications.tests.support.payloads import INCIDENT_VARS
@@ -127,14 +127,14 @@ def test_a_primary_that_times_out_costs_its_timeout_once_across_two_worker_proce
 
     with transaction.atomic():
         [one] = send_simple_mail("ops@rgz.bj", "Export prêt", "Votre export est prêt.")
-    assert wait_until(lambda: EmailMessage.objects.filter(pk=one.pk, status=Status.SENT).exists(), 30), logs()
+    assert wait_until(lambda: Message.objects.filter(pk=one.pk, status=Status.SENT).exists(), 30), logs()
     assert silent_server.connections == 1  # the first process met the primary's timeout
 
     urgent = send_mail_template("incident_alert_critical", "reseller@techconnect.bj", INCIDENT_VARS)
     ids = [message.pk for message in urgent]
-    assert wait_until(lambda: EmailMessage.objects.filter(pk__in=ids, status=Status.SENT).count() == len(ids), 30), logs()
+    assert wait_until(lambda: Message.objects.filter(pk__in=ids, status=Status.SENT).count() == len(ids), 30), logs()
 
     assert silent_server.connections == 1  # the second process knew it resting: never tried it
-    assert set(EmailMessage.objects.values_list("sent_via", flat=True)) == {"backup"}
+    assert set(Message.objects.values_list("sent_via", flat=True)) == {"backup"}
     assert len(backup.wait_for(1 + len(ids))) == 1 + len(ids)
     assert "notifications.drain_lane" in first.log() and "notifications.drain_lane" in second.log()

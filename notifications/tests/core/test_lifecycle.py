@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from notifications.models import BounceType, EmailMessage, Status
+from notifications.models import BounceType, Message, Status
 from notifications.core.outbox import lifecycle
 from notifications.channels.email.sending import send_simple_mail
 
@@ -22,7 +22,7 @@ WRITES = {"update", "bulk_update", "create", "bulk_create", "get_or_create", "up
 
 def status_writes(path: Path) -> list[str]:
     """Each place in `path` that writes a status column: `.update(status=…)` and friends,
-    `x.status = …`, `bulk_update(…, ["status"])`, or `EmailMessage(status=…)`."""
+    `x.status = …`, `bulk_update(…, ["status"])`, or `Message(status=…)`."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
@@ -34,7 +34,7 @@ def status_writes(path: Path) -> list[str]:
             continue
         name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
         keywords = {keyword.arg for keyword in node.keywords}
-        if name in WRITES | {"EmailMessage"} and "status" in keywords:  # noqa: SIM114 - two different messages
+        if name in WRITES | {"Message"} and "status" in keywords:  # noqa: SIM114 - two different messages
             found.append(f"{path.name}:{node.lineno} {name}(status=…)")
         elif name == "update" and keywords & STATUS_COLUMNS:
             found.append(f"{path.name}:{node.lineno} update({', '.join(sorted(keywords & STATUS_COLUMNS))})")
@@ -54,11 +54,11 @@ def test_no_module_but_the_state_machine_writes_a_status():
 def test_the_check_would_catch_a_status_written_elsewhere(tmp_path):
     rogue = tmp_path / "rogue.py"
     rogue.write_text(
-        "EmailMessage.objects.filter(pk=1).update(status='queued')\n"
+        "Message.objects.filter(pk=1).update(status='queued')\n"
         "message.status = 'sent'\n"
-        "EmailMessage(status='queued', recipient_email='a@b.bj')\n"
-        "EmailMessage.objects.filter(pk=1).update(attempts=0)\n"
-        "EmailMessage.objects.filter(pk=1).update(sealed_content='')\n"
+        "Message(status='queued', recipient_email='a@b.bj')\n"
+        "Message.objects.filter(pk=1).update(attempts=0)\n"
+        "Message.objects.filter(pk=1).update(sealed_content='')\n"
     )
     assert len(status_writes(rogue)) == 5
 
@@ -70,12 +70,12 @@ def message(db, settings):
     return message
 
 
-def put(message: EmailMessage, status: str, **fields) -> None:
-    EmailMessage.objects.filter(pk=message.pk).update(status=status, **fields)  # the test arranges a state
+def put(message: Message, status: str, **fields) -> None:
+    Message.objects.filter(pk=message.pk).update(status=status, **fields)  # the test arranges a state
 
 
-def snapshot(message: EmailMessage) -> tuple:
-    return tuple(EmailMessage.objects.filter(pk=message.pk).values_list(
+def snapshot(message: Message) -> tuple:
+    return tuple(Message.objects.filter(pk=message.pk).values_list(
         "status", "attempts", "next_attempt_at", "sent_at", "error_message", "updated_at", "bounce_type"
     ).get())
 
@@ -124,7 +124,7 @@ def test_late_provider_events_never_move_a_message_backwards(message):
 
 def test_cancel_takes_scheduled_and_queued_messages_only(message):
     assert lifecycle.cancel(message.pk)
-    assert EmailMessage.objects.get(pk=message.pk).status == Status.CANCELLED
+    assert Message.objects.get(pk=message.pk).status == Status.CANCELLED
     assert lifecycle.cancel(message.pk) == lifecycle.Transition(False, Status.CANCELLED)
     assert lifecycle.cancel("00000000-0000-0000-0000-000000000000") == lifecycle.Transition(False, None)
 
@@ -140,11 +140,11 @@ def test_a_lease_renewal_touches_only_rows_still_sending_and_keeps_them_from_the
     held, recorded = (send_mail_template("onboarding_welcome", f"{name}@rgz.bj", WELCOME_VARS)[0]
                       for name in ("held", "recorded"))
     long_ago = timezone.now() - timedelta(minutes=5)
-    EmailMessage.objects.filter(pk=held.pk).update(status=Status.SENDING, updated_at=long_ago)
-    EmailMessage.objects.filter(pk=recorded.pk).update(status=Status.SENT, updated_at=long_ago)
+    Message.objects.filter(pk=held.pk).update(status=Status.SENDING, updated_at=long_ago)
+    Message.objects.filter(pk=recorded.pk).update(status=Status.SENT, updated_at=long_ago)
 
     assert lifecycle.renew_leases([held.pk, recorded.pk]) == 1
     assert lifecycle.release_expired_leases(now=timezone.now()) == 0  # renewed: still its worker's
-    assert EmailMessage.objects.get(pk=recorded.pk).updated_at == long_ago
+    assert Message.objects.get(pk=recorded.pk).updated_at == long_ago
     later = timezone.now() + timedelta(seconds=61)
     assert lifecycle.release_expired_leases(now=later) == 1  # no renewal for a lease: its worker died

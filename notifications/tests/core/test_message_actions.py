@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from notifications.exceptions import InvalidTransition, SealedContentGone
-from notifications.models import EmailMessage, Reason, Scope, Status, Suppression
+from notifications.models import Message, Reason, Scope, Status, Suppression
 from notifications.core.outbox import lifecycle
 from notifications.policies import suppression
 from notifications.core.outbox.message_actions import RESEND_ENDPOINT, resend_message, retry_messages
@@ -62,4 +62,4 @@ def test_resend_and_retry_refuse_what_they_cannot_do_and_say_why(default_templat
     assert result.retried == 0
     assert "only failed or expired" in result.refused[queued.pk]
     assert "only failed or expired" in result.refused[masked.pk]
-    assert EmailMessage.objects.count() == 2
+    assert Message.objects.count() == 2

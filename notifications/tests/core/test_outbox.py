@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from notifications.models import DeliveryAttempt, EmailMessage, Lane, Status
+from notifications.models import DeliveryAttempt, Message, Lane, Status
 from notifications.core.outbox import lifecycle
 from notifications.core.outbox import drain
 from notifications.channels.email.sending import send_mail_template
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 PDF = make_pdf()
 
 
-def queue_invoices(count: int, *, first: int = 0) -> list[EmailMessage]:
+def queue_invoices(count: int, *, first: int = 0) -> list[Message]:
     return [
         send_mail_template("billing_invoice_monthly", f"reseller{index}@techconnect.bj", INVOICE_VARS,
                            attachments=[("facture.pdf", PDF, "application/pdf")])[0]
@@ -55,10 +55,10 @@ def test_each_message_is_sent_once_with_its_own_provider_id_and_attempt(default_
     assert drain.drain_lane(lane=messages[0].lane) == {"sent": 10}
 
     received = {r.rcpt_tos[0]: r for r in smtp_backend.wait_for(10)}
-    assert sorted(received) == sorted(m.recipient_email for m in messages)
+    assert sorted(received) == sorted(m.address for m in messages)
     for message in messages:
         message.refresh_from_db()
-        mail = received[message.recipient_email]
+        mail = received[message.address]
         assert message.status == Status.SENT and message.attempts == 1 and message.sent_at is not None
         assert message.provider_message_id == mail.message["Message-ID"]
         assert mail.message["X-Notification-Id"] == str(message.pk)
@@ -81,7 +81,7 @@ def test_a_drain_claims_in_batches_of_the_lane_size_oldest_due_first(default_tem
     if connection.vendor in lifecycle.RETURNING_VENDORS:
         assert len(claims) == 3  # 4 + 4 + 2: the short third claim says the lane is empty
     order = [r.rcpt_tos[0] for r in smtp_backend.wait_for(10)]
-    assert order == [m.recipient_email for m in messages]
+    assert order == [m.address for m in messages]
 
 
 def test_lanes_are_strict_an_urgent_drain_takes_urgent_rows_only(default_templates, smtp_backend, settings):
@@ -92,16 +92,16 @@ def test_lanes_are_strict_an_urgent_drain_takes_urgent_rows_only(default_templat
     assert drain.drain_lane(lane=Lane.URGENT) == {"sent": 2}
 
     assert sorted(r.rcpt_tos[0] for r in smtp_backend.wait_for(2)) == ["noc@rgz.bj", "reseller@techconnect.bj"]
-    assert set(EmailMessage.objects.filter(lane=Lane.DEFAULT).values_list("status", flat=True)) == {Status.QUEUED}
+    assert set(Message.objects.filter(lane=Lane.DEFAULT).values_list("status", flat=True)) == {Status.QUEUED}
     assert drain.batch_size(Lane.URGENT) == settings.OUTBOX_BATCH_SIZE_URGENT == 10
 
 
 def test_rows_not_yet_due_are_not_claimed(default_templates, smtp_backend):
     now_due, later = queue_invoices(2)
-    EmailMessage.objects.filter(pk=later.pk).update(next_attempt_at=timezone.now() + timedelta(minutes=5))
+    Message.objects.filter(pk=later.pk).update(next_attempt_at=timezone.now() + timedelta(minutes=5))
 
     assert drain.drain_lane(lane=now_due.lane) == {"sent": 1}
-    assert EmailMessage.objects.get(pk=later.pk).status == Status.QUEUED
+    assert Message.objects.get(pk=later.pk).status == Status.QUEUED
 
 
 def test_every_wake_up_claims_a_late_one_finds_nothing_with_one_query(default_templates, smtp_backend):
@@ -151,8 +151,8 @@ def test_rows_a_drain_hands_back_are_woken_after_the_write_even_when_another_dra
     first = drain.drain_lane(lane=messages[0].lane)
 
     assert first["released"] > 0 and taken, (first, taken)  # the interleaving happened
-    assert EmailMessage.objects.filter(status=Status.QUEUED).count() == 0, (first, taken)
-    assert_sent = EmailMessage.objects.filter(pk__in=[m.pk for m in messages], status=Status.SENT)
+    assert Message.objects.filter(status=Status.QUEUED).count() == 0, (first, taken)
+    assert_sent = Message.objects.filter(pk__in=[m.pk for m in messages], status=Status.SENT)
     assert assert_sent.count() == 12
     assert len(smtp_backend.wait_for(12)) == 12
 
@@ -174,7 +174,7 @@ def test_a_drain_past_its_time_bound_hands_the_rest_back_uncounted_and_wakes_its
             total[key] += counts.get(key, 0)
     assert total == {"sent": 3, "released": 3}  # 2 handed back, then 1
     assert len(smtp_backend.wait_for(3)) == 3
-    rows = EmailMessage.objects.filter(pk__in=[m.pk for m in messages])
+    rows = Message.objects.filter(pk__in=[m.pk for m in messages])
     assert set(rows.values_list("status", "attempts")) == {(Status.SENT, 1)}  # a hand-back is not an attempt
 
 
@@ -196,7 +196,7 @@ def test_a_batch_overrunning_its_bound_hands_back_its_unsent_rest_and_wakes_the_
     woken: list[tuple[str, int]] = []
 
     def publish(lane, **options):  # what was queued when the wake-up left
-        woken.append((lane, EmailMessage.objects.filter(status=Status.QUEUED).count()))
+        woken.append((lane, Message.objects.filter(status=Status.QUEUED).count()))
         return True
 
     monkeypatch.setattr(wakeups, "_publish", publish)
@@ -208,13 +208,13 @@ def test_a_batch_overrunning_its_bound_hands_back_its_unsent_rest_and_wakes_the_
 
 def test_a_test_key_message_in_a_batch_is_simulated_and_never_reaches_the_server(default_templates, smtp_backend):
     real, simulated = queue_invoices(2)
-    EmailMessage.objects.filter(pk=simulated.pk).update(is_test=True)
+    Message.objects.filter(pk=simulated.pk).update(is_test=True)
 
     assert drain.drain_lane(lane=real.lane) == {"sent": 1, "simulated": 1}
 
-    assert [r.rcpt_tos[0] for r in smtp_backend.wait_for(1)] == [real.recipient_email]
-    assert EmailMessage.objects.get(pk=simulated.pk).status == Status.DELIVERED
-    assert EmailMessage.objects.get(pk=real.pk).status == Status.SENT
+    assert [r.rcpt_tos[0] for r in smtp_backend.wait_for(1)] == [real.address]
+    assert Message.objects.get(pk=simulated.pk).status == Status.DELIVERED
+    assert Message.objects.get(pk=real.pk).status == Status.SENT
     assert DeliveryAttempt.objects.filter(message=simulated).count() == 0
 
 
@@ -224,12 +224,12 @@ def test_one_claim_wins_when_four_workers_claim_one_due_message_at_once(default_
     """The guarantee every delivery rests on, raced for real on PostgreSQL."""
     require_postgres()
     [message] = queue_invoices(1)  # delivered at once by the eager wake-up: queue it again
-    EmailMessage.objects.filter(pk=message.pk).update(status=Status.QUEUED, attempts=0)
+    Message.objects.filter(pk=message.pk).update(status=Status.QUEUED, attempts=0)
 
     results = concurrently(4, lambda: lifecycle.claim_due(lane=message.lane, limit=5))
 
     assert sorted(len(r) for r in results) == [0, 0, 0, 1], results
-    assert EmailMessage.objects.get(pk=message.pk).attempts == 1
+    assert Message.objects.get(pk=message.pk).attempts == 1
 
 
 @pytest.mark.django_db(transaction=True)
@@ -239,14 +239,14 @@ def test_concurrent_drains_split_the_due_rows_without_waiting_on_each_other(defa
     require_postgres()
     messages = queue_invoices(20)
     ids = [m.pk for m in messages]
-    EmailMessage.objects.filter(pk__in=ids).update(status=Status.QUEUED, attempts=0)
+    Message.objects.filter(pk__in=ids).update(status=Status.QUEUED, attempts=0)
 
     results = concurrently(4, lambda: lifecycle.claim_due(lane=messages[0].lane, limit=8))
 
     assert all(isinstance(r, list) for r in results), results
     claimed = [message.pk for result in results for message in result]
     assert len(claimed) == len(set(claimed)) == 20  # all of them, none twice
-    assert set(EmailMessage.objects.filter(pk__in=ids).values_list("status", "attempts")) == {(Status.SENDING, 1)}
+    assert set(Message.objects.filter(pk__in=ids).values_list("status", "attempts")) == {(Status.SENDING, 1)}
 
 
 @pytest.fixture
@@ -286,7 +286,7 @@ def test_a_worker_s_drain_records_each_batch_on_the_recorder_s_connection_in_ord
     assert all(name.startswith("outbox-recorder") for name, _ in recorded), recorded
     arrival_order = [r.notification_id for r in smtp_backend.wait_for(10)]
     assert [str(pk) for _, ids in recorded for pk in ids] == arrival_order
-    rows = EmailMessage.objects.filter(pk__in=[m.pk for m in messages])
+    rows = Message.objects.filter(pk__in=[m.pk for m in messages])
     assert set(rows.values_list("status", "attempts")) == {(Status.SENT, 1)}
     assert DeliveryAttempt.objects.filter(message__in=messages, outcome="sent").count() == 10
 
@@ -309,7 +309,7 @@ def test_when_the_recorder_fails_the_drain_stops_and_what_it_sent_stays_sending_
         drain.drain_lane(lane=messages[0].lane)
 
     assert len(smtp_backend.wait_for(8)) == 8
-    rows = EmailMessage.objects.filter(pk__in=[m.pk for m in messages])
+    rows = Message.objects.filter(pk__in=[m.pk for m in messages])
     statuses = sorted(rows.values_list("status", flat=True))
     assert statuses == [Status.QUEUED] * 2 + [Status.SENDING] * 8
     assert not DeliveryAttempt.objects.filter(message__in=messages).exists()
@@ -341,7 +341,7 @@ def test_an_outage_in_a_worker_s_drain_hands_back_the_batch_claimed_ahead_uncoun
     assert counts == {"sent": 5, "released": 7}  # 3 of batch 2, and batch 3 claimed ahead (4)
     assert drain.drain_lane(lane=messages[0].lane) == {"resting": 1}
     assert len(smtp_backend.wait_for(5)) == 5
-    rows = EmailMessage.objects.filter(pk__in=[m.pk for m in messages])
+    rows = Message.objects.filter(pk__in=[m.pk for m in messages])
     assert set(rows.filter(status=Status.SENT).values_list("attempts", flat=True)) == {1}
     waiting = rows.exclude(status=Status.SENT)
     assert waiting.count() == 7 and set(waiting.values_list("status", "attempts")) == {(Status.QUEUED, 0)}

@@ -21,7 +21,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from notifications.access.groups import SENDERS
-from notifications.models import DeliveryAttempt, EmailMessage, EmailTemplate, Lane, Status
+from notifications.models import DeliveryAttempt, Message, EmailTemplate, Lane, Status
 from notifications.channels.email.sending import send_batch, send_mail_template, send_simple_mail
 from notifications.tests.support.api import ApiClient, create_key, make_user
 from notifications.tests.support.payloads import INCIDENT_VARS
@@ -61,13 +61,13 @@ def ids_of(messages) -> list[str]:
 
 
 def rows(ids):
-    return EmailMessage.objects.filter(pk__in=list(ids))
+    return Message.objects.filter(pk__in=list(ids))
 
 
 def count(status: str, **filters) -> int:
     """Messages in `status` (every row of the test's database is the test's own): a cheap
     poll, where `rows(ids)` would send thousands of ids each time."""
-    return EmailMessage.objects.filter(status=status, **filters).count()
+    return Message.objects.filter(status=status, **filters).count()
 
 
 DRAIN_RESULT = re.compile(r"Task notifications\.drain_lane\[[^\]]+\] succeeded in [^:]+: (\{.*\})")
@@ -317,7 +317,7 @@ def test_a_scheduled_message_waits_for_its_time_while_the_sweep_runs_and_a_cance
     sweeps_before_due = 0
     first = worker.sweeps()
     while timezone.now() < send_at - timedelta(seconds=0.3):
-        assert EmailMessage.objects.get(pk=scheduled.pk).status == Status.SCHEDULED
+        assert Message.objects.get(pk=scheduled.pk).status == Status.SCHEDULED
         assert str(scheduled.pk) not in arrivals(smtp_server)
         sweeps_before_due = worker.sweeps() - first
         time.sleep(0.1)
@@ -401,7 +401,7 @@ def wait_for_every_row_sent(total: int, workers, *, stall: float = 15.0) -> None
             return
         if done != last:
             last, moved_at = done, time.monotonic()
-        waiting = dict(EmailMessage.objects.exclude(status=Status.SENT).values_list("status").annotate(
+        waiting = dict(Message.objects.exclude(status=Status.SENT).values_list("status").annotate(
             n=models.Count("pk")))
         assert time.monotonic() - moved_at < stall, (
             f"{done} of {total} sent, then nothing for {stall:g} s; left: {waiting}\n"
@@ -626,7 +626,7 @@ def test_the_readme_s_worker_recipe_as_written_delivers_a_backlog_on_every_lane_
         ids += [str(message.pk) for result in send_batch("cutover_reminder", [
             {"to": f"reseller{index}@techconnect.bj", "variables": CUTOVER_VARS} for index in range(per_lane)])
             for message in result.messages]
-    assert set(EmailMessage.objects.values_list("lane", flat=True)) == set(LANES)
+    assert set(Message.objects.values_list("lane", flat=True)) == set(LANES)
 
     workers = [start_worker(name=command[command.index("-Q") + 1], argv=command, wait=False) for command in commands]
     for worker in workers:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from notifications.exceptions import InvalidSchedule
 from notifications.access.groups import ADMINISTRATORS, AUDITORS, SENDERS
-from notifications.models import EmailMessage, Lane, Status
+from notifications.models import Message, Lane, Status
 from notifications.core.outbox import drain
 from notifications.channels.email.sending import send_mail_template, send_simple_mail
 from notifications.core.outbox.sweep import sweep
@@ -45,7 +45,7 @@ def test_a_scheduled_message_waits_until_its_time_then_leaves_through_the_drain(
     assert (message.status, message.send_at, message.next_attempt_at) == (Status.SCHEDULED, at, at)
     assert drain.drain_lane(lane=message.lane) == {} and sweep().woken == [] and mail.outbox == []
 
-    EmailMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())  # its time has come
+    Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())  # its time has come
     assert sweep().woken == [message.lane]
     message.refresh_from_db()
     assert message.status == Status.SENT and [m.to for m in mail.outbox] == [["a@rgz.bj"]]
@@ -59,7 +59,7 @@ def test_send_at_in_the_past_means_now_and_naive_or_far_times_are_refused(defaul
         send_simple_mail("a@rgz.bj", "Sujet", "Texte.", send_at="2030-01-01T08:00:00")
     with pytest.raises(InvalidSchedule, match="OUTBOX_MAX_SCHEDULE_DAYS"):
         send_simple_mail("a@rgz.bj", "Sujet", "Texte.", send_at=timezone.now() + timedelta(days=91))
-    assert EmailMessage.objects.count() == 1
+    assert Message.objects.count() == 1
 
 
 def test_the_api_schedules_with_send_at_and_refuses_bad_times_naming_the_field(sender):
@@ -69,7 +69,7 @@ def test_the_api_schedules_with_send_at_and_refuses_bad_times_naming_the_field(s
     assert_matches_schema("POST", SEND, response)
     [item] = response.json()["items"]
     assert item["status"] == "scheduled"
-    assert EmailMessage.objects.get(pk=item["id"]).send_at == at
+    assert Message.objects.get(pk=item["id"]).send_at == at
 
     for bad, says in [("demain", "ISO 8601"), ("2030-01-01T08:00:00", "offset"),
                       ((timezone.now() + timedelta(days=365)).isoformat(), "OUTBOX_MAX_SCHEDULE_DAYS")]:
@@ -81,7 +81,7 @@ def test_the_api_schedules_with_send_at_and_refuses_bad_times_naming_the_field(s
         "items": [{"to": "a@rgz.bj", "variables": WELCOME["variables"]}],
     })
     assert batch.status_code == 201 and batch.json()["items"][0]["status"] == "scheduled"
-    assert EmailMessage.objects.count() == 2
+    assert Message.objects.count() == 2
 
 
 def test_a_sender_cancels_its_scheduled_message_which_is_never_sent(sender):
@@ -93,7 +93,7 @@ def test_a_sender_cancels_its_scheduled_message_which_is_never_sent(sender):
     assert response.status_code == 200, response.content
     assert_matches_schema("POST", cancel_url(item["id"]), response)
     assert response.json()["status"] == "cancelled"
-    EmailMessage.objects.filter(pk=item["id"]).update(next_attempt_at=timezone.now())  # even once due
+    Message.objects.filter(pk=item["id"]).update(next_attempt_at=timezone.now())  # even once due
     assert sweep().woken == [] and mail.outbox == []
     again = sender.post(cancel_url(item["id"]) + "/")
     assert again.status_code == 409 and "cancelled" in again.json()["status"][0]
@@ -102,7 +102,7 @@ def test_a_sender_cancels_its_scheduled_message_which_is_never_sent(sender):
 def test_cancelling_a_sent_message_is_a_409_naming_its_status(sender, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         [item] = sender.post(SEND, WELCOME).json()["items"]
-    assert EmailMessage.objects.get(pk=item["id"]).status == Status.SENT
+    assert Message.objects.get(pk=item["id"]).status == Status.SENT
 
     response = sender.post(cancel_url(item["id"]))
 
@@ -111,7 +111,7 @@ def test_cancelling_a_sent_message_is_a_409_naming_its_status(sender, django_cap
         "status": ["This message is sent: only scheduled or queued messages can be cancelled."],
         "codes": {"status": ["invalid_transition"]},
     }
-    assert EmailMessage.objects.get(pk=item["id"]).status == Status.SENT
+    assert Message.objects.get(pk=item["id"]).status == Status.SENT
 
 
 def test_another_senders_message_is_a_404_and_an_administrator_may_cancel_any(sender):
@@ -123,7 +123,7 @@ def test_another_senders_message_is_a_404_and_an_administrator_may_cancel_any(se
     assert other.post(cancel_url("not-a-uuid")).status_code == 404
     assert auditor.post(cancel_url(item["id"])).status_code == 403  # sees it, may not change it
     assert ApiClient().post(cancel_url(item["id"])).status_code == 401
-    assert EmailMessage.objects.get(pk=item["id"]).status == Status.SCHEDULED
+    assert Message.objects.get(pk=item["id"]).status == Status.SCHEDULED
 
     admin = ApiClient(create_key(make_user("boss", ADMINISTRATORS)))
     assert admin.post(cancel_url(item["id"])).json()["status"] == "cancelled"
@@ -164,15 +164,15 @@ def test_the_admin_cancel_action_cancels_what_it_may_and_says_what_it_left(
     with django_capture_on_commit_callbacks(execute=True):
         [sent] = send_mail_template("onboarding_welcome", "b@rgz.bj", WELCOME_VARS)
 
-    response = admin_client.post(reverse("admin:notifications_emailmessage_changelist"), {
+    response = admin_client.post(reverse("admin:notifications_message_changelist"), {
         "action": "cancel", "_selected_action": [str(later.pk), str(sent.pk)],
     }, follow=True)
 
     assert response.status_code == 200
     text = response.content.decode()
     assert "1 message cancelled" in text and "1 message not cancelled" in text and "found sent" in text
-    assert EmailMessage.objects.get(pk=later.pk).status == Status.CANCELLED
-    assert EmailMessage.objects.get(pk=sent.pk).status == Status.SENT
+    assert Message.objects.get(pk=later.pk).status == Status.CANCELLED
+    assert Message.objects.get(pk=sent.pk).status == Status.SENT
 
 
 def test_the_admin_cancel_action_needs_the_cancel_permission(default_templates, client):
@@ -180,5 +180,5 @@ def test_the_admin_cancel_action_needs_the_cancel_permission(default_templates, 
     auditor.is_staff = True
     auditor.save()
     client.force_login(auditor)
-    page = client.get(reverse("admin:notifications_emailmessage_changelist"))
+    page = client.get(reverse("admin:notifications_message_changelist"))
     assert page.status_code == 200 and 'value="cancel"' not in page.content.decode()

@@ -15,7 +15,7 @@ from notifications.channels.email.backends.development import (
     DevelopmentBackend,
 )
 from notifications.exceptions import DeliveryOutcomeUnknown, InvalidRecipient, ServerUnreachable
-from notifications.models import DeliveryAttempt, EmailMessage, EmailTemplate, Status
+from notifications.models import DeliveryAttempt, Message, EmailTemplate, Status
 from notifications.channels.email.mail_merge import send_batch
 from notifications.channels.email.sending import send_mail_template, send_simple_mail
 from notifications.tests.support.api import ApiClient, create_key, make_user
@@ -28,12 +28,12 @@ CUTOVER_VARS = {"reseller_name": "Tech Connect SA", "items_done": "28", "items_t
 Outcome = DeliveryAttempt.Outcome
 
 
-def attempts_of(message: EmailMessage) -> list[str]:
+def attempts_of(message: Message) -> list[str]:
     return list(message.delivery_attempts.order_by("number").values_list("outcome", flat=True))
 
 
 def settled(pk, status: str, attempts: int) -> bool:
-    message = EmailMessage.objects.get(pk=pk)
+    message = Message.objects.get(pk=pk)
     return message.status == status and message.attempts == attempts
 
 
@@ -70,7 +70,7 @@ def test_each_failure_address_ends_as_its_real_failure_would_through_a_real_work
             name, worker.log())
         assert wait_until(lambda ids=ids: settled(ids[PERMANENT_FAILURE], Status.FAILED, 1)), (name, worker.log())
         assert wait_until(lambda ids=ids: settled(ids[TIMEOUT], Status.FAILED, 1)), (name, worker.log())
-        temporary, permanent, timeout = (EmailMessage.objects.get(pk=ids[a])
+        temporary, permanent, timeout = (Message.objects.get(pk=ids[a])
                                          for a in (TEMPORARY_FAILURE, PERMANENT_FAILURE, TIMEOUT))
         assert attempts_of(temporary) == [Outcome.TRANSIENT] * max_attempts, name
         assert temporary.error_message.startswith("transient: the SMTP server refused the recipients")
@@ -83,7 +83,7 @@ def test_each_failure_address_ends_as_its_real_failure_would_through_a_real_work
 
     outages = (simulated[OUTAGE], live_outage.pk)
     for pk in outages:
-        assert wait_until(lambda pk=pk: EmailMessage.objects.get(pk=pk).error_message.startswith(
+        assert wait_until(lambda pk=pk: Message.objects.get(pk=pk).error_message.startswith(
             "Not attempted: ")), worker.log()
     for pk in outages:
         # Claimed again and again by the sweep, put back each time: never an attempt.
@@ -91,7 +91,7 @@ def test_each_failure_address_ends_as_its_real_failure_would_through_a_real_work
         assert not DeliveryAttempt.objects.filter(message_id=pk).exists()
     assert "Outage on the bulk lane" in worker.log()
     # The simulated outage held nothing back: the test key's ordinary message was delivered.
-    assert wait_until(lambda: EmailMessage.objects.get(pk=simulated["reseller@techconnect.bj"]).status
+    assert wait_until(lambda: Message.objects.get(pk=simulated["reseller@techconnect.bj"]).status
                       == Status.DELIVERED), worker.log()
 
 
@@ -110,7 +110,7 @@ def test_a_live_key_sending_to_a_simulator_address_is_a_400_naming_the_field(def
         "template_key": "rma_confirmation", "variables": RMA_VARS, "to": "Bounce@Simulator.Invalid",
     })
     assert response.json()["codes"] == {"to": ["simulator_address_needs_test_key"]}
-    assert not EmailMessage.objects.exists()
+    assert not Message.objects.exists()
 
 
 @pytest.mark.django_db
@@ -127,7 +127,7 @@ def test_code_without_a_test_key_is_refused_unless_the_development_backend_honou
     [item] = send_batch("rma_confirmation", [{"to": TIMEOUT, "variables": RMA_VARS}, {
         "to": "reseller@techconnect.bj", "variables": RMA_VARS}], is_test=False)[:1]
     assert item.codes == {"to": ["simulator_address_needs_test_key"]}
-    assert EmailMessage.objects.count() == 1
+    assert Message.objects.count() == 1
     settings.EMAIL_BACKEND = DEVELOPMENT_BACKEND
     assert [m.status for m in send_mail_template("rma_confirmation", OUTAGE, RMA_VARS)] == [Status.QUEUED]
 

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from notifications.models import BounceType, EmailMessage, Status
+from notifications.models import BounceType, Message, Status
 from notifications.core.outbox import lifecycle
 from notifications.core.outbox import drain
 from notifications.core.outbox import sweep
@@ -40,10 +40,10 @@ def nobody_listening():
 
 class Heard(list):
     def __call__(self, sender, *, message, old, new, **kwargs):
-        self.append((message.recipient_email, old, new, message.status))
+        self.append((message.address, old, new, message.status))
 
 
-def invoices(*addresses: str, **options) -> list[EmailMessage]:
+def invoices(*addresses: str, **options) -> list[Message]:
     return [send_mail_template("billing_invoice_monthly", address, INVOICE_VARS, **options)[0]
             for address in addresses]
 
@@ -54,7 +54,7 @@ def test_a_drain_announces_each_claim_and_each_sent_message_after_commit(
     queued, later = invoices("a@techconnect.bj", "b@techconnect.bj")
     scheduled = invoices("c@techconnect.bj", send_at=timezone.now() + timedelta(minutes=1))[0]
     due = timezone.now()  # its time has come: due at its send_at, as a scheduled row is
-    EmailMessage.objects.filter(pk=scheduled.pk).update(next_attempt_at=due, send_at=due)
+    Message.objects.filter(pk=scheduled.pk).update(next_attempt_at=due, send_at=due)
     heard = Heard()
     with listening(heard):
         with django_capture_on_commit_callbacks(execute=False) as pending:
@@ -86,7 +86,7 @@ def test_only_rows_a_transition_changed_are_announced(default_templates, django_
 def test_provider_outcomes_and_the_sweep_are_announced(default_templates, django_capture_on_commit_callbacks,
                                                        settings):
     sent, overdue = invoices("a@techconnect.bj", "b@techconnect.bj")
-    EmailMessage.objects.filter(pk=sent.pk).update(status=Status.SENT)  # the test arranges a sent message
+    Message.objects.filter(pk=sent.pk).update(status=Status.SENT)  # the test arranges a sent message
     settings.OUTBOX_MAX_QUEUE_SECONDS = 1
     heard = Heard()
     with listening(heard), django_capture_on_commit_callbacks(execute=True):
@@ -120,7 +120,7 @@ def test_a_receiver_that_raises_is_logged_and_stops_neither_the_others_nor_the_d
 
 def test_without_a_receiver_a_transition_is_its_update_alone(default_templates, django_capture_on_commit_callbacks):
     [message] = invoices("a@techconnect.bj")
-    EmailMessage.objects.filter(pk=message.pk).update(status=Status.SENT)  # the test arranges a sent message
+    Message.objects.filter(pk=message.pk).update(status=Status.SENT)  # the test arranges a sent message
     with (nobody_listening(), CaptureQueriesContext(connection) as quiet,
           django_capture_on_commit_callbacks() as pending):
         assert lifecycle.mark_delivered(message.pk, at=timezone.now())

@@ -9,7 +9,7 @@ from django.core import mail
 from django.core.management import call_command
 from django.utils import timezone
 
-from notifications.models import EmailMessage, Status
+from notifications.models import Message, Status
 from notifications.channels.email.sending import send_mail_template
 from notifications.core.outbox.sweep import sweep
 from notifications.tests.support.payloads import WELCOME_VARS
@@ -19,23 +19,23 @@ pytestmark = pytest.mark.django_db
 
 def age(message, seconds: float, *field_names: str) -> None:
     then = timezone.now() - timedelta(seconds=seconds)
-    EmailMessage.objects.filter(pk=message.pk).update(**{name: then for name in field_names or ("updated_at",)})
+    Message.objects.filter(pk=message.pk).update(**{name: then for name in field_names or ("updated_at",)})
 
 
 def test_a_message_whose_wake_up_was_never_published_is_delivered_by_the_sweep(default_templates):
     # The send commits, but its on-commit wake-up never happens (here: the test's transaction).
     [message] = send_mail_template("onboarding_welcome", "a@rgz.bj", WELCOME_VARS)
-    assert EmailMessage.objects.get(pk=message.pk).status == Status.QUEUED
+    assert Message.objects.get(pk=message.pk).status == Status.QUEUED
 
     result = sweep()
 
     assert result.woken == [message.lane]
-    assert EmailMessage.objects.get(pk=message.pk).status == Status.SENT and len(mail.outbox) == 1
+    assert Message.objects.get(pk=message.pk).status == Status.SENT and len(mail.outbox) == 1
 
 
 def test_a_claim_left_by_a_dead_worker_is_released_after_its_lease(default_templates, settings):
     [message] = send_mail_template("onboarding_welcome", "a@rgz.bj", WELCOME_VARS)
-    EmailMessage.objects.filter(pk=message.pk).update(status=Status.SENDING, attempts=1)
+    Message.objects.filter(pk=message.pk).update(status=Status.SENDING, attempts=1)
     age(message, settings.OUTBOX_LEASE_SECONDS - 60)
     assert (sweep().released, len(mail.outbox)) == (0, 0)
     age(message, settings.OUTBOX_LEASE_SECONDS + 1)
@@ -49,13 +49,13 @@ def test_a_claim_left_by_a_dead_worker_is_released_after_its_lease(default_templ
 
 def test_the_sweep_never_touches_finished_rows_or_retries_not_yet_due(default_templates):
     [sent] = send_mail_template("onboarding_welcome", "a@rgz.bj", WELCOME_VARS)
-    EmailMessage.objects.filter(pk=sent.pk).update(status=Status.SENT)
+    Message.objects.filter(pk=sent.pk).update(status=Status.SENT)
     [later] = send_mail_template("onboarding_welcome", "b@rgz.bj", WELCOME_VARS)
-    EmailMessage.objects.filter(pk=later.pk).update(next_attempt_at=timezone.now() + timedelta(hours=1))
+    Message.objects.filter(pk=later.pk).update(next_attempt_at=timezone.now() + timedelta(hours=1))
 
     assert sweep().woken == []
     assert mail.outbox == []
-    assert EmailMessage.objects.get(pk=later.pk).status == Status.QUEUED
+    assert Message.objects.get(pk=later.pk).status == Status.QUEUED
 
 
 def test_a_message_undelivered_past_the_queue_lifetime_is_expired_with_the_reason(default_templates, settings):
@@ -68,7 +68,7 @@ def test_a_message_undelivered_past_the_queue_lifetime_is_expired_with_the_reaso
     assert result.expired == 1
     stuck.refresh_from_db()
     assert stuck.status == Status.EXPIRED and "OUTBOX_MAX_QUEUE_SECONDS" in stuck.error_message
-    assert EmailMessage.objects.get(pk=fresh.pk).status == Status.SENT
+    assert Message.objects.get(pk=fresh.pk).status == Status.SENT
     assert [m.to for m in mail.outbox] == [["b@rgz.bj"]]
 
 
@@ -80,11 +80,11 @@ def test_a_scheduled_message_never_claimed_past_the_queue_lifetime_is_expired_to
     age(message, 3601 + 3600, "send_at", "next_attempt_at")  # due an hour ago, for longer than the lifetime
 
     assert sweep().expired == 1
-    assert EmailMessage.objects.get(pk=message.pk).status == Status.EXPIRED and mail.outbox == []
+    assert Message.objects.get(pk=message.pk).status == Status.EXPIRED and mail.outbox == []
 
 
 def test_the_command_runs_the_sweep(default_templates, capsys):
     [message] = send_mail_template("onboarding_welcome", "a@rgz.bj", WELCOME_VARS)
     call_command("sweep_messages")
     assert "lanes woken: default" in capsys.readouterr().out
-    assert EmailMessage.objects.get(pk=message.pk).status == Status.SENT
+    assert Message.objects.get(pk=message.pk).status == Status.SENT

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
-from notifications.models import DeliveryEvent, EmailMessage, Status
+from notifications.models import DeliveryEvent, Message, Status
 from notifications.core.outbox import lifecycle
 from notifications.core import tracking
 from notifications.channels.email.sending import send_simple_mail
@@ -32,10 +32,10 @@ def signer(settings, tmp_path):
         yield signer
 
 
-def claimed_message() -> EmailMessage:
+def claimed_message() -> Message:
     """A message a worker has claimed (`sending`), not yet recorded sent."""
     [message] = send_simple_mail("jane@example.com", "Sujet", "Texte.", send_at=timezone.now() + dt.timedelta(hours=1))
-    EmailMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())  # the test makes it due
+    Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())  # the test makes it due
     [claimed] = lifecycle.claim_due(lane=message.lane, limit=1)
     assert claimed.status == Status.SENDING
     return claimed
@@ -59,7 +59,7 @@ def test_the_same_notification_four_times_at_once_is_stored_once(signer):
     assert responses == [200] * 4
     assert DeliveryEvent.objects.count() == 1
     assert len(signalled) == 1
-    assert EmailMessage.objects.get(pk=message.pk).status == Status.DELIVERED
+    assert Message.objects.get(pk=message.pk).status == Status.DELIVERED
 
 
 def test_an_event_arriving_while_the_drain_records_the_message_sent_is_applied(signer, monkeypatch):
@@ -101,5 +101,5 @@ def test_an_event_arriving_while_the_drain_records_the_message_sent_is_applied(s
     for thread in threads:
         thread.join(30)
     assert results["status"] == 200
-    assert EmailMessage.objects.get(pk=message.pk).status == Status.DELIVERED
+    assert Message.objects.get(pk=message.pk).status == Status.DELIVERED
     assert not DeliveryEvent.objects.get().pending

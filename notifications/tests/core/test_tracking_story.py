@@ -49,7 +49,7 @@ def test_send_receive_delivery_webhook_then_history_shows_delivered(
 
     class Arrived:  # what SES knows of the message: the headers the server received
         pk = notification_id
-        recipient_email = received.rcpt_tos[0]
+        address = received.rcpt_tos[0]
         subject = str(received.message["Subject"])
 
     payload = ses_delivery(Arrived)

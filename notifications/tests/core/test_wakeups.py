@@ -8,7 +8,7 @@ import threading
 import pytest
 from django.db import transaction
 
-from notifications.models import EmailMessage, Status
+from notifications.models import Message, Status
 from notifications.core.outbox import wakeups
 from notifications.channels.email.sending import send_mail_template
 from notifications.tests.support.payloads import INCIDENT_VARS, WELCOME_VARS
@@ -63,7 +63,7 @@ def test_with_the_broker_unreachable_a_send_commits_and_tries_the_broker_a_few_t
 ):
     [message] = send_mail_template("onboarding_welcome", "a@rgz.bj", WELCOME_VARS)
 
-    assert EmailMessage.objects.get(pk=message.pk).status == Status.QUEUED  # kept for the sweep
+    assert Message.objects.get(pk=message.pk).status == Status.QUEUED  # kept for the sweep
     # the wake-up mark's SET, then the publish and its one retry: kombu alone would retry for ~6 s
     assert 1 <= dead_broker.connections <= 3
 
@@ -114,7 +114,7 @@ def test_once_the_broker_is_known_down_a_send_does_not_try_it_and_the_prober_pay
         send_mail_template("onboarding_welcome", f"b{index}@rgz.bj", WELCOME_VARS)
         send_mail_template("incident_alert_critical", f"noc{index}@rgz.bj", INCIDENT_VARS)
     assert dead_broker.connections == tried
-    assert EmailMessage.objects.filter(status=Status.QUEUED).count() == 61  # + the NOC copy of each alert
+    assert Message.objects.filter(status=Status.QUEUED).count() == 61  # + the NOC copy of each alert
     assert set(wakeups._broker.owed) == {"default", "urgent"}
 
 

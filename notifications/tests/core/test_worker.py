@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from notifications.models import EmailMessage, Status
+from notifications.models import Message, Status
 from notifications.channels.email.sending import send_mail_template
 from notifications.tests.support.worker import wait_until
 from notifications.tests.support.payloads import INCIDENT_VARS, INVOICE_VARS
@@ -28,7 +28,7 @@ def test_a_real_worker_delivers_what_stays_queued_until_it_runs(default_template
     assert len(received) == 1, worker.log()
     [received] = received
     assert received.message["Subject"] == "Facture RGZ — février 2026"
-    assert wait_until(lambda: EmailMessage.objects.get(pk=message.pk).status == Status.SENT), worker.log()
+    assert wait_until(lambda: Message.objects.get(pk=message.pk).status == Status.SENT), worker.log()
     assert "notifications.drain_lane[" in worker.log()
 
 
@@ -48,7 +48,7 @@ def test_independent_sends_wake_their_lane_once_each_and_are_drained_together(
     worker = start_worker()
     received = smtp_server.wait_for(7, timeout=60)
     assert len(received) == 7, worker.log()
-    assert wait_until(lambda: EmailMessage.objects.filter(status=Status.SENT).count() == 7), worker.log()
+    assert wait_until(lambda: Message.objects.filter(status=Status.SENT).count() == 7), worker.log()
     # A task's result is logged after its rows are recorded: read the log once every drain logged it.
     assert wait_until(lambda: worker.log().count("notifications.drain_lane[") == 2 * len(
         task_ids(worker.log(), "notifications.drain_lane")
@@ -103,7 +103,7 @@ def test_a_send_while_the_broker_is_down_is_kept_and_delivered_once_it_is_back(
     worker = start_worker()
     received = smtp_server.wait_for(1, timeout=60)
     assert len(received) == 1, worker.log()
-    assert wait_until(lambda: EmailMessage.objects.get(pk=message.pk).status == Status.SENT), worker.log()
+    assert wait_until(lambda: Message.objects.get(pk=message.pk).status == Status.SENT), worker.log()
     assert "sweep_stranded_messages[" not in worker.log()
 
 
@@ -124,7 +124,7 @@ def test_a_worker_killed_mid_drain_loses_nothing_and_resends_at_most_what_it_had
     time.sleep(0.5)  # a message whose DATA was in the server's slow reply may still land
 
     arrived_before = len(smtp_server.received)
-    rows = EmailMessage.objects.filter(pk__in=ids)
+    rows = Message.objects.filter(pk__in=ids)
     recorded = set(rows.filter(status=Status.SENT).values_list("pk", flat=True))
     assert recorded and len(recorded) < 12, "outcomes are flushed during a drain, not only at its end"
     assert set(rows.exclude(status=Status.SENT).values_list("status", flat=True)) == {Status.SENDING}

@@ -19,7 +19,7 @@ from notifications.access.groups import ADMINISTRATORS, AUDITORS, SENDERS
 from notifications.models import (
     BounceType,
     DeliveryEvent,
-    EmailMessage,
+    Message,
     EventType,
     Kind,
     Reason,
@@ -80,23 +80,23 @@ def test_a_permanent_bounce_on_one_of_two_recipients_suppresses_exactly_that_one
     first = send_invoice(sender, run_on_commit, f"{ALICE},{BOB}")
     assert {r.rcpt_tos[0] for r in smtp_backend.wait_for(2)} == {ALICE, BOB}
     assert {item["status"] for item in first.values()} == {"queued"}  # answered before the drain ran
-    assert set(EmailMessage.objects.values_list("status", flat=True)) == {Status.SENT}
+    assert set(Message.objects.values_list("status", flat=True)) == {Status.SENT}
 
     bounce(first[ALICE]["id"], run_on_commit, bounce_type=BounceType.PERMANENT)
 
     [suppression] = Suppression.objects.all()
     assert (suppression.address, suppression.scope, suppression.reason) == (ALICE, Scope.ALL, Reason.BOUNCE)
-    assert suppression.source_event.message_id == EmailMessage.objects.get(pk=first[ALICE]["id"]).pk
+    assert suppression.source_event.message_id == Message.objects.get(pk=first[ALICE]["id"]).pk
     assert "does not exist" in suppression.detail
 
     # The next send: Alice (written in another case) is suppressed with the reason, Bob is sent.
     second = send_invoice(sender, run_on_commit, f"{ALICE.upper()},{BOB}")
     assert second[ALICE.upper()]["status"] == "suppressed"
     assert second[BOB]["status"] == "queued"
-    refused = EmailMessage.objects.get(pk=second[ALICE.upper()]["id"])
+    refused = Message.objects.get(pk=second[ALICE.upper()]["id"])
     assert refused.status == Status.SUPPRESSED and refused.next_attempt_at is None
     assert ALICE in refused.error_message and "permanent bounce" in refused.error_message
-    assert EmailMessage.objects.get(pk=second[BOB]["id"]).status == Status.SENT
+    assert Message.objects.get(pk=second[BOB]["id"]).status == Status.SENT
     smtp_backend.wait_for(3)
     assert [r.rcpt_tos for r in smtp_backend.received[2:]] == [[BOB]]  # nothing more went to Alice
 
@@ -111,7 +111,7 @@ def test_a_transient_bounce_suppresses_nothing(sender, smtp_backend, run_on_comm
 
     bounce(first[ALICE]["id"], run_on_commit, bounce_type=BounceType.TEMPORARY)
 
-    assert EmailMessage.objects.get(pk=first[ALICE]["id"]).status == Status.BOUNCED
+    assert Message.objects.get(pk=first[ALICE]["id"]).status == Status.BOUNCED
     assert not Suppression.objects.exists()
     assert send_invoice(sender, run_on_commit, ALICE)[ALICE]["status"] == "queued"
 
@@ -149,7 +149,7 @@ def test_a_test_keys_simulated_bounce_never_suppresses_a_real_address(default_te
     tester = ApiClient(create_key(make_user("tester", SENDERS), test=True))
     response = run_on_commit(tester.post, "/api/v1/email/send", {**INVOICE, "to": "bounce@simulator.invalid"})
     [item] = response.json()["items"]
-    assert EmailMessage.objects.get(pk=item["id"]).status == Status.BOUNCED
+    assert Message.objects.get(pk=item["id"]).status == Status.BOUNCED
     # Even a real-looking address bounced on a test message suppresses nothing.
     response = run_on_commit(tester.post, "/api/v1/email/send", {**INVOICE, "to": ALICE})
     [item] = response.json()["items"]
@@ -164,7 +164,7 @@ def test_mail_queued_or_scheduled_before_the_suppression_is_suppressed_at_claim(
     [other] = send_mail_template("billing_invoice_monthly", BOB, INVOICE_VARS)
     Suppression.objects.create(address=ALICE, scope=Scope.ALL, reason=Reason.BOUNCE)
     due = timezone.now()  # its time has come
-    EmailMessage.objects.filter(pk=scheduled.pk).update(next_attempt_at=due, send_at=due)
+    Message.objects.filter(pk=scheduled.pk).update(next_attempt_at=due, send_at=due)
 
     assert drain.drain_lane(lane=queued.lane) == {"suppressed": 2, "sent": 1}
 
@@ -198,7 +198,7 @@ def promo(default_templates):
     })
 
 
-def unsubscribe(message: EmailMessage, run_on_commit) -> DeliveryEvent:
+def unsubscribe(message: Message, run_on_commit) -> DeliveryEvent:
     """What the tracking webhooks send for SendGrid's `unsubscribe`: a stored event, then the signals."""
     def record():
         event = DeliveryEvent.objects.create(message=message, event_type="unsubscribed", provider="sendgrid",

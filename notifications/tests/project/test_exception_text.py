@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from notifications.access.groups import ADMINISTRATORS
-from notifications.models import EmailMessage
+from notifications.models import Message
 from notifications.tests.support.api import ApiClient, create_key, make_user
 from notifications.tests.support.leaks import leaks
 
@@ -54,7 +54,7 @@ def test_hostile_bodies_get_our_messages_and_codes(administrator, route, languag
         body = response.json()
         assert body["codes"], name
         assert not leaks(response.content.decode()), (name, response.content)
-    assert not EmailMessage.objects.exists()
+    assert not Message.objects.exists()
 
 
 def test_malformed_json_says_where_in_our_words(administrator):

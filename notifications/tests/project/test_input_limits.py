@@ -14,7 +14,7 @@ from django.test import Client
 
 from notifications.exceptions import NestingTooDeep, NotificationError, UnstorableText, ValueTooLong
 from notifications.access.groups import SENDERS, TEMPLATE_EDITORS
-from notifications.models import EmailMessage, EmailTemplateVersion, IdempotencyRecord
+from notifications.models import Message, EmailTemplateVersion, IdempotencyRecord
 from notifications.channels.email.sending import send_batch, send_mail_template, send_simple_mail
 from notifications.tests.support.api import ApiClient, create_key, make_user
 from notifications.tests.support.payloads import INVOICE, INVOICE_VARS, WELCOME, WELCOME_VARS
@@ -47,7 +47,7 @@ def assert_refused(response, status: int, field: str, *words: str) -> list[str]:
     assert field in errors, errors
     for word in words:
         assert word in " ".join(errors[field]), errors
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
     return errors[field]
 
 
@@ -92,7 +92,7 @@ def test_an_escaped_backslash_before_u0000_is_no_nul(sender):
     body = with_raw({**WELCOME, "variables": {**WELCOME_VARS, "note": "RAW"}}, r'"C:\\u0000"')
     response = sender.post(SEND, raw=body)
     assert response.status_code == 201, response.content
-    assert EmailMessage.objects.get().variables["note"] == "C:\\u0000"
+    assert Message.objects.get().variables["note"] == "C:\\u0000"
 
 
 # --- nesting -----------------------------------------------------------------------------------
@@ -118,7 +118,7 @@ def test_nesting_up_to_the_limit_is_accepted_and_one_more_is_not(sender, setting
     # The body is level 1, variables 2, note 3: four more arrays reach 6.
     accepted = sender.post(SEND, raw=with_raw({**WELCOME, "variables": {**WELCOME_VARS, "note": "RAW"}}, nested(4)))
     assert accepted.status_code == 201, accepted.content
-    EmailMessage.objects.all().delete()
+    Message.objects.all().delete()
     refused = sender.post(SEND, raw=with_raw({**WELCOME, "variables": {**WELCOME_VARS, "note": "RAW"}}, nested(5)))
     assert_refused(refused, 400, "variables", "nested deeper than 6 levels")
 
@@ -142,7 +142,7 @@ def test_a_json_attachment_nested_five_thousand_deep_is_a_400_naming_attachments
 def test_a_json_attachment_within_the_limit_is_sent(sender):
     response = sender.post(SEND, {**INVOICE, "attachments": [json_attachment(b'{"lines": [[1, 2], [3, 4]]}')]})
     assert response.status_code == 201, response.content
-    assert EmailMessage.objects.get().attachments.get().filename == "data.json"
+    assert Message.objects.get().attachments.get().filename == "data.json"
 
 
 # --- body size -------------------------------------------------------------------------------
@@ -153,14 +153,14 @@ def test_a_body_past_the_limit_is_a_413_even_where_django_would_refuse_it_first(
     response = sender.post(SEND, {**WELCOME, "variables": {**WELCOME_VARS, "note": "x" * 3_000}})
     detail = response.json()["detail"]
     assert response.status_code == 413 and "API_MAX_BODY_BYTES" in detail and "2,000" in detail
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
 
 
 def test_djangos_own_upload_limit_is_a_413_naming_it(sender, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 2_000
     response = sender.post(SEND, {**WELCOME, "variables": {**WELCOME_VARS, "note": "x" * 3_000}})
     assert response.status_code == 413 and "DATA_UPLOAD_MAX_MEMORY_SIZE" in response.json()["detail"]
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
 
 
 def test_a_body_within_the_limit_goes_through(sender, settings):
@@ -212,7 +212,7 @@ def test_an_address_longer_than_its_column_refuses_only_its_batch_item(sender):
     refused, sent = response.json()["items"]
     assert refused["index"] == 0 and "to" in refused["errors"]
     assert sent["index"] == 1 and sent["to"] == "ok@rgz.bj"
-    assert list(EmailMessage.objects.values_list("recipient_email", flat=True)) == ["ok@rgz.bj"]
+    assert list(Message.objects.values_list("address", flat=True)) == ["ok@rgz.bj"]
 
 
 # --- from Python ---------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ def test_send_mail_template_refuses_what_cannot_be_stored(default_templates, cha
     with pytest.raises(error) as caught:
         send_mail_template("onboarding_welcome", "john@techconnect.bj", **arguments)
     assert caught.value.field == field and caught.value.status_code == 400
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
 
 
 def test_send_batch_from_python_refuses_only_the_item_with_a_nul(default_templates):
@@ -250,14 +250,14 @@ def test_send_batch_from_python_refuses_only_the_item_with_a_nul(default_templat
         {"to": "b@rgz.bj", "variables": INVOICE_VARS},
     ])
     assert "U+0000" in results[0].errors["variables"][0] and not results[0].messages
-    assert [m.recipient_email for m in results[1].messages] == ["b@rgz.bj"]
-    assert EmailMessage.objects.count() == 1
+    assert [m.address for m in results[1].messages] == ["b@rgz.bj"]
+    assert Message.objects.count() == 1
 
 
 def test_send_simple_mail_refuses_a_nul_in_its_text(db):
     with pytest.raises(UnstorableText) as caught:
         send_simple_mail("a@rgz.bj", "Subject", "Body\x00")
-    assert caught.value.field == "text" and EmailMessage.objects.count() == 0
+    assert caught.value.field == "text" and Message.objects.count() == 0
 
 
 def test_a_template_whose_output_holds_a_nul_is_refused_at_send(default_templates):
@@ -267,7 +267,7 @@ def test_a_template_whose_output_holds_a_nul_is_refused_at_send(default_template
     with pytest.raises(NotificationError) as caught:
         send_mail_template("nul_output", "a@rgz.bj")
     assert caught.value.field == "template" and "U+0000" in caught.value.message
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
 
 
 # --- the admin -----------------------------------------------------------------------------------
@@ -311,7 +311,7 @@ def test_a_template_saved_from_python_refuses_a_nul_in_its_samples(db):
 def test_a_nul_in_a_query_parameter_is_a_400_naming_it(sender, admin_client):
     response = sender.get("/api/v1/email/messages?to=a%00b@rgz.bj")
     assert response.status_code == 400 and "U+0000" in response.json()["to"][0]
-    response = admin_client.get("/admin/notifications/emailmessage/?q=%00")
+    response = admin_client.get("/admin/notifications/message/?q=%00")
     assert response.status_code == 400 and "q" in response.json()
 
 

@@ -61,7 +61,7 @@ def test_0013_interrupted_half_way_finishes_when_migrate_runs_again(scratch_data
     with psycopg.connect(scratch_database, autocommit=True) as db:
         for statement in INTERRUPTED:
             db.execute(statement)
-    done = migrate(scratch_database)
+    done = migrate(scratch_database, "notifications", "0013")
     assert done.returncode == 0, done.stderr
     with psycopg.connect(scratch_database) as db:
         indexes = db.execute(

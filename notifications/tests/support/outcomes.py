@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from django.utils import timezone
 
-from notifications.models import DeliveryAttempt, EmailMessage, Status
+from notifications.models import DeliveryAttempt, Message, Status
 
 
-def assert_put_back_uncounted(message: EmailMessage, *, says: str) -> None:
+def assert_put_back_uncounted(message: Message, *, says: str) -> None:
     """An outage: queued again, no attempt used or recorded, due after the lane's rest."""
     message.refresh_from_db()
     assert message.status == Status.QUEUED, message.error_message
@@ -17,7 +17,7 @@ def assert_put_back_uncounted(message: EmailMessage, *, says: str) -> None:
     assert not DeliveryAttempt.objects.filter(message=message).exists()
 
 
-def assert_retry_scheduled(message: EmailMessage, *, says: str) -> None:
+def assert_retry_scheduled(message: Message, *, says: str) -> None:
     """A transient failure with attempts left: queued again, due later, the attempt recorded."""
     message.refresh_from_db()
     assert message.status == Status.QUEUED, message.error_message
@@ -32,7 +32,7 @@ def assert_retry_scheduled(message: EmailMessage, *, says: str) -> None:
     assert attempt.error == message.error_message
 
 
-def assert_failed(message: EmailMessage, *, kind: str, says: str, attempts: int = 1) -> None:
+def assert_failed(message: Message, *, kind: str, says: str, attempts: int = 1) -> None:
     """Failed for good: the last error kept, every attempt recorded."""
     message.refresh_from_db()
     assert message.status == Status.FAILED, message.error_message

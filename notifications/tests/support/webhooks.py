@@ -49,7 +49,7 @@ def ses_mail(message, *, destination: list[str] | None = None, headers: bool = T
     """The `mail` object of an SES notification for `message`, shaped as in
     https://docs.aws.amazon.com/ses/latest/dg/notification-contents.html#mail-object
     (original headers included, as the identity's "Include original headers" does)."""
-    destination = destination or [message.recipient_email]
+    destination = destination or [message.address]
     mail = {
         "timestamp": "2026-12-02T02:59:38.237Z",
         "messageId": "0000014644fe5ef6-9a483358-9170-4cb4-a269-f5dcdf415321-000000",
@@ -77,7 +77,7 @@ def ses_mail(message, *, destination: list[str] | None = None, headers: bool = T
 
 def ses_delivery(message, *, recipients: list[str] | None = None, **mail) -> dict:
     """https://docs.aws.amazon.com/ses/latest/dg/notification-examples.html#notification-examples-delivery"""
-    recipients = recipients or [message.recipient_email]
+    recipients = recipients or [message.address]
     return {
         "notificationType": "Delivery",
         "mail": ses_mail(message, destination=recipients, **mail),
@@ -96,7 +96,7 @@ def ses_bounce(message, *, bounce_type: str = "Permanent", subtype: str = "Gener
                recipients: list[str] | None = None) -> dict:
     """https://docs.aws.amazon.com/ses/latest/dg/notification-examples.html#notification-examples-bounce
     (with a DSN; `Transient`/`MailboxFull` per the bounce types table of notification-contents)."""
-    recipients = recipients or [message.recipient_email]
+    recipients = recipients or [message.address]
     status, code = ("5.1.1", "smtp; 550 5.1.1 user unknown") if bounce_type == "Permanent" else (
         "4.2.2", "smtp; 452 4.2.2 mailbox full")
     return {
@@ -123,7 +123,7 @@ def ses_complaint(message) -> dict:
         "notificationType": "Complaint",
         "complaint": {
             "userAgent": "AnyCompany Feedback Loop (V0.01)",
-            "complainedRecipients": [{"emailAddress": message.recipient_email}],
+            "complainedRecipients": [{"emailAddress": message.address}],
             "complaintFeedbackType": "abuse",
             "arrivalDate": "2026-12-02T02:59:41.237Z",
             "timestamp": "2026-12-02T02:59:41.237Z",

@@ -37,7 +37,7 @@ SETTING_PREFIXES = ("EMAIL_", "SMTP_", "ANYMAIL", "NOTIFICATIONS_ENCRYPTION_KEY"
 @dataclass(frozen=True)
 class Handed:
     """What took a message: its name for staff (`sent_via`) and its provider key
-    (`EmailMessage.provider`, `backends.providers`)."""
+    (`Message.provider`, `backends.providers`)."""
 
     sent_via: str
     provider: str

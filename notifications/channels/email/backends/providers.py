@@ -1,5 +1,5 @@
 """Which provider a backend hands mail to: the key recorded on each message it sends
-(`EmailMessage.provider`), and the key of the webhook routes whose events may change it.
+(`Message.provider`), and the key of the webhook routes whose events may change it.
 
 The key is derived from the backend actually used, never from a name staff can edit
 (`sent_via` is the `SMTPServerConfig.name`): anymail's backends by their module

@@ -28,7 +28,7 @@ class SMTPBackend(DjangoSMTPBackend):
     `security` is one of `SMTPSecurity`; by default it follows `SMTP_USE_SSL` /
     `SMTP_USE_TLS`. Certificates are verified against `ssl_cafile` (default
     `SMTP_SSL_CAFILE`) when set, else the system's CAs. `label` names the server in
-    `EmailMessage.sent_via`.
+    `Message.sent_via`.
     """
 
     def __init__(

@@ -12,7 +12,7 @@ from django.urls import reverse
 from notifications.checks import check_sender_settings
 from notifications.exceptions import InvalidRecipient
 from notifications.access.groups import SENDERS
-from notifications.models import EmailMessage, EmailTemplate, SMTPServerConfig
+from notifications.models import Message, EmailTemplate, SMTPServerConfig
 from notifications.channels.email.addresses import parse_address, parse_addresses
 from notifications.channels.email.sending import send_mail_template
 from notifications.tests.support.api import ApiClient, create_key, make_user
@@ -111,7 +111,7 @@ def test_a_bad_address_in_any_field_is_a_400_naming_it_and_nothing_is_written(se
     assert "Invalid email address" in message
     if field in ("cc", "bcc"):
         assert "address 2 " in message  # its position in the list
-    assert EmailMessage.objects.count() == 0 and mail.outbox == []
+    assert Message.objects.count() == 0 and mail.outbox == []
 
 
 def test_the_service_refuses_the_same_addresses_naming_the_field(default_templates):
@@ -121,7 +121,7 @@ def test_the_service_refuses_the_same_addresses_naming_the_field(default_templat
             with pytest.raises(InvalidRecipient) as refused:
                 send_mail_template("onboarding_welcome", variables=WELCOME_VARS, **arguments)
             assert refused.value.field == field
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
 
 
 def test_in_a_batch_a_bad_address_refuses_its_item_only(sender, django_capture_on_commit_callbacks):
@@ -138,7 +138,7 @@ def test_in_a_batch_a_bad_address_refuses_its_item_only(sender, django_capture_o
     assert "Invalid email address 2 " in by_index[1]["errors"]["to"][0]
     assert "U+000B" in by_index[1]["errors"]["to"][0]
     assert "260 characters long" in by_index[2]["errors"]["to"][0]
-    assert sorted(EmailMessage.objects.values_list("recipient_email", flat=True)) == [
+    assert sorted(Message.objects.values_list("address", flat=True)) == [
         "a@techconnect.bj", "c@techconnect.bj"]
 
 
@@ -147,7 +147,7 @@ def test_a_batch_whose_every_item_has_a_bad_address_writes_nothing(sender):
     response = sender.post("/api/v1/email/send-batch", {"template_key": "onboarding_welcome", "items": items})
     assert response.status_code == 400
     assert [sorted(item["errors"]) for item in response.json()["items"]] == [["to"]] * len(items)
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
 
 
 # --- Addresses configured rather than sent: extra recipients, SMTP servers, settings ----------

@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from notifications.models import EmailMessage, SMTPSecurity, SMTPServerConfig, Status
+from notifications.models import Message, SMTPSecurity, SMTPServerConfig, Status
 from notifications.channels.email.sending import send_simple_mail
 from notifications.tests.support.worker import wait_until
 
@@ -68,11 +68,11 @@ def test_in_one_process_a_dropped_connection_is_reopened_and_no_message_is_lost(
 
     assert_each_arrived_once(server, ids)
     assert server.connections == math.ceil(BULK / DROP_EVERY)
-    assert set(EmailMessage.objects.values_list("status", "attempts").distinct()) == {(Status.SENT, 1)}
+    assert set(Message.objects.values_list("status", "attempts").distinct()) == {(Status.SENT, 1)}
 
 
 def all_sent(ids: set[str]):
-    return lambda: EmailMessage.objects.filter(pk__in=ids, status=Status.SENT).count() == len(ids)
+    return lambda: Message.objects.filter(pk__in=ids, status=Status.SENT).count() == len(ids)
 
 
 @pytest.mark.worker
@@ -85,7 +85,7 @@ def test_a_worker_process_delivers_bulk_over_one_smtp_connection(start_worker, s
     assert wait_until(all_sent(ids), timeout=120), worker.log()[-3000:]
     assert_each_arrived_once(smtp_server, ids)
     assert smtp_server.connections == 1
-    assert set(EmailMessage.objects.values_list("sent_via", flat=True)) == {f"{smtp_server.host}:{smtp_server.port}"}
+    assert set(Message.objects.values_list("sent_via", flat=True)) == {f"{smtp_server.host}:{smtp_server.port}"}
 
 
 @pytest.mark.worker
@@ -100,5 +100,5 @@ def test_a_worker_loses_no_message_when_the_server_drops_the_connection_midway(s
     assert wait_until(all_sent(ids), timeout=120), worker.log()[-3000:]
     assert_each_arrived_once(server, ids)
     assert server.connections == math.ceil(BULK / DROP_EVERY)
-    assert set(EmailMessage.objects.values_list("sent_via", "attempts").distinct()) == {("primary", 1)}
+    assert set(Message.objects.values_list("sent_via", "attempts").distinct()) == {("primary", 1)}
     assert worker.log().count("dropped the kept-open connection of primary; reconnecting") == (BULK - 1) // DROP_EVERY

@@ -6,7 +6,7 @@ import logging
 import pytest
 from django.urls import reverse
 
-from notifications.models import EmailMessage, SMTPSecurity, SMTPServerConfig, Status
+from notifications.models import Message, SMTPSecurity, SMTPServerConfig, Status
 from notifications.channels.email.sending import send_simple_mail
 from notifications.tests.support.outcomes import assert_put_back_uncounted, assert_retry_scheduled
 from notifications.tests.support.services import free_port
@@ -30,7 +30,7 @@ def server_config(name: str, server, *, order: int, **fields) -> SMTPServerConfi
 def send(django_capture_on_commit_callbacks):
     """Queue one simple message and deliver it eagerly; returns the row as it ended."""
 
-    def send(to: str = "ops@rgz.bj", subject: str = "Export prêt") -> EmailMessage:
+    def send(to: str = "ops@rgz.bj", subject: str = "Export prêt") -> Message:
         with django_capture_on_commit_callbacks(execute=True):
             [message] = send_simple_mail(to, subject, "Votre export est prêt.")
         message.refresh_from_db()

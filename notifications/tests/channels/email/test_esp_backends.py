@@ -16,7 +16,7 @@ import pytest
 from anymail.exceptions import AnymailNotSupportedWarning
 
 from notifications.apps import silence_sendgrid_support_warning
-from notifications.models import EmailMessage, Status
+from notifications.models import Message, Status
 from notifications.channels.email.sending import send_mail_template
 from notifications.tests.support.files import make_pdf
 from notifications.tests.support.http import ESPServer, Reply
@@ -61,7 +61,7 @@ def amazon_ses(settings, esp_server):
     return esp_server
 
 
-def send_invoice(capture) -> EmailMessage:
+def send_invoice(capture) -> Message:
     with capture(execute=True):
         [message] = send_mail_template(
             "billing_invoice_monthly", "reseller@techconnect.bj", INVOICE_VARS,

@@ -24,7 +24,7 @@ from django.core import mail
 from notifications.channels.email.backends.errors import classify_delivery_error
 from notifications.exceptions import NotificationError, UnsafeHeaderValue
 from notifications.access.groups import SENDERS
-from notifications.models import EmailMessage, SMTPServerConfig
+from notifications.models import Message, SMTPServerConfig
 from notifications.channels.email.mime import MimeTemplate, django_email
 from notifications.channels.email.sending import send_simple_mail
 from notifications.tests.support.api import ApiClient, create_key, make_user
@@ -108,7 +108,7 @@ def refusal_problem(response, field: str, character: str) -> str | None:
     return None
 
 
-def assert_arrived_whole(received, row: EmailMessage, *, subject: str) -> None:
+def assert_arrived_whole(received, row: Message, *, subject: str) -> None:
     """The message as the SMTP server received it: parsed without defects, every header ours
     and whole, ours all there, the subject exactly as sent."""
     raw = received.raw
@@ -122,7 +122,7 @@ def assert_arrived_whole(received, row: EmailMessage, *, subject: str) -> None:
         for name, value in part.items():
             assert list(value.defects) == [], (name, value, value.defects)
     assert parsed["Subject"] == subject
-    assert parsed["To"] == row.recipient_email
+    assert parsed["To"] == row.address
     assert parsed["Date"] and parsed["Message-ID"] == f"<{row.pk.hex}@rgz.bj>"
     assert parsed["X-Notification-Id"] == str(row.pk)
     assert b"X-Notification-Id: " + str(row.pk).encode() in head
@@ -144,7 +144,7 @@ def test_every_address_field_refuses_the_corpus_and_still_delivers_a_good_addres
             if problem:
                 problems.append(f"{code(character)} {variant}: {problem}")
     assert problems == []
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
 
     # The same request with a sound address in the field goes through whole.
     good = "copy@techconnect.bj"
@@ -153,7 +153,7 @@ def test_every_address_field_refuses_the_corpus_and_still_delivers_a_good_addres
     with django_capture_on_commit_callbacks(execute=True):
         assert sender.post("/api/v1/email/send", body).status_code == 201
     [received] = delivery.wait_for(1)
-    row = EmailMessage.objects.get()
+    row = Message.objects.get()
     assert_arrived_whole(received, row, subject=row.subject)
     if field == "reply_to":
         assert received.message["Reply-To"] == good
@@ -186,7 +186,7 @@ def test_a_batch_refuses_each_item_with_a_bad_address_and_sends_the_good_one_who
             problems.append(f"{code(character)} {variant}: {results[index]}")
     assert problems == []
     [received] = delivery.wait_for(1)
-    row = EmailMessage.objects.get()
+    row = Message.objects.get()
     assert_arrived_whole(received, row, subject=row.subject)
     assert received.rcpt_tos == ["john@techconnect.bj"]
 
@@ -208,7 +208,7 @@ def test_attachment_file_names_refuse_the_corpus_naming_the_attachment(sender):
             if problem:
                 problems.append(f"{code(character)} {filename!r}: {problem}")
     assert problems == []
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
 
 
 # --- Subjects: controls refused, TAB and bidi text delivered intact -----------------------------
@@ -261,7 +261,7 @@ def assert_delivered_intact(sink: SMTPServer, subjects: dict[str, str]) -> None:
     assert set(subjects) and mail.outbox == []
     received = {message.message["X-Notification-Id"]: message for message in sink.wait_for(len(subjects))}
     assert set(received) == set(subjects)
-    for row in EmailMessage.objects.filter(pk__in=subjects):
+    for row in Message.objects.filter(pk__in=subjects):
         assert row.status == "sent", row.error_message
         assert_arrived_whole(received[str(row.pk)], row, subject=subjects[str(row.pk)])
 
@@ -276,7 +276,7 @@ def test_sound_but_unusual_values_arrive_whole_over_smtp(sender, delivery, djang
     with django_capture_on_commit_callbacks(execute=True):
         assert sender.post("/api/v1/email/send", body).status_code == 201
     [received] = delivery.wait_for(1)
-    row = EmailMessage.objects.get()
+    row = Message.objects.get()
     assert_arrived_whole(received, row, subject=f"Facture RGZ — {HARD_SUBJECT_MONTH} 2026")
     assert received.rcpt_tos == ['"john doe"@techconnect.bj', "compta@xn--exmple-cua.bj"]
     assert received.message["Reply-To"] == '"support desk"@rgz.bj'
@@ -318,7 +318,7 @@ def test_through_anymail_the_payloads_headers_and_file_names_are_whole(
     with django_capture_on_commit_callbacks(execute=True):
         response = sender.post("/api/v1/email/send", body)
     assert response.status_code == 201, response.content
-    row = EmailMessage.objects.get()
+    row = Message.objects.get()
     assert row.status == "sent", row.error_message
     subject = f"Facture RGZ — {HARD_SUBJECT_MONTH} 2026"
     [request] = esp.requests

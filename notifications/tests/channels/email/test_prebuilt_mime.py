@@ -9,7 +9,7 @@ from unittest import mock
 
 import pytest
 
-from notifications.models import EmailMessage, Status
+from notifications.models import Message, Status
 from notifications.channels.email import delivery
 from notifications.channels.email import mime
 from notifications.channels.email.sending import send_mail_template, send_simple_mail
@@ -39,7 +39,7 @@ def parsed(raw: bytes):
     return email.message_from_bytes(raw, policy=policy.default)
 
 
-def send_invoice(to, **options) -> list[EmailMessage]:
+def send_invoice(to, **options) -> list[Message]:
     pdf = make_pdf("Facture INV-2026-0001")
     return send_mail_template(
         "billing_invoice_monthly", to, INVOICE_VARS,
@@ -119,7 +119,7 @@ def test_the_smtp_server_receives_the_stored_bytes_without_a_rebuild(
 def test_a_row_without_bytes_is_built_at_delivery(default_templates, smtp_backend, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         [message] = send_mail_template("onboarding_welcome", "john@techconnect.bj", WELCOME_VARS)
-    EmailMessage.objects.filter(pk=message.pk).update(mime=b"")  # queued before the column existed
+    Message.objects.filter(pk=message.pk).update(mime=b"")  # queued before the column existed
     callbacks[0]()
     [received] = smtp_backend.wait_for(1)
     message.refresh_from_db()
@@ -133,7 +133,7 @@ def test_backends_that_read_the_message_get_a_built_one(default_templates, setti
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         [message] = send_invoice("reseller@techconnect.bj")
-    assert bytes(EmailMessage.objects.get(pk=message.pk).mime)
+    assert bytes(Message.objects.get(pk=message.pk).mime)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # changed before delivery
     callbacks[0]()
     [sent] = mail.outbox
@@ -148,12 +148,12 @@ def test_a_masked_message_stores_no_bytes_and_is_built_from_its_seal(
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         [message] = send_mail_template("account_creation_invitation", "new.user@rgz.bj",
                                        {"creation_url": f"https://rgz.bj/create?token={token}"})
-    row = EmailMessage.objects.get(pk=message.pk)
+    row = Message.objects.get(pk=message.pk)
     assert row.is_masked and bytes(row.mime) == b""
     callbacks[0]()
     [received] = smtp_backend.wait_for(1)
     assert token in received.message.get_body(preferencelist=("plain",)).get_content()
-    assert bytes(EmailMessage.objects.get(pk=message.pk).mime) == b""
+    assert bytes(Message.objects.get(pk=message.pk).mime) == b""
 
 
 def test_nothing_is_prebuilt_for_a_backend_that_would_not_use_it(default_templates, settings):
@@ -161,7 +161,7 @@ def test_nothing_is_prebuilt_for_a_backend_that_would_not_use_it(default_templat
                     "django.core.mail.backends.console.EmailBackend"):
         settings.EMAIL_BACKEND = backend
         [message] = send_invoice("reseller@techconnect.bj")
-        assert bytes(EmailMessage.objects.get(pk=message.pk).mime) == b"", backend
+        assert bytes(Message.objects.get(pk=message.pk).mime) == b"", backend
 
 
 def test_large_attachments_are_not_copied_into_every_row(default_templates, settings):
@@ -169,10 +169,10 @@ def test_large_attachments_are_not_copied_into_every_row(default_templates, sett
     big = make_pdf("x" * 2000)
     messages = send_mail_template("billing_invoice_monthly", ["a@rgz.bj", "b@rgz.bj"], INVOICE_VARS,
                                   attachments=[("big.pdf", big, "application/pdf")])
-    assert all(bytes(EmailMessage.objects.get(pk=m.pk).mime) == b"" for m in messages)
+    assert all(bytes(Message.objects.get(pk=m.pk).mime) == b"" for m in messages)
     settings.EMAIL_PREBUILD_MAX_ATTACHMENT_BYTES = 1_000_000
     [small] = send_invoice("c@rgz.bj")
-    assert bytes(EmailMessage.objects.get(pk=small.pk).mime)
+    assert bytes(Message.objects.get(pk=small.pk).mime)
 
 
 def claims_and_reads_of_the_rendering(captured) -> tuple[list[str], list[str]]:
@@ -206,7 +206,7 @@ def test_a_drain_claims_prebuilt_rows_without_their_rendering_and_sends_the_stor
     for message in messages:
         message.refresh_from_db()
         assert message.status == Status.SENT, message.error_message
-        assert received[message.recipient_email].raw.replace(b"\r\n", b"\n").rstrip(b"\n") == \
+        assert received[message.address].raw.replace(b"\r\n", b"\n").rstrip(b"\n") == \
             bytes(message.mime).replace(b"\r\n", b"\n").rstrip(b"\n")  # byte for byte
 
 
@@ -222,10 +222,10 @@ def test_rows_without_bytes_in_a_light_claim_are_built_from_their_rendering_or_t
     [masked] = send_mail_template("account_creation_invitation", "new.user@rgz.bj",
                                   {"creation_url": f"https://rgz.bj/create?token={token}"})
     [legacy] = send_mail_template("onboarding_welcome", "john@techconnect.bj", WELCOME_VARS)
-    EmailMessage.objects.filter(pk=legacy.pk).update(mime=b"")  # queued before the column existed
+    Message.objects.filter(pk=legacy.pk).update(mime=b"")  # queued before the column existed
     [invoice] = send_invoice("reseller@techconnect.bj")
     assert masked.lane == legacy.lane == invoice.lane
-    assert bytes(EmailMessage.objects.get(pk=masked.pk).mime) == b""
+    assert bytes(Message.objects.get(pk=masked.pk).mime) == b""
     with CaptureQueriesContext(connection) as captured:
         assert drain.drain_lane(lane=masked.lane) == {"sent": 3}
 

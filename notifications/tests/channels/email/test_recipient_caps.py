@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from notifications.access.groups import SENDERS
-from notifications.models import EmailMessage
+from notifications.models import Message
 from notifications.tests.support.api import ApiClient, create_key, make_user
 from notifications.tests.support.payloads import INCIDENT_VARS, INVOICE_VARS, WELCOME
 
@@ -34,7 +34,7 @@ def assert_413_naming(response, field: str, setting: str) -> None:
     assert response.status_code == 413, response.content
     assert response["Content-Type"] == "application/json"
     assert setting in " ".join(response.json()[field])
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
 
 
 # --- recipients of one send ------------------------------------------------------------------
@@ -51,8 +51,8 @@ def test_cc_and_bcc_count_with_to(sender):
     at_limit = {**one_past, "bcc": addresses(19, "b")}
     response = sender.post(SEND, at_limit)
     assert response.status_code == 201, response.content
-    [row] = EmailMessage.objects.all()
-    assert row.recipient_email == "john@techconnect.bj"
+    [row] = Message.objects.all()
+    assert row.address == "john@techconnect.bj"
     assert row.cc == addresses(30, "c") and row.bcc == addresses(19, "b")
 
 
@@ -60,7 +60,7 @@ def test_an_address_given_twice_counts_and_travels_once(sender):
     body = {**WELCOME, "to": "john@techconnect.bj", "cc": ["sales@rgz.bj", "John@techconnect.bj"],
             "bcc": ["SALES@rgz.bj", "audit@rgz.bj"]}
     assert sender.post(SEND, body).status_code == 201
-    [row] = EmailMessage.objects.all()
+    [row] = Message.objects.all()
     assert row.cc == ["sales@rgz.bj"] and row.bcc == ["audit@rgz.bj"]
 
 
@@ -69,7 +69,7 @@ def test_cc_or_bcc_with_two_to_addresses_is_a_400_naming_it(sender, name):
     response = sender.post(SEND, {**WELCOME, "to": ["a@rgz.bj", "b@rgz.bj"], name: "sales@rgz.bj"})
     assert response.status_code == 400, response.content
     assert "single to address" in response.json()[name][0]
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
 
 
 def test_the_template_extra_recipients_get_no_cc(sender):
@@ -77,7 +77,7 @@ def test_the_template_extra_recipients_get_no_cc(sender):
     body = {"to": "reseller@techconnect.bj", "template_key": "incident_alert_critical", "variables": INCIDENT_VARS,
             "cc": "sales@rgz.bj", "bcc": "audit@rgz.bj"}
     assert sender.post(SEND, body).status_code == 201
-    rows = {row.recipient_email: row for row in EmailMessage.objects.all()}
+    rows = {row.address: row for row in Message.objects.all()}
     assert set(rows) == {"reseller@techconnect.bj", "noc@rgz.bj"}
     assert rows["reseller@techconnect.bj"].cc == ["sales@rgz.bj"]
     assert rows["reseller@techconnect.bj"].bcc == ["audit@rgz.bj"]
@@ -88,8 +88,8 @@ def test_an_extra_recipient_already_copied_gets_no_second_copy(sender):
     body = {"to": "reseller@techconnect.bj", "template_key": "incident_alert_critical", "variables": INCIDENT_VARS,
             "cc": "NOC@rgz.bj"}
     assert sender.post(SEND, body).status_code == 201
-    [row] = EmailMessage.objects.all()
-    assert row.recipient_email == "reseller@techconnect.bj" and row.cc == ["NOC@rgz.bj"]
+    [row] = Message.objects.all()
+    assert row.address == "reseller@techconnect.bj" and row.cc == ["NOC@rgz.bj"]
 
 
 def test_a_cc_address_receives_exactly_one_copy(sender, smtp_backend, django_capture_on_commit_callbacks):
@@ -107,9 +107,9 @@ def test_a_cc_address_receives_exactly_one_copy(sender, smtp_backend, django_cap
     assert noc.rcpt_tos == ["noc@rgz.bj"] and noc.message["Cc"] is None
     assert sum(r.rcpt_tos.count("sales@rgz.bj") for r in received) == 1
     assert sum(r.rcpt_tos.count("audit@rgz.bj") for r in received) == 1
-    row = EmailMessage.objects.get(recipient_email="reseller@techconnect.bj")
+    row = Message.objects.get(address="reseller@techconnect.bj")
     # Every RCPT of the message is on its row.
-    assert sorted([row.recipient_email, *row.cc, *row.bcc]) == sorted(main.rcpt_tos)
+    assert sorted([row.address, *row.cc, *row.bcc]) == sorted(main.rcpt_tos)
 
 
 # --- batches -------------------------------------------------------------------------------------
@@ -118,14 +118,14 @@ def test_batch_items_at_the_limit_are_accepted_and_one_more_is_a_413(sender, set
     settings.SEND_MAX_BATCH_ITEMS = 3
     assert_413_naming(sender.post(BATCH, batch(1, 1, 1, 1)), "items", "SEND_MAX_BATCH_ITEMS")
     response = sender.post(BATCH, batch(1, 1, 1))
-    assert response.status_code == 201 and EmailMessage.objects.count() == 3
+    assert response.status_code == 201 and Message.objects.count() == 3
 
 
 def test_batch_addresses_at_the_limit_are_accepted_and_one_more_is_a_413(sender, settings):
     settings.SEND_MAX_BATCH_RECIPIENTS = 5
     assert_413_naming(sender.post(BATCH, batch(2, 2, 2)), "items", "SEND_MAX_BATCH_RECIPIENTS")
     response = sender.post(BATCH, batch(2, 2, 1))
-    assert response.status_code == 201 and EmailMessage.objects.count() == 5
+    assert response.status_code == 201 and Message.objects.count() == 5
 
 
 def test_a_batch_item_past_the_per_send_cap_is_refused_alone(sender, settings):
@@ -134,7 +134,7 @@ def test_a_batch_item_past_the_per_send_cap_is_refused_alone(sender, settings):
     assert response.status_code == 201, response.content
     refused, *sent = response.json()["items"]
     assert refused["index"] == 0 and "SEND_MAX_RECIPIENTS_PER_REQUEST" in refused["errors"]["to"][0]
-    assert [item["index"] for item in sent] == [1, 1] and EmailMessage.objects.count() == 2
+    assert [item["index"] for item in sent] == [1, 1] and Message.objects.count() == 2
 
 
 def test_the_default_caps(settings):
@@ -159,7 +159,7 @@ def test_a_batch_with_more_recipients_than_the_rate_is_a_429_and_writes_nothing(
     assert response.status_code == 429, response.content
     assert "API_SEND_THROTTLE_RATE" in response.json()["detail"]
     assert "Retry-After" not in response  # waiting would not help: it can never fit
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
     # The refusal spent nothing: a batch that fits still goes.
     assert sender.post(BATCH, batch(2, 2, 1)).status_code == 201
 
@@ -170,17 +170,17 @@ def test_single_sends_spend_the_rate_per_recipient(sender, send_rate):
     assert sender.post(SEND, three).status_code == 201          # 3 of 5
     limited = sender.post(SEND, three)                          # 6 > 5
     assert limited.status_code == 429 and int(limited["Retry-After"]) > 0
-    assert EmailMessage.objects.count() == 1
+    assert Message.objects.count() == 1
     assert sender.post(SEND, {**WELCOME, "to": ["x@rgz.bj", "y@rgz.bj"]}).status_code == 201  # 5 of 5
     assert sender.post(SEND, WELCOME).status_code == 429
-    assert EmailMessage.objects.count() == 3
+    assert Message.objects.count() == 3
 
 
 def test_a_batch_costs_what_its_single_sends_cost(sender, send_rate):
     send_rate("4/minute")
     assert sender.post(BATCH, batch(1, 3)).status_code == 201
     assert sender.post(SEND, WELCOME).status_code == 429
-    assert EmailMessage.objects.count() == 4
+    assert Message.objects.count() == 4
 
 
 def test_the_default_send_rate_fits_one_full_batch():

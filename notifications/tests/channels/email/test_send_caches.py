@@ -92,7 +92,7 @@ def test_a_template_edited_between_two_sends_is_read_afresh():
 
     EmailTemplate.objects.filter(pk=template.pk).update(is_active=True, extra_recipients=["noc@example.com"])
     messages = send_mail_template(template.key, "a@example.com", {"name": "Awa"})
-    assert sorted(message.recipient_email for message in messages) == ["a@example.com", "noc@example.com"]
+    assert sorted(message.address for message in messages) == ["a@example.com", "noc@example.com"]
 
 
 def test_a_send_with_an_attachment_costs_a_known_number_of_queries(default_templates, django_assert_num_queries):
@@ -130,17 +130,17 @@ def test_the_writer_inserts_rows_as_bulk_create_would(default_templates):
     """`raw_sql.insert`: fields prepared by the ORM (auto_now_add, JSON, bytes), conflicts
     ignored when asked, rows past the database's parameter limit split into batches, an
     unsaved related object refused as `bulk_create` refuses it."""
-    from notifications.models import AttachmentBlob, EmailAttachment, EmailMessage
+    from notifications.models import AttachmentBlob, EmailAttachment, Message
     from notifications.core.outbox import raw_sql
 
-    messages = [EmailMessage(recipient_email=f"r{i}@example.com", from_email="a@example.com", subject="S",
+    messages = [Message(address=f"r{i}@example.com", from_email="a@example.com", subject="S",
                              variables={"n": i, "nested": {"é": [1, 2]}}, cc=["c@example.com"], mime=b"\x00\xffbytes")
                 for i in range(60)]  # 60 rows x every column: past SQLite's 999 parameters per statement
     raw_sql.insert(messages)
-    stored = EmailMessage.objects.get(recipient_email="r7@example.com")
+    stored = Message.objects.get(address="r7@example.com")
     assert stored.variables == {"n": 7, "nested": {"é": [1, 2]}} and stored.cc == ["c@example.com"]
     assert bytes(stored.mime) == b"\x00\xffbytes" and stored.created_at is not None
-    assert EmailMessage.objects.filter(recipient_email__startswith="r").count() == 60
+    assert Message.objects.filter(address__startswith="r").count() == 60
     assert not messages[0]._state.adding
 
     blob = {"sha256": "a" * 64, "size_bytes": 3, "data": b"abc"}
@@ -148,7 +148,7 @@ def test_the_writer_inserts_rows_as_bulk_create_would(default_templates):
     raw_sql.insert([AttachmentBlob(**blob)], ignore_conflicts=True)
     assert AttachmentBlob.objects.filter(sha256="a" * 64).count() == 1
 
-    unsaved = EmailMessage(recipient_email="x@example.com", from_email="a@example.com", subject="S")
+    unsaved = Message(address="x@example.com", from_email="a@example.com", subject="S")
     unsaved.pk = None
     with pytest.raises(ValueError):
         raw_sql.insert([EmailAttachment(message=unsaved, filename="f.pdf", content_type="application/pdf",

@@ -16,7 +16,7 @@ from notifications.exceptions import (
     TemplateSecurityError,
     TooManyRecipients,
 )
-from notifications.models import EmailAttachment, EmailMessage, EmailTemplate, EmailTemplateVersion, Status
+from notifications.models import EmailAttachment, Message, EmailTemplate, EmailTemplateVersion, Status
 from notifications.channels.email.sending import send_mail_template, send_simple_mail
 from notifications.authoring.versions import create_template_version
 from notifications.tests.factories import EmailTemplateFactory
@@ -32,11 +32,11 @@ def send(*args, **kwargs):
 def test_incident_alert_gives_one_row_and_one_delivery_per_address(default_templates, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         messages = send("incident_alert_critical", "noc@rgz.bj,reseller@techconnect.bj", INCIDENT_VARS, source_endpoint="incident")
-    assert sorted(m.recipient_email for m in messages) == ["noc@rgz.bj", "reseller@techconnect.bj"]
-    assert EmailMessage.objects.count() == 2
+    assert sorted(m.address for m in messages) == ["noc@rgz.bj", "reseller@techconnect.bj"]
+    assert Message.objects.count() == 2
     assert sorted(tuple(m.to) for m in mail.outbox) == [("noc@rgz.bj",), ("reseller@techconnect.bj",)]
-    assert set(EmailMessage.objects.values_list("status", flat=True)) == {Status.SENT}
-    row = EmailMessage.objects.get(recipient_email="reseller@techconnect.bj")
+    assert set(Message.objects.values_list("status", flat=True)) == {Status.SENT}
+    row = Message.objects.get(address="reseller@techconnect.bj")
     assert row.subject == "⚠️ ALERTE CRITIQUE RGZ — INC-2026-000847"
     assert row.lane == "urgent" and row.max_attempts == 5 and row.source_endpoint == "incident"
 
@@ -44,7 +44,7 @@ def test_incident_alert_gives_one_row_and_one_delivery_per_address(default_templ
 def test_extra_recipients_get_their_own_rows(default_templates, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         messages = send("incident_alert_critical", ["reseller@techconnect.bj"], INCIDENT_VARS)
-    assert [m.recipient_email for m in messages] == ["reseller@techconnect.bj", "noc@rgz.bj"]
+    assert [m.address for m in messages] == ["reseller@techconnect.bj", "noc@rgz.bj"]
     assert len(mail.outbox) == 2
 
 
@@ -59,7 +59,7 @@ def test_rows_are_queued_until_the_transaction_commits(default_templates, django
 
 
 def _assert_nothing_written():
-    assert EmailMessage.objects.count() == 0
+    assert Message.objects.count() == 0
     assert EmailAttachment.objects.count() == 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from notifications.models import EmailMessage, Status
+from notifications.models import Message, Status
 from notifications.core.outbox import lifecycle
 from notifications.core.outbox import drain
 from notifications.channels.email.sealing import MASK, WITHHELD
@@ -19,7 +19,7 @@ URL = f"https://admin-rgz.duckdns.org/accounts/create?token={TOKEN}"
 
 def stored_columns(message_id) -> str:
     """Every stored column of the row, as text, the way a database dump would show it."""
-    row = EmailMessage.objects.filter(pk=message_id).values().get()
+    row = Message.objects.filter(pk=message_id).values().get()
     return " ".join(
         bytes(value).decode("utf-8", "replace") if isinstance(value, (bytes, memoryview)) else str(value)
         for value in row.values()

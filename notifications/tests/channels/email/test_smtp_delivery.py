@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from notifications.models import EmailMessage, Status
+from notifications.models import Message, Status
 from notifications.channels.email import delivery
 from notifications.core.outbox import drain
 from notifications.core.outbox.sweep import sweep
@@ -62,7 +62,7 @@ def test_incident_to_two_addresses_is_two_deliveries(default_templates, smtp_bac
     received = smtp_backend.wait_for(2)
     assert sorted(r.rcpt_tos[0] for r in received) == ["noc@rgz.bj", "reseller@techconnect.bj"]
     assert all(len(r.rcpt_tos) == 1 for r in received)
-    assert EmailMessage.objects.filter(status=Status.SENT).count() == 2
+    assert Message.objects.filter(status=Status.SENT).count() == 2
 
 
 def test_cc_and_bcc_ride_on_the_message_to_its_single_address(default_templates, smtp_backend, django_capture_on_commit_callbacks):

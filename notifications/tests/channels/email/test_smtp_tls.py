@@ -10,7 +10,7 @@ import logging
 
 import pytest
 
-from notifications.models import EmailMessage, SMTPSecurity, SMTPServerConfig, Status
+from notifications.models import Message, SMTPSecurity, SMTPServerConfig, Status
 from notifications.channels.email.sending import send_simple_mail
 from notifications.tests.support.outcomes import assert_put_back_uncounted
 from notifications.tests.support.tls import CertificateAuthority
@@ -51,7 +51,7 @@ def use_database_backend(settings, server, *, security: str, username: str = USE
 BACKENDS = {"settings": use_settings_backend, "database": use_database_backend}
 
 
-def send(capture) -> EmailMessage:
+def send(capture) -> Message:
     with capture(execute=True):
         [message] = send_simple_mail("ops@rgz.bj", "Rapport chiffré", "Le rapport est prêt.")
     message.refresh_from_db()

@@ -23,7 +23,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from notifications.checks import check_webhook_settings
-from notifications.models import DeliveryEvent, EmailMessage, Status, Suppression
+from notifications.models import DeliveryEvent, Message, Status, Suppression
 from notifications.channels.email.sending import send_simple_mail
 from notifications.tests.support.sns import CERT_URL, REGION, basic_auth, post_sns, signing
 from notifications.tests.support.webhooks import SECRET, sendgrid_api, ses_api, ses_delivery
@@ -54,14 +54,14 @@ def signer(settings, tmp_path, both_enabled):
         yield signer
 
 
-def send(settings, capture, api, to: str = "jane@example.com", **options) -> EmailMessage:
+def send(settings, capture, api, to: str = "jane@example.com", **options) -> Message:
     with api(settings), capture(execute=True):
         [message] = send_simple_mail(to, "Votre facture", "Bonjour.", **options)
-    return EmailMessage.objects.get(pk=message.pk)
+    return Message.objects.get(pk=message.pk)
 
 
-def sendgrid_event(message: EmailMessage | None, kind: str, *, email: str = "", **fields) -> dict:
-    return {"email": email or (message.recipient_email if message else "jane@example.com"), "timestamp": 1513299569,
+def sendgrid_event(message: Message | None, kind: str, *, email: str = "", **fields) -> dict:
+    return {"email": email or (message.address if message else "jane@example.com"), "timestamp": 1513299569,
             "event": kind, "sg_event_id": uuid.uuid4().hex, "sg_message_id": "sg-1.filter0001",
             **({"notification_id": str(message.pk)} if message else {}), **fields}
 
@@ -114,7 +114,7 @@ def test_an_event_kept_before_its_message_was_sent_is_applied_only_if_that_provi
     lifecycle.record_sent([lifecycle.Sent(claimed.pk, "<x@rgz.bj>", "relay", claimed.from_email, 1, timezone.now(),
                                           provider="smtp")])
     assert tracking.apply_pending([claimed.pk]) == 1
-    message = EmailMessage.objects.get(pk=claimed.pk)
+    message = Message.objects.get(pk=claimed.pk)
     assert (message.status, message.provider) == (Status.SENT, "smtp")
     assert not DeliveryEvent.objects.get().pending
 
@@ -137,7 +137,7 @@ def test_a_providers_secret_opens_only_its_own_routes(settings, signer, django_c
     refused = post_sns(Client(), SES_HOOKS[0], signer.notification(ses_delivery(message)), auth=SENDGRID_SECRET)
     assert refused.status_code == 401 and "EMAIL_WEBHOOK_SECRET_AMAZON_SES" in refused.json()["detail"]
     assert post_sendgrid(events).status_code == 200
-    assert EmailMessage.objects.get(pk=message.pk).status == Status.DELIVERED
+    assert Message.objects.get(pk=message.pk).status == Status.DELIVERED
 
 
 def test_the_old_shared_secret_still_works_with_the_checks_warning(settings, tmp_path,
@@ -147,7 +147,7 @@ def test_the_old_shared_secret_still_works_with_the_checks_warning(settings, tmp
         message = send(settings, django_capture_on_commit_callbacks, ses_api)
         response = post_sns(Client(), SES_HOOKS[1], signer.notification(ses_delivery(message)), auth=SECRET)
     assert response.status_code == 200
-    assert EmailMessage.objects.get(pk=message.pk).status == Status.DELIVERED
+    assert Message.objects.get(pk=message.pk).status == Status.DELIVERED
     assert "notifications.W032" in {problem.id for problem in check_webhook_settings()}
     settings.ANYMAIL = {}
     assert "notifications.W032" not in {problem.id for problem in check_webhook_settings()}
@@ -167,7 +167,7 @@ def test_a_bounce_naming_a_stranger_suppresses_nobody_and_deactivates_nobody(set
     assert not Suppression.objects.exists()
     ceo.refresh_from_db()
     assert ceo.is_active
-    assert EmailMessage.objects.get(pk=message.pk).status == Status.SENT
+    assert Message.objects.get(pk=message.pk).status == Status.SENT
     assert DeliveryEvent.objects.filter(message=message, recipient=STRANGER).count() == 2
 
 
@@ -184,7 +184,7 @@ def test_a_bounce_of_a_cc_address_suppresses_it(settings, both_enabled, default_
     with django_capture_on_commit_callbacks(execute=True):
         post_sendgrid([sendgrid_event(message, "bounce", email="richard@example.com", type="bounce")])
     assert list(Suppression.objects.values_list("address", "reason")) == [("richard@example.com", "bounce")]
-    assert EmailMessage.objects.get(pk=message.pk).status == Status.SENT  # the recipient's own copy
+    assert Message.objects.get(pk=message.pk).status == Status.SENT  # the recipient's own copy
 
 
 def test_an_unsubscribe_matching_no_message_is_stored_and_suppresses_nobody(both_enabled,
@@ -306,7 +306,7 @@ def test_a_2000_event_sendgrid_post_runs_a_bounded_number_of_statements(settings
     settings.EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE = True
     with sendgrid_api(settings), django_capture_on_commit_callbacks(execute=True):
         messages = send_simple_mail([f"user{n}@example.com" for n in range(50)], "Sujet", "Texte.")
-    messages = list(EmailMessage.objects.filter(pk__in=[m.pk for m in messages]).order_by("recipient_email"))
+    messages = list(Message.objects.filter(pk__in=[m.pk for m in messages]).order_by("address"))
     assert {m.status for m in messages} == {Status.SENT}
 
     def batch(size: int) -> list[dict]:
@@ -328,9 +328,9 @@ def test_a_2000_event_sendgrid_post_runs_a_bounded_number_of_statements(settings
         response = post_sendgrid(events)
     assert response.status_code == 200
     assert DeliveryEvent.objects.count() == len(events)
-    statuses = dict(EmailMessage.objects.filter(recipient_email__in=["user0@example.com", "user1@example.com",
+    statuses = dict(Message.objects.filter(address__in=["user0@example.com", "user1@example.com",
                                                                      "user2@example.com"])
-                    .values_list("recipient_email", "status"))
+                    .values_list("address", "status"))
     assert statuses == {"user0@example.com": Status.BOUNCED, "user1@example.com": Status.COMPLAINT,
                         "user2@example.com": Status.DELIVERED}
     assert Suppression.objects.filter(scope="all").count() == 10

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from django.test import Client
 from django.utils import timezone
 
-from notifications.models import DeliveryEvent, EmailMessage, Status
+from notifications.models import DeliveryEvent, Message, Status
 from notifications.channels.email.sending import send_simple_mail
 from notifications.tests.support.http import ESPServer
 from notifications.tests.support.sns import CERT_URL, OTHER_TOPIC_ARN, TOPIC_ARN, SNSSigner, basic_auth, post_sns, signing
@@ -41,31 +41,31 @@ def signer(settings, tmp_path):
 
 
 @pytest.fixture
-def message(settings, django_capture_on_commit_callbacks) -> EmailMessage:
+def message(settings, django_capture_on_commit_callbacks) -> Message:
     """A message SES took (anymail's backend, a local SES API)."""
     with ses_api(settings), django_capture_on_commit_callbacks(execute=True):
         [message] = send_simple_mail("jane@example.com", "Sujet", "Texte.")
-    return EmailMessage.objects.get(pk=message.pk)
+    return Message.objects.get(pk=message.pk)
 
 
 @pytest.fixture
-def sendgrid_message(settings, django_capture_on_commit_callbacks) -> EmailMessage:
+def sendgrid_message(settings, django_capture_on_commit_callbacks) -> Message:
     """A message SendGrid took (anymail's backend, a local SendGrid API)."""
     with sendgrid_api(settings), django_capture_on_commit_callbacks(execute=True):
         [message] = send_simple_mail("jane@example.com", "Sujet", "Texte.")
-    return EmailMessage.objects.get(pk=message.pk)
+    return Message.objects.get(pk=message.pk)
 
 
-def sendgrid_delivered(message: EmailMessage) -> bytes:
+def sendgrid_delivered(message: Message) -> bytes:
     return json.dumps([{
-        "email": message.recipient_email, "timestamp": int(time.time()), "event": "delivered",
+        "email": message.address, "timestamp": int(time.time()), "event": "delivered",
         "sg_event_id": "sg-1", "sg_message_id": "m1", "notification_id": str(message.pk),
         "response": "250 OK",
     }]).encode()
 
 
-def nothing_stored(message: EmailMessage) -> bool:
-    return not DeliveryEvent.objects.exists() and EmailMessage.objects.get(pk=message.pk).status == Status.SENT
+def nothing_stored(message: Message) -> bool:
+    return not DeliveryEvent.objects.exists() and Message.objects.get(pk=message.pk).status == Status.SENT
 
 
 @pytest.mark.parametrize("route", SES_ROUTES)
@@ -87,7 +87,7 @@ def test_a_wrong_secret_is_refused_on_every_route(signer, message, route):
 def test_every_configured_secret_is_accepted_so_secrets_rotate(signer, message):
     assert post_sns(Client(), "/api/v1/email/webhook", signer.notification(ses_delivery(message)),
                     auth=NEXT_SECRET).status_code == 200
-    assert EmailMessage.objects.get(pk=message.pk).status == Status.DELIVERED
+    assert Message.objects.get(pk=message.pk).status == Status.DELIVERED
 
 
 def test_the_secrets_come_comma_separated_from_the_environment(tmp_path):
@@ -248,7 +248,7 @@ def test_sendgrid_signed_webhook_is_verified_when_its_key_is_set(signer, sendgri
     good = Client().post("/anymail/sendgrid/tracking/", data=body, content_type="application/json",
                          headers={**basic_auth(SECRET), **signed_headers(sendgrid_key, body, stamp)})
     assert good.status_code == 200
-    assert EmailMessage.objects.get(pk=message.pk).status == Status.DELIVERED
+    assert Message.objects.get(pk=message.pk).status == Status.DELIVERED
 
 
 def test_sendgrid_forged_or_unsigned_webhook_is_refused(signer, sendgrid_message, sendgrid_key):

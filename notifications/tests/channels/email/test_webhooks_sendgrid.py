@@ -15,7 +15,7 @@ import json
 import pytest
 from django.test import Client
 
-from notifications.models import DeliveryEvent, EmailMessage, EventType, Status
+from notifications.models import DeliveryEvent, Message, EventType, Status
 from notifications.channels.email.sending import send_simple_mail
 from notifications.tests.support.http import ESPServer, Reply
 from notifications.tests.support.sns import basic_auth
@@ -39,11 +39,11 @@ def sendgrid_api(settings):
     server.stop()
 
 
-def send_through(sendgrid_api: ESPServer, capture) -> tuple[EmailMessage, dict]:
+def send_through(sendgrid_api: ESPServer, capture) -> tuple[Message, dict]:
     """A message SendGrid accepted, and the custom args it will echo in every event."""
     with capture(execute=True):
         [message] = send_simple_mail("example@test.com", "Votre facture", "Bonjour.")
-    message = EmailMessage.objects.get(pk=message.pk)
+    message = Message.objects.get(pk=message.pk)
     assert message.status == Status.SENT
     request = sendgrid_api.requests[-1]
     [personalization] = request.json()["personalizations"]
@@ -87,12 +87,12 @@ class TestSendGridWebhookContract(WebhookCases):
     def route(self):
         return HOOK
 
-    def send(self) -> EmailMessage:
+    def send(self) -> Message:
         message, args = send_through(self.api, self.capture)
         self.custom_args[message.pk] = args
         return message
 
-    def send_elsewhere(self) -> EmailMessage:
+    def send_elsewhere(self) -> Message:
         """Through SMTP to the test's server, as the `smtp_backend` fixture sends."""
         smtp_server = self.request.getfixturevalue("smtp_server")  # started for this test only
         backend = self.settings.EMAIL_BACKEND
@@ -105,18 +105,18 @@ class TestSendGridWebhookContract(WebhookCases):
         finally:
             self.settings.EMAIL_BACKEND = backend
         self.custom_args[message.pk] = {"notification_id": str(message.pk)}
-        return EmailMessage.objects.get(pk=message.pk)
+        return Message.objects.get(pk=message.pk)
 
     def post(self, payload: dict, *, route: str | None = None):
         return post([payload])
 
-    def delivered(self, message: EmailMessage, *, without_our_id: bool = False) -> dict:
+    def delivered(self, message: Message, *, without_our_id: bool = False) -> dict:
         args = self.custom_args[message.pk]
         if without_our_id:
             return event("delivered", {"anymail_id": args["anymail_id"]}, "no-notification-id")
         return event("delivered", args, "rWVYmVk90MjZJ9iohOBa3w==", response="250 OK")
 
-    def bounce(self, message: EmailMessage, *, permanent: bool = True, recipient: str | None = None) -> dict:
+    def bounce(self, message: Message, *, permanent: bool = True, recipient: str | None = None) -> dict:
         args, email = self.custom_args[message.pk], {"email": recipient} if recipient else {}
         if permanent:
             return event("bounce", args, "6g4ZI7SA-xmRDv57GoPIPw==", reason="500 unknown recipient", status="5.0.0",
@@ -124,16 +124,16 @@ class TestSendGridWebhookContract(WebhookCases):
         return event("bounce", args, "blocked-1", reason="550 blocked by spam filter", status="5.7.1", type="blocked",
                      **email)
 
-    def complaint(self, message: EmailMessage) -> dict:
+    def complaint(self, message: Message) -> dict:
         return event("spamreport", self.custom_args[message.pk], "37nvH5QBz858KGVYCM4uOA==")
 
-    def unmatched(self, message: EmailMessage) -> dict:
+    def unmatched(self, message: Message) -> dict:
         return event("delivered", {"anymail_id": "not-ours", "notification_id": "not-a-uuid"}, "x-1")
 
     def event_id(self, payload: dict) -> str:
         return payload["sg_event_id"]
 
-    def check_delivered(self, message: EmailMessage, event: DeliveryEvent, payload: dict) -> None:
+    def check_delivered(self, message: Message, event: DeliveryEvent, payload: dict) -> None:
         assert event.payload["response"] == "250 OK"
         assert event.provider_message_id == self.custom_args[message.pk]["anymail_id"]
 

@@ -17,7 +17,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from notifications.models import DeliveryEvent, EmailMessage, Status
+from notifications.models import DeliveryEvent, Message, Status
 from notifications.core.outbox import drain
 from notifications.channels.email.sending import send_simple_mail
 from notifications.tests.support.http import ESPServer, Reply
@@ -54,7 +54,7 @@ def ses(settings):
 def sent(ses, django_capture_on_commit_callbacks):
     """Send a message through SES (anymail's backend, a local SES API) and return its row, now `sent`."""
 
-    def send(to: str = "jane@example.com", **kwargs) -> EmailMessage:
+    def send(to: str = "jane@example.com", **kwargs) -> Message:
         with django_capture_on_commit_callbacks(execute=True):
             [message] = send_simple_mail(to, "Votre facture", "Bonjour.", **kwargs)
         message.refresh_from_db()
@@ -82,18 +82,18 @@ class TestSESWebhookContract(WebhookCases):
     def route(self, request):
         return request.param
 
-    def send(self) -> EmailMessage:
+    def send(self) -> Message:
         return self.sent()
 
-    def send_elsewhere(self) -> EmailMessage:
+    def send_elsewhere(self) -> Message:
         with sendgrid_api(self.settings), self.capture(execute=True):
             [message] = send_simple_mail("jane@example.com", "Votre facture", "Bonjour.")
-        return EmailMessage.objects.get(pk=message.pk)
+        return Message.objects.get(pk=message.pk)
 
     def post(self, payload: dict, *, route: str | None = None):
         return post_sns(Client(), route or API_HOOK, payload)
 
-    def delivered(self, message: EmailMessage, *, without_our_id: bool = False) -> dict:
+    def delivered(self, message: Message, *, without_our_id: bool = False) -> dict:
         if not without_our_id:
             return self.signer.notification(ses_delivery(message))
         # Without "Include original headers", SES still gives commonHeaders.messageId: ours.
@@ -101,23 +101,23 @@ class TestSESWebhookContract(WebhookCases):
         payload["mail"]["commonHeaders"] = {"messageId": f"<{message.pk.hex}@rgz.bj>"}
         return self.signer.notification(payload)
 
-    def bounce(self, message: EmailMessage, *, permanent: bool = True, recipient: str | None = None) -> dict:
+    def bounce(self, message: Message, *, permanent: bool = True, recipient: str | None = None) -> dict:
         recipients = [recipient] if recipient else None
         payload = (ses_bounce(message, subtype="NoEmail", recipients=recipients) if permanent
                    else ses_bounce(message, bounce_type="Transient", subtype="MailboxFull", recipients=recipients))
         return self.signer.notification(payload)
 
-    def complaint(self, message: EmailMessage) -> dict:
+    def complaint(self, message: Message) -> dict:
         return self.signer.notification(ses_complaint(message))
 
-    def unmatched(self, message: EmailMessage) -> dict:
-        EmailMessage.objects.filter(pk=message.pk).delete()
+    def unmatched(self, message: Message) -> dict:
+        Message.objects.filter(pk=message.pk).delete()
         return self.signer.notification(ses_delivery(message))
 
     def event_id(self, payload: dict) -> str:
         return payload["MessageId"]
 
-    def check_delivered(self, message: EmailMessage, event: DeliveryEvent, payload: dict) -> None:
+    def check_delivered(self, message: Message, event: DeliveryEvent, payload: dict) -> None:
         assert message.delivered_at == dt.datetime(2026, 12, 2, 3, 0, tzinfo=dt.UTC)  # the SNS Timestamp
         assert event.payload["delivery"]["smtpResponse"] == "250 ok:  Message 64111812 accepted"
         assert "250 ok" in event.detail
@@ -183,7 +183,7 @@ def test_a_subscribe_url_off_the_sns_rules_is_never_fetched(signer, monkeypatch,
 
 def test_one_notification_naming_two_recipients_stores_two_events(signer, sent, recording):
     message = sent(to="jane@example.com")
-    EmailMessage.objects.filter(pk=message.pk)  # the cc rides on the same row
+    Message.objects.filter(pk=message.pk)  # the cc rides on the same row
     notification = signer.notification(ses_delivery(message, recipients=["jane@example.com", "richard@example.com"]))
     with recording() as recorded:
         assert post_sns(Client(), API_HOOK, notification).status_code == 200
@@ -208,7 +208,7 @@ def test_an_event_before_sent_is_kept_and_applied_when_the_message_is_sent(signe
     assert fresh(message).status == Status.SCHEDULED
     [event] = fresh(message).events.all()
     assert event.pending and len(recorded.calls) == 1
-    EmailMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())  # the test makes it due
+    Message.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())  # the test makes it due
     drain.drain_lane(lane=message.lane)
     message = fresh(message)
     assert message.status == Status.DELIVERED
@@ -235,7 +235,7 @@ def test_staff_see_unmatched_events_in_the_admin(signer, sent):
     from notifications.tests.support.api import make_user
 
     message = sent(to="ghost@example.com")
-    EmailMessage.objects.filter(pk=message.pk).delete()
+    Message.objects.filter(pk=message.pk).delete()
     post_sns(Client(), API_HOOK, signer.notification(ses_bounce(message)))
     auditor = make_user("auditor", AUDITORS)
     auditor.is_staff = True

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from notifications.models import BounceType, DeliveryEvent, EmailMessage, EventType, Status, Suppression
+from notifications.models import BounceType, DeliveryEvent, Message, EventType, Status, Suppression
 
 
-def fresh(message: EmailMessage) -> EmailMessage:
-    return EmailMessage.objects.get(pk=message.pk)
+def fresh(message: Message) -> Message:
+    return Message.objects.get(pk=message.pk)
 
 
 @pytest.mark.django_db
@@ -51,11 +51,11 @@ class WebhookCases:
 
     # --- hooks --------------------------------------------------------------------------------
 
-    def send(self) -> EmailMessage:
+    def send(self) -> Message:
         """A message this provider took (its status `sent`), read back from the database."""
         raise NotImplementedError
 
-    def send_elsewhere(self) -> EmailMessage:
+    def send_elsewhere(self) -> Message:
         """A message another provider took: this provider's events must not change it."""
         raise NotImplementedError
 
@@ -63,18 +63,18 @@ class WebhookCases:
         """One event, as the provider POSTs it to `route` (the first route by default)."""
         raise NotImplementedError
 
-    def delivered(self, message: EmailMessage, *, without_our_id: bool = False) -> Any:
+    def delivered(self, message: Message, *, without_our_id: bool = False) -> Any:
         """A delivery event for `message`; `without_our_id`: carrying only the provider's own id for it."""
         raise NotImplementedError
 
-    def bounce(self, message: EmailMessage, *, permanent: bool = True, recipient: str | None = None) -> Any:
+    def bounce(self, message: Message, *, permanent: bool = True, recipient: str | None = None) -> Any:
         """A bounce of `message`, of its recipient or of `recipient`."""
         raise NotImplementedError
 
-    def complaint(self, message: EmailMessage) -> Any:
+    def complaint(self, message: Message) -> Any:
         raise NotImplementedError
 
-    def unmatched(self, message: EmailMessage) -> Any:
+    def unmatched(self, message: Message) -> Any:
         """A delivery event naming no message we know (the provider's way of getting one)."""
         raise NotImplementedError
 
@@ -82,7 +82,7 @@ class WebhookCases:
         """The provider's id of the event, as stored in `provider_event_id`."""
         raise NotImplementedError
 
-    def check_delivered(self, message: EmailMessage, event: DeliveryEvent, payload: Any) -> None:
+    def check_delivered(self, message: Message, event: DeliveryEvent, payload: Any) -> None:
         """The provider's own fields of a stored delivery (its response text, its timestamps)."""
         raise NotImplementedError
 
@@ -99,7 +99,7 @@ class WebhookCases:
         assert message.status == Status.DELIVERED
         [event] = DeliveryEvent.objects.filter(message=message)
         assert (event.event_type, event.provider, event.provider_event_id, event.recipient) == (
-            EventType.DELIVERED, self.provider, self.event_id(payload), message.recipient_email)
+            EventType.DELIVERED, self.provider, self.event_id(payload), message.address)
         self.check_delivered(message, event, payload)
         assert [(call["event"].pk, call["message"].pk) for call in recorded.calls] == [(event.pk, message.pk)]
 
@@ -112,7 +112,7 @@ class WebhookCases:
             Status.BOUNCED, BounceType.PERMANENT, self.permanent_subtype)
         [event] = message.events.all()
         assert (event.event_type, event.bounce_type, event.recipient) == (
-            EventType.BOUNCED, "permanent", message.recipient_email)
+            EventType.BOUNCED, "permanent", message.address)
         assert self.permanent_detail in event.detail
 
     def test_a_temporary_bounce_is_temporary_and_a_later_delivery_wins(self):
@@ -170,7 +170,7 @@ class WebhookCases:
             response = self.post(payload)
         assert response.status_code == 200
         [event] = DeliveryEvent.objects.all()
-        assert event.message is None and event.recipient == message.recipient_email
+        assert event.message is None and event.recipient == message.address
         assert recorded.calls[0]["message"] is None
 
     def test_an_event_without_our_id_maps_back_by_the_providers_message_id(self):
