@@ -28,7 +28,7 @@ from django.db import transaction
 from notifications.audit_text import AuditText
 from notifications.models import BounceType, DeliveryEvent, EmailMessage, EventType, Status
 from notifications.channels.email.backends.providers import configured_provider_keys
-from notifications.signals import delivery_event_recorded, delivery_events_recorded
+from notifications.signals import announce, delivery_event_recorded, delivery_events_recorded
 
 from notifications.core.outbox import lifecycle
 from notifications.core.outbox import raw_sql
@@ -108,14 +108,9 @@ def record_many(events: Sequence[ProviderEvent]) -> list[Recorded]:
 
 def _announce(new: list[tuple[DeliveryEvent, EmailMessage | None]]) -> None:
     for event, message in new:
-        _send_robust(delivery_event_recorded, event=event, message=message)
-    _send_robust(delivery_events_recorded, events=new)
-
-
-def _send_robust(signal, **kwargs) -> None:
-    for receiver, result in signal.send_robust(sender=DeliveryEvent, **kwargs):
-        if isinstance(result, Exception):
-            logger.error("A receiver of a delivery event signal (%r) raised", receiver, exc_info=result)
+        announce(delivery_event_recorded, sender=DeliveryEvent, about=f"for event {event.pk}", event=event,
+                 message=message)
+    announce(delivery_events_recorded, sender=DeliveryEvent, about=f"for {len(new)} events", events=new)
 
 
 def _detail_fields(event: ProviderEvent) -> dict:

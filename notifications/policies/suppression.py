@@ -25,7 +25,7 @@ from django.utils import timezone
 from notifications import audit_text
 from notifications.audit_text import AuditText
 from notifications.models import EmailMessage, EmailTemplate, Kind, Reason, Scope, Suppression
-from notifications.signals import recipient_suppressed
+from notifications.signals import announce, recipient_suppressed
 
 from notifications.core.outbox import raw_sql
 
@@ -204,12 +204,8 @@ def suppress_many(wanted: Sequence[Wanted]) -> list[Suppression]:
 
 
 def _announce(suppression: Suppression) -> None:
-    for receiver, result in recipient_suppressed.send_robust(
-        sender=Suppression, suppression=suppression, address=suppression.address, scope=suppression.scope
-    ):
-        if isinstance(result, Exception):
-            logger.error("A receiver of recipient_suppressed (%r) raised for %s", receiver, suppression.address,
-                         exc_info=result)
+    announce(recipient_suppressed, sender=Suppression, about=f"for {suppression.address}",
+             suppression=suppression, address=suppression.address, scope=suppression.scope)
 
 
 def lift(suppressions: Iterable[Suppression], *, by) -> int:

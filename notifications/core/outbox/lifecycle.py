@@ -36,7 +36,7 @@ from django.utils import timezone
 
 from notifications.audit_text import AuditText
 from notifications.models import BounceType, DeliveryAttempt, EmailMessage, Status
-from notifications.signals import message_status_changed
+from notifications.signals import announce, message_status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -578,20 +578,16 @@ def _announce(changes: list[tuple[object, str, str]]) -> None:
     """Send `message_status_changed` for each (id, old, new) once the transaction commits.
 
     The rows are read once, after commit, so a receiver sees the message as it is then;
-    `send_robust`: a receiver that raises is logged and stops neither the others nor the
-    caller (the transaction is already committed).
+    `signals.announce`: a receiver that raises is logged and stops neither the others nor
+    the caller.
     """
     def send() -> None:
         messages = EmailMessage.objects.in_bulk([pk for pk, _, _ in changes])
         for pk, old, new in changes:
             if pk not in messages:
                 continue
-            for receiver, result in message_status_changed.send_robust(
-                sender=EmailMessage, message=messages[pk], old=old, new=new
-            ):
-                if isinstance(result, Exception):
-                    logger.error("A receiver of message_status_changed (%r) raised for message %s (%s → %s)",
-                                 receiver, pk, old, new, exc_info=result)
+            announce(message_status_changed, sender=EmailMessage, about=f"for message {pk} ({old} → {new})",
+                     message=messages[pk], old=old, new=new)
 
     if changes:
         transaction.on_commit(send)
