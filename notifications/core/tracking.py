@@ -26,6 +26,7 @@ from datetime import datetime
 from django.db import transaction
 
 from notifications.audit_text import AuditText
+from notifications.core.addresses import address_key
 from notifications.models import BounceType, DeliveryEvent, EmailMessage, EventType, Status
 from notifications.channels.email.backends.providers import configured_provider_keys
 from notifications.signals import announce, delivery_event_recorded, delivery_events_recorded
@@ -189,7 +190,7 @@ def find_messages(events: Sequence[ProviderEvent], *, check_provider: bool = Tru
         if message is None and event.provider_message_id:
             candidates = [row for form in wanted[event.provider_message_id] for row in by_provider_id.get(form, [])]
             if len(candidates) > 1 and event.recipient:
-                candidates = [row for row in candidates if row.recipient_email.lower() == event.recipient.lower()]
+                candidates = [row for row in candidates if address_key(row.recipient_email) == address_key(event.recipient)]
             message = candidates[0] if len(candidates) == 1 else None
         found.append(message)
     return _of_their_provider(events, found) if check_provider else found
@@ -303,7 +304,7 @@ def _report(event: DeliveryEvent, message: EmailMessage) -> lifecycle.Report | N
     bounce is stored with the message but does not make the recipient's copy bounced.
     Sent, deferred, opened, clicked, unsubscribed, other: an event only.
     """
-    if event.recipient and event.recipient.lower() != message.recipient_email.lower():
+    if event.recipient and address_key(event.recipient) != address_key(message.recipient_email):
         return None
     kind = KINDS.get(event.event_type)
     if kind is None:

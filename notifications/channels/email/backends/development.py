@@ -22,6 +22,7 @@ import smtplib
 
 from django.core.mail.backends.console import EmailBackend as ConsoleEmailBackend
 
+from notifications.core.addresses import address_key
 from notifications.exceptions import DeliveryOutcomeUnknown, ServerUnreachable
 
 SIMULATOR_DOMAIN = "simulator.invalid"
@@ -41,7 +42,7 @@ def simulated_failure(address: str, *, server: str) -> Exception | None:
 
     `server` is the name the failure is reported under (`DeliveryAttempt.server`).
     """
-    address = address.lower()
+    address = address_key(address)
     refusal = None
     if address == TEMPORARY_FAILURE:
         refusal = smtplib.SMTPRecipientsRefused({address: (451, b"4.3.0 Simulated temporary failure: try again later")})
