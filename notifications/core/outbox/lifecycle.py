@@ -37,14 +37,12 @@ from django.utils import timezone
 from notifications.audit_text import AuditText
 from notifications.models import BounceType, DeliveryAttempt, EmailMessage, Status
 from notifications.signals import announce, message_status_changed
+from notifications.core.outbox.raw_sql import RETURNING_VENDORS, SKIP_LOCKED_VENDORS, UNNEST_VENDORS
 
 logger = logging.getLogger(__name__)
 
 WAITING = (Status.QUEUED, Status.SCHEDULED)  # what a claim or a cancel may take
 FINISHED_BADLY = (Status.FAILED, Status.EXPIRED)  # what staff may retry
-RETURNING_VENDORS = {"postgresql", "sqlite"}
-SKIP_LOCKED_VENDORS = {"postgresql"}
-UNNEST_VENDORS = {"postgresql"}
 
 
 @dataclass(frozen=True)
