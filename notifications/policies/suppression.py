@@ -146,7 +146,7 @@ def suppress(*, address: str, scope: str, reason: str, detail: str = "", source_
     try:
         with transaction.atomic():
             suppression = Suppression.objects.create(
-                address=address, scope=scope, reason=reason, detail=detail[:2000], source_event=source_event,
+                address=address, scope=scope, reason=reason, detail=audit_text.clipped(detail), source_event=source_event,
                 created_by=created_by,
             )
     except IntegrityError:  # suppressed meanwhile by a concurrent event (the partial unique index)
@@ -177,7 +177,7 @@ def suppress_many(wanted: Sequence[Wanted]) -> list[Suppression]:
         address = address_key(item.address)
         if address and (address, item.scope) not in rows:
             rows[(address, item.scope)] = Suppression(
-                address=address, scope=item.scope, reason=item.reason, detail=item.detail[:2000],
+                address=address, scope=item.scope, reason=item.reason, detail=audit_text.clipped(item.detail),
                 source_event=item.source_event,
             )
     if not rows:

@@ -34,7 +34,7 @@ from django.db.models import F, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from notifications.audit_text import AuditText
+from notifications.audit_text import AuditText, clipped
 from notifications.models import BounceType, DeliveryAttempt, EmailMessage, Status
 from notifications.signals import announce, message_status_changed
 from notifications.core.outbox.raw_sql import RETURNING_VENDORS, SKIP_LOCKED_VENDORS, UNNEST_VENDORS
@@ -62,7 +62,7 @@ def said(text: AuditText | None) -> dict:
     if text is None:
         return {"error_message": "", "error_code": "", "error_params": None}
     data = text.as_data()
-    return {"error_message": text.english[:2000], "error_code": data["code"], "error_params": data["params"]}
+    return {"error_message": clipped(text.english), "error_code": data["code"], "error_params": data["params"]}
 
 
 # --- the status a row is first written with -------------------------------------------
@@ -284,7 +284,7 @@ class Failure:
     def said(self) -> dict:
         """The message's error columns for this failure."""
         if self.text is None:
-            return {**said(None), "error_message": self.error[:2000]}
+            return {**said(None), "error_message": clipped(self.error)}
         return said(self.text)
 
 
