@@ -99,7 +99,7 @@ class EventInline(ReadOnlyInline):
 
 class AttemptInline(ReadOnlyInline):
     model = DeliveryAttempt
-    fields = ("number", "started_at", "finished_at", "outcome", "server", "error_shown")
+    fields = ("number", "started_at", "finished_at", "outcome", "sent_via", "error_shown")
 
     @admin.display(description=_("error"))
     def error_shown(self, attempt: DeliveryAttempt) -> str:

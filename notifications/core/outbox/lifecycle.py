@@ -225,7 +225,7 @@ def _record_sent(outcomes: Sequence[Sent]) -> int:
     else:
         DeliveryAttempt.objects.bulk_create([
             DeliveryAttempt(message_id=o.message_id, number=o.attempt, started_at=o.started_at,
-                            finished_at=o.sent_at, outcome=DeliveryAttempt.Outcome.SENT, server=o.sent_via)
+                            finished_at=o.sent_at, outcome=DeliveryAttempt.Outcome.SENT, sent_via=o.sent_via)
             for o in outcomes
         ])
     return changed
@@ -238,10 +238,10 @@ def _insert_sent_attempts(outcomes: Sequence[Sent]) -> None:
     meta = DeliveryAttempt._meta
     quote = connection.ops.quote_name
     col = {name: quote(meta.get_field(name).column)
-           for name in ("message", "number", "started_at", "finished_at", "outcome", "error", "server")}
+           for name in ("message", "number", "started_at", "finished_at", "outcome", "error", "sent_via")}
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({col['message']}, {col['number']}, {col['started_at']}, "
-        f"{col['finished_at']}, {col['outcome']}, {col['error']}, {col['server']}) "
+        f"{col['finished_at']}, {col['outcome']}, {col['error']}, {col['sent_via']}) "
         "SELECT m, n, s, f, %s, '', v FROM unnest(%s::uuid[], %s::integer[], %s::timestamptz[], "
         "%s::timestamptz[], %s::text[]) AS a(m, n, s, f, v)"
     )
@@ -276,7 +276,7 @@ class Failure:
     attempt: int
     started_at: datetime
     error: str  # in English
-    server: str = ""
+    sent_via: str = ""  # what it was handed to, as a sent message's `sent_via`
     outcome: str = "permanent"  # a DeliveryAttempt.Outcome
     text: AuditText | None = None  # the error's code and parameters (`error` is its English sentence)
 
@@ -325,7 +325,7 @@ def expire_claimed(failure: Failure, *, reason: AuditText) -> bool:
 def _record_attempt(failure: Failure) -> None:
     DeliveryAttempt.objects.create(
         message_id=failure.message_id, number=failure.attempt, started_at=failure.started_at,
-        finished_at=timezone.now(), outcome=failure.outcome, error=failure.error, server=failure.server,
+        finished_at=timezone.now(), outcome=failure.outcome, error=failure.error, sent_via=failure.sent_via,
         error_code=failure.text.code if failure.text else "",
         error_params=failure.text.as_data()["params"] if failure.text else None,
     )

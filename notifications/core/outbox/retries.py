@@ -72,7 +72,7 @@ def settle_failure(message: EmailMessage, exc: BaseException, *, started_at: dat
         outcome = DeliveryAttempt.Outcome.UNKNOWN
     failure = lifecycle.Failure(
         message_id=message.pk, attempt=message.attempts, started_at=started_at, error=error,
-        server=getattr(exc, "server", "")[:100], outcome=outcome, text=classified.text,
+        sent_via=getattr(exc, "server", "")[:100], outcome=outcome, text=classified.text,
     )
     logger.warning("Delivery of message %s failed (attempt %d of %d): %s",
                    message.pk, message.attempts, message.max_attempts, error)

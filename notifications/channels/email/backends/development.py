@@ -40,7 +40,7 @@ def is_simulator_address(address: str) -> bool:
 def simulated_failure(address: str, *, server: str) -> Exception | None:
     """The exception a real server's failure raises, for one of the failure addresses; else None.
 
-    `server` is the name the failure is reported under (`DeliveryAttempt.server`).
+    `server` is the name the failure is reported under (`DeliveryAttempt.sent_via`).
     """
     address = address_key(address)
     refusal = None
