@@ -33,6 +33,17 @@ from notifications.formatting import number
 
 logger = logging.getLogger(__name__)
 
+#: How much of a text column written for the record is kept: a message's and an attempt's
+#: English error, a suppression's detail. A server's reply or an exception's text can be of
+#: any length; the code and its parameters keep what the reader is shown.
+STORED_TEXT_LIMIT = 2000
+
+
+def clipped(text: str) -> str:
+    """`text` as a record's text column keeps it: its first `STORED_TEXT_LIMIT` characters."""
+    return text[:STORED_TEXT_LIMIT]
+
+
 #: A stored text with a `kind` parameter is a delivery error of that class, shown before it.
 KINDS = {"permanent": _("permanent"), "transient": _("transient")}
 KIND_PREFIX = _("%(kind)s: %(reason)s")

@@ -10,6 +10,7 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 
 from notifications.access import lockout
+from notifications.core.addresses import address_key
 from notifications.models import BounceType, DeliveryEvent, EventType, Reason, Scope
 from notifications.channels.email import inbound as inbound_service
 from notifications.policies import suppression
@@ -45,7 +46,7 @@ def suppress_after_provider_events(sender, *, events: list[tuple[DeliveryEvent, 
                 logger.warning("A %s event (%s) matches no message: nobody suppressed.", event.event_type, event.pk)
             continue
         address = event.recipient or message.address
-        if suppression.normalise(address) not in _recipients_of(message):
+        if address_key(address) not in _recipients_of(message):
             logger.warning("A %s event (%s) names %s, to whom message %s was not sent: nobody suppressed.",
                            event.event_type, event.pk, address, message.pk)
             continue
@@ -70,7 +71,7 @@ def _policy(event: DeliveryEvent) -> tuple[str | None, str]:
 def _recipients_of(message) -> set[str]:
     """The addresses a message went to: its recipient, cc and bcc, normalised."""
     listed = [message.address, *(message.cc or []), *(message.bcc or [])]
-    return {suppression.normalise(parseaddr(str(item))[1] or str(item)) for item in listed}
+    return {address_key(parseaddr(str(item))[1] or str(item)) for item in listed}
 
 
 @receiver(inbound, dispatch_uid="notifications.store_inbound_email")

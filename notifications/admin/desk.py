@@ -49,7 +49,7 @@ from notifications.models import (
 )
 from notifications.core.outbox import lifecycle
 from notifications.core.outbox import message_actions
-from notifications.policies.suppression import normalise
+from notifications.core.addresses import address_key
 
 #: Never read for the list: the rendering, the bytes, the variables and the seal.
 HEAVY = ("html_content", "text_content", "mime", "variables", "sealed_content")
@@ -99,7 +99,7 @@ class EventInline(ReadOnlyInline):
 
 class AttemptInline(ReadOnlyInline):
     model = DeliveryAttempt
-    fields = ("number", "started_at", "finished_at", "outcome", "server", "error_shown")
+    fields = ("number", "started_at", "finished_at", "outcome", "sent_via", "error_shown")
 
     @admin.display(description=_("error"))
     def error_shown(self, attempt: DeliveryAttempt) -> str:
@@ -447,7 +447,7 @@ class EmailMessageAdmin(ReadOnlyAdmin):
         page = Paginator(rows, self.list_per_page).get_page(request.GET.get("p"))
         user = request.user
         events = self._recipient_events(address) if user.has_perm(f"{APP}.view_deliveryevent") else None
-        suppressions = (Suppression.objects.filter(address=normalise(address)).order_by("-created_at")
+        suppressions = (Suppression.objects.filter(address=address_key(address)).order_by("-created_at")
                         if user.has_perm(f"{APP}.view_suppression") else None)
         return TemplateResponse(request, "admin/notifications/message/recipient_history.html", {
             **self.admin_site.each_context(request),

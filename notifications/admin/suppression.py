@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from notifications.core.addresses import address_key
 from notifications.exceptions import InvalidRecipient
 from notifications.models import Reason, Suppression
 from notifications.channels.email.addresses import parse_address
@@ -20,7 +21,7 @@ class SuppressionForm(forms.ModelForm):
 
     def clean_address(self) -> str:
         try:
-            address = service.normalise(parse_address(self.cleaned_data["address"], field="address"))
+            address = address_key(parse_address(self.cleaned_data["address"], field="address"))
         except InvalidRecipient as exc:
             raise forms.ValidationError(exc.message) from None
         return address

@@ -320,6 +320,8 @@ class AttemptOut(serializers.ModelSerializer):
     error_params = serializers.DictField(read_only=True, allow_null=True, help_text=gettext_lazy("The code's parameters (data)."))
     error_text = serializers.CharField(read_only=True, help_text=gettext_lazy(
         "The error in the request's language: from `error_code`, else `error` as stored."))
+    server = serializers.CharField(source="sent_via", read_only=True, help_text=gettext_lazy(
+        "What it was handed to (sent_via)."))  # the API's name, kept
 
     class Meta:
         model = DeliveryAttempt

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from notifications.core.addresses import address_key
 from notifications.exceptions import InvalidRecipient
 from notifications.models import Message, EmailTemplate, EmailTemplateVersion
 from notifications.channels.email.addresses import parse_addresses
@@ -38,10 +39,10 @@ def allowed_test_recipient(*, address: str, user) -> str:
             )
         address = own
     [parsed] = parse_addresses(address.strip(), field="to", allow_empty=False)[:1]
-    lowered = parsed.lower()
-    allowed = {entry.strip().lower() for entry in settings.EMAIL_TEST_RECIPIENTS if entry.strip()}
-    domain = "@" + lowered.rsplit("@", 1)[-1]
-    if lowered == own.lower() or lowered in allowed or domain in allowed:
+    key = address_key(parsed)
+    allowed = {address_key(entry) for entry in settings.EMAIL_TEST_RECIPIENTS if entry.strip()}
+    domain = "@" + key.rsplit("@", 1)[-1]
+    if key == address_key(own) or key in allowed or domain in allowed:
         return parsed
     raise InvalidRecipient(
         _("%(address)s may not receive test sends: only your own address or one allowed by "

@@ -26,9 +26,10 @@ from datetime import datetime
 from django.db import transaction
 
 from notifications.audit_text import AuditText
+from notifications.core.addresses import address_key
 from notifications.models import BounceType, DeliveryEvent, Message, EventType, Status
 from notifications.channels.email.backends.providers import configured_provider_keys
-from notifications.signals import delivery_event_recorded, delivery_events_recorded
+from notifications.signals import announce, delivery_event_recorded, delivery_events_recorded
 
 from notifications.core.outbox import lifecycle
 from notifications.core.outbox import raw_sql
@@ -108,14 +109,9 @@ def record_many(events: Sequence[ProviderEvent]) -> list[Recorded]:
 
 def _announce(new: list[tuple[DeliveryEvent, Message | None]]) -> None:
     for event, message in new:
-        _send_robust(delivery_event_recorded, event=event, message=message)
-    _send_robust(delivery_events_recorded, events=new)
-
-
-def _send_robust(signal, **kwargs) -> None:
-    for receiver, result in signal.send_robust(sender=DeliveryEvent, **kwargs):
-        if isinstance(result, Exception):
-            logger.error("A receiver of a delivery event signal (%r) raised", receiver, exc_info=result)
+        announce(delivery_event_recorded, sender=DeliveryEvent, about=f"for event {event.pk}", event=event,
+                 message=message)
+    announce(delivery_events_recorded, sender=DeliveryEvent, about=f"for {len(new)} events", events=new)
 
 
 def _detail_fields(event: ProviderEvent) -> dict:
@@ -194,7 +190,7 @@ def find_messages(events: Sequence[ProviderEvent], *, check_provider: bool = Tru
         if message is None and event.provider_message_id:
             candidates = [row for form in wanted[event.provider_message_id] for row in by_provider_id.get(form, [])]
             if len(candidates) > 1 and event.recipient:
-                candidates = [row for row in candidates if row.address.lower() == event.recipient.lower()]
+                candidates = [row for row in candidates if address_key(row.address) == address_key(event.recipient)]
             message = candidates[0] if len(candidates) == 1 else None
         found.append(message)
     return _of_their_provider(events, found) if check_provider else found
@@ -308,7 +304,7 @@ def _report(event: DeliveryEvent, message: Message) -> lifecycle.Report | None:
     bounce is stored with the message but does not make the recipient's copy bounced.
     Sent, deferred, opened, clicked, unsubscribed, other: an event only.
     """
-    if event.recipient and event.recipient.lower() != message.address.lower():
+    if event.recipient and address_key(event.recipient) != address_key(message.address):
         return None
     kind = KINDS.get(event.event_type)
     if kind is None:

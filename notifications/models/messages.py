@@ -204,7 +204,8 @@ class DeliveryAttempt(models.Model):
     error = models.TextField(verbose_name=_("error"), blank=True, help_text=_("In English, as written."))
     error_code = models.CharField(verbose_name=_("error code"), max_length=60, blank=True, default="", db_default="")
     error_params = models.JSONField(verbose_name=_("error parameters"), null=True, blank=True, default=None)
-    server = models.CharField(verbose_name=_("server"), max_length=100, blank=True, help_text=_("What it was handed to (sent_via)."))
+    # The message's name (`sent_via`), for what this attempt was handed to; labelled "server" as before.
+    sent_via = models.CharField(verbose_name=_("server"), max_length=100, blank=True, help_text=_("What it was handed to (sent_via)."))
 
     class Meta:
         ordering = ["message", "number", "started_at"]

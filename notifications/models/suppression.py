@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from notifications.core.addresses import address_key
 from notifications.models.events import DeliveryEvent
 
 
@@ -67,7 +68,7 @@ class Suppression(models.Model):
         return f"{self.address} ({self.scope}, {self.reason})"
 
     def save(self, *args, **kwargs) -> None:
-        self.address = self.address.strip().lower()
+        self.address = address_key(self.address)
         super().save(*args, **kwargs)
 
     @property

@@ -18,17 +18,23 @@ from notifications.channels.email.addresses import parse_addresses
 
 
 class Category(models.TextChoices):
+    """What a template is about, for staff to find it (the desk's filter). Whether it is
+    marketing mail is its `Kind`, the one notion the policies read: there is no marketing
+    category (migration 0018 made such templates `other`, of kind `marketing`)."""
+
     BILLING = "billing", _("Billing")
     INCIDENT = "incident", _("Incident")
     ONBOARDING = "onboarding", _("Onboarding")
     RMA = "rma", _("RMA")
     SUPPORT = "support", _("Support")
-    MARKETING = "marketing", _("Marketing")
     ACCOUNT = "account", _("Account")
     OTHER = "other", _("Other")
 
 
 class Kind(models.TextChoices):
+    """Transactional or marketing mail: what the suppression policy reads (an unsubscribe
+    stops marketing mail only)."""
+
     TRANSACTIONAL = "transactional", _("Transactional")
     MARKETING = "marketing", _("Marketing")
 

@@ -25,17 +25,12 @@ from django.utils import timezone
 from notifications import audit_text
 from notifications.audit_text import AuditText
 from notifications.models import Message, EmailTemplate, Kind, Reason, Scope, Suppression
-from notifications.signals import recipient_suppressed
+from notifications.signals import announce, recipient_suppressed
+from notifications.core.addresses import address_key
 
 from notifications.core.outbox import raw_sql
 
 logger = logging.getLogger(__name__)
-
-
-def normalise(address: str) -> str:
-    """The form addresses are compared in: trimmed, lower case (the whole address: providers
-    treat local parts case-insensitively, and so does a person reading the list)."""
-    return address.strip().lower()
 
 
 def _active(addresses: Iterable[str], *, marketing: bool) -> dict[str, Suppression]:
@@ -43,7 +38,7 @@ def _active(addresses: Iterable[str], *, marketing: bool) -> dict[str, Suppressi
 
     A suppression for all mail wins over a marketing one when an address has both.
     """
-    wanted = {normalise(address) for address in addresses}
+    wanted = {address_key(address) for address in addresses}
     if not wanted:
         return {}
     scopes = [Scope.ALL, Scope.MARKETING] if marketing else [Scope.ALL]
@@ -61,7 +56,7 @@ _AT_SEND_FIELDS = ("id", "address", "scope", "reason", "created_at")
 def _active_at_send(addresses: Iterable[str], *, marketing: bool) -> dict[str, Suppression]:
     """`_active` for a send being written: the same rows, read with SQL written once per
     process (`raw_sql`), as every send runs this lookup; only the fields `reason_text` reads."""
-    wanted = sorted({normalise(address) for address in addresses})
+    wanted = sorted({address_key(address) for address in addresses})
     if not wanted:
         return {}
     scopes = [Scope.ALL, Scope.MARKETING] if marketing else [Scope.ALL]
@@ -110,7 +105,7 @@ def reasons_at_send(groups: Sequence[tuple[Sequence[str], bool]]) -> list[dict[s
                             marketing=any(marketing for _, marketing in groups))
     result = []
     for addresses, marketing in groups:
-        rows = {normalise(address): found.get(normalise(address)) for address in addresses}
+        rows = {address_key(address): found.get(address_key(address)) for address in addresses}
         result.append({address: reason_text(row) for address, row in rows.items()
                        if row is not None and (marketing or row.scope == Scope.ALL)})
     return result
@@ -126,12 +121,12 @@ def held_back(rows: Sequence[Message]) -> dict[object, str]:
     if not found:
         return {}
     needs_kind = {row.template_key for row in rows if row.template_key
-                  and getattr(found.get(normalise(row.address)), "scope", None) == Scope.MARKETING}
+                  and getattr(found.get(address_key(row.address)), "scope", None) == Scope.MARKETING}
     marketing = set(EmailTemplate.objects.filter(key__in=needs_kind, kind=Kind.MARKETING)
                     .values_list("key", flat=True)) if needs_kind else set()
     held = {}
     for row in rows:
-        suppression = found.get(normalise(row.address))
+        suppression = found.get(address_key(row.address))
         if suppression is None:
             continue
         if suppression.scope == Scope.ALL or row.template_key in marketing:
@@ -145,13 +140,13 @@ def suppress(*, address: str, scope: str, reason: str, detail: str = "", source_
 
     `recipient_suppressed` is sent once the row is committed, for a new row only.
     """
-    address = normalise(address)
+    address = address_key(address)
     if not address or Suppression.objects.active().filter(address=address, scope=scope).exists():
         return None
     try:
         with transaction.atomic():
             suppression = Suppression.objects.create(
-                address=address, scope=scope, reason=reason, detail=detail[:2000], source_event=source_event,
+                address=address, scope=scope, reason=reason, detail=audit_text.clipped(detail), source_event=source_event,
                 created_by=created_by,
             )
     except IntegrityError:  # suppressed meanwhile by a concurrent event (the partial unique index)
@@ -179,10 +174,10 @@ def suppress_many(wanted: Sequence[Wanted]) -> list[Suppression]:
     """
     rows: dict[tuple[str, str], Suppression] = {}
     for item in wanted:
-        address = normalise(item.address)
+        address = address_key(item.address)
         if address and (address, item.scope) not in rows:
             rows[(address, item.scope)] = Suppression(
-                address=address, scope=item.scope, reason=item.reason, detail=item.detail[:2000],
+                address=address, scope=item.scope, reason=item.reason, detail=audit_text.clipped(item.detail),
                 source_event=item.source_event,
             )
     if not rows:
@@ -204,12 +199,8 @@ def suppress_many(wanted: Sequence[Wanted]) -> list[Suppression]:
 
 
 def _announce(suppression: Suppression) -> None:
-    for receiver, result in recipient_suppressed.send_robust(
-        sender=Suppression, suppression=suppression, address=suppression.address, scope=suppression.scope
-    ):
-        if isinstance(result, Exception):
-            logger.error("A receiver of recipient_suppressed (%r) raised for %s", receiver, suppression.address,
-                         exc_info=result)
+    announce(recipient_suppressed, sender=Suppression, about=f"for {suppression.address}",
+             suppression=suppression, address=suppression.address, scope=suppression.scope)
 
 
 def lift(suppressions: Iterable[Suppression], *, by) -> int:
@@ -227,7 +218,7 @@ def deactivate_user(address: str) -> int:
 
 def deactivate_users(addresses: Iterable[str]) -> int:
     """`deactivate_user` for several addresses: one UPDATE."""
-    wanted = sorted({normalise(address) for address in addresses} - {""})
+    wanted = sorted({address_key(address) for address in addresses} - {""})
     if not wanted or not settings.EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE:
         return 0
     User = get_user_model()
@@ -241,5 +232,5 @@ def deactivate_users(addresses: Iterable[str]) -> int:
     return changed
 
 
-__all__ = ["Reason", "Scope", "Wanted", "deactivate_user", "deactivate_users", "held_back", "lift", "normalise",
+__all__ = ["Reason", "Scope", "Wanted", "deactivate_user", "deactivate_users", "held_back", "lift",
            "reason_text", "reasons_at_send", "suppress", "suppress_many"]

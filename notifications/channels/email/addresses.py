@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from django.core.validators import EmailValidator
 from django.utils.translation import gettext as _
 
+from notifications.core.addresses import address_key
 from notifications.exceptions import InvalidRecipient
 from notifications.channels.email.headers import header_problem
 
@@ -133,8 +134,8 @@ def parse_addresses(value: str | Iterable[str] | None, *, field: str, allow_empt
             )
             continue
         address = item.strip(" ")
-        if address.lower() not in seen:
-            seen.add(address.lower())
+        if address_key(address) not in seen:
+            seen.add(address_key(address))
             addresses.append(address)
     if bad:
         more = _(" (and %(count)s more)") % {"count": len(bad) - 10} if len(bad) > 10 else ""

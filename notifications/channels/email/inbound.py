@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from notifications.models import AttachmentBlob, InboundAttachment, InboundEmail
+from notifications import signals
 from notifications.signals import email_received
 
 logger = logging.getLogger(__name__)
@@ -95,10 +96,8 @@ def store(*, event, provider: str) -> InboundEmail:
 
 def announce(email: InboundEmail) -> None:
     """`email_received` to every receiver; one that raises is logged and the next still runs."""
-    for receiver, result in email_received.send_robust(sender=InboundEmail, email=email):
-        if isinstance(result, Exception):
-            logger.error("A receiver of email_received (%r) raised for inbound email %s; the mail is stored.",
-                         receiver, email.pk, exc_info=result)
+    signals.announce(email_received, sender=InboundEmail, about=f"for inbound email {email.pk}; the mail is stored",
+                     email=email)
 
 
 __all__ = ["announce", "receive", "store"]

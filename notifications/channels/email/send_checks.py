@@ -13,6 +13,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 
 from notifications import jsoninput
+from notifications.core.addresses import address_key
 from notifications.channels.email.attachments import Attachment, check_attachment
 from notifications.channels.email.backends import development
 from notifications.exceptions import AttachmentError, InvalidRecipient, TooManyRecipients, UnstorableText, ValueTooLong
@@ -54,9 +55,9 @@ def check_simulator_addresses(addresses: Mapping[str, Iterable[str]], *, is_test
 
 def extra_recipients(template: EmailTemplate, *, besides: Iterable[str]) -> list[str]:
     """The template's `extra_recipients` that are not already among `besides`: one copy each."""
-    taken = {address.lower() for address in besides}
+    taken = {address_key(address) for address in besides}
     extra = parse_addresses(list(template.extra_recipients), field="extra_recipients")
-    return [address for address in extra if address.lower() not in taken]
+    return [address for address in extra if address_key(address) not in taken]
 
 
 def check_columns(*, field: str | None = None, **values: object) -> None:
@@ -91,10 +92,10 @@ def checked_copies(*, to: list[str], cc, bcc, reply_to) -> dict[str, list[str]]:
     """
     copied = parse_addresses(cc, field="cc")
     blind = parse_addresses(bcc, field="bcc")
-    taken = {address.lower() for address in to}
-    copied = [address for address in copied if address.lower() not in taken]
-    taken.update(address.lower() for address in copied)
-    blind = [address for address in blind if address.lower() not in taken]
+    taken = {address_key(address) for address in to}
+    copied = [address for address in copied if address_key(address) not in taken]
+    taken.update(address_key(address) for address in copied)
+    blind = [address for address in blind if address_key(address) not in taken]
     check_recipient_count([*to, *copied, *blind])
     if len(to) > 1 and (copied or blind):
         name = "cc" if copied else "bcc"

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from notifications.core.addresses import address_key
 from notifications.channels.email.attachments import Attachment
 from notifications.channels.email.backends import connections
 from notifications.models import AttachmentBlob, EmailAttachment, Message, Status
@@ -77,7 +78,7 @@ def write_and_queue(
         if initial["status"] != Status.SUPPRESSED else [{} for _ in drafts]
 
     def fields_for(index: int, address: str) -> dict:
-        because = suppressed[index].get(suppression.normalise(address))
+        because = suppressed[index].get(address_key(address))
         return lifecycle.initial_fields(send_at=send_at, now=now, suppressed_because=because) if because else initial
 
     per_draft = [

@@ -49,6 +49,7 @@ from notifications.models import Message, Lane
 
 from notifications.core.outbox import leases
 from notifications.core.outbox import lifecycle
+from notifications.core.outbox.raw_sql import BACKGROUND_RECORDING_VENDORS
 from notifications.core.outbox import retries
 from notifications.policies import suppression
 from notifications.core import tracking
@@ -61,7 +62,6 @@ logger = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0  # what a killed worker may send twice is at most this much
 SENT, SIMULATED, RELEASED, RESTING = "sent", "simulated", "released", "resting"
 SUPPRESSED = "suppressed"
-BACKGROUND_RECORDING_VENDORS = {"postgresql"}
 
 _state_lock = threading.Lock()
 _pace: dict[str, float] = {}  # lane -> seconds a message took to send, lately, in this process

@@ -34,17 +34,15 @@ from django.db.models import F, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from notifications.audit_text import AuditText
+from notifications.audit_text import AuditText, clipped
 from notifications.models import BounceType, DeliveryAttempt, Message, Status
-from notifications.signals import message_status_changed
+from notifications.signals import announce, message_status_changed
+from notifications.core.outbox.raw_sql import RETURNING_VENDORS, SKIP_LOCKED_VENDORS, UNNEST_VENDORS
 
 logger = logging.getLogger(__name__)
 
 WAITING = (Status.QUEUED, Status.SCHEDULED)  # what a claim or a cancel may take
 FINISHED_BADLY = (Status.FAILED, Status.EXPIRED)  # what staff may retry
-RETURNING_VENDORS = {"postgresql", "sqlite"}
-SKIP_LOCKED_VENDORS = {"postgresql"}
-UNNEST_VENDORS = {"postgresql"}
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,7 @@ def said(text: AuditText | None) -> dict:
     if text is None:
         return {"error_message": "", "error_code": "", "error_params": None}
     data = text.as_data()
-    return {"error_message": text.english[:2000], "error_code": data["code"], "error_params": data["params"]}
+    return {"error_message": clipped(text.english), "error_code": data["code"], "error_params": data["params"]}
 
 
 # --- the status a row is first written with -------------------------------------------
@@ -227,7 +225,7 @@ def _record_sent(outcomes: Sequence[Sent]) -> int:
     else:
         DeliveryAttempt.objects.bulk_create([
             DeliveryAttempt(message_id=o.message_id, number=o.attempt, started_at=o.started_at,
-                            finished_at=o.sent_at, outcome=DeliveryAttempt.Outcome.SENT, server=o.sent_via)
+                            finished_at=o.sent_at, outcome=DeliveryAttempt.Outcome.SENT, sent_via=o.sent_via)
             for o in outcomes
         ])
     return changed
@@ -240,10 +238,10 @@ def _insert_sent_attempts(outcomes: Sequence[Sent]) -> None:
     meta = DeliveryAttempt._meta
     quote = connection.ops.quote_name
     col = {name: quote(meta.get_field(name).column)
-           for name in ("message", "number", "started_at", "finished_at", "outcome", "error", "server")}
+           for name in ("message", "number", "started_at", "finished_at", "outcome", "error", "sent_via")}
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({col['message']}, {col['number']}, {col['started_at']}, "
-        f"{col['finished_at']}, {col['outcome']}, {col['error']}, {col['server']}) "
+        f"{col['finished_at']}, {col['outcome']}, {col['error']}, {col['sent_via']}) "
         "SELECT m, n, s, f, %s, '', v FROM unnest(%s::uuid[], %s::integer[], %s::timestamptz[], "
         "%s::timestamptz[], %s::text[]) AS a(m, n, s, f, v)"
     )
@@ -278,7 +276,7 @@ class Failure:
     attempt: int
     started_at: datetime
     error: str  # in English
-    server: str = ""
+    sent_via: str = ""  # what it was handed to, as a sent message's `sent_via`
     outcome: str = "permanent"  # a DeliveryAttempt.Outcome
     text: AuditText | None = None  # the error's code and parameters (`error` is its English sentence)
 
@@ -286,7 +284,7 @@ class Failure:
     def said(self) -> dict:
         """The message's error columns for this failure."""
         if self.text is None:
-            return {**said(None), "error_message": self.error[:2000]}
+            return {**said(None), "error_message": clipped(self.error)}
         return said(self.text)
 
 
@@ -327,7 +325,7 @@ def expire_claimed(failure: Failure, *, reason: AuditText) -> bool:
 def _record_attempt(failure: Failure) -> None:
     DeliveryAttempt.objects.create(
         message_id=failure.message_id, number=failure.attempt, started_at=failure.started_at,
-        finished_at=timezone.now(), outcome=failure.outcome, error=failure.error, server=failure.server,
+        finished_at=timezone.now(), outcome=failure.outcome, error=failure.error, sent_via=failure.sent_via,
         error_code=failure.text.code if failure.text else "",
         error_params=failure.text.as_data()["params"] if failure.text else None,
     )
@@ -578,20 +576,16 @@ def _announce(changes: list[tuple[object, str, str]]) -> None:
     """Send `message_status_changed` for each (id, old, new) once the transaction commits.
 
     The rows are read once, after commit, so a receiver sees the message as it is then;
-    `send_robust`: a receiver that raises is logged and stops neither the others nor the
-    caller (the transaction is already committed).
+    `signals.announce`: a receiver that raises is logged and stops neither the others nor
+    the caller.
     """
     def send() -> None:
         messages = Message.objects.in_bulk([pk for pk, _, _ in changes])
         for pk, old, new in changes:
             if pk not in messages:
                 continue
-            for receiver, result in message_status_changed.send_robust(
-                sender=Message, message=messages[pk], old=old, new=new
-            ):
-                if isinstance(result, Exception):
-                    logger.error("A receiver of message_status_changed (%r) raised for message %s (%s → %s)",
-                                 receiver, pk, old, new, exc_info=result)
+            announce(message_status_changed, sender=Message, about=f"for message {pk} ({old} → {new})",
+                     message=messages[pk], old=old, new=new)
 
     if changes:
         transaction.on_commit(send)

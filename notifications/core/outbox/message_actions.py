@@ -15,6 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from notifications.core.addresses import address_key
 from notifications.exceptions import InvalidTransition, SealedContentGone
 from notifications.models import EmailAttachment, Message, EmailTemplate, Kind, Status
 
@@ -119,7 +120,7 @@ def resend_message(*, message: Message, requested_by, token: str = "") -> Messag
     [reasons] = suppression.reasons_at_send([([original.address], marketing)])
     now = timezone.now()
     status_fields = lifecycle.initial_fields(
-        send_at=None, now=now, suppressed_because=reasons.get(suppression.normalise(original.address)))
+        send_at=None, now=now, suppressed_because=reasons.get(address_key(original.address)))
     copy = Message(
         **{name: getattr(original, name) for name in COPIED},
         **status_fields,

@@ -19,6 +19,14 @@ from django.db import connections, router
 from django.db.models import Model
 from django.db.models.constants import OnConflict
 
+# The databases each statement the ORM cannot write runs on, declared here once; on any
+# other database the portable ORM path is taken.
+RETURNING_VENDORS = frozenset({"postgresql", "sqlite"})  # the claim's UPDATE … RETURNING
+JSON_ARRAY_VENDORS = frozenset({"postgresql", "sqlite"})  # insert_many: rows as one JSON array
+SKIP_LOCKED_VENDORS = frozenset({"postgresql"})  # the claim's FOR UPDATE SKIP LOCKED
+UNNEST_VENDORS = frozenset({"postgresql"})  # the sent attempts inserted from unnest() arrays
+BACKGROUND_RECORDING_VENDORS = frozenset({"postgresql"})  # the drain's recorder writes while the next batch sends
+
 
 @dataclass(frozen=True)
 class Columns:
@@ -159,8 +167,6 @@ def _insert_sql(model: type[Model], alias: str, ignore_conflicts: bool):
     suffix = connection.ops.on_conflict_suffix_sql(fields, on_conflict, (), ()) or ""
     return fields, head, marks, (" " + suffix if suffix else "")
 
-
-JSON_ARRAY_VENDORS = {"postgresql", "sqlite"}
 
 
 def insert_many(objs: Sequence[Model], *, ignore_conflicts: bool = False) -> None:

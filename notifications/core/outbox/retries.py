@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from notifications.audit_text import AuditText
+from notifications.audit_text import AuditText, clipped
 from notifications.channels.email.backends.errors import classify_delivery_error, is_outage
 from notifications.exceptions import DeliveryOutcomeUnknown
 from notifications.models import DeliveryAttempt, Message
@@ -66,13 +66,13 @@ def settle_failure(message: Message, exc: BaseException, *, started_at: datetime
     if is_outage(exc):
         raise OutageError(exc) from exc
     classified = classify_delivery_error(exc)
-    error = str(classified)[:2000]  # in English, for the logs and the English columns
+    error = clipped(str(classified))  # in English, for the logs and the English columns
     outcome = DeliveryAttempt.Outcome.PERMANENT if classified.is_permanent else DeliveryAttempt.Outcome.TRANSIENT
     if isinstance(exc, DeliveryOutcomeUnknown):
         outcome = DeliveryAttempt.Outcome.UNKNOWN
     failure = lifecycle.Failure(
         message_id=message.pk, attempt=message.attempts, started_at=started_at, error=error,
-        server=getattr(exc, "server", "")[:100], outcome=outcome, text=classified.text,
+        sent_via=getattr(exc, "server", "")[:100], outcome=outcome, text=classified.text,
     )
     logger.warning("Delivery of message %s failed (attempt %d of %d): %s",
                    message.pk, message.attempts, message.max_attempts, error)
@@ -82,7 +82,7 @@ def settle_failure(message: Message, exc: BaseException, *, started_at: datetime
     if message.attempts >= message.max_attempts:
         spent = AuditText("attempts_spent", {"error": classified.text, "attempts": message.attempts,
                                              "max_attempts": message.max_attempts})
-        lifecycle.fail(lifecycle.Failure(**{**failure.__dict__, "error": spent.english[:2000], "text": spent}))
+        lifecycle.fail(lifecycle.Failure(**{**failure.__dict__, "error": clipped(spent.english), "text": spent}))
         return FAILED
     next_attempt_at = timezone.now() + timedelta(seconds=backoff_seconds(message.attempts))
     if next_attempt_at > became_due_at(message) + timedelta(seconds=settings.OUTBOX_MAX_QUEUE_SECONDS):

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from notifications.audit_text import AuditText, label
+from notifications.core.addresses import address_key
 from notifications.channels.email.backends.development import simulated_failure
 from notifications.models import BounceType, Message, EventType
 
@@ -45,7 +46,7 @@ def _accept(message: Message) -> None:
     provider_message_id = f"simulated-{message.pk.hex}"
     if not lifecycle.mark_simulated_sent(message.pk, at=now, provider_message_id=provider_message_id):
         return
-    address = message.address.lower()
+    address = address_key(message.address)
     outcome = {"event_type": EventType.DELIVERED}
     if address == BOUNCE_ADDRESS:
         outcome = {"event_type": EventType.BOUNCED, "bounce_type": BounceType.PERMANENT, "bounce_subtype": "simulated"}

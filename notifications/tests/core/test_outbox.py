@@ -66,7 +66,7 @@ def test_each_message_is_sent_once_with_its_own_provider_id_and_attempt(default_
         [pdf] = list(mail.message.iter_attachments())
         assert pdf.get_content() == PDF
         [attempt] = message.delivery_attempts.all()
-        assert (attempt.number, attempt.outcome, attempt.server) == (1, "sent", message.sent_via)
+        assert (attempt.number, attempt.outcome, attempt.sent_via) == (1, "sent", message.sent_via)
         assert attempt.started_at <= attempt.finished_at
     assert drain.drain_lane(lane=messages[0].lane) == {}  # nothing due is left
     assert len(smtp_backend.received) == 10

@@ -224,14 +224,14 @@ def test_a_451_every_time_fails_after_exactly_max_attempts_a_550_after_one_while
         attempts = list(DeliveryAttempt.objects.filter(message=message).order_by("number"))
         assert [(a.number, a.outcome) for a in attempts] == [(n, "transient") for n in range(1, spent + 1)]
         assert all("451 4.7.1 Greylisted" in a.error for a in attempts), [a.error for a in attempts]
-        assert {a.server for a in attempts} == {f"{server.host}:{server.port}"}  # who refused it
+        assert {a.sent_via for a in attempts} == {f"{server.host}:{server.port}"}  # who refused it
         assert all(a.started_at <= a.finished_at for a in attempts)
         assert [a.started_at for a in attempts] == sorted(a.started_at for a in attempts)
     gone.refresh_from_db()
     assert (gone.status, gone.attempts) == (Status.FAILED, 1)
     [attempt] = DeliveryAttempt.objects.filter(message=gone)
     assert attempt.outcome == "permanent" and "550 5.1.1 No such user here" in attempt.error
-    assert attempt.server == f"{server.host}:{server.port}"
+    assert attempt.sent_via == f"{server.host}:{server.port}"
 
     assert_sent_once(others, server)  # the refusals never held the others up, and nothing else arrived
     assert not [r for r in server.received if {GREYLISTED, GONE} & set(r.rcpt_tos)]

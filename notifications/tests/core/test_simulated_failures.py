@@ -79,7 +79,7 @@ def test_each_failure_address_ends_as_its_real_failure_would_through_a_real_work
         assert permanent.error_message.startswith("permanent: the SMTP server refused the recipients")
         assert attempts_of(timeout) == [Outcome.UNKNOWN], name
         assert "the outcome is unknown" in timeout.error_message
-        assert set(temporary.delivery_attempts.values_list("server", flat=True)) == {server}
+        assert set(temporary.delivery_attempts.values_list("sent_via", flat=True)) == {server}
 
     outages = (simulated[OUTAGE], live_outage.pk)
     for pk in outages:

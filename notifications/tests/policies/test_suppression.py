@@ -193,7 +193,7 @@ def test_the_claim_check_is_one_query_per_batch_whatever_its_size(default_templa
 
 @pytest.fixture
 def promo(default_templates):
-    return create_template(key="promo_fibre", kind=Kind.MARKETING, category="marketing", versions={
+    return create_template(key="promo_fibre", kind=Kind.MARKETING, versions={
         "fr": {"subject": "Offre fibre", "html_content": "<p>Passez à la fibre.</p>"},
     })
 

@@ -22,6 +22,7 @@ import smtplib
 
 from django.core.mail.backends.console import EmailBackend as ConsoleEmailBackend
 
+from notifications.core.addresses import address_key
 from notifications.exceptions import DeliveryOutcomeUnknown, ServerUnreachable
 
 SIMULATOR_DOMAIN = "simulator.invalid"
@@ -39,9 +40,9 @@ def is_simulator_address(address: str) -> bool:
 def simulated_failure(address: str, *, server: str) -> Exception | None:
     """The exception a real server's failure raises, for one of the failure addresses; else None.
 
-    `server` is the name the failure is reported under (`DeliveryAttempt.server`).
+    `server` is the name the failure is reported under (`DeliveryAttempt.sent_via`).
     """
-    address = address.lower()
+    address = address_key(address)
     refusal = None
     if address == TEMPORARY_FAILURE:
         refusal = smtplib.SMTPRecipientsRefused({address: (451, b"4.3.0 Simulated temporary failure: try again later")})
