@@ -28,9 +28,12 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         from notifications import checks  # noqa: F401 - registers the system checks
+        from notifications.channels import BUILTIN
+        from notifications.core import channels
         from notifications import receivers  # noqa: F401 - connects the service's own signal receivers
         from notifications import tasks  # noqa: F401 - registers the tasks wake-ups publish by name
         from notifications.access.groups import on_post_migrate
 
         post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="notifications.sync_groups")
+        channels.load(builtin=BUILTIN)  # NOTIFICATIONS_CHANNELS: refused here when malformed
         silence_sendgrid_support_warning()
