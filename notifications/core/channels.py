@@ -20,7 +20,7 @@ Channels are chosen by the setting `NOTIFICATIONS_CHANNELS` (docs/CONTRACT.md): 
 built-in channels (`email`) or dotted paths to `Channel` subclasses; they are registered
 in `AppConfig.ready()` (`load`) and again when the setting changes. A row whose channel is
 not registered is refused (`ChannelNotConfigured`, naming the setting) by the writer and by
-the drain. The core never imports a channel package (`tests/core/test_core_knows_no_channel.py`):
+the drain. The core never imports a channel package (`tests/core/test_channel_contract.py`):
 built-in keys map to dotted paths in `notifications.channels.BUILTIN`, handed to `load`.
 """
 from __future__ import annotations
