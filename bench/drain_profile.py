@@ -103,9 +103,12 @@ def cpu_seconds(pid: int) -> float:
 
 
 def database_backends() -> list[int]:
-    """The PostgreSQL server processes serving this database (the drain's and its recorder's)."""
+    """The PostgreSQL server processes serving this database (the drain's and its recorder's);
+    none on SQLite (the database works inside this process: its CPU is the drain's)."""
     from django.db import connection  # noqa: PLC0415
 
+    if connection.vendor != "postgresql":
+        return []
     with connection.cursor() as cursor:
         cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
         return [pid for (pid,) in cursor.fetchall()]

@@ -31,6 +31,8 @@ class NotificationsConfig(AppConfig):
         from django.core.signals import setting_changed
 
         from notifications import checks  # noqa: F401 - registers the system checks
+        from notifications.channels import BUILTIN
+        from notifications.core import channels
         from notifications import receivers  # noqa: F401 - connects the service's own signal receivers
         from notifications import conf
         from notifications import tasks  # noqa: F401 - registers the tasks wake-ups publish by name
@@ -40,4 +42,5 @@ class NotificationsConfig(AppConfig):
         conf.resolve(settings)
         setting_changed.connect(conf.on_setting_changed, dispatch_uid="notifications.renamed_settings")
         post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="notifications.sync_groups")
+        channels.load(builtin=BUILTIN)  # NOTIFICATIONS_CHANNELS: refused here when malformed
         silence_sendgrid_support_warning()

@@ -98,6 +98,8 @@ TEXTS = {
     "connection_refused": _("the server refused the connection; is it running? (%(detail)s)"),
     "network_error": _("network or server error (%(detail)s)"),
     "unexpected_error": _("unexpected error (%(detail)s)"),
+    # a row whose channel the worker has not registered (core.outbox.drain)
+    "channel_not_configured": _("this worker has no %(channel)s channel: add it to the %(setting)s setting"),
     # a delivery event's description (services.simulator)
     "simulator_accepted": _("Test key: accepted by the simulator, not delivered."),
     "simulator_outcome": _("Test key: simulated %(event)s."),

@@ -5,7 +5,7 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_process_shutdown, worker_shutdown
 from django.db import close_old_connections
 
-from notifications.channels.email.backends import connections
+from notifications.core import channels
 from notifications.core.outbox import leases
 from notifications.core.outbox import drain
 from notifications.core.outbox.sweep import sweep
@@ -39,6 +39,6 @@ def forget_inherited_state(**kwargs) -> None:
 def close_connections(**kwargs) -> None:
     """Say QUIT to the SMTP servers this worker process kept connections open to, close the
     outbox recorder's database connection and stop the lease keeper."""
-    connections.close_all()
+    channels.close_all()
     drain.close_recorder()
     leases.stop_keeper()

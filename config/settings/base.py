@@ -259,6 +259,10 @@ TEMPLATE_RENDER_MAX_OPERATIONS = env.int("TEMPLATE_RENDER_MAX_OPERATIONS", defau
 
 NOTIFICATIONS_ENCRYPTION_KEY = env.str("NOTIFICATIONS_ENCRYPTION_KEY", default="")
 
+# The channels the outbox delivers (notifications.core.channels): built-in keys ("email") or
+# dotted paths to Channel subclasses. A row of a channel not listed is refused.
+NOTIFICATIONS_CHANNELS = env.list("NOTIFICATIONS_CHANNELS", default=["email"])
+
 # --- Celery ------------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL

@@ -15,12 +15,15 @@ def address_key(address: str, *, kind: str = EMAIL) -> str:
     - email: trimmed and in lower case, the whole address: providers treat local parts
       case-insensitively, and so does a person reading the list.
 
-    Another kind (a phone number next) adds its own form here; an unknown kind is refused
-    rather than compared as an email address.
+    - any other kind: trimmed only, never lower-cased as if it were an email address; a kind
+      whose addresses have several spellings (a phone number next) adds its form here.
+
+    `Channel.suppression_key` calls it with the channel's address kind, so the suppression list
+    stores and finds an address in the one form.
     """
-    if kind != EMAIL:
-        raise ValueError(f"No address key for the address kind {kind!r}.")
-    return address.strip().lower()
+    if kind == EMAIL:
+        return address.strip().lower()
+    return address.strip()
 
 
 __all__ = ["EMAIL", "address_key"]

@@ -28,9 +28,9 @@ from django.db import transaction
 from notifications.audit_text import AuditText
 from notifications.core.addresses import address_key
 from notifications.models import BounceType, DeliveryEvent, Message, EventType, Status
-from notifications.channels.email.backends.providers import configured_provider_keys
 from notifications.signals import announce, delivery_event_recorded, delivery_events_recorded
 
+from notifications.core import channels
 from notifications.core.outbox import lifecycle
 from notifications.core.outbox import raw_sql
 
@@ -220,17 +220,18 @@ def accepts(message: Message, provider: str, *, blank_keys: set[str] | None = No
     """Whether an event from `provider` may change `message`: the provider that took it.
 
     A message without a key (not yet recorded sent, or sent before the key was recorded)
-    takes the events of the providers the configured backend hands mail to.
+    takes the events of the providers the configured channels hand messages to
+    (`Provider.keys`: for email, those of `EMAIL_BACKEND`).
     """
     if message.provider:
         return message.provider == provider
-    keys = blank_keys if blank_keys is not None else configured_provider_keys()
+    keys = blank_keys if blank_keys is not None else channels.provider_keys()
     return provider in keys
 
 
 def _accepted_blank_keys(events: Sequence[ProviderEvent]) -> set[str] | None:
     """The configured backend's keys, read once for a batch (None: read when needed)."""
-    return None if len(events) == 1 else configured_provider_keys()
+    return None if len(events) == 1 else channels.provider_keys()
 
 
 def _uuid(value: str) -> uuid.UUID | None:

@@ -4,10 +4,11 @@ from notifications import audit_text
 from notifications.models.access import APIKey, IdempotencyRecord
 from notifications.models.events import DeliveryEvent, EventType
 from notifications.models.inbound import InboundAttachment, InboundEmail
+from notifications.models.lanes import Lane
 from notifications.models.messages import AttachmentBlob, BounceType, DeliveryAttempt, EmailAttachment, Message, Status
 from notifications.models.smtp import SMTPSecurity, SMTPServerConfig
 from notifications.models.suppression import Reason, Scope, Suppression
-from notifications.models.templates import Category, EmailTemplate, EmailTemplateVersion, Kind, Lane, TemplateVersionActivation
+from notifications.models.templates import Category, EmailTemplate, EmailTemplateVersion, Kind, TemplateVersionActivation
 
 # Stored audit text shows these by their labels (notifications.audit_text never imports models).
 audit_text.register_labels(status=Status, event_type=EventType, scope=Scope, reason=Reason,

@@ -15,7 +15,8 @@ from django.utils.translation import ngettext
 from notifications import audit_text
 from notifications.formatting import number
 
-from notifications.models.templates import EmailTemplateVersion, Lane
+from notifications.models.lanes import Lane
+from notifications.models.templates import EmailTemplateVersion
 
 
 def size_text(size: int) -> str:

@@ -1,7 +1,8 @@
 """The suppression list: addresses no mail (or no marketing mail) goes to any more.
 
 A permanent bounce or a complaint suppresses an address for all mail; an unsubscribe for
-marketing mail only. A suppression is never deleted: staff lift it, and the row keeps who
+marketing mail only. An address is keyed with its kind (`address_kind`: `email` today, a
+phone number for the SMS channel next), as each channel normalises it. A suppression is never deleted: staff lift it, and the row keeps who
 lifted it and when, so the list's history stays auditable.
 """
 import uuid
@@ -34,6 +35,10 @@ class SuppressionQuerySet(models.QuerySet):
 
 class Suppression(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    address_kind = models.CharField(
+        max_length=20, default="email", db_default="email",
+        help_text=_("What kind of address it is (email; a phone number next): each channel's key on the list."),
+    )
     address = models.EmailField(max_length=254, help_text=_("Lower case."))
     scope = models.CharField(max_length=20, choices=Scope.choices, default=Scope.ALL)
     reason = models.CharField(max_length=20, choices=Reason.choices)
@@ -60,7 +65,8 @@ class Suppression(models.Model):
         verbose_name_plural = _("suppressions")
         constraints = [
             models.UniqueConstraint(
-                fields=["address", "scope"], condition=Q(lifted_at__isnull=True), name="one_active_suppression",
+                fields=["address_kind", "address", "scope"], condition=Q(lifted_at__isnull=True),
+                name="one_active_suppression",
             ),
         ]
 

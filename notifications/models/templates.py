@@ -14,6 +14,7 @@ from django.db.models import Q
 
 from notifications.exceptions import ImmutableVersionError, InputError, InvalidRecipient
 from notifications.jsoninput import check_value as check_json_value
+from notifications.models.lanes import Lane
 from notifications.channels.email.addresses import parse_addresses
 
 
@@ -37,14 +38,6 @@ class Kind(models.TextChoices):
 
     TRANSACTIONAL = "transactional", _("Transactional")
     MARKETING = "marketing", _("Marketing")
-
-
-class Lane(models.TextChoices):
-    """The Celery queue a template's messages are delivered on."""
-
-    URGENT = "urgent", _("Urgent")
-    DEFAULT = "default", _("Default")
-    BULK = "bulk", _("Bulk")
 
 
 def _default_max_attempts() -> int:

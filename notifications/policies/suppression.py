@@ -28,24 +28,31 @@ from notifications.models import Message, EmailTemplate, Kind, Reason, Scope, Su
 from notifications.signals import announce, recipient_suppressed
 from notifications.core.addresses import address_key
 
+from notifications.core import channels
 from notifications.core.outbox import raw_sql
 
 logger = logging.getLogger(__name__)
 
+EMAIL = "email"  # the address kind of every suppression before the SMS channel
 
-def _active(addresses: Iterable[str], *, marketing: bool) -> dict[str, Suppression]:
-    """The active suppressions that apply to `addresses`, by normalised address; one query.
+
+def _active(keys: Iterable[tuple[str, str]], *, marketing: bool) -> dict[tuple[str, str], Suppression]:
+    """The active suppressions that apply to `keys` ((address kind, suppression key) pairs),
+    by that pair; one query.
 
     A suppression for all mail wins over a marketing one when an address has both.
     """
-    wanted = {address_key(address) for address in addresses}
+    wanted = set(keys)
     if not wanted:
         return {}
     scopes = [Scope.ALL, Scope.MARKETING] if marketing else [Scope.ALL]
-    found: dict[str, Suppression] = {}
-    for row in Suppression.objects.active().filter(address__in=wanted, scope__in=scopes).order_by():
-        if row.address not in found or row.scope == Scope.ALL:
-            found[row.address] = row
+    rows = Suppression.objects.active().filter(
+        address_kind__in={kind for kind, _ in wanted}, address__in={address for _, address in wanted}, scope__in=scopes)
+    found: dict[tuple[str, str], Suppression] = {}
+    for row in rows.order_by():
+        key = (row.address_kind, row.address)
+        if key in wanted and (key not in found or row.scope == Scope.ALL):
+            found[key] = row
     return found
 
 
@@ -53,7 +60,7 @@ def _active(addresses: Iterable[str], *, marketing: bool) -> dict[str, Suppressi
 _AT_SEND_FIELDS = ("id", "address", "scope", "reason", "created_at")
 
 
-def _active_at_send(addresses: Iterable[str], *, marketing: bool) -> dict[str, Suppression]:
+def _active_at_send(addresses: Iterable[str], *, marketing: bool, address_kind: str) -> dict[str, Suppression]:
     """`_active` for a send being written: the same rows, read with SQL written once per
     process (`raw_sql`), as every send runs this lookup; only the fields `reason_text` reads."""
     wanted = sorted({address_key(address) for address in addresses})
@@ -63,7 +70,7 @@ def _active_at_send(addresses: Iterable[str], *, marketing: bool) -> dict[str, S
     alias = router.db_for_read(Suppression)
     found: dict[str, Suppression] = {}
     with connections[alias].cursor() as cursor:
-        cursor.execute(_active_at_send_sql(alias, len(wanted), len(scopes)), [*wanted, *scopes])
+        cursor.execute(_active_at_send_sql(alias, len(wanted), len(scopes)), [address_kind, *wanted, *scopes])
         rows = cursor.fetchall()
     fields = raw_sql.columns(Suppression, "s", alias, _AT_SEND_FIELDS)
     for row in rows:
@@ -84,7 +91,7 @@ def _active_at_send_sql(alias: str, addresses: int, scopes: int) -> str:
     return (
         f"SELECT {raw_sql.columns(Suppression, 's', alias, _AT_SEND_FIELDS).sql} "
         f"FROM {raw_sql.table(Suppression, alias)} s WHERE {col('lifted_at')} IS NULL "  # Suppression.objects.active()
-        f"AND {col('address')} IN ({marks(addresses)}) AND {col('scope')} IN ({marks(scopes)})"
+        f"AND {col('address_kind')} = %s AND {col('address')} IN ({marks(addresses)}) AND {col('scope')} IN ({marks(scopes)})"
     )
 
 
@@ -98,11 +105,12 @@ def reason_text(suppression: Suppression) -> AuditText:
     })
 
 
-def reasons_at_send(groups: Sequence[tuple[Sequence[str], bool]]) -> list[dict[str, AuditText]]:
+def reasons_at_send(groups: Sequence[tuple[Sequence[str], bool]], *, address_kind: str = EMAIL,
+                    ) -> list[dict[str, AuditText]]:
     """For a send being written, one query: for each (addresses, is marketing) group, the
-    normalised addresses that are suppressed → why."""
+    normalised addresses (of `address_kind`) that are suppressed → why."""
     found = _active_at_send([address for addresses, _ in groups for address in addresses],
-                            marketing=any(marketing for _, marketing in groups))
+                            marketing=any(marketing for _, marketing in groups), address_kind=address_kind)
     result = []
     for addresses, marketing in groups:
         rows = {address_key(address): found.get(address_key(address)) for address in addresses}
@@ -112,21 +120,28 @@ def reasons_at_send(groups: Sequence[tuple[Sequence[str], bool]]) -> list[dict[s
 
 
 def held_back(rows: Sequence[Message]) -> dict[object, str]:
-    """For a claimed batch: message id → why it must not be sent, for the suppressed ones.
+    """For a claimed batch of any channels' rows: message id → why it must not be sent, for
+    the suppressed ones. Each row is looked up by its channel's address kind and key
+    (`Channel.suppression_key`: a lower-cased email address, a normalised phone number).
 
     One query for the batch; a second, only when a marketing-only suppression matches, to
     learn which of those messages are marketing mail (their template's kind).
     """
-    found = _active((row.address for row in rows), marketing=True)
+    keys = {}
+    for key, group in channels.group_by_channel(rows).items():
+        channel = channels.get(key)
+        for row in group:
+            keys[row.pk] = (channel.address_kind, channel.suppression_key(row.address))
+    found = _active(keys.values(), marketing=True)
     if not found:
         return {}
     needs_kind = {row.template_key for row in rows if row.template_key
-                  and getattr(found.get(address_key(row.address)), "scope", None) == Scope.MARKETING}
+                  and getattr(found.get(keys[row.pk]), "scope", None) == Scope.MARKETING}
     marketing = set(EmailTemplate.objects.filter(key__in=needs_kind, kind=Kind.MARKETING)
                     .values_list("key", flat=True)) if needs_kind else set()
     held = {}
     for row in rows:
-        suppression = found.get(address_key(row.address))
+        suppression = found.get(keys[row.pk])
         if suppression is None:
             continue
         if suppression.scope == Scope.ALL or row.template_key in marketing:
@@ -135,18 +150,20 @@ def held_back(rows: Sequence[Message]) -> dict[object, str]:
 
 
 def suppress(*, address: str, scope: str, reason: str, detail: str = "", source_event=None,
-             created_by=None) -> Suppression | None:
-    """Put `address` on the list for `scope`; the new row, or None when it already was.
+             created_by=None, address_kind: str = EMAIL) -> Suppression | None:
+    """Put `address` (of `address_kind`) on the list for `scope`; the new row, or None when it
+    already was.
 
     `recipient_suppressed` is sent once the row is committed, for a new row only.
     """
-    address = address_key(address)
-    if not address or Suppression.objects.active().filter(address=address, scope=scope).exists():
+    address = address_key(address, kind=address_kind)
+    if not address or Suppression.objects.active().filter(
+            address_kind=address_kind, address=address, scope=scope).exists():
         return None
     try:
         with transaction.atomic():
             suppression = Suppression.objects.create(
-                address=address, scope=scope, reason=reason, detail=audit_text.clipped(detail), source_event=source_event,
+                address_kind=address_kind, address=address, scope=scope, reason=reason, detail=audit_text.clipped(detail), source_event=source_event,
                 created_by=created_by,
             )
     except IntegrityError:  # suppressed meanwhile by a concurrent event (the partial unique index)
@@ -165,6 +182,7 @@ class Wanted:
     reason: str
     detail: str = ""
     source_event: object = None
+    address_kind: str = EMAIL
 
 
 def suppress_many(wanted: Sequence[Wanted]) -> list[Suppression]:
@@ -172,18 +190,18 @@ def suppress_many(wanted: Sequence[Wanted]) -> list[Suppression]:
     active suppressions, one insert, one read back; the new rows, each announced after
     commit. An address already on the list for that scope (or twice in `wanted`) is skipped.
     """
-    rows: dict[tuple[str, str], Suppression] = {}
+    rows: dict[tuple[str, str, str], Suppression] = {}
     for item in wanted:
-        address = address_key(item.address)
-        if address and (address, item.scope) not in rows:
-            rows[(address, item.scope)] = Suppression(
-                address=address, scope=item.scope, reason=item.reason, detail=audit_text.clipped(item.detail),
+        address = address_key(item.address, kind=item.address_kind)
+        if address and (item.address_kind, address, item.scope) not in rows:
+            rows[(item.address_kind, address, item.scope)] = Suppression(
+                address_kind=item.address_kind, address=address, scope=item.scope, reason=item.reason, detail=audit_text.clipped(item.detail),
                 source_event=item.source_event,
             )
     if not rows:
         return []
-    active = set(Suppression.objects.active().filter(address__in={address for address, _ in rows})
-                 .values_list("address", "scope"))
+    active = set(Suppression.objects.active().filter(address__in={address for _, address, _ in rows})
+                 .values_list("address_kind", "address", "scope"))
     new = [row for key, row in rows.items() if key not in active]
     if not new:
         return []

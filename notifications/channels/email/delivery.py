@@ -3,8 +3,9 @@
 The message is built from the stored rendering, never re-rendered, or is the bytes built at
 enqueue when the backend sends bytes as they are (`channels.email.mime`). It is sent through the
 process's kept-open backend (`notifications.channels.email.backends.connections`), so a worker reuses one
-connection per server. Claiming, and recording what came of it, belong to the drain
-(`core.outbox.drain`) and the state machine (`core.outbox.lifecycle`).
+connection per server: the channel's provider (`channels.email.provider`) sends it. Claiming,
+and recording what came of it, belong to the drain (`core.outbox.drain`) and the state
+machine (`core.outbox.lifecycle`).
 """
 from __future__ import annotations
 
@@ -12,11 +13,9 @@ import functools
 from email.utils import parseaddr
 
 from django.core.mail import EmailMultiAlternatives
-from django.utils import timezone
 
-from notifications.channels.email.backends.connections import send_email, sends_message_bytes
+from notifications.channels.email.backends.connections import sends_message_bytes
 from notifications.models import Message
-from notifications.core.outbox.lifecycle import Sent
 from notifications.channels.email.mime import PrebuiltEmail, django_email
 from notifications.channels.email.sealing import content_to_send
 
@@ -68,12 +67,6 @@ def prebuilt_email(message: Message) -> PrebuiltEmail:
     )
 
 
-def sends_prebuilt() -> bool:
-    """Whether this process's backend sends a row's stored `mime` bytes as they are: a claim
-    then need not read the rendering of rows that have them (`lifecycle.claim_due`)."""
-    return sends_message_bytes()
-
-
 def email_to_send(message: Message) -> EmailMultiAlternatives:
     """The stored bytes when the backend sends bytes as they are, else a freshly built email.
 
@@ -93,22 +86,6 @@ def provider_message_id(email: EmailMultiAlternatives) -> str:
     return email.extra_headers.get("Message-ID", "")
 
 
-def send_claimed(message: Message) -> Sent:
-    """Hand a message this worker has claimed to the backend: what to record once it took it.
-
-    Raises whatever the backend raised; the retry policy (`core.outbox.retries`) decides what
-    comes of it.
-    """
-    started_at = timezone.now()
-    email = email_to_send(message)
-    handed = send_email(email)
-    return Sent(
-        message_id=message.pk, provider_message_id=provider_message_id(email)[:255], sent_via=handed.sent_via[:100],
-        from_email=email.from_email, attempt=message.attempts, started_at=started_at, provider=handed.provider[:50],
-    )
-
-
 __all__ = [
-    "build_email", "email_to_send", "message_headers", "message_id_header", "prebuilt_email", "send_claimed",
-    "sends_prebuilt",
+    "build_email", "email_to_send", "message_headers", "message_id_header", "prebuilt_email", "provider_message_id",
 ]

@@ -20,9 +20,8 @@ from notifications.models import AttachmentBlob, EmailAttachment, Message, Statu
 from notifications.channels.email import delivery
 from notifications.core.outbox import lifecycle
 from notifications.channels.email import mime
-from notifications.core.outbox import raw_sql
+from notifications.core.outbox import writer as outbox_writer
 from notifications.policies import suppression
-from notifications.core.outbox import wakeups
 from notifications.channels.email.drafts import Draft
 
 
@@ -102,9 +101,10 @@ def write_and_queue(
         prebuild(draft, group, attachments=attachments, date=date)
     messages = [message for group in per_draft for message in group]
     # One copy of each content, shared by every recipient (and by earlier messages); the
-    # three inserts in one round trip where the database allows it (raw_sql.insert_together).
-    raw_sql.insert_together(
-        (messages, False),
+    # three inserts in one round trip where the database allows it (raw_sql.insert_together),
+    # by the outbox's one writer, which wakes the lanes on commit.
+    outbox_writer.write_messages(
+        messages,
         ([AttachmentBlob(sha256=item.sha256, size_bytes=item.size, data=item.content) for item in attachments], True),
         ([
             EmailAttachment(
@@ -118,8 +118,4 @@ def write_and_queue(
             for item in attachments
         ], False),
     )
-    if initial["status"] in (Status.QUEUED, Status.SCHEDULED):
-        # A scheduled row too: the drain finds nothing due yet and sets the lane's timer for it.
-        # If the broker is down, the wake-up is owed and published once it answers.
-        wakeups.wake_on_commit({message.lane for message in messages if message.status == initial["status"]})
     return per_draft

@@ -44,6 +44,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db import connections as db_connections
 from django.utils import timezone
 
+from notifications.audit_text import AuditText
 from notifications.core import health_state
 from notifications.models import Message, Lane
 
@@ -54,7 +55,7 @@ from notifications.core.outbox import retries
 from notifications.policies import suppression
 from notifications.core import tracking
 from notifications.core.outbox import wakeups
-from notifications.channels.email.delivery import send_claimed, sends_prebuilt
+from notifications.core import channels
 from notifications.core.outbox.simulator import simulate
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def _drain(lane: str) -> dict[str, int]:
         return {RESTING: 1}
     bounded = not current_app.conf.task_always_eager  # eager (`make run`): the caller drains all
     bound = settings.OUTBOX_DRAIN_MAX_SECONDS if bounded else None
-    claim = _Claim(lane=lane, size=batch_size(lane), prebuilt=sends_prebuilt(), bound=bound)
+    claim = _Claim(lane=lane, size=batch_size(lane), leave_out=channels.claim_leaves_out(), bound=bound)
     with leases.held() as held:
         if bounded and _can_record_in_background():
             counts = _drain_overlapped(claim, held, bound=bound)
@@ -125,12 +126,13 @@ def bounded_drains() -> bool:
 class _Claim:
     """What a drain claims: up to `size` due rows of `lane`, and no more than it can send within
     its time `bound` at the pace messages of the lane lately took in this process (a slow
-    server: a smaller batch rather than one whose rest is handed back); `prebuilt`: without
-    their rendering when they have bytes (this backend sends them as they are)."""
+    server: a smaller batch rather than one whose rest is handed back); `leave_out`: the
+    columns no channel's delivery needs at claim (`channels.claim_leaves_out`), which each
+    channel loads back for the rows that need them (`channels.prepare_claimed`)."""
 
     lane: str
     size: int
-    prebuilt: bool
+    leave_out: frozenset[str] = frozenset()
     bound: float | None = None
 
     def limit(self) -> int:
@@ -144,8 +146,9 @@ class _Claim:
         """(rows, the suppressed ones among them → why, how many were asked for); in the caller's
         transaction. The rows are `held` (their lease renewed) from the claim on."""
         limit = self.limit()
-        rows = lifecycle.claim_due(lane=self.lane, limit=limit, prebuilt=self.prebuilt)
+        rows = lifecycle.claim_due(lane=self.lane, limit=limit, leave_out=self.leave_out)
         held.add(row.pk for row in rows)
+        channels.prepare_claimed(rows, left_out=self.leave_out)
         # Addresses suppressed since these rows were queued: one query.
         return rows, (suppression.held_back(rows) if rows else {}), limit
 
@@ -385,7 +388,8 @@ def _deliver_batch(
     if suppressed:  # `suppression.held_back(rows)`: never sent
         counts[SUPPRESSED] += lifecycle.suppress_claimed(suppressed)
         rows = [row for row in rows if row.pk not in suppressed]
-    rows.sort(key=lambda row: (row.next_attempt_at or row.created_at, row.created_at))
+    # Grouped by channel (each row goes to its own), in due order within each.
+    rows.sort(key=lambda row: (row.channel, row.next_attempt_at or row.created_at, row.created_at))
     sent_seconds, sent = 0.0, 0
     for index, message in enumerate(rows):
         if index and release_after is not None and time.monotonic() >= release_after:
@@ -393,15 +397,17 @@ def _deliver_batch(
             wakeups.wake(lane)
             return True
         started_at, started = timezone.now(), time.monotonic()
+        channel = None
         try:
+            channel = channels.for_row(message)
             if message.is_test:
-                simulate(message)  # a failure address raises here, as a backend would
+                simulate(message, channel=channel)  # a failure address raises here, as a provider would
                 counts[SIMULATED] += 1
                 continue
-            outcome = send_claimed(message)
-        except Exception as exc:  # noqa: BLE001 - every backend error goes to the retry policy
+            outcome = channel.deliver(message)
+        except Exception as exc:  # noqa: BLE001 - every provider error goes to the retry policy
             try:
-                counts[retries.settle_failure(message, exc, started_at=started_at)] += 1
+                counts[retries.settle_failure(message, _classified(channel, message, exc), started_at=started_at)] += 1
             except retries.OutageError as outage:
                 if message.is_test:  # a test key's simulated outage never holds back real mail
                     counts[RELEASED] += retries.release_simulated_outage(message, outage)
@@ -415,6 +421,16 @@ def _deliver_batch(
         counts[SENT] += 1
     health_state.clear_outages(health_state.lane_key(lane))
     return False
+
+
+def _classified(channel: channels.Channel | None, message, exc: BaseException) -> channels.ClassifiedError:
+    """The class of a delivery's error: the channel's (its provider's) verdict. A row whose
+    channel this process has not registered was not attempted: an outage, so the row goes
+    back uncounted for a worker that has it, and the reason names the setting to fix."""
+    if channel is not None:
+        return channel.classify(exc)
+    why = AuditText("channel_not_configured", {"channel": message.channel, "setting": channels.SETTING})
+    return channels.ClassifiedError(kind=channels.ErrorClass.OUTAGE, text=why, reason=why)
 
 
 def _keep_pace(lane: str, seconds: float, sent: int) -> None:

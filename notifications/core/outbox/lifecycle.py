@@ -24,7 +24,7 @@ changes (their old status) and, after commit, one read of the changed rows.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -86,11 +86,9 @@ def initial_fields(*, send_at: datetime | None, now: datetime, suppressed_becaus
 
 # --- claim -------------------------------------------------------------------------------
 
-# What a delivery of prebuilt bytes never reads: a light claim leaves them out (deferred).
-RENDERING = ("html_content", "text_content", "variables", "sealed_content")
-
-
-def claim_due(*, lane: str, limit: int, now: datetime | None = None, prebuilt: bool = False) -> list[Message]:
+def claim_due(
+    *, lane: str, limit: int, now: datetime | None = None, leave_out: Collection[str] = (),
+) -> list[Message]:
     """Claim up to `limit` due messages of `lane`, oldest due first: their rows, now `sending`.
 
     One statement: a conditional UPDATE over a sub-select of due ids that returns the rows
@@ -99,11 +97,10 @@ def claim_due(*, lane: str, limit: int, now: datetime | None = None, prebuilt: b
     `status IN (queued, scheduled)` is the guard (SQLite serialises writers). Each claimed
     row's `attempts` goes up by one.
 
-    `prebuilt`: the caller sends a row's `mime` bytes as they are when it has them
-    (`delivery.email_to_send`), so the claim returns no `RENDERING` column: the rendered
-    HTML and text (several KB a row, often TOASTed) are neither read nor sent over. Rows
-    without bytes (masked ones, rows queued before the column) get theirs in one more
-    query for the batch; on the others those fields are deferred (read if ever touched).
+    `leave_out`: fields the claim does not return (deferred: read if ever touched), because
+    no channel's delivery needs them at claim (`core.channels.claim_leaves_out`: the email
+    channel's rendering, when its backend sends the bytes built at enqueue); the channels
+    load what some rows need afterwards (`core.channels.prepare_claimed`).
     """
     now = now or timezone.now()
     if connection.vendor not in RETURNING_VENDORS:
@@ -114,7 +111,7 @@ def claim_due(*, lane: str, limit: int, now: datetime | None = None, prebuilt: b
     col = {name: quote(meta.get_field(name).column) for name in ("status", "attempts", "updated_at", "lane",
                                                                    "next_attempt_at")}
     pk = quote(meta.pk.column)
-    columns = ", ".join(quote(f.column) for f in meta.concrete_fields if not (prebuilt and f.name in RENDERING))
+    columns = ", ".join(quote(f.column) for f in meta.concrete_fields if f.name not in leave_out or f.primary_key)
     lock = " FOR UPDATE SKIP LOCKED" if connection.vendor in SKIP_LOCKED_VENDORS else ""
     # The statuses are written into the SQL, not bound: a generic plan (psycopg prepares a
     # statement after a few runs) can only use the partial index `message_lane_due` when
@@ -131,8 +128,6 @@ def claim_due(*, lane: str, limit: int, now: datetime | None = None, prebuilt: b
     params = (Status.SENDING, stamp, lane, stamp, int(limit))
     # A raw queryset turns the returned columns into instances through the fields' converters.
     rows = list(Message.objects.raw(sql, params))
-    if prebuilt:
-        _load_rendering([row for row in rows if not row.mime])
     if rows and message_status_changed.has_listeners():
         # The old status, without reading it first: a scheduled row is due at its `send_at`
         # (only `initial_fields` writes `scheduled`, with `next_attempt_at = send_at`); a
@@ -140,16 +135,6 @@ def claim_due(*, lane: str, limit: int, now: datetime | None = None, prebuilt: b
         _announce([(row.pk, Status.SCHEDULED if row.send_at is not None and row.next_attempt_at == row.send_at
                     else Status.QUEUED, Status.SENDING) for row in rows])
     return rows
-
-
-def _load_rendering(rows: list[Message]) -> None:
-    """Fill in the `RENDERING` fields of claimed rows that a light claim left out: one query."""
-    if not rows:
-        return
-    by_pk = {row.pk: row for row in rows}
-    for pk, *values in Message.objects.filter(pk__in=list(by_pk)).values_list("pk", *RENDERING):
-        for name, value in zip(RENDERING, values, strict=True):
-            setattr(by_pk[pk], name, value)
 
 
 def _claim_without_returning(*, lane: str, limit: int, now: datetime) -> list[Message]:

@@ -19,10 +19,10 @@ from notifications.core.addresses import address_key
 from notifications.exceptions import InvalidTransition, SealedContentGone
 from notifications.models import EmailAttachment, Message, EmailTemplate, Kind, Status
 
+from notifications.core import channels
 from notifications.core.outbox import lifecycle
 from notifications.policies import suppression
 from notifications.core.outbox import wakeups
-from notifications.channels.email.sealing import content_gone, content_gone_reason
 
 #: `source_endpoint` of a message resent by staff in the admin.
 RESEND_ENDPOINT = "admin-resend"
@@ -72,9 +72,7 @@ def resend_refusal(message: Message) -> str:
     if message.status in NOT_LEFT:
         return _("This message is %(status)s: it has not left yet, so there is nothing to resend.") % {
             "status": status_label(message.status)}
-    if content_gone(message):
-        return content_gone_reason()
-    return ""
+    return channels.for_row(message).content_unavailable(message)
 
 
 def retry_refusal(message: Message) -> str:
@@ -83,9 +81,7 @@ def retry_refusal(message: Message) -> str:
         return _("This message is %(status)s: only %(failed)s or %(expired)s messages can be retried.") % {
             "status": status_label(message.status), "failed": status_label(Status.FAILED),
             "expired": status_label(Status.EXPIRED)}
-    if content_gone(message):
-        return content_gone_reason()
-    return ""
+    return channels.for_row(message).content_unavailable(message)
 
 
 @transaction.atomic
@@ -112,8 +108,8 @@ def resend_message(*, message: Message, requested_by, token: str = "") -> Messag
             return earlier
     if original.status in NOT_LEFT:
         raise InvalidTransition(resend_refusal(original))
-    if content_gone(original):
-        raise SealedContentGone(content_gone_reason())
+    if gone := channels.for_row(original).content_unavailable(original):
+        raise SealedContentGone(gone)
     template = EmailTemplate.objects.filter(key=original.template_key).only("kind", "max_attempts").first() \
         if original.template_key else None
     marketing = template is not None and template.kind == Kind.MARKETING

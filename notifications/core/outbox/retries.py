@@ -1,7 +1,8 @@
 """The retry policy: what comes of a claimed message the backend did not take.
 
-One decision, one place. The backend's exception is classified at the edge
-(`backends.errors`), then:
+One decision, one place, for every channel. The provider's error is classified at the edge,
+by the row's channel (`core.channels.ClassifiedError`: the email channel's through
+`channels/email/backends/errors.py`), then:
 
 - an **outage** (no server could be reached at all) is not the message's failure: the drain
   puts the whole batch back uncounted and backs the lane off (`OutageError` tells it so);
@@ -22,8 +23,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from notifications.audit_text import AuditText, clipped
-from notifications.channels.email.backends.errors import classify_delivery_error, is_outage
-from notifications.exceptions import DeliveryOutcomeUnknown
+from notifications.core.channels import ClassifiedError, ErrorClass
 from notifications.models import DeliveryAttempt, Message
 
 from notifications.core.outbox import lifecycle
@@ -37,9 +37,9 @@ _random = random.SystemRandom()
 class OutageError(Exception):
     """No server could be reached: the batch goes back uncounted (see the module's docstring)."""
 
-    def __init__(self, cause: BaseException) -> None:
-        self.cause = cause
-        self.reason = AuditText("not_attempted", {"reason": classify_delivery_error(cause).reason})
+    def __init__(self, error: ClassifiedError) -> None:
+        self.error = error
+        self.reason = AuditText("not_attempted", {"reason": error.reason})
         super().__init__(self.reason.english)
 
 
@@ -58,21 +58,26 @@ def became_due_at(message: Message) -> datetime:
     return message.send_at or message.created_at
 
 
-def settle_failure(message: Message, exc: BaseException, *, started_at: datetime) -> str:
-    """Record what comes of one failed attempt; returns RETRIED, FAILED or EXPIRED.
+OUTCOMES = {
+    ErrorClass.TRANSIENT: DeliveryAttempt.Outcome.TRANSIENT,
+    ErrorClass.PERMANENT: DeliveryAttempt.Outcome.PERMANENT,
+    ErrorClass.UNKNOWN: DeliveryAttempt.Outcome.UNKNOWN,
+}
+
+
+def settle_failure(message: Message, classified: ClassifiedError, *, started_at: datetime) -> str:
+    """Record what comes of one failed attempt, classified by the row's channel; returns
+    RETRIED, FAILED or EXPIRED.
 
     Raises `OutageError` instead when the failure is the server's, not the message's.
     """
-    if is_outage(exc):
-        raise OutageError(exc) from exc
-    classified = classify_delivery_error(exc)
+    if classified.kind is ErrorClass.OUTAGE:
+        raise OutageError(classified)
     error = clipped(str(classified))  # in English, for the logs and the English columns
-    outcome = DeliveryAttempt.Outcome.PERMANENT if classified.is_permanent else DeliveryAttempt.Outcome.TRANSIENT
-    if isinstance(exc, DeliveryOutcomeUnknown):
-        outcome = DeliveryAttempt.Outcome.UNKNOWN
+    outcome = OUTCOMES[classified.kind]
     failure = lifecycle.Failure(
         message_id=message.pk, attempt=message.attempts, started_at=started_at, error=error,
-        sent_via=getattr(exc, "server", "")[:100], outcome=outcome, text=classified.text,
+        sent_via=classified.server[:100], outcome=outcome, text=classified.text,
     )
     logger.warning("Delivery of message %s failed (attempt %d of %d): %s",
                    message.pk, message.attempts, message.max_attempts, error)

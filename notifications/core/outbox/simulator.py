@@ -5,10 +5,11 @@ to `bounced` (permanent) / `complaint` for the two simulator addresses, with the
 provider would have reported. Nothing reaches a backend; every status change goes through
 the state machine (`core.outbox.lifecycle`), as a provider's report would.
 
-The four failure addresses (`backends.development`: a temporary or permanent refusal, a
-timeout after DATA, an outage) raise instead the exception a real server's failure raises,
-before anything is written, so the drain hands it to the real retry policy
-(`core.outbox.retries`) as it would a backend's.
+A channel's failure addresses (`Channel.simulated_failure`; the email channel's four in
+`backends.development`: a temporary or permanent refusal, a timeout after DATA, an outage)
+raise instead the exception a real provider's failure raises, before anything is written, so
+the drain has the channel classify it and hands it to the real retry policy
+(`core.outbox.retries`) as it would a provider's.
 """
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from notifications.audit_text import AuditText, label
-from notifications.core.addresses import address_key
-from notifications.channels.email.backends.development import simulated_failure
+from notifications.core.channels import Channel
 from notifications.models import BounceType, Message, EventType
 
 from notifications.core.outbox import lifecycle
@@ -28,25 +28,26 @@ COMPLAINT_ADDRESS = "complaint@simulator.invalid"
 PROVIDER = "simulator"
 
 
-def simulate(message: Message) -> None:
+def simulate(message: Message, *, channel: Channel) -> None:
     """Finish a claimed test message as the provider would have: its outcome is a provider
     event, recorded and applied by the same service as a real webhook's (`core.tracking`).
 
-    Raises, writing nothing, the failure a failure address asks for (see the module's docstring).
+    Raises, writing nothing, the failure a failure address of `channel` asks for (see the
+    module's docstring).
     """
-    failure = simulated_failure(message.address, server=PROVIDER)
+    failure = channel.simulated_failure(message)
     if failure is not None:
         raise failure
-    _accept(message)
+    _accept(message, channel=channel)
 
 
 @transaction.atomic
-def _accept(message: Message) -> None:
+def _accept(message: Message, *, channel: Channel) -> None:
     now = timezone.now()
     provider_message_id = f"simulated-{message.pk.hex}"
     if not lifecycle.mark_simulated_sent(message.pk, at=now, provider_message_id=provider_message_id):
         return
-    address = address_key(message.address)
+    address = channel.suppression_key(message.address)
     outcome = {"event_type": EventType.DELIVERED}
     if address == BOUNCE_ADDRESS:
         outcome = {"event_type": EventType.BOUNCED, "bounce_type": BounceType.PERMANENT, "bounce_subtype": "simulated"}

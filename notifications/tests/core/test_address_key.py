@@ -10,9 +10,10 @@ def test_an_email_address_is_compared_trimmed_and_in_lower_case_whole():
     assert address_key("Awa.Diallo@techconnect.bj", kind="email") == address_key("awa.diallo@TECHCONNECT.bj")
 
 
-def test_an_address_kind_without_a_key_is_refused_not_compared_as_email():
-    with pytest.raises(ValueError, match="'sms'"):
-        address_key("+229 97 00 00 00", kind="sms")
+def test_another_address_kind_is_trimmed_never_compared_as_an_email_address():
+    # Changed at the merge with the channel seams: a channel's suppression key goes through
+    # address_key with the channel's kind, so another kind is kept as given, only trimmed.
+    assert address_key(" Device-Token-AbC ", kind="push") == "Device-Token-AbC"
 
 
 @pytest.mark.django_db

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from notifications.models import DeliveryAttempt, Message, Lane, Status
+from notifications.core import channels
 from notifications.core.outbox import lifecycle
 from notifications.core.outbox import drain
 from notifications.channels.email.sending import send_mail_template
@@ -326,15 +327,16 @@ def test_an_outage_in_a_worker_s_drain_hands_back_the_batch_claimed_ahead_uncoun
 
     require_postgres()
     messages = queue_invoices(12)
-    send_claimed, calls = drain.send_claimed, []
+    provider = channels.get("email").provider
+    send_one, calls = provider.send_one, []
 
     def failing_from_the_sixth(message):
         calls.append(message.pk)
         if len(calls) > 5:
             raise ServerUnreachable("sink", ConnectionRefusedError("refused"))
-        return send_claimed(message)
+        return send_one(message)
 
-    monkeypatch.setattr(drain, "send_claimed", failing_from_the_sixth)
+    monkeypatch.setattr(provider, "send_one", failing_from_the_sixth)
     before = timezone.now()
     counts = drain.drain_lane(lane=messages[0].lane)
 

@@ -188,7 +188,7 @@ def test_a_drain_claims_prebuilt_rows_without_their_rendering_and_sends_the_stor
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from notifications.core.outbox import lifecycle
+    from notifications.channels.email.channel import RENDERING
     from notifications.core.outbox import drain
 
     messages = send_invoice(["a@rgz.bj", "b@rgz.bj", "c@rgz.bj"])
@@ -201,7 +201,7 @@ def test_a_drain_claims_prebuilt_rows_without_their_rendering_and_sends_the_stor
     for claim in claims:
         returned = claim.partition("RETURNING")[2]
         assert "mime" in returned
-        assert not [name for name in lifecycle.RENDERING if name in returned], returned
+        assert not [name for name in RENDERING if name in returned], returned
     received = {r.rcpt_tos[0]: r for r in smtp_backend.wait_for(3)}
     for message in messages:
         message.refresh_from_db()
