@@ -59,13 +59,13 @@ class ClassifiedError:
 
     `text` is what the attempt and the message store (a code and parameters, shown in the
     reader's language, usually with the class in it); `reason` the same without the class
-    (an outage's "not attempted: …"); `server` who refused it (`DeliveryAttempt.server`).
+    (an outage's "not attempted: …"); `sent_via` who refused it (`DeliveryAttempt.sent_via`).
     """
 
     kind: ErrorClass
     text: AuditText
     reason: AuditText
-    server: str = ""
+    sent_via: str = ""
 
     def __str__(self) -> str:
         return self.text.english

@@ -55,7 +55,7 @@ def classify(exc: BaseException) -> ClassifiedError:
         kind = ErrorClass.UNKNOWN
     else:
         kind = ErrorClass.PERMANENT if classified.is_permanent else ErrorClass.TRANSIENT
-    return ClassifiedError(kind=kind, text=classified.text, reason=classified.reason, server=server[:100])
+    return ClassifiedError(kind=kind, text=classified.text, reason=classified.reason, sent_via=server[:100])
 
 
 __all__ = ["EmailBackendProvider", "classify"]

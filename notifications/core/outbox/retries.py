@@ -77,7 +77,7 @@ def settle_failure(message: Message, classified: ClassifiedError, *, started_at:
     outcome = OUTCOMES[classified.kind]
     failure = lifecycle.Failure(
         message_id=message.pk, attempt=message.attempts, started_at=started_at, error=error,
-        sent_via=classified.server[:100], outcome=outcome, text=classified.text,
+        sent_via=classified.sent_via[:100], outcome=outcome, text=classified.text,
     )
     logger.warning("Delivery of message %s failed (attempt %d of %d): %s",
                    message.pk, message.attempts, message.max_attempts, error)

@@ -99,7 +99,7 @@ def test_a_test_channel_is_claimed_retried_rested_and_cancelled_by_a_real_worker
     tries = attempts(transient)
     assert [a.outcome for a in tries] == [Outcome.TRANSIENT, Outcome.TRANSIENT, Outcome.SENT]
     assert tries[0].error.startswith("transient: unexpected error (try again later (attempt 1))")
-    assert tries[0].server == "recorder"
+    assert tries[0].sent_via == "recorder"
     assert transient.attempts == 3
     # The last retry's due time, kept on the row: after the failure, within the backoff's
     # ceiling, and the third attempt did not start before it.

@@ -58,7 +58,7 @@ class RecordingProvider(Provider):
         shown = ErrorClass.PERMANENT if kind is ErrorClass.UNKNOWN else kind
         reason = AuditText("unexpected_error", {"detail": str(exc)})
         return ClassifiedError(kind=kind, text=AuditText("unexpected_error", {"kind": shown.value, "detail": str(exc)}),
-                               reason=reason, server="recorder")
+                               reason=reason, sent_via="recorder")
 
 
 class RecordingChannel(Channel):
