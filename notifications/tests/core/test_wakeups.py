@@ -134,6 +134,10 @@ def test_the_prober_publishes_the_owed_wake_ups_once_the_broker_answers(default_
     while wakeups.known_down() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not wakeups.known_down()
+    # The prober marks the broker up, then publishes what is owed, lane by lane: wait for both
+    # (asserted at once, a loaded machine read the default queue before its publish).
+    while (queue.llen("default"), queue.llen("urgent")) != (1, 1) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert (queue.llen("default"), queue.llen("urgent")) == (1, 1)
 
 
