@@ -9,7 +9,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+# The code measured: this checkout, or the worktree `pipeline.py --before/--after` names
+# (without this, a compared side's sends ran this checkout's code against its own schema).
+ROOT = Path(os.environ.get("BENCH_CODE_ROOT") or Path(__file__).resolve().parent.parent).resolve()
 sys.path.insert(0, str(ROOT))
 
 

@@ -249,7 +249,9 @@ def ours(bench: Bench, count: int, label: str, *, sink: Sink | None = None, conc
     from django.db.models import Count
     from django.test import override_settings
 
-    from notifications.models import Message
+    from notifications import models
+
+    Message = getattr(models, "Message", None) or models.EmailMessage  # noqa: N806 - before issue 20's rename
 
     sink = sink or bench.sink
     env = {**({"SMTP_PORT": str(sink.port)} if sink is not bench.sink else {}), **(env or {})}
@@ -779,7 +781,9 @@ def run_side(side: Side, args: argparse.Namespace, index: int, tmp: Path) -> Non
                "--rounds", "1", "--first-round", str(index), "--n", str(args.n), "--pg", args.pg, "--json", str(report),
                "--worker-loglevel", args.worker_loglevel]
     print(f"\n-- round {index}, {side.label} --", flush=True)
-    done = subprocess.run(command, env={**os.environ, "BENCH_CODE_ROOT": str(side.root)}, check=False)
+    # In the side's folder: Celery's app puts the working directory on sys.path when Django
+    # starts, and the side's `notifications` must be the one imported.
+    done = subprocess.run(command, env={**os.environ, "BENCH_CODE_ROOT": str(side.root)}, cwd=side.root, check=False)
     if done.returncode:
         raise RuntimeError(f"round {index} of {side.label} failed (status {done.returncode})")
     side.runs.append(json.loads(report.read_text())["independent"])
