@@ -95,11 +95,14 @@ def _drain(lane: str) -> dict[str, int]:
     bounded = not current_app.conf.task_always_eager  # eager (`make run`): the caller drains all
     bound = settings.OUTBOX_DRAIN_MAX_SECONDS if bounded else None
     claim = _Claim(lane=lane, size=batch_size(lane), leave_out=channels.claim_leaves_out(), bound=bound)
-    with leases.held() as held:
-        if bounded and _can_record_in_background():
-            counts = _drain_overlapped(claim, held, bound=bound)
-        else:
-            counts = _drain_in_turn(claim, held, bound=bound)
+    try:
+        with leases.held() as held:
+            if bounded and _can_record_in_background():
+                counts = _drain_overlapped(claim, held, bound=bound)
+            else:
+                counts = _drain_in_turn(claim, held, bound=bound)
+    finally:
+        channels.drain_ended()  # no connection slot outlives the drain that used it (caps)
     if counts.pop(_EMPTIED, 0):
         _arm_timer(lane)
     return counts

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.mail import get_connection
@@ -43,15 +44,17 @@ class Handed:
     provider: str
 
 
-def send_email(email: DjangoEmail) -> Handed:
-    """Send one message on this process's backend; returns what took it.
+def send_email(email: DjangoEmail, *, when_open: Callable[[], None] | None = None) -> Handed:
+    """Send one message on this process's backend; returns what took it. `when_open` is called
+    once its connection is open, just before the message goes (a rate cap's grant, taken as late
+    as it can be, so the relay sees the pace the grants keep).
 
     A backend choosing among servers (`DatabaseSMTPBackend`) names the one it used on the
     email (`sent_via`, `sent_provider`); any other is named by itself.
     """
     with _lock:
         backend = _current_backend()
-        send_reusing_connection(backend, email)
+        send_reusing_connection(backend, email, when_open=when_open)
         return Handed(sent_via=getattr(email, "sent_via", "") or backend_label(backend),
                       provider=getattr(email, "sent_provider", "") or provider_key(backend))
 
@@ -79,7 +82,9 @@ def configured_backend_sends_bytes() -> bool:
     return issubclass(import_string(settings.EMAIL_BACKEND), DjangoSMTPBackend)
 
 
-def send_reusing_connection(backend: BaseEmailBackend, email: DjangoEmail) -> None:
+def send_reusing_connection(
+    backend: BaseEmailBackend, email: DjangoEmail, *, when_open: Callable[[], None] | None = None,
+) -> None:
     """Send on the backend's open connection, opening it if needed, and leave it open.
 
     When the server had dropped a connection we reused, nothing was accepted on it: the
@@ -89,6 +94,8 @@ def send_reusing_connection(backend: BaseEmailBackend, email: DjangoEmail) -> No
     sent again, here or on another server.
     """
     reused = open_connection(backend) is False
+    if when_open is not None:
+        when_open()
     try:
         try:
             sent = backend.send_messages([email])
