@@ -93,12 +93,14 @@ class CapWait(Exception):
         return ClassifiedError(kind=ErrorClass.OUTAGE, text=why, reason=why)
 
 
+_providers_lock = threading.Lock()
+
+
 class Provider:
     """Base of every provider; see the module's docstring. `name` is for the logs."""
 
     name: str = ""
     paces_itself: bool = False  # True: `send_one` calls `pace(row)` itself, see there
-    _held: threading.local | None = None  # this thread's connection slots, by provider key
 
     def send(self, row) -> Sent:
         """Deliver one claimed row: what to record once it is taken; `DeliveryFailed` if not."""
@@ -120,19 +122,36 @@ class Provider:
             provider=handed.provider[:50],
         )
 
-    def slot(self, row) -> contextlib.AbstractContextManager:
+    @contextlib.contextmanager
+    def slot(self, row):
         """The context one send runs in: it waits for room under the caps of the row's
-        provider key (`cap_key`), or raises `CapWait` once it waited too long."""
+        provider key (`cap_key`), or raises `CapWait` once it waited too long.
+
+        Under a connection cap, each kept-open connection is one held slot (`core.caps`): a
+        send takes an idle connection of this process, or opens a new one when a slot comes
+        free, whichever comes first, and gives it back afterwards (`connection_id` names it to
+        the provider). So a process sending N at once under a cap of C holds at most C.
+        """
         key = self.cap_key(row)
         held = caps_for(key)
-        if held is None:
-            return contextlib.nullcontext()
         wait = float(getattr(settings, "OUTBOX_CAP_WAIT_SECONDS", 10))
-        if held.connections:
-            self._hold_connection_slot(key, held, wait=wait)
-        if held.per_second and not self.paces_itself:
-            self.pace(row)
-        return contextlib.nullcontext()
+        slot = self._take_connection_slot(key, held, wait=wait) if held and held.connections else None
+        local = self._local()
+        local.slot = slot
+        try:
+            if held and held.per_second and not self.paces_itself:
+                self.pace(row)
+            yield
+        finally:
+            local.slot = None
+            if slot is not None:
+                self._give_back(key, slot)
+
+    def connection_id(self):
+        """Which kept-open connection this send uses: its slot's under a connection cap, else
+        this thread's own."""
+        slot = getattr(self._local(), "slot", None)
+        return slot.token if slot is not None else threading.get_ident()
 
     def pace(self, row) -> None:
         """Wait for a grant of the row's rate cap (`per_second`), or raise `CapWait`. `slot`
@@ -146,37 +165,67 @@ class Provider:
         if not caps.wait_for_rate(key, per_second=held.per_second, timeout=wait):
             raise CapWait(key, held)
 
-    def _hold_connection_slot(self, key: str, held: Caps, *, wait: float) -> None:
-        """Hold one of `key`'s connection slots for this thread's kept-open connection."""
-        if self._held is None:
-            self._held = threading.local()
-        slots = self._held.__dict__.setdefault("slots", {})
-        slot = slots.get(key)
-        if slot is not None and slot.keep():
-            return
-        if slot is not None:  # its lease lapsed: another process may hold it, so this connection goes
-            logger.info("The connection slot of %s lapsed; closing its connection.", key)
-            del slots[key]
-            self.close()
+    def _local(self) -> threading.local:
+        with _providers_lock:
+            if "_thread" not in self.__dict__:
+                self._thread = threading.local()
+                self._idle: dict[str, list[caps.Slot]] = {}
+                self._returned = threading.Condition()
+        return self._thread
+
+    def _take_connection_slot(self, key: str, held: Caps, *, wait: float) -> caps.Slot:
+        """An idle slot (and its open connection) of this process, or a new one from the cap."""
+        self._local()
+        deadline = time.monotonic() + wait
         lease = float(getattr(settings, "OUTBOX_CAP_LEASE_SECONDS", 30))
-        slot = caps.acquire_slot(key, limit=held.connections, lease_seconds=lease, timeout=wait)
-        if slot is None:
-            raise CapWait(key, held)
-        slots[key] = slot
+        while True:
+            with self._returned:
+                idle = self._idle.get(key)
+                slot = idle.pop() if idle else None
+            if slot is not None:
+                if slot.keep():
+                    return slot
+                # Its lease lapsed: another process may hold it, so its connection goes.
+                logger.info("A connection slot of %s lapsed; closing its connection.", key)
+                self.close_connection(slot.token)
+                continue
+            taken = caps.try_slot(key, limit=held.connections, lease_seconds=lease)
+            if isinstance(taken, caps.Slot):
+                return taken
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CapWait(key, held)
+            with self._returned:  # a sibling giving one back wakes this thread at once
+                self._returned.wait(min(left, taken, caps.SLOT_POLL_SECONDS))
+
+    def _give_back(self, key: str, slot: caps.Slot) -> None:
+        with self._returned:
+            self._idle.setdefault(key, []).append(slot)
+            self._returned.notify()
 
     def release_slots(self) -> None:
-        """Give back this thread's connection slots: call it when closing its connections."""
-        slots = self._held.__dict__.get("slots", {}) if self._held is not None else {}
-        while slots:
-            slots.popitem()[1].release()
+        """Give back every idle connection slot of this process: call it once their
+        connections are closed."""
+        if "_thread" not in self.__dict__:
+            return
+        with self._returned:
+            idle, self._idle = self._idle, {}
+        for slots in idle.values():
+            for slot in slots:
+                slot.release()
 
     def drain_ended(self) -> None:
-        """A drain ended: a connection held under a connection cap is closed and its slot given
-        back, so no idle connection outlives its slot's lease (the relay would count it while
-        another process took the lapsed slot), and the processes waiting get their turn."""
-        if self._held is not None and self._held.__dict__.get("slots"):
+        """A drain ended: the connections held under a connection cap are closed and their
+        slots given back, so no idle connection outlives its slot's lease (the relay would
+        count it while another process took the lapsed slot), and the processes waiting get
+        their turn. Called while nothing is in flight."""
+        if "_thread" in self.__dict__ and any(self._idle.values()):
             self.close()
             self.release_slots()
+
+    def close_connection(self, connection_id) -> None:
+        """Close one kept-open connection (`connection_id`); by default all of them."""
+        self.close()
 
     def cap_key(self, row) -> str:
         """The provider key whose caps hold for `row` (`OUTBOX_PROVIDER_CAPS`); "" for none."""

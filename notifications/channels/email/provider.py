@@ -27,7 +27,7 @@ class EmailBackendProvider(Provider):
 
     def send_one(self, row) -> Handed:
         email = delivery.email_to_send(row)
-        handed = connections.send_email(email, when_open=lambda: self.pace(row))
+        handed = connections.send_email(email, when_open=lambda: self.pace(row), connection_id=self.connection_id())
         return Handed(sent_via=handed.sent_via, provider=handed.provider,
                       provider_message_id=delivery.provider_message_id(email), from_address=email.from_email)
 
@@ -42,6 +42,9 @@ class EmailBackendProvider(Provider):
     def close(self) -> None:
         connections.close_all()
         self.release_slots()
+
+    def close_connection(self, connection_id) -> None:
+        connections.close_one(connection_id)
 
     def cap_key(self, row) -> str:
         """The configured backend's provider key when it has one (the settings' SMTP server,
