@@ -16,10 +16,13 @@ from django.utils import timezone
 
 from notifications.core import caps, channels
 from notifications.core.channels import DeliveryFailed, ErrorClass
+from collections import Counter
+
 from notifications.core.providers import CapWait, Caps, caps_for
 from notifications.models import Message, Status
+from notifications.models import DeliveryAttempt
 from notifications.tests.core.test_outbox_workers import (
-    assert_sent_once, count, send_independently, settle,
+    arrivals, assert_sent_once, count, drained, send_independently, settle,
 )
 from notifications.tests.support.relays import most_in_any_window, relay
 from notifications.tests.support.services import require_postgres
@@ -66,6 +69,63 @@ def test_four_sending_processes_never_exceed_three_connections_nor_twenty_a_seco
     busiest = most_in_any_window(capped_relay.arrival_times(), 1.0)
     times = sorted(capped_relay.arrival_times())
     assert busiest <= 20 + RATE_TOLERANCE, f"{busiest} messages arrived within one second: {[round(t - times[0], 3) for t in times]}"
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_at_four_in_flight_never_exceed_three_connections_nor_twenty_a_second(
+    default_templates, start_worker, capped_relay, broker, settings
+):
+    """Issue 21's acceptance: two worker processes at N = 4 (eight sending threads) behind a
+    relay capped at 3 connections: the caps hold, every message arrives once, none fails."""
+    require_postgres()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    env = {"OUTBOX_PROVIDER_CAPS": json.dumps(CAPPED), "OUTBOX_CAP_WAIT_SECONDS": "30", "OUTBOX_CONCURRENCY": "4"}
+    workers = [start_worker(name=name, smtp=capped_relay, env=env, wait=False) for name in ("w1", "w2")]
+    for worker in workers:
+        worker.wait_ready()
+
+    ids = send_independently(120)
+
+    assert wait_until(lambda: count(Status.SENT) == len(ids), 90), [w.log() for w in workers]
+    settle(broker, *workers)
+    assert_sent_once(ids, capped_relay)
+    assert count(Status.FAILED) == 0
+    assert sum(drained(worker) for worker in workers) == len(ids)
+    assert capped_relay.concurrency.refused == 0, "a 4th connection was tried"
+    assert 1 < capped_relay.concurrency.peak <= 3
+    # In flight at once: at most one message per connection, so 3 (see RATE_TOLERANCE).
+    busiest = most_in_any_window(capped_relay.arrival_times(), 1.0)
+    assert busiest <= 20 + 3, f"{busiest} messages arrived within one second"
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_data_timeout_on_one_of_four_connections_fails_that_message_as_unknown_and_the_others_arrive(
+    default_templates, start_worker, broker, settings
+):
+    require_postgres()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    server = relay(delay=0.02, stall_ids={"none yet"}, stall_seconds=8)
+    try:
+        ids = send_independently(40)  # queued: no worker runs yet
+        stalled = ids[5]
+        server.handler.stall_ids.add(stalled)
+        worker = start_worker(smtp=server, env={"OUTBOX_CONCURRENCY": "4", "SMTP_TIMEOUT_SECONDS": "2"})
+
+        assert wait_until(lambda: count(Status.SENT) == len(ids) - 1 and count(Status.FAILED) == 1, 60), worker.log()
+        settle(broker, worker)
+        assert arrivals(server) == Counter({message_id: 1 for message_id in ids})
+        failed = Message.objects.get(pk=stalled)
+        assert (failed.status, failed.attempts) == (Status.FAILED, 1)
+        assert "the outcome is unknown" in failed.error_message, failed.error_message
+        assert DeliveryAttempt.objects.get(message=failed).outcome == "unknown"
+        # The other connections went on beside the stalled one; the relay counts the stalled
+        # connection until its 8 s pause ends, though the worker closed it at its 2 s timeout
+        # and opened a fresh one: 4 + 1.
+        assert 1 < server.concurrency.peak <= 4 + 1
+    finally:
+        server.stop()
 
 
 def test_the_caps_setting_is_read_per_provider_key(settings):
