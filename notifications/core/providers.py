@@ -15,10 +15,10 @@ Every hook a subclass must fill raises `NotImplementedError` naming the class an
 The caps of issue 21 are held here, in `slot`, the context every send runs in, for every
 provider alike: `OUTBOX_PROVIDER_CAPS` names, per provider key (`cap_key(row)`), at most how many
 connections may be open at once and how many messages a second may go, across every process
-(`core.caps`, in Redis; within the one process without it). A sending thread holds one
-connection slot while its kept-open connection lives (renewed with `Slot.keep()` before each
-message; a lapsed slot closes the connection before it is used again) and takes one rate grant
-per message. A message held back by a cap waits, up to `OUTBOX_CAP_WAIT_SECONDS`; past that it
+(`core.caps`, in Redis; within the one process without it). Each kept-open connection holds
+one connection slot while it lives (renewed with `Slot.keep()` before each message; a lapsed
+slot closes its connection before it is used again; all are closed and given back when a drain
+ends), the process's sending threads sharing them, and each message takes one rate grant. A message held back by a cap waits, up to `OUTBOX_CAP_WAIT_SECONDS`; past that it
 is an outage of the provider (`ErrorClass.OUTAGE`): it goes back uncounted, never failed.
 """
 from __future__ import annotations
