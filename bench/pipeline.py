@@ -503,6 +503,8 @@ def relay_paths(bench: Bench, sink: Sink, n: int) -> list[tuple[str, callable]]:
          lambda: post_office(bench, n, tag + "po16", sink=sink, threads=16)),
         ("ours, 1 worker -c 1", lambda: ours(bench, n, f"{sink.name}-c1", sink=sink, concurrency=1)),
         ("ours, 1 worker -c 4", lambda: ours(bench, n, f"{sink.name}-c4", sink=sink, concurrency=4)),
+        ("ours, 1 worker -c 1, OUTBOX_CONCURRENCY=16",
+         lambda: ours(bench, n, f"{sink.name}-n16", sink=sink, concurrency=1, env={"OUTBOX_CONCURRENCY": "16"})),
     ]
 
 

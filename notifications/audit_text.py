@@ -100,6 +100,8 @@ TEXTS = {
     "unexpected_error": _("unexpected error (%(detail)s)"),
     # a row whose channel the worker has not registered (core.outbox.drain)
     "channel_not_configured": _("this worker has no %(channel)s channel: add it to the %(setting)s setting"),
+    # a message held back by a provider's cap for too long (core.providers): it goes back uncounted
+    "cap_wait": _("%(provider)s is at its cap (%(cap)s, setting %(setting)s): the message waits"),
     # a delivery event's description (services.simulator)
     "simulator_accepted": _("Test key: accepted by the simulator, not delivered."),
     "simulator_outcome": _("Test key: simulated %(event)s."),

@@ -238,6 +238,17 @@ EMAIL_TEST_RECIPIENTS = env.list("EMAIL_TEST_RECIPIENTS", default=["@example.com
 # A claim not renewed for this long belongs to a worker that died: the sweep puts it back to
 # queued. A live drain renews its claims every quarter of it, however slow its server.
 OUTBOX_LEASE_SECONDS = env.float("OUTBOX_LEASE_SECONDS", default=60)
+# Messages a worker process sends at once (issue 21): that many sending threads, each with a
+# kept-open connection of its own. 1 (one at a time) until the suite runs at more; see
+# docs/ARCHITECTURE.md. OUTBOX_PROVIDER_CAPS protects the relays whatever it is.
+OUTBOX_CONCURRENCY = env.int("OUTBOX_CONCURRENCY", default=1)
+# Caps per provider key (issue 21), held across every process through Redis: at most
+# "connections" kept-open connections (or concurrent calls) and "per_second" messages a second,
+# e.g. {"smtp": {"connections": 3, "per_second": 20}, "amazon_ses": {"per_second": 14}}. A message
+# held back by a cap waits up to OUTBOX_CAP_WAIT_SECONDS, then goes back uncounted.
+OUTBOX_PROVIDER_CAPS = env.json("OUTBOX_PROVIDER_CAPS", default={})
+OUTBOX_CAP_LEASE_SECONDS = env.float("OUTBOX_CAP_LEASE_SECONDS", default=30)
+OUTBOX_CAP_WAIT_SECONDS = env.float("OUTBOX_CAP_WAIT_SECONDS", default=10)
 EMAIL_REDIRECT_DOMAINS = env.list("EMAIL_REDIRECT_DOMAINS", default=[])
 EMAIL_REDIRECT_TO_ADDRESS = env.str("EMAIL_REDIRECT_TO_ADDRESS", default="")
 EMAIL_DEACTIVATE_USER_ON_PERMANENT_FAILURE = env.bool(

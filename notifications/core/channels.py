@@ -134,6 +134,13 @@ class Channel:
         if provider is not None:
             provider.close()
 
+    def drain_ended(self) -> None:
+        """A drain of this process ended: the provider gives back the connection slots it holds
+        under its caps (`Provider.drain_ended`)."""
+        provider = self._provider
+        if provider is not None:
+            provider.drain_ended()
+
     def provider_keys(self) -> set[str]:
         """The provider keys a row of this channel may record as sent through
         (`Message.provider`): whose webhook events may change a row that has none yet."""
@@ -277,6 +284,12 @@ def close_all() -> None:
         channel.close()
 
 
+def drain_ended() -> None:
+    """A drain of this process ended (`core.outbox.drain`): see `Channel.drain_ended`."""
+    for channel in registered():
+        channel.drain_ended()
+
+
 def _on_setting_changed(*, setting: str, **kwargs) -> None:
     if setting == SETTING:
         load()
@@ -287,6 +300,6 @@ setting_changed.connect(_on_setting_changed, dispatch_uid="notifications.core.ch
 
 __all__ = [
     "Channel", "ChannelNotConfigured", "ClassifiedError", "DeliveryFailed", "ErrorClass", "SETTING",
-    "claim_leaves_out", "close_all", "for_row", "get", "group_by_channel", "load", "prepare_claimed",
+    "claim_leaves_out", "close_all", "drain_ended", "for_row", "get", "group_by_channel", "load", "prepare_claimed",
     "provider_keys", "registered",
 ]

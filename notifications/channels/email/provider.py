@@ -23,10 +23,11 @@ class EmailBackendProvider(Provider):
     anymail ESP, console, locmem), one kept-open instance per process."""
 
     name = "email-backend"
+    paces_itself = True  # the rate grant is taken once the connection is open, just before DATA
 
     def send_one(self, row) -> Handed:
         email = delivery.email_to_send(row)
-        handed = connections.send_email(email)
+        handed = connections.send_email(email, when_open=lambda: self.pace(row), connection_id=self.connection_id())
         return Handed(sent_via=handed.sent_via, provider=handed.provider,
                       provider_message_id=delivery.provider_message_id(email), from_address=email.from_email)
 
@@ -40,6 +41,16 @@ class EmailBackendProvider(Provider):
 
     def close(self) -> None:
         connections.close_all()
+        self.release_slots()
+
+    def close_connection(self, connection_id) -> None:
+        connections.close_one(connection_id)
+
+    def cap_key(self, row) -> str:
+        """The configured backend's provider key when it has one (the settings' SMTP server,
+        an ESP); a backend choosing among several servers has no single key, so no cap here."""
+        keys = configured_provider_keys()
+        return next(iter(keys)) if len(keys) == 1 else ""
 
     def keys(self) -> set[str]:
         return configured_provider_keys()

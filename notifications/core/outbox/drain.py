@@ -33,7 +33,7 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -95,11 +95,14 @@ def _drain(lane: str) -> dict[str, int]:
     bounded = not current_app.conf.task_always_eager  # eager (`make run`): the caller drains all
     bound = settings.OUTBOX_DRAIN_MAX_SECONDS if bounded else None
     claim = _Claim(lane=lane, size=batch_size(lane), leave_out=channels.claim_leaves_out(), bound=bound)
-    with leases.held() as held:
-        if bounded and _can_record_in_background():
-            counts = _drain_overlapped(claim, held, bound=bound)
-        else:
-            counts = _drain_in_turn(claim, held, bound=bound)
+    try:
+        with leases.held() as held:
+            if bounded and _can_record_in_background():
+                counts = _drain_overlapped(claim, held, bound=bound)
+            else:
+                counts = _drain_in_turn(claim, held, bound=bound)
+    finally:
+        channels.drain_ended()  # no connection slot outlives the drain that used it (caps)
     if counts.pop(_EMPTIED, 0):
         _arm_timer(lane)
     return counts
@@ -390,6 +393,9 @@ def _deliver_batch(
         rows = [row for row in rows if row.pk not in suppressed]
     # Grouped by channel (each row goes to its own), in due order within each.
     rows.sort(key=lambda row: (row.channel, row.next_attempt_at or row.created_at, row.created_at))
+    width = concurrency()
+    if width > 1 and len(rows) > 1:
+        return _deliver_in_flight(lane, rows, counts, outcomes, release_after=release_after, width=width)
     sent_seconds, sent = 0.0, 0
     for index, message in enumerate(rows):
         if index and release_after is not None and time.monotonic() >= release_after:
@@ -421,6 +427,125 @@ def _deliver_batch(
         counts[SENT] += 1
     health_state.clear_outages(health_state.lane_key(lane))
     return False
+
+
+def concurrency() -> int:
+    """How many messages this process sends at once (`OUTBOX_CONCURRENCY`, at least 1)."""
+    return max(1, int(getattr(settings, "OUTBOX_CONCURRENCY", 1) or 1))
+
+
+def _deliver_in_flight(
+    lane: str, rows: list[Message], counts: Counter, outcomes: _Outcomes, *, release_after: float | None, width: int,
+) -> bool:
+    """`_deliver_batch` with up to `width` messages in flight: the sending threads
+    (`_senders`) only hand rows to their providers; this thread settles every result, in due
+    order, so the retry policy, the outcomes and the counts are written as one at a time.
+
+    An outage stops new sends; those in flight finish (what was taken is recorded, what failed
+    is settled), then the unsent rest and the in-flight rows that met the outage go back
+    uncounted. A DATA timeout on one connection fails that row alone (outcome unknown).
+    """
+    pool = _senders(width)
+    in_flight: deque = deque()
+    started, sent, index = time.monotonic(), 0, 0
+    outage: retries.OutageError | None = None
+    unsent: list[Message] = []
+    while index < len(rows) or in_flight:
+        while outage is None and index < len(rows) and len(in_flight) < width:
+            if index and release_after is not None and time.monotonic() >= release_after:
+                break
+            message = rows[index]
+            index += 1
+            if message.is_test:  # simulated here: its outcome is written like a webhook's
+                in_flight.append((message, timezone.now(), _done(_simulate, message)))
+            else:
+                in_flight.append((message, timezone.now(), pool.submit(_hand_over, message)))
+        if not in_flight:
+            break
+        message, started_at, future = in_flight.popleft()
+        try:
+            outcome = future.result()
+        except Exception as exc:  # noqa: BLE001 - every provider error goes to the retry policy
+            if outage is not None:
+                kind = _classified(_channel_or_none(message), message, exc).kind
+                if kind is channels.ErrorClass.OUTAGE:
+                    unsent.append(message)
+                    continue
+            try:
+                counts[retries.settle_failure(message, _classified(_channel_or_none(message), message, exc),
+                                              started_at=started_at)] += 1
+            except retries.OutageError as found:
+                if message.is_test:
+                    counts[RELEASED] += retries.release_simulated_outage(message, found)
+                    continue
+                outage = found
+                unsent.append(message)
+            continue
+        if outcome is None:
+            counts[SIMULATED] += 1
+            continue
+        sent += 1
+        _keep_pace(lane, time.monotonic() - started, sent)
+        outcomes.add(outcome)
+        counts[SENT] += 1
+    if outage is not None:
+        counts[RELEASED] += _rest_after_outage(lane, unsent + rows[index:], outage)
+        return True
+    if index < len(rows):  # the time bound: the unsent rest goes back
+        counts[RELEASED] += lifecycle.release([row.pk for row in rows[index:]], next_attempt_at=timezone.now())
+        wakeups.wake(lane)
+        return True
+    health_state.clear_outages(health_state.lane_key(lane))
+    return False
+
+
+def _hand_over(message: Message):
+    """In a sending thread: hand one row to its channel's provider (no database write)."""
+    return channels.for_row(message).deliver(message)
+
+
+def _simulate(message: Message) -> None:
+    simulate(message, channel=channels.for_row(message))
+
+
+def _done(call, message) -> Future:
+    """`call(message)` run here, as a finished future (a test key's row: written in this thread)."""
+    future: Future = Future()
+    try:
+        future.set_result(call(message))
+    except Exception as exc:  # noqa: BLE001 - settled like a provider's error
+        future.set_exception(exc)
+    return future
+
+
+def _channel_or_none(message: Message) -> channels.Channel | None:
+    try:
+        return channels.for_row(message)
+    except Exception:  # noqa: BLE001 - a channel this process lacks: `_classified` says so
+        return None
+
+
+_senders_lock = threading.Lock()
+_senders_pool: ThreadPoolExecutor | None = None
+
+
+def _senders(width: int) -> ThreadPoolExecutor:
+    """This process's sending threads, `width` of them (rebuilt when the setting changes)."""
+    global _senders_pool
+    with _senders_lock:
+        if _senders_pool is None or _senders_pool._max_workers != width:
+            if _senders_pool is not None:
+                _senders_pool.shutdown(wait=True)
+            _senders_pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="notifications-sender")
+        return _senders_pool
+
+
+def _forget_senders_in_child() -> None:
+    global _senders_pool, _senders_lock
+    _senders_pool, _senders_lock = None, threading.Lock()  # the parent's threads do not exist here
+
+
+os.register_at_fork(after_in_child=_forget_senders_in_child)
 
 
 def _classified(channel: channels.Channel | None, message, exc: BaseException) -> channels.ClassifiedError:
@@ -461,4 +586,4 @@ def forget_process_state() -> None:
     health_state.forget_local_state()
 
 
-__all__ = ["batch_size", "close_recorder", "drain_lane", "forget_process_state"]
+__all__ = ["batch_size", "close_recorder", "concurrency", "drain_lane", "forget_process_state"]

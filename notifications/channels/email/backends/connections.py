@@ -1,10 +1,11 @@
-"""One kept-open email backend per process, so a worker reuses its connection.
+"""One kept-open email backend per sending thread, so a worker reuses its connections.
 
 Opening an SMTP connection (TCP, EHLO, STARTTLS, AUTH) costs more than sending a message
 over it. The delivery service therefore sends through `send_email()`, which keeps the
 configured backend (and so its connection) open between messages, reopens it once when the
-server dropped it, and hands back what sent the message. Sends are serialised by a lock, so
-a process holds at most one connection per server whatever its thread count.
+server dropped it, and hands back what sent the message. Each sending thread keeps a backend
+(and so a connection) of its own: a worker sending `OUTBOX_CONCURRENCY` messages at once
+(`core.outbox.drain`) holds that many connections per server, each used by one thread at a time.
 
 The backend is rebuilt when an email setting changes (tests, `override_settings`) and
 forgotten, never closed, in a forked child: the parent owns those sockets.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from django.core.mail import get_connection
@@ -29,8 +31,8 @@ from notifications.channels.email.backends.providers import provider_key
 
 logger = logging.getLogger(__name__)
 
-_lock = threading.RLock()
-_backend: BaseEmailBackend | None = None
+_lock = threading.RLock()  # guards `_backends`, the kept-open backends of every thread
+_backends: dict[Hashable, BaseEmailBackend] = {}  # connection id (a thread ident, a slot) -> its backend
 SETTING_PREFIXES = ("EMAIL_", "SMTP_", "ANYMAIL", "NOTIFICATIONS_ENCRYPTION_KEY")
 
 
@@ -43,17 +45,21 @@ class Handed:
     provider: str
 
 
-def send_email(email: DjangoEmail) -> Handed:
-    """Send one message on this process's backend; returns what took it.
+def send_email(
+    email: DjangoEmail, *, when_open: Callable[[], None] | None = None, connection_id: Hashable | None = None,
+) -> Handed:
+    """Send one message on this process's backend; returns what took it. `when_open` is called
+    once its connection is open, just before the message goes (a rate cap's grant, taken as late
+    as it can be, so the relay sees the pace the grants keep). `connection_id` names the
+    kept-open connection to use (one capped slot's), by default this thread's own.
 
     A backend choosing among servers (`DatabaseSMTPBackend`) names the one it used on the
     email (`sent_via`, `sent_provider`); any other is named by itself.
     """
-    with _lock:
-        backend = _current_backend()
-        send_reusing_connection(backend, email)
-        return Handed(sent_via=getattr(email, "sent_via", "") or backend_label(backend),
-                      provider=getattr(email, "sent_provider", "") or provider_key(backend))
+    backend = _current_backend(connection_id)
+    send_reusing_connection(backend, email, when_open=when_open)
+    return Handed(sent_via=getattr(email, "sent_via", "") or backend_label(backend),
+                  provider=getattr(email, "sent_provider", "") or provider_key(backend))
 
 
 def sends_message_bytes() -> bool:
@@ -63,8 +69,7 @@ def sends_message_bytes() -> bool:
     (`channels.email.mime.PrebuiltEmail`) goes through them as it is. `DatabaseSMTPBackend` is not
     one: a server of its own may change the From.
     """
-    with _lock:
-        return isinstance(_current_backend(), DjangoSMTPBackend)
+    return isinstance(_current_backend(), DjangoSMTPBackend)
 
 
 def configured_backend_sends_bytes() -> bool:
@@ -79,7 +84,9 @@ def configured_backend_sends_bytes() -> bool:
     return issubclass(import_string(settings.EMAIL_BACKEND), DjangoSMTPBackend)
 
 
-def send_reusing_connection(backend: BaseEmailBackend, email: DjangoEmail) -> None:
+def send_reusing_connection(
+    backend: BaseEmailBackend, email: DjangoEmail, *, when_open: Callable[[], None] | None = None,
+) -> None:
     """Send on the backend's open connection, opening it if needed, and leave it open.
 
     When the server had dropped a connection we reused, nothing was accepted on it: the
@@ -89,6 +96,8 @@ def send_reusing_connection(backend: BaseEmailBackend, email: DjangoEmail) -> No
     sent again, here or on another server.
     """
     reused = open_connection(backend) is False
+    if when_open is not None:
+        when_open()
     try:
         try:
             sent = backend.send_messages([email])
@@ -142,24 +151,38 @@ def close_quietly(backend: BaseEmailBackend) -> None:
 
 
 def close_all() -> None:
-    """Close this process's connections (worker shutdown, tests, a settings change)."""
-    global _backend
+    """Close this process's connections, every thread's (worker shutdown, tests, a settings
+    change, a drain's end under a connection cap): call it while no send is in flight."""
     with _lock:
-        backend, _backend = _backend, None
-        if backend is not None:
-            close_quietly(backend)
+        backends = list(_backends.values())
+        _backends.clear()
+    for backend in backends:
+        close_quietly(backend)
 
 
-def _current_backend() -> BaseEmailBackend:
-    global _backend
-    if _backend is None:
-        _backend = get_connection(fail_silently=False)
-    return _backend
+def close_one(connection_id: Hashable) -> None:
+    """Close one kept-open connection (a lapsed slot's); it reopens on next use."""
+    with _lock:
+        backend = _backends.pop(connection_id, None)
+    if backend is not None:
+        close_quietly(backend)
+
+
+def _current_backend(connection_id: Hashable | None = None) -> BaseEmailBackend:
+    """The kept-open backend of `connection_id` (by default this thread's), built on first use;
+    one thread uses it at a time."""
+    ident = threading.get_ident() if connection_id is None else connection_id
+    backend = _backends.get(ident)
+    if backend is None:
+        backend = get_connection(fail_silently=False)
+        with _lock:
+            _backends[ident] = backend
+    return backend
 
 
 def _forget_in_child() -> None:
-    global _backend, _lock
-    _backend, _lock = None, threading.RLock()
+    global _backends, _lock
+    _backends, _lock = {}, threading.RLock()
 
 
 def _on_setting_changed(*, setting: str, **kwargs) -> None:
